@@ -1,0 +1,174 @@
+"""The joint MAD score: rank-normalised intra- and cross-task discrepancies, weighted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from itertools import product
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy.stats import rankdata
+
+from mdc_widgets.errors import MdcError, UnknownModelError
+
+__all__ = ["CompetitionGroup", "Weights", "rank_normalize", "joint_score"]
+
+
+@dataclass(frozen=True)
+class CompetitionGroup:
+    """The competitors of one MAD competition: up to two SS and two SOD models.
+
+    ``ss=("a", "b")`` makes the intra-task SS term, ``sod=("p", "q")`` the SOD
+    term, and every (SS model, SOD model) pair of the group the cross-task term.
+    A single-task competition leaves the other task empty.
+
+    Examples
+    --------
+    >>> g = CompetitionGroup(ss=("mw_unet_ss", "mw_fcn_ss"), sod=("mw_unet_sod", "mw_vst_sod"))
+    >>> g.cross_pairs[0]
+    ('mw_unet_ss', 'mw_unet_sod')
+    >>> g.key
+    'mw_unet_ss-mw_fcn_ss--mw_unet_sod-mw_vst_sod'
+    """
+
+    ss: tuple[str, ...] = ()
+    sod: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ss", tuple(self.ss or ()))
+        object.__setattr__(self, "sod", tuple(self.sod or ()))
+        for task, names in (("ss", self.ss), ("sod", self.sod)):
+            if len(names) > 2 or len(set(names)) != len(names):
+                raise MdcError(
+                    f"A competition group takes at most two distinct {task.upper()} models; got {names}."
+                )
+        if not self.ss and not self.sod:
+            raise MdcError("A competition group needs at least one model; pass ss=(...) or sod=(...).")
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.ss + self.sod
+
+    @property
+    def cross_pairs(self) -> list[tuple[str, str]]:
+        return list(product(self.ss, self.sod))
+
+    @property
+    def key(self) -> str:
+        return "--".join("-".join(names) for names in (self.ss, self.sod) if names)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights of the SS, SOD and cross-task terms of the joint score.
+
+    Single-task MAD is ``Weights(ss=1, sod=0, cross=0)`` (or the SOD twin).
+    """
+
+    ss: float = 1.0
+    sod: float = 1.0
+    cross: float = 1.0
+
+    def __post_init__(self) -> None:
+        if min(self.ss, self.sod, self.cross) < 0 or self.ss + self.sod + self.cross <= 0:
+            raise MdcError(f"Weights must be non-negative and not all zero; got {asdict(self)}.")
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def rank_normalize(values: Any, dim: str = "sample") -> Any:
+    """Percentile rank of each value among all values, in (0, 1]; ties share a rank.
+
+    Rank normalisation puts discrepancy measures with different scales (1 - mIoU,
+    1 - IoU) on one footing before they are weighted. NaN (an undecodable image)
+    gets rank 0, so it is never selected.
+
+    Examples
+    --------
+    >>> rank_normalize(np.array([0.1, 0.5, 0.5, 0.9]))
+    array([0.25 , 0.625, 0.625, 1.   ])
+    """
+    if isinstance(values, xr.DataArray):
+        axis = values.get_axis_num(dim)
+        return values.copy(data=rank_normalize(values.values, dim) if values.ndim == 1
+                           else np.apply_along_axis(rank_normalize, axis, values.values))
+    arr = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(arr)
+    out = np.zeros_like(arr)
+    if finite.any():
+        out[finite] = rankdata(arr[finite], method="average") / finite.sum()
+    return out
+
+
+def _pair(discrepancy: xr.DataArray, a: str, b: str) -> xr.DataArray:
+    known = [str(m) for m in discrepancy["model_a"].values]
+    for name in (a, b):
+        if name not in known:
+            raise UnknownModelError(
+                f"Model {name!r} has no predictions in this discrepancy matrix (it has {known}); "
+                "run predict_pool with it first."
+            )
+    return discrepancy.sel(model_a=a, model_b=b, drop=True)
+
+
+def joint_score(
+    discrepancy: xr.DataArray,
+    group: CompetitionGroup,
+    weights: Weights = Weights(),
+    valid: xr.DataArray | None = None,
+) -> xr.Dataset:
+    """Score every image of the pool for one competition group.
+
+    ``score = w_ss * r(d_ss) + w_sod * r(d_sod) + w_x * mean_pairs r(d_x)``
+    with ``r`` the percentile rank over the pool. Terms of a task the group
+    does not have contribute nothing.
+
+    Parameters
+    ----------
+    discrepancy : ``(sample, model_a, model_b)`` from
+        :func:`mdc_widgets.discrepancy.compute_discrepancies`
+    group : the competitors
+    weights : the user's weights
+    valid : optional ``(sample,)`` bool; invalid images score NaN
+
+    Returns
+    -------
+    xr.Dataset
+        ``score``, ``term_ss``, ``term_sod``, ``term_cross`` (rank-normalised)
+        and the raw ``d_ss``, ``d_sod``, ``d_cross`` (mean over cross pairs),
+        all along ``sample``.
+    """
+    n = discrepancy.sizes["sample"]
+    nan = np.full(n, np.nan)
+    mask = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
+
+    def masked(arr: np.ndarray) -> np.ndarray:
+        return np.where(mask, arr, np.nan)
+
+    raw = {"ss": nan, "sod": nan, "cross": nan}
+    terms = {"ss": np.zeros(n), "sod": np.zeros(n), "cross": np.zeros(n)}
+    if len(group.ss) == 2:
+        raw["ss"] = masked(_pair(discrepancy, *group.ss).values)
+        terms["ss"] = rank_normalize(raw["ss"])
+    if len(group.sod) == 2:
+        raw["sod"] = masked(_pair(discrepancy, *group.sod).values)
+        terms["sod"] = rank_normalize(raw["sod"])
+    if group.cross_pairs:
+        cross = np.stack([masked(_pair(discrepancy, a, b).values) for a, b in group.cross_pairs])
+        raw["cross"] = cross.mean(axis=0)
+        terms["cross"] = np.stack([rank_normalize(c) for c in cross]).mean(axis=0)
+    w = weights.as_dict()
+    score = sum(w[t] * terms[t] for t in terms)
+    score = np.where(mask, score, np.nan)
+    sample = discrepancy["sample"]
+    return xr.Dataset(
+        {
+            "score": ("sample", score),
+            **{f"term_{t}": ("sample", np.where(mask, terms[t], np.nan)) for t in terms},
+            **{f"d_{t}": ("sample", raw[t]) for t in raw},
+        },
+        coords={"sample": sample},
+        attrs={"group_ss": list(group.ss), "group_sod": list(group.sod), **{f"weight_{k}": v for k, v in w.items()}},
+    )

@@ -1,0 +1,23 @@
+"""Run each competitor once over a pool; predictions live in a resumable zarr store."""
+
+from mdc_widgets.predictions.store import (
+    PredictionRunError,
+    RunCancelled,
+    completed_fraction,
+    model_classes,
+    open_predictions,
+    open_probabilities,
+    predict_pool,
+    prediction_store_path,
+)
+
+__all__ = [
+    "PredictionRunError",
+    "RunCancelled",
+    "completed_fraction",
+    "model_classes",
+    "open_predictions",
+    "open_probabilities",
+    "predict_pool",
+    "prediction_store_path",
+]

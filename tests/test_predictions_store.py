@@ -1,0 +1,128 @@
+"""The prediction store: shapes, resume without recomputation, bad models and bad images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from mdc_widgets.errors import MdcError, ShapeError
+from mdc_widgets.predictions import (
+    PredictionRunError,
+    RunCancelled,
+    completed_fraction,
+    open_predictions,
+    open_probabilities,
+    predict_pool,
+)
+
+
+def test_predictions_have_named_dims_and_match_the_model(tmp_path, blob_pool, threshold_models):
+    ds = predict_pool(blob_pool, threshold_models, tmp_path, batch_size=7, chunk_size=16, progress=False)
+    assert ds["prediction"].dims == ("sample", "model", "y", "x")
+    assert list(ds["model"].values) == ["ss_a", "ss_b", "sod_p", "sod_q"]
+    assert list(ds["task"].values) == ["ss", "ss", "sod", "sod"]
+    assert ds.attrs["classes"]["sod_p"] == ["background", "salient"]
+    red = blob_pool.images[..., 0] / 255.0
+    fg = red > 0.3
+    green = blob_pool.images[..., 1] / 255.0 > 0.5
+    expected = np.where(fg, np.where(green, 2, 1), 0)
+    np.testing.assert_array_equal(ds["prediction"].sel(model="ss_a").values, expected)
+    sal = ds["prediction"].sel(model="sod_q").values
+    np.testing.assert_array_equal(sal, np.where(red > 0.7, round(0.9 * 255), round(0.1 * 255)))
+    # entropy of a 0.9/0.1 Bernoulli, normalised by log 2
+    h = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1)) / np.log(2)
+    np.testing.assert_allclose(ds["entropy"].sel(model="sod_p").values.astype(float), h, atol=2e-3)
+    assert ds["valid"].values.all()
+
+
+def test_resume_after_cancel_recomputes_nothing_finished(tmp_path, blob_pool):
+    model = ThresholdCompetitor("ss_a", "ss", 0.3)
+    chunks_seen = []
+
+    def cancel_after_two() -> bool:
+        return len(chunks_seen) >= 2
+
+    with pytest.raises(RunCancelled, match="resume"):
+        predict_pool(blob_pool, [model], tmp_path, chunk_size=8, batch_size=8,
+                     progress=lambda done, total: chunks_seen.append(done), cancel=cancel_after_two)
+    assert completed_fraction(tmp_path, "ss_a") == pytest.approx(2 / 5)
+    with pytest.raises(MdcError, match="unfinished"):
+        open_predictions(tmp_path, ["ss_a"])
+    calls_before = model.calls
+    blob_pool.reads.clear()
+    ds = predict_pool(blob_pool, [model], tmp_path, chunk_size=8, batch_size=8, progress=False)
+    assert model.calls - calls_before == 3  # only the three missing chunks
+    assert blob_pool.reads == [(16, 24), (24, 32), (32, 40)]
+    fresh = predict_pool(blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "fresh",
+                         chunk_size=8, progress=False)
+    np.testing.assert_array_equal(ds["prediction"].values, fresh["prediction"].values)
+
+
+def test_chunk_without_done_flag_is_recomputed(tmp_path, blob_pool):
+    """A kill between writing a chunk's maps and its flag leaves the flag unset: redo that chunk."""
+    import zarr
+
+    model = ThresholdCompetitor("ss_a", "ss", 0.3)
+    predict_pool(blob_pool, [model], tmp_path, chunk_size=8, progress=False)
+    group = zarr.open_group(str(tmp_path / "ss_a.zarr"), mode="r+")
+    group["chunk_done"][3] = False
+    group["prediction"][24:32] = 77  # a half-written chunk
+    calls = model.calls
+    ds = predict_pool(blob_pool, [model], tmp_path, chunk_size=8, batch_size=8, progress=False)
+    assert model.calls - calls == 1
+    assert not (ds["prediction"].values[24:32] == 77).all()
+
+
+def test_wrong_shape_model_is_named_and_the_others_are_kept(tmp_path, blob_pool):
+    class WrongClasses(ThresholdCompetitor):
+        def predict(self, images):
+            return super().predict(images)[:, :2]
+
+    good = ThresholdCompetitor("ss_a", "ss", 0.3)
+    bad = WrongClasses("broken_ss", "ss", 0.3)
+    with pytest.raises(PredictionRunError, match="broken_ss") as info:
+        predict_pool(blob_pool, [bad, good], tmp_path, chunk_size=16, progress=False)
+    assert "expected (" in str(info.value)
+    assert completed_fraction(tmp_path, "ss_a") == 1.0
+    ds = predict_pool(blob_pool, [bad, good], tmp_path, chunk_size=16, progress=False, errors="skip")
+    assert list(ds["model"].values) == ["ss_a"]
+
+
+def test_nan_output_is_refused(tmp_path, blob_pool):
+    class NaNModel(ThresholdCompetitor):
+        def predict(self, images):
+            return super().predict(images) * float("nan")
+
+    with pytest.raises(PredictionRunError, match="NaN"):
+        predict_pool(blob_pool, [NaNModel("nan_sod", "sod", 0.5)], tmp_path, progress=False)
+
+
+def test_undecodable_images_are_flagged_not_fatal(tmp_path):
+    pool = ArrayPool(random_blob_images(20), bad=(3, 11))
+    ds = predict_pool(pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path, chunk_size=8, progress=False)
+    assert np.flatnonzero(~ds["valid"].values).tolist() == [3, 11]
+    assert set(pool.errors) == {"s0003", "s0011"}
+
+
+def test_store_for_another_pool_is_refused(tmp_path, blob_pool):
+    model = ThresholdCompetitor("ss_a", "ss", 0.3)
+    predict_pool(blob_pool, [model], tmp_path, progress=False)
+    other = ArrayPool(random_blob_images(40, seed=1))
+    with pytest.raises(MdcError, match="another pool"):
+        predict_pool(other, [model], tmp_path, progress=False)
+    ds = predict_pool(other, [model], tmp_path, progress=False, overwrite=True)
+    assert ds.attrs["pool_fingerprint"] == other.fingerprint
+
+
+def test_probabilities_are_stored_when_asked(tmp_path, blob_pool):
+    model = ThresholdCompetitor("ss_a", "ss", 0.3)
+    predict_pool(blob_pool, [model], tmp_path, progress=False, probabilities=True)
+    probs = open_probabilities(tmp_path, "ss_a")
+    assert probs.dims == ("sample", "class", "y", "x")
+    x = torch.from_numpy(blob_pool.images[:4]).permute(0, 3, 1, 2).float() / 255
+    np.testing.assert_allclose(probs.values[:4].astype(np.float32), model.predict(x).numpy(), atol=1e-3)
+    with pytest.raises(MdcError, match="probabilities=True"):
+        predict_pool(blob_pool, [ThresholdCompetitor("sod_p", "sod", 0.3)], tmp_path, progress=False)
+        open_probabilities(tmp_path, "sod_p")
