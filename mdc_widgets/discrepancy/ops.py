@@ -1,0 +1,177 @@
+"""Discrepancy measures between two models' maps: small pure functions, batched over images.
+
+Every function takes numpy arrays or torch tensors with a leading sample
+axis, computes in torch (so CUDA tensors stay on the GPU) and returns the
+kind it was given. Values are in [0, 1]: 0 = the models agree, 1 = they
+disagree completely. Per-image confusion counts come from one ``bincount``
+over the whole batch, never a Python loop over images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "as_tensor",
+    "confusion_counts",
+    "binarize_saliency",
+    "saliency_to_float",
+    "iou_binary",
+    "mean_iou_from_confusion",
+    "ss_discrepancy",
+    "sod_discrepancy",
+    "cross_task_discrepancy",
+    "downsample_labels",
+    "downsample_saliency",
+]
+
+
+def as_tensor(x: Any) -> tuple[torch.Tensor, bool]:
+    """``(tensor, was_numpy)``: numpy input is wrapped without a copy where possible."""
+    if isinstance(x, torch.Tensor):
+        return x, False
+    return torch.as_tensor(np.ascontiguousarray(x)), True
+
+
+def _out(x: torch.Tensor, was_numpy: bool) -> Any:
+    return x.cpu().numpy() if was_numpy else x
+
+
+def saliency_to_float(s: torch.Tensor) -> torch.Tensor:
+    """uint8 saliency (0..255) or float saliency (0..1) as float32 in [0, 1]."""
+    return s.float() / 255.0 if s.dtype == torch.uint8 else s.float()
+
+
+def confusion_counts(a: Any, b: Any, num_classes: int) -> Any:
+    """Per-image confusion counts ``(n, C, C)``: entry ``[i, p, q]`` counts pixels with ``a == p`` and ``b == q``.
+
+    Examples
+    --------
+    >>> a = np.array([[[0, 1], [1, 1]]])
+    >>> b = np.array([[[0, 1], [0, 1]]])
+    >>> confusion_counts(a, b, 2)[0].tolist()
+    [[1, 0], [1, 2]]
+    """
+    ta, was_numpy = as_tensor(a)
+    tb, _ = as_tensor(b)
+    tb = tb.to(ta.device)
+    n = ta.shape[0]
+    c = int(num_classes)
+    offset = torch.arange(n, device=ta.device).view(-1, *[1] * (ta.ndim - 1)) * (c * c)
+    flat = (offset + ta.long() * c + tb.long()).reshape(-1)
+    counts = torch.bincount(flat, minlength=n * c * c).reshape(n, c, c)
+    return _out(counts, was_numpy)
+
+
+def mean_iou_from_confusion(conf: torch.Tensor) -> torch.Tensor:
+    """Mean IoU over the classes present in either map, per image, from ``(n, C, C)`` counts."""
+    conf = conf.double()
+    inter = torch.diagonal(conf, dim1=-2, dim2=-1)
+    union = conf.sum(-1) + conf.sum(-2) - inter
+    present = union > 0
+    iou = torch.where(present, inter / union.clamp_min(1), torch.zeros_like(inter))
+    n_present = present.sum(-1)
+    return torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1), torch.ones_like(n_present, dtype=iou.dtype))
+
+
+def binarize_saliency(s: Any) -> Any:
+    """Adaptive binarisation: ``s >= min(2 * mean(s), 1)`` per image; an all-zero map is all background.
+
+    Examples
+    --------
+    >>> s = np.array([[[0, 10], [200, 255]]], dtype=np.uint8)  # mean 0.45: threshold 0.91
+    >>> binarize_saliency(s)[0].tolist()
+    [[False, False], [False, True]]
+    """
+    t, was_numpy = as_tensor(s)
+    sal = saliency_to_float(t)
+    dims = tuple(range(1, sal.ndim))
+    threshold = (2 * sal.mean(dim=dims, keepdim=True)).clamp(max=1.0)
+    return _out((sal >= threshold) & (sal > 0), was_numpy)
+
+
+def iou_binary(x: Any, y: Any) -> Any:
+    """IoU of two boolean maps per image; 1 when both are empty.
+
+    Examples
+    --------
+    >>> iou_binary(np.array([[[1, 1, 0, 0]]], bool), np.array([[[0, 1, 1, 0]]], bool)).round(3).tolist()
+    [0.333]
+    """
+    tx, was_numpy = as_tensor(x)
+    ty, _ = as_tensor(y)
+    ty = ty.to(tx.device)
+    dims = tuple(range(1, tx.ndim))
+    inter = (tx.bool() & ty.bool()).sum(dim=dims).double()
+    union = (tx.bool() | ty.bool()).sum(dim=dims).double()
+    return _out(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)), was_numpy)
+
+
+def ss_discrepancy(a: Any, b: Any, num_classes: int) -> Any:
+    """``1 - mIoU(a, b)`` per image, mean over classes present in either map; 0 when both are all background.
+
+    Examples
+    --------
+    >>> a = np.zeros((2, 4, 4), np.uint8); b = a.copy()
+    >>> b[1, :2] = 1  # the second image: half the pixels disagree
+    >>> ss_discrepancy(a, b, 3).round(3).tolist()
+    [0.0, 0.75]
+    """
+    ta, was_numpy = as_tensor(a)
+    conf = confusion_counts(ta, as_tensor(b)[0].to(ta.device), num_classes)
+    return _out(1.0 - mean_iou_from_confusion(conf), was_numpy)
+
+
+def sod_discrepancy(s: Any, t: Any, measure: str = "iou") -> Any:
+    """Disagreement of two saliency maps per image: ``1 - IoU`` of the binarised maps, or the MAE.
+
+    Examples
+    --------
+    >>> s = np.zeros((1, 4, 4), np.uint8); s[0, :2] = 255
+    >>> float(sod_discrepancy(s, s)[0]), float(sod_discrepancy(s, 255 - s, "mae")[0])
+    (0.0, 1.0)
+    """
+    ts, was_numpy = as_tensor(s)
+    tt = as_tensor(t)[0].to(ts.device)
+    if measure == "iou":
+        return _out(1.0 - iou_binary(binarize_saliency(ts), binarize_saliency(tt)), was_numpy)
+    if measure == "mae":
+        dims = tuple(range(1, ts.ndim))
+        return _out((saliency_to_float(ts) - saliency_to_float(tt)).abs().mean(dim=dims).double(), was_numpy)
+    raise ValueError(f"Unknown SOD discrepancy measure {measure!r}; use 'iou' or 'mae'.")
+
+
+def cross_task_discrepancy(labels: Any, saliency: Any) -> Any:
+    """``1 - IoU(F, B)``: the SS foreground (every non-background class) against the binarised saliency.
+
+    Examples
+    --------
+    >>> labels = np.zeros((1, 4, 4), np.uint8); labels[0, :2] = 3
+    >>> sal = np.where(labels > 0, 255, 0).astype(np.uint8)
+    >>> float(cross_task_discrepancy(labels, sal)[0])
+    0.0
+    """
+    tl, was_numpy = as_tensor(labels)
+    ts = as_tensor(saliency)[0].to(tl.device)
+    return _out(1.0 - iou_binary(tl > 0, binarize_saliency(ts)), was_numpy)
+
+
+def downsample_labels(labels: Any, factor: int) -> Any:
+    """Nearest-neighbour downsampling of label maps by an integer factor (no new labels appear)."""
+    t, was_numpy = as_tensor(labels)
+    return _out(t[..., ::factor, ::factor].contiguous(), was_numpy) if factor > 1 else labels
+
+
+def downsample_saliency(saliency: Any, factor: int) -> Any:
+    """Area (mean) downsampling of saliency maps by an integer factor; keeps the input dtype."""
+    if factor <= 1:
+        return saliency
+    t, was_numpy = as_tensor(saliency)
+    pooled = F.avg_pool2d(saliency_to_float(t)[:, None], factor)[:, 0]
+    if t.dtype == torch.uint8:
+        pooled = (pooled * 255).round().to(torch.uint8)
+    return _out(pooled, was_numpy)

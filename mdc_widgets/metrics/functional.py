@@ -1,0 +1,204 @@
+"""Segmentation and saliency metrics against ground truth: batched, vectorised, numpy or torch in and out.
+
+Saliency conventions follow PySODMetrics with ``normalize=False``: the map is
+divided by 255 and *not* min-max stretched (a near-empty map stays
+near-empty), ground truth is ``gt > 128``, beta^2 = 0.3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from mdc_widgets.discrepancy.ops import as_tensor, confusion_counts, saliency_to_float
+
+__all__ = [
+    "segmentation_confusion",
+    "miou",
+    "miou_from_confusion",
+    "pixel_accuracy",
+    "mae",
+    "fbeta_curve",
+    "fbeta_max",
+    "fbeta_adaptive",
+    "s_measure",
+]
+
+EPS = float(np.spacing(1))
+
+
+def _out(x: torch.Tensor, was_numpy: bool) -> Any:
+    return x.cpu().numpy() if was_numpy else x
+
+
+def _gt_bool(gt: torch.Tensor) -> torch.Tensor:
+    return gt > 128 if gt.dtype == torch.uint8 else gt.bool()
+
+
+def segmentation_confusion(pred: Any, gt: Any, num_classes: int, ignore_index: int = 255) -> Any:
+    """Per-image confusion ``(n, C, C)`` with rows = ground truth, columns = prediction; ignored pixels dropped."""
+    tp, was_numpy = as_tensor(pred)
+    tg = as_tensor(gt)[0].to(tp.device)
+    c = int(num_classes)
+    # ignored pixels go to an extra ground-truth class whose row is dropped afterwards
+    tg = torch.where(tg == ignore_index, torch.full_like(tg, c), tg)
+    conf = confusion_counts(tg, tp, c + 1)[:, :c, :c]
+    return _out(conf, was_numpy)
+
+
+def miou_from_confusion(conf: Any) -> Any:
+    """Mean IoU over classes present in prediction or ground truth, for ``(C, C)`` or ``(n, C, C)``."""
+    t, was_numpy = as_tensor(conf)
+    t = t.double()
+    inter = torch.diagonal(t, dim1=-2, dim2=-1)
+    union = t.sum(-1) + t.sum(-2) - inter
+    present = union > 0
+    iou = torch.where(present, inter / union.clamp_min(1), torch.zeros_like(inter))
+    n_present = present.sum(-1)
+    value = torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1), torch.full_like(iou.sum(-1), float("nan")))
+    return _out(value, was_numpy)
+
+
+def miou(pred: Any, gt: Any, num_classes: int, per_image: bool = True, ignore_index: int = 255) -> Any:
+    """Mean IoU: per image ``(n,)``, or over the set from the accumulated confusion (a scalar).
+
+    Examples
+    --------
+    >>> gt = np.array([[[0, 1], [1, 1]]]); pred = np.array([[[0, 1], [0, 1]]])
+    >>> miou(pred, gt, 2).round(4).tolist()  # background 1/2, class 1 2/3
+    [0.5833]
+    """
+    conf = segmentation_confusion(pred, gt, num_classes, ignore_index)
+    return miou_from_confusion(conf) if per_image else miou_from_confusion(conf.sum(0))
+
+
+def pixel_accuracy(pred: Any, gt: Any, ignore_index: int = 255) -> Any:
+    """Fraction of non-ignored pixels labeled correctly, per image."""
+    tp, was_numpy = as_tensor(pred)
+    tg = as_tensor(gt)[0].to(tp.device)
+    valid = tg != ignore_index
+    dims = tuple(range(1, tp.ndim))
+    correct = ((tp.long() == tg.long()) & valid).sum(dims).double()
+    return _out(correct / valid.sum(dims).clamp_min(1).double(), was_numpy)
+
+
+def mae(saliency: Any, gt: Any) -> Any:
+    """Mean absolute error between the saliency map in [0, 1] and the binary ground truth, per image."""
+    ts, was_numpy = as_tensor(saliency)
+    tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
+    dims = tuple(range(1, ts.ndim))
+    return _out((saliency_to_float(ts).double() - tg.double()).abs().mean(dims), was_numpy)
+
+
+def fbeta_curve(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
+    """F-beta at the 256 thresholds 255..0 (index k: threshold ``255 - k``), per image ``(n, 256)``.
+
+    Histograms of the foreground and background pixels of every image come from
+    one ``bincount``; cumulative sums give the counts above each threshold.
+    """
+    ts, was_numpy = as_tensor(saliency)
+    tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
+    n = ts.shape[0]
+    values = (saliency_to_float(ts) * 255).to(torch.uint8).long().reshape(n, -1)  # PySOD truncates
+    fg = tg.reshape(n, -1)
+    index = torch.arange(n, device=ts.device)[:, None] * 512 + fg.long() * 256 + values
+    hist = torch.bincount(index.reshape(-1), minlength=n * 512).reshape(n, 2, 256).double()
+    above = hist.flip(-1).cumsum(-1)  # pixels >= 255, >= 254, ...
+    tp = above[:, 1]
+    predicted = (above[:, 0] + above[:, 1]).clamp_min(1)
+    positives = fg.sum(-1, keepdim=True).double().clamp_min(1)
+    precision, recall = tp / predicted, tp / positives
+    numerator = (1 + beta2) * precision * recall
+    denominator = torch.where(numerator == 0, torch.ones_like(numerator), beta2 * precision + recall)
+    return _out(numerator / denominator, was_numpy)
+
+
+def fbeta_max(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
+    """The best F-beta over thresholds of each image's own curve, per image.
+
+    PySODMetrics' "max F" of a *dataset* is the maximum of the mean curve
+    (one threshold for all images): see :func:`mdc_widgets.metrics.summarize`.
+    """
+    curve = fbeta_curve(saliency, gt, beta2)
+    return curve.max(-1) if isinstance(curve, np.ndarray) else curve.max(-1).values
+
+
+def fbeta_adaptive(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
+    """F-beta at the adaptive threshold ``min(2 * mean, 1)``, per image (0 when nothing is found)."""
+    ts, was_numpy = as_tensor(saliency)
+    tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
+    s = saliency_to_float(ts).double()
+    dims = tuple(range(1, s.ndim))
+    threshold = (2 * s.mean(dims, keepdim=True)).clamp(max=1)
+    binary = s >= threshold
+    inter = (binary & tg).sum(dims).double()
+    precision = inter / binary.sum(dims).clamp_min(1).double()
+    recall = inter / tg.sum(dims).clamp_min(1).double()
+    f = (1 + beta2) * precision * recall / (beta2 * precision + recall).clamp_min(EPS)
+    return _out(torch.where(inter > 0, f, torch.zeros_like(f)), was_numpy)
+
+
+def _masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Count, mean and sample std of ``x`` over ``mask`` per image (dims 1, 2)."""
+    m = mask.double()
+    count = m.sum((1, 2))
+    mean = (x * m).sum((1, 2)) / count.clamp_min(1)
+    var = (((x - mean[:, None, None]) * m) ** 2).sum((1, 2)) / (count - 1).clamp_min(1)
+    return count, mean, torch.where(count > 1, var.sqrt(), torch.zeros_like(var))
+
+
+def _s_object(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    _, mean, std = _masked_stats(x, mask)
+    return 2 * mean / (mean**2 + 1 + std + EPS)
+
+
+def _ssim_masked(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.double()
+    count = m.sum((1, 2))
+    denom = count - 1 + EPS
+    x = (pred * m).sum((1, 2)) / count.clamp_min(1)
+    y = (gt * m).sum((1, 2)) / count.clamp_min(1)
+    dx, dy = (pred - x[:, None, None]) * m, (gt - y[:, None, None]) * m
+    sx, sy, sxy = (dx**2).sum((1, 2)) / denom, (dy**2).sum((1, 2)) / denom, (dx * dy).sum((1, 2)) / denom
+    alpha = 4 * x * y * sxy
+    beta = (x**2 + y**2) * (sx + sy)
+    score = torch.where(alpha != 0, alpha / (beta + EPS), torch.where(beta == 0, torch.ones_like(beta),
+                                                                     torch.zeros_like(beta)))
+    return torch.where(count > 0, score, torch.zeros_like(score))
+
+
+def s_measure(saliency: Any, gt: Any, alpha: float = 0.5) -> Any:
+    """Structure measure (Fan et al., ICCV 2017): object-aware and region-aware similarity, per image.
+
+    Vectorised over the batch: each image's four quadrants around its
+    ground-truth centroid are boolean masks, so no loop over images is needed.
+    """
+    ts, was_numpy = as_tensor(saliency)
+    pred = saliency_to_float(ts).double()
+    g = _gt_bool(as_tensor(gt)[0].to(ts.device))
+    gd = g.double()
+    n, h, w = pred.shape
+    y_mean = gd.mean((1, 2))
+    # object-aware
+    obj = _s_object(pred, g) * y_mean + _s_object(1 - pred, ~g) * (1 - y_mean)
+    # region-aware: quadrants split at the (rounded) foreground centroid, as in the MATLAB code
+    yy = torch.arange(h, device=pred.device, dtype=torch.float64)[None, :, None]
+    xx = torch.arange(w, device=pred.device, dtype=torch.float64)[None, None, :]
+    count = gd.sum((1, 2))
+    cy = torch.where(count > 0, (gd * yy).sum((1, 2)) / count.clamp_min(1), torch.full_like(count, h / 2))
+    cx = torch.where(count > 0, (gd * xx).sum((1, 2)) / count.clamp_min(1), torch.full_like(count, w / 2))
+    cy, cx = torch.round(cy) + 1, torch.round(cx) + 1
+    top, left = yy < cy[:, None, None], xx < cx[:, None, None]
+    area = float(h * w)
+    w_lt = cx * cy / area
+    w_rt = cy * (w - cx) / area
+    w_lb = (h - cy) * cx / area
+    w_rb = 1 - w_lt - w_rt - w_lb
+    region = (_ssim_masked(pred, gd, top & left) * w_lt + _ssim_masked(pred, gd, top & ~left) * w_rt
+              + _ssim_masked(pred, gd, ~top & left) * w_lb + _ssim_masked(pred, gd, ~top & ~left) * w_rb)
+    score = (alpha * obj + (1 - alpha) * region).clamp_min(0)
+    mean_pred = pred.mean((1, 2))
+    score = torch.where(y_mean == 0, 1 - mean_pred, torch.where(y_mean == 1, mean_pred, score))
+    return _out(score, was_numpy)
