@@ -93,3 +93,15 @@ def threshold_models() -> list[ThresholdCompetitor]:
         ThresholdCompetitor("sod_p", "sod", 0.35),
         ThresholdCompetitor("sod_q", "sod", 0.7),
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_zoo():
+    """The six mini-world models, trained once per cache (a lock keeps xdist workers from training twice)."""
+    from filelock import FileLock
+
+    from mdc_widgets.config import cache_dir
+    from mdc_widgets.models import train_zoo
+
+    with FileLock(str(cache_dir() / "train_zoo.lock")):
+        return train_zoo()

@@ -41,7 +41,7 @@ def foreground_fraction(predictions: xr.Dataset, models: Sequence[str]) -> xr.Da
     adaptively binarised saliency map.
     """
     parts = [_foreground_maps(predictions, m).mean(dim=("y", "x")) for m in models]
-    return xr.concat(parts, dim="model").mean("model").compute()
+    return xr.concat(parts, dim="model", coords="minimal", compat="override").mean("model").compute()
 
 
 def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:

@@ -133,7 +133,7 @@ def select_top_k(
     if k < 1:
         raise MdcError(f"k must be at least 1; got {k}.")
     values = np.asarray(score.values if isinstance(score, xr.DataArray) else score, dtype=np.float64)
-    ids = (np.asarray(score["sample"].values).astype(str) if isinstance(score, xr.DataArray)
+    ids = (np.array([str(s) for s in score["sample"].values]) if isinstance(score, xr.DataArray)
            else np.arange(len(values)).astype(str))
     n = len(values)
 

@@ -406,6 +406,8 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
     combined["valid"] = valid
     combined["prediction"] = combined["prediction"].transpose("sample", "model", "y", "x")
     combined["entropy"] = combined["entropy"].transpose("sample", "model", "y", "x")
+    # zarr hands strings back as numpy's StringDType; plain str objects work everywhere
+    combined = combined.assign_coords(sample=np.array([str(s) for s in combined["sample"].values], dtype=object))
     combined.attrs = {
         "classes": classes,
         "pool_fingerprint": fingerprints.pop(),

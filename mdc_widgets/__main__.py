@@ -1,0 +1,3 @@
+from mdc_widgets.cli import main
+
+raise SystemExit(main())

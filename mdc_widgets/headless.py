@@ -1,0 +1,143 @@
+"""Run the project's notebooks headless with papermill and collect them into an HTML report."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from mdc_widgets._atomic import atomic_write_text
+from mdc_widgets.errors import MdcError
+
+__all__ = ["notebooks_dir", "list_notebooks", "run_notebook", "render_notebooks", "load_parameters"]
+
+
+def notebooks_dir() -> Path:
+    """The ``notebooks/`` folder of the source checkout."""
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def list_notebooks() -> list[Path]:
+    """The numbered notebooks, in order."""
+    return sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def _find(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    matches = [p for p in list_notebooks() if p.stem == name or p.stem.startswith(name) or p.name == name]
+    if not matches:
+        known = ", ".join(p.stem for p in list_notebooks())
+        raise MdcError(f"No notebook {name!r}; the notebooks are: {known}.")
+    return matches[0]
+
+
+def load_parameters(path: str | Path | None, overrides: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Parameters from a YAML file, then ``key value`` overrides parsed as YAML scalars.
+
+    A YAML file may hold one mapping for every notebook, or a mapping per
+    notebook stem under ``notebooks:`` plus shared values at the top level.
+    """
+    params: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise MdcError(f"Cannot read parameters file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise MdcError(f"The parameters file {path} must hold a mapping of names to values.")
+        params.update(loaded)
+    for key, value in overrides:
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+def _params_for(notebook: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    shared = {k: v for k, v in params.items() if k != "notebooks"}
+    own = (params.get("notebooks") or {}).get(notebook.stem, {})
+    return {**shared, **own}
+
+
+def run_notebook(
+    notebook: str | Path,
+    output_dir: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: int = 3600,
+) -> Path:
+    """Execute one notebook with papermill; returns the executed copy in ``output_dir``.
+
+    Only the parameters the notebook declares in its ``parameters`` cell are
+    passed, so one YAML file can serve every notebook.
+    """
+    import papermill as pm
+
+    source = _find(str(notebook))
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    declared = {p["name"] for p in pm.inspect_notebook(str(source)).values()}
+    params = {k: v for k, v in (parameters or {}).items() if k in declared}
+    if "output_dir" in declared:
+        params.setdefault("output_dir", str(output_dir.resolve()))
+    target = output_dir / source.name
+    pm.execute_notebook(
+        str(source), str(target), parameters=params, kernel_name=kernel_name,
+        cwd=str(source.parent), progress_bar=False, request_save_on_cell_execute=True,
+        execution_timeout=timeout,
+    )
+    return target
+
+
+def _to_html(executed: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(executed), as_version=4))
+    target = executed.with_suffix(".html")
+    atomic_write_text(target, body)
+    return target
+
+
+def render_notebooks(
+    notebooks: Sequence[str | Path] | None = None,
+    output_dir: str | Path = "reports",
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+) -> Path:
+    """Run notebooks headless, convert each to HTML and write ``index.html`` linking them.
+
+    Returns the path of ``index.html``. A failing notebook is reported in the
+    index (with its error) and the others still run; the call raises at the
+    end so scripts and CI notice.
+    """
+    output_dir = Path(output_dir)
+    selected = [_find(str(n)) for n in notebooks] if notebooks else list_notebooks()
+    rows, failures = [], []
+    for nb in selected:
+        t0 = time.perf_counter()
+        try:
+            executed = run_notebook(nb, output_dir, _params_for(nb, parameters or {}), kernel_name)
+            page = _to_html(executed)
+            status = f'<a href="{html.escape(page.name)}">{html.escape(nb.stem)}</a>'
+            ok = "ok"
+        except Exception as exc:  # a notebook's failure must not hide the others'
+            failures.append(f"{nb.name}: {exc}")
+            status, ok = html.escape(nb.stem), html.escape(f"failed: {str(exc)[:500]}")
+        rows.append(f"<tr><td>{status}</td><td>{ok}</td><td>{time.perf_counter() - t0:.1f} s</td></tr>")
+    tables = [p for p in sorted(output_dir.glob("*.md"))]
+    table_html = "".join(
+        f"<h2>{html.escape(p.stem)}</h2><pre>{html.escape(p.read_text())}</pre>" for p in tables
+    )
+    index = output_dir / "index.html"
+    atomic_write_text(index, (
+        "<!doctype html><html><head><meta charset='utf-8'><title>mdc-widgets report</title></head><body>"
+        "<h1>mdc-widgets report</h1><table border=1 cellpadding=4><tr><th>notebook</th><th>status</th>"
+        f"<th>time</th></tr>{''.join(rows)}</table>{table_html}</body></html>"
+    ))
+    if failures:
+        raise MdcError("Some notebooks failed (see " + str(index) + "): " + "; ".join(failures))
+    return index

@@ -1,0 +1,22 @@
+"""Competitors: the mini-world zoo, torchvision adapters, classic saliency, and your own models."""
+
+from mdc_widgets.models.competitor import Competitor, normalize_half, normalize_imagenet
+from mdc_widgets.models.registry import ModelSpec, get_model, list_models, model_spec, register_model
+from mdc_widgets.models.zoo import ZOO, is_trained, load_or_train, train_model, train_zoo, zoo_quality
+
+__all__ = [
+    "ZOO",
+    "Competitor",
+    "ModelSpec",
+    "get_model",
+    "is_trained",
+    "list_models",
+    "load_or_train",
+    "model_spec",
+    "normalize_half",
+    "normalize_imagenet",
+    "register_model",
+    "train_model",
+    "train_zoo",
+    "zoo_quality",
+]

@@ -1,0 +1,148 @@
+"""A competitor: any model of a task, behind one ``predict`` that returns probabilities at input size."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mdc_widgets.errors import MdcError, ShapeError
+
+__all__ = ["Competitor", "normalize_imagenet", "normalize_half"]
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_imagenet(images: torch.Tensor) -> torch.Tensor:
+    """ImageNet mean/std normalisation of ``(n, 3, H, W)`` images in [0, 1]."""
+    mean = images.new_tensor(_IMAGENET_MEAN)[None, :, None, None]
+    std = images.new_tensor(_IMAGENET_STD)[None, :, None, None]
+    return (images - mean) / std
+
+
+def normalize_half(images: torch.Tensor) -> torch.Tensor:
+    """Map [0, 1] to [-1, 1] (the mini-world models' input convention)."""
+    return images * 2.0 - 1.0
+
+
+class Competitor:
+    """A model of one task, wrapped so every competitor looks the same to the miner.
+
+    Parameters
+    ----------
+    name : unique name (used as the ``model`` coordinate)
+    task : ``"ss"`` or ``"sod"``
+    classes : SS class names with index 0 background; SOD ``("background", "salient")``
+    module : the network, or any callable on ``(n, 3, H, W)`` tensors
+    preprocess : maps [0, 1] RGB images to the network's input (normalisation, resizing)
+    output : what the network returns: ``"logits"``, ``"probabilities"`` or ``"labels"``
+    cam_layer : dotted name of the layer Grad-CAM should look at
+    """
+
+    def __init__(
+        self,
+        name: str,
+        task: str,
+        classes: Sequence[str],
+        module: nn.Module | Callable[[torch.Tensor], Any],
+        *,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        output: str = "logits",
+        cam_layer: str | None = None,
+        description: str = "",
+    ):
+        if task not in ("ss", "sod"):
+            raise MdcError(f"Model {name!r}: task must be 'ss' or 'sod', not {task!r}.")
+        if output not in ("logits", "probabilities", "labels"):
+            raise MdcError(f"Model {name!r}: output must be 'logits', 'probabilities' or 'labels', not {output!r}.")
+        self.name = name
+        self.task = task
+        self.classes = tuple(classes) if task == "ss" else ("background", "salient")
+        self.module = module
+        self.preprocess = preprocess
+        self.output = output
+        self.cam_layer = cam_layer
+        self.description = description
+        self.device = "cpu"
+        if isinstance(module, nn.Module):
+            module.eval()
+
+    @classmethod
+    def from_module(
+        cls,
+        module: nn.Module | Callable[[torch.Tensor], Any],
+        task: str,
+        classes: Sequence[str] | None = None,
+        name: str | None = None,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        output: str = "logits",
+        cam_layer: str | None = None,
+    ) -> "Competitor":
+        """Wrap any module or callable returning logits, probabilities or a label map.
+
+        Examples
+        --------
+        >>> net = torch.nn.Conv2d(3, 3, 1)
+        >>> comp = Competitor.from_module(net, "ss", ["background", "a", "b"], name="tiny")
+        >>> comp.predict(torch.rand(2, 3, 8, 8)).shape
+        torch.Size([2, 3, 8, 8])
+        """
+        if task == "ss" and not classes:
+            raise MdcError("An SS model needs its class list (index 0 = background) to compete.")
+        return cls(name or type(module).__name__, task, classes or ("background", "salient"), module,
+                   preprocess=preprocess, output=output, cam_layer=cam_layer)
+
+    def to(self, device: str | torch.device) -> "Competitor":
+        if isinstance(self.module, nn.Module):
+            self.module.to(device)
+        self.device = str(device)
+        return self
+
+    def forward_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The network's raw output at input size (used by Grad-CAM and loss-based strategies)."""
+        x = self.preprocess(images) if self.preprocess else images
+        out = self.module(x)
+        if isinstance(out, dict):  # torchvision segmentation models return {"out": ..., "aux": ...}
+            out = out["out"]
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if not isinstance(out, torch.Tensor):
+            raise ShapeError(f"Model {self.name!r} returned {type(out).__name__}; expected a tensor.")
+        if out.ndim == 3:
+            out = out[:, None] if self.output != "labels" else out
+        if self.output != "labels" and out.shape[-2:] != images.shape[-2:]:
+            # networks that predict at a lower resolution are resized to the pool's working size
+            out = F.interpolate(out.float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities ``(n, C, H, W)`` (SS) or saliency ``(n, 1, H, W)`` (SOD) at input size."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ShapeError(f"Model {self.name!r} takes (n, 3, H, W) images; got {tuple(images.shape)}.")
+        out = self.forward_logits(images)
+        n_cls = len(self.classes) if self.task == "ss" else 1
+        if self.output == "labels":
+            labels = out.long().reshape(out.shape[0], *out.shape[-2:])
+            if labels.shape[-2:] != images.shape[-2:]:
+                labels = F.interpolate(labels[:, None].float(), size=images.shape[-2:], mode="nearest")[:, 0].long()
+            if self.task == "sod":
+                return (labels > 0).float()[:, None]
+            if labels.max() >= n_cls or labels.min() < 0:
+                raise ShapeError(f"Model {self.name!r} returned label {int(labels.max())} but has {n_cls} classes.")
+            return F.one_hot(labels, n_cls).permute(0, 3, 1, 2).float()
+        if out.shape[1] != n_cls:
+            raise ShapeError(
+                f"Model {self.name!r} returned {out.shape[1]} channels but has "
+                f"{n_cls} {'classes' if self.task == 'ss' else 'saliency channel'}; check its class list."
+            )
+        if not torch.isfinite(out).all():
+            raise MdcError(f"Model {self.name!r} returned NaN or infinite values; check its weights and input.")
+        if self.output == "probabilities":
+            return out.float().clamp(0, 1)
+        return out.float().softmax(dim=1) if self.task == "ss" else out.float().sigmoid()
+
+    def __repr__(self) -> str:
+        return f"Competitor(name={self.name!r}, task={self.task!r}, classes={len(self.classes)})"
