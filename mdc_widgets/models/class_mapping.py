@@ -1,0 +1,89 @@
+"""Making models with different label sets compete: explicit mappings to a common set or to foreground."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from mdc_widgets.errors import MdcError
+
+__all__ = ["ClassMapping", "map_labels", "map_probabilities", "remap_competitor", "FOREGROUND"]
+
+FOREGROUND = ("background", "foreground")
+
+
+@dataclass(frozen=True)
+class ClassMapping:
+    """Maps each source class to a target class (by name); unmapped classes go to ``fallback``.
+
+    Examples
+    --------
+    >>> m = ClassMapping.by_name(["background", "cat", "dog", "car"], ["background", "animal", "vehicle"],
+    ...                          {"cat": "animal", "dog": "animal", "car": "vehicle"})
+    >>> m.table.tolist()
+    [0, 1, 1, 2]
+    >>> ClassMapping.to_foreground(["background", "cat", "dog"]).table.tolist()
+    [0, 1, 1]
+    """
+
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+    table: np.ndarray  # source index -> target index
+
+    @classmethod
+    def by_name(cls, source: Sequence[str], target: Sequence[str], mapping: Mapping[str, str] | None = None,
+                fallback: str = "background") -> "ClassMapping":
+        """Same-named classes map to each other (case-insensitive); ``mapping`` adds or overrides pairs."""
+        target_index = {t.lower(): i for i, t in enumerate(target)}
+        if fallback.lower() not in target_index:
+            raise MdcError(f"The fallback class {fallback!r} is not in the target classes {list(target)}.")
+        explicit = {k.lower(): v.lower() for k, v in (mapping or {}).items()}
+        unknown = [v for v in explicit.values() if v not in target_index]
+        if unknown:
+            raise MdcError(f"Mapping targets {unknown} are not in the target classes {list(target)}.")
+        table = np.array([target_index.get(explicit.get(s.lower(), s.lower()), target_index[fallback.lower()])
+                          for s in source], dtype=np.int64)
+        return cls(tuple(source), tuple(target), table)
+
+    @classmethod
+    def to_foreground(cls, source: Sequence[str], background: str = "background") -> "ClassMapping":
+        """Every class but ``background`` becomes ``foreground`` (what the cross-task term compares)."""
+        return cls(tuple(source), FOREGROUND, np.array([0 if s == background else 1 for s in source], np.int64))
+
+    def matrix(self) -> np.ndarray:
+        """``(C_source, C_target)`` 0/1 matrix: probabilities of merged classes add up."""
+        out = np.zeros((len(self.source), len(self.target)), np.float32)
+        out[np.arange(len(self.source)), self.table] = 1.0
+        return out
+
+
+def map_labels(labels: np.ndarray | torch.Tensor, mapping: ClassMapping) -> np.ndarray | torch.Tensor:
+    """Relabel a label map through the mapping's lookup table (vectorised)."""
+    if isinstance(labels, torch.Tensor):
+        return torch.as_tensor(mapping.table, device=labels.device)[labels.long()]
+    return mapping.table[np.asarray(labels, np.int64)]
+
+
+def map_probabilities(probs: torch.Tensor, mapping: ClassMapping) -> torch.Tensor:
+    """Sum ``(n, C_source, H, W)`` probabilities into ``(n, C_target, H, W)``."""
+    matrix = torch.as_tensor(mapping.matrix(), device=probs.device, dtype=probs.dtype)
+    return torch.einsum("nchw,ct->nthw", probs, matrix)
+
+
+def remap_competitor(competitor, mapping: ClassMapping, name: str | None = None):
+    """A competitor that predicts in the mapping's target classes (e.g. VOC and COCO models on one set)."""
+    from mdc_widgets.models.competitor import Competitor
+
+    if tuple(competitor.classes) != mapping.source:
+        raise MdcError(f"The mapping is from {list(mapping.source)[:4]}..., not from {competitor.name!r}'s classes.")
+
+    def module(images: torch.Tensor) -> torch.Tensor:
+        return map_probabilities(competitor.predict(images), mapping)
+
+    mapped = Competitor(name or f"{competitor.name}@{len(mapping.target)}cls", "ss", mapping.target, module,
+                        output="probabilities", description=f"{competitor.name} mapped to {list(mapping.target)}")
+    mapped.cam_layer = None
+    return mapped

@@ -1,0 +1,93 @@
+"""Every torchvision segmentation builder as a competitor, with its weight enum, transforms and VOC classes.
+
+Weights are never downloaded: ``weights="default"`` reads the enum's
+checkpoint from the torch hub cache (``torch.hub.get_dir()/checkpoints``) and
+otherwise says exactly which file to put where; a local state_dict path works
+too, and ``weights=None`` gives the real architecture with random weights.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import torch
+import torch.nn.functional as F
+from torchvision.models import segmentation as seg
+
+from mdc_widgets.errors import WeightsNotFoundError
+from mdc_widgets.models.competitor import normalize_imagenet
+from mdc_widgets.models.registry import register_model
+
+__all__ = ["VOC_CLASSES", "TORCHVISION_SEGMENTATION", "hub_checkpoint_path", "load_hub_weights"]
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+# builder, weight enum, the layer Grad-CAM looks at
+TORCHVISION_SEGMENTATION: dict[str, tuple[Callable[..., torch.nn.Module], Any, str]] = {
+    "fcn_resnet50": (seg.fcn_resnet50, seg.FCN_ResNet50_Weights, "backbone.layer4"),
+    "fcn_resnet101": (seg.fcn_resnet101, seg.FCN_ResNet101_Weights, "backbone.layer4"),
+    "deeplabv3_resnet50": (seg.deeplabv3_resnet50, seg.DeepLabV3_ResNet50_Weights, "backbone.layer4"),
+    "deeplabv3_resnet101": (seg.deeplabv3_resnet101, seg.DeepLabV3_ResNet101_Weights, "backbone.layer4"),
+    "deeplabv3_mobilenet_v3_large": (seg.deeplabv3_mobilenet_v3_large, seg.DeepLabV3_MobileNet_V3_Large_Weights,
+                                     "backbone"),
+    "lraspp_mobilenet_v3_large": (seg.lraspp_mobilenet_v3_large, seg.LRASPP_MobileNet_V3_Large_Weights, "backbone"),
+}
+
+
+def hub_checkpoint_path(weights: Any) -> Path:
+    """Where torch hub keeps the checkpoint of a weight enum member."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+
+
+def load_hub_weights(weights: Any, model_name: str) -> dict:
+    """The enum's state_dict from the hub cache (auxiliary heads dropped), or a clear error. Never downloads."""
+    path = hub_checkpoint_path(weights)
+    if not path.exists():
+        raise WeightsNotFoundError(
+            f"Pretrained weights for {model_name!r} are not on this machine and are never downloaded at run time. "
+            f"Put the file {path.name} (from {weights.url}) into {path.parent}, "
+            f"or pass weights='/path/to/state_dict.pt', or weights=None for random weights."
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # the auxiliary classifier only helps training; the competitor is built without it
+    return {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
+
+
+def _preprocess(resize_size: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    def preprocess(images: torch.Tensor) -> torch.Tensor:
+        if resize_size and min(images.shape[-2:]) != resize_size:
+            h, w = images.shape[-2:]
+            scale = resize_size / min(h, w)
+            images = F.interpolate(images, size=(round(h * scale), round(w * scale)), mode="bilinear",
+                                   align_corners=False, antialias=True)
+        return normalize_imagenet(images)
+
+    return preprocess
+
+
+def _register() -> None:
+    for name, (builder, enum, cam_layer) in TORCHVISION_SEGMENTATION.items():
+        default = enum.DEFAULT
+        resize = getattr(default.transforms(), "resize_size", None)
+        resize = resize[0] if isinstance(resize, (list, tuple)) else resize
+        register_model(
+            f"tv_{name}",
+            lambda b=builder: b(weights=None, weights_backbone=None, num_classes=len(VOC_CLASSES), aux_loss=False),
+            "ss",
+            VOC_CLASSES,
+            description=f"torchvision {name} ({default}), PASCAL VOC classes",
+            default_weights=lambda w=default, n=name: load_hub_weights(w, f"tv_{n}"),
+            cam_layer=cam_layer,
+            preprocess=_preprocess(resize),
+            tags=("torchvision",),
+            overwrite=True,
+        )
+
+
+_register()
