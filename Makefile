@@ -25,7 +25,7 @@ demo: setup
 	$(PY) -m mdc_widgets reproduce --output reports
 
 test: setup
-	$(PY) -m pytest -n auto --timeout 900 $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --timeout 900 --doctest-modules tests mdc_widgets $(PYTEST_ARGS)
 
 clean:
 	rm -rf reports .mdc_cache
