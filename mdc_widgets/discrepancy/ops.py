@@ -61,6 +61,15 @@ def confusion_counts(a: Any, b: Any, num_classes: int) -> Any:
     tb = tb.to(ta.device)
     n = ta.shape[0]
     c = int(num_classes)
+    for name, t in (("first", ta), ("second", tb)):
+        # a label past the class list would be counted in the next image's block: refuse it
+        if t.numel() and (int(t.max()) >= c or int(t.min()) < 0):
+            from mdc_widgets.errors import ShapeError
+
+            raise ShapeError(
+                f"The {name} label map holds label {int(t.max()) if int(t.max()) >= c else int(t.min())}, "
+                f"outside num_classes={c}; fix the model's class list or its output."
+            )
     offset = torch.arange(n, device=ta.device).view(-1, *[1] * (ta.ndim - 1)) * (c * c)
     flat = (offset + ta.long() * c + tb.long()).reshape(-1)
     counts = torch.bincount(flat, minlength=n * c * c).reshape(n, c, c)
@@ -162,8 +171,12 @@ def cross_task_discrepancy(labels: Any, saliency: Any) -> Any:
 
 def downsample_labels(labels: Any, factor: int) -> Any:
     """Nearest-neighbour downsampling of label maps by an integer factor (no new labels appear)."""
+    if factor <= 1:
+        return labels
     t, was_numpy = as_tensor(labels)
-    return _out(t[..., ::factor, ::factor].contiguous(), was_numpy) if factor > 1 else labels
+    # crop to a multiple of the factor so labels and area-pooled saliency keep the same size
+    h, w = (t.shape[-2] // factor) * factor, (t.shape[-1] // factor) * factor
+    return _out(t[..., :h:factor, :w:factor].contiguous(), was_numpy)
 
 
 def downsample_saliency(saliency: Any, factor: int) -> Any:

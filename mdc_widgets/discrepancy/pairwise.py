@@ -35,13 +35,22 @@ def _num_classes(predictions: xr.Dataset, ss_models: Sequence[str]) -> int:
     return max(sizes) if sizes else 256
 
 
-def _chunk_matrix(maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str) -> torch.Tensor:
+def _chunk_matrix(maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str,
+                  models: Sequence[str] | None = None) -> torch.Tensor:
     """``(n, M, M)`` discrepancies of one chunk ``maps (n, M, H, W)`` uint8."""
     n, m = maps.shape[:2]
     out = torch.zeros((n, m, m), dtype=torch.float64, device=maps.device)
     ss = [i for i, t in enumerate(tasks) if t == "ss"]
     sod = [i for i, t in enumerate(tasks) if t == "sod"]
     # SS vs SS: every pair's confusion counts in one bincount over (pair, image, a, b)
+    for i in ss:
+        if maps.shape[0] and int(maps[:, i].max()) >= num_classes:
+            from mdc_widgets.errors import ShapeError
+
+            raise ShapeError(
+                f"SS model {models[i] if models else i!r} predicted label {int(maps[:, i].max())} but the store "
+                f"declares num_classes={num_classes}; check that model's class list."
+            )
     pairs = list(combinations(ss, 2))
     if pairs:
         a = torch.stack([maps[:, i] for i, _ in pairs])  # (P, n, H, W)
@@ -114,7 +123,7 @@ def compute_discrepancies(
             parts = [downsample_labels(maps[:, i], downsample) if t == "ss"
                      else downsample_saliency(maps[:, i], downsample) for i, t in enumerate(tasks)]
             maps = torch.stack(parts, 1)
-        result[lo:hi] = _chunk_matrix(maps, tasks, num_classes, sod_measure).float().cpu().numpy()
+        result[lo:hi] = _chunk_matrix(maps, tasks, num_classes, sod_measure, models).float().cpu().numpy()
     kind = np.array([[pair_kind(ta, tb, ma == mb) for mb, tb in zip(models, tasks)] for ma, ta in zip(models, tasks)],
                     dtype=object)
     return xr.DataArray(
