@@ -24,7 +24,9 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m mdc_widgets reproduce --output reports
 
+# the zoo is trained (or found in the cache) before the tests, so no test waits minutes on a fixture
 test: setup
+	$(PY) -m mdc_widgets train-zoo
 	$(PY) -m pytest -n auto --timeout 900 --doctest-modules tests mdc_widgets $(PYTEST_ARGS)
 
 clean:

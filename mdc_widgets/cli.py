@@ -43,10 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             index = render_notebooks(notebooks, args.output, params)
             print(f"report: {index}")
         elif args.command == "train-zoo":
-            from mdc_widgets.models import train_zoo
+            import time
 
-            for name, path in train_zoo(args.names or None).items():
-                print(f"{name}: {path}")
+            from mdc_widgets.models import ZOO, load_or_train
+
+            for name in args.names or list(ZOO):
+                start = time.perf_counter()
+                path = load_or_train(name, progress=sys.stderr.isatty())
+                print(f"{name}: {path} ({time.perf_counter() - start:.1f} s)", flush=True)
         elif args.command == "models":
             from mdc_widgets.models import list_models
 

@@ -10,6 +10,7 @@ from mdc_widgets.data.miniworld import (
     miniworld_checksum,
 )
 from mdc_widgets.data.pool import DatasetPool, FilePool, Pool, open_pool, skimage_pool
+from mdc_widgets.data.preview import overlay_ground_truth, preview_grid, save_preview
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -25,6 +26,9 @@ __all__ = [
     "load_manifest",
     "miniworld_checksum",
     "open_pool",
+    "overlay_ground_truth",
+    "preview_grid",
+    "save_preview",
     "skimage_pool",
     "to_rgb_uint8",
     "verify_manifest",

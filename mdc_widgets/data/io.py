@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mdc_widgets.errors import ImageDecodeError
 
@@ -25,9 +25,13 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     [255, 255, 255]
     >>> to_rgb_uint8(np.zeros((2, 2, 4), np.uint8)).shape
     (2, 2, 3)
+    >>> to_rgb_uint8(np.array([[True, False]]))[0, :, 0].tolist()
+    [255, 0]
     """
     arr = np.asarray(array)
-    if arr.dtype == np.uint16 or (arr.dtype.kind in "iu" and arr.max(initial=0) > 255):
+    if arr.dtype == bool:  # a binary image is black and white, not 0 and 1
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint16 or (arr.dtype.kind in "iu" and arr.max(initial=0) > 255):
         arr = (arr.astype(np.float64) / 65535.0 * 255.0).round()
     elif arr.dtype.kind == "f":
         arr = np.clip(arr, 0, 1) * 255.0 if arr.max(initial=0) <= 1.0 else np.clip(arr, 0, 255)
@@ -69,7 +73,8 @@ def decode_image(path: str | Path) -> np.ndarray:
 
     Grey, palette, RGBA, CMYK and 16-bit images are converted.
     """
-    image = _open(Path(path), "image")
+    # phone photos store their rotation in EXIF; show them the way viewers do
+    image = ImageOps.exif_transpose(_open(Path(path), "image"))
     if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
         image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
     return to_rgb_uint8(np.asarray(image))
@@ -80,9 +85,12 @@ def decode_mask(path: str | Path) -> np.ndarray:
     image = _open(Path(path), "mask")
     if image.mode == "P":
         return np.asarray(image, dtype=np.uint8)
-    arr = np.asarray(image.convert("L") if image.mode not in ("L", "I;16", "I") else image)
+    arr = np.asarray(image if image.mode in ("L", "I", "I;16", "I;16B", "I;16L", "I;16N") else image.convert("L"))
     if arr.dtype != np.uint8:
-        arr = (arr.astype(np.float64) / max(float(arr.max()), 1.0) * 255).round().astype(np.uint8)
+        # a 16-bit label map keeps its class indices; only values beyond uint8 are rescaled to 0..255
+        top = float(arr.max(initial=0))
+        arr = arr if top <= 255 else arr.astype(np.float64) / top * 255.0
+        arr = np.round(arr).astype(np.uint8)
     return arr
 
 

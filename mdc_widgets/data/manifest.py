@@ -91,7 +91,7 @@ def _resolve_root(manifest_path: Path, raw: dict[str, Any], root: str | Path | N
 def _expand_entries(raw: dict[str, Any], root: Path, manifest_path: Path) -> list[dict[str, Any]]:
     if raw.get("files"):
         return [dict(e) if isinstance(e, dict) else {"path": str(e)} for e in raw["files"]]
-    pattern = raw.get("images")
+    pattern = raw.get("images") or raw.get("glob")  # both spellings are accepted
     if not pattern:
         return []
     name = raw.get("name", manifest_path.stem)
@@ -105,7 +105,10 @@ def _expand_entries(raw: dict[str, Any], root: Path, manifest_path: Path) -> lis
     if raw.get("ids_file"):
         ids_path = root / raw["ids_file"]
         if not ids_path.exists():
-            raise ManifestError(f"Manifest {manifest_path.name}: the id list {ids_path} is missing.")
+            raise ManifestError(
+                f"Manifest {manifest_path.name} ({name}): the id list {ids_path} is missing; point root= (or "
+                f"MDC_DATA_ROOT_{str(name).upper().replace('-', '_')}) at the folder that holds {raw['ids_file']!r}."
+            )
         wanted = {line.strip() for line in ids_path.read_text().splitlines() if line.strip()}
         paths = [p for p in paths if p.stem in wanted]
     if not paths:

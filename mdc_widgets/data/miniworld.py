@@ -105,6 +105,7 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
     yy, xx = np.mgrid[:size, :size].astype(np.float64)
     image = _background(rng, size, yy, xx)
     semantic = np.zeros((size, size), np.uint8)
+    instance = np.zeros((size, size), np.uint8)  # which object owns a pixel, to count visible objects
     sev = rates.severity
 
     small = rng.random() < rates.small
@@ -126,6 +127,7 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
         shade = 1 + 0.15 * ((xx - cx) / size)[..., None]  # a little shading so objects are not flat
         image = np.where(mask[..., None], np.clip(colour * shade, 0, 1), image)
         semantic[mask] = cls
+        instance[mask] = len(radii) + 1
         radii.append(r / size)
 
     occlusion = 0.0
@@ -141,6 +143,7 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
         image = np.where(occ[..., None], occluder, image)
         occlusion = float(((semantic > 0) & occ).sum() / before)
         semantic[occ] = 0  # hidden object pixels are background in both maps
+        instance[occ] = 0
 
     clutter = int(rng.integers(3, 3 + int(12 * sev))) if rng.random() < rates.clutter else int(rng.integers(0, 2))
     for _ in range(clutter):
@@ -152,7 +155,7 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
             du, dv = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta), -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
             m = (np.abs(du) <= length / 2) & (np.abs(dv) <= width)
         else:
-            m = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.uniform(0.8, 0.04 * size) ** 2
+            m = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.uniform(0.8, max(0.8, 0.04 * size)) ** 2
         m &= semantic == 0
         image = np.where(m[..., None], rng.uniform(0, 1, 3), image)
 
@@ -175,7 +178,7 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
         "contrast": float(contrast),
         "camouflage": float(camouflage),
         "clutter": clutter,
-        "num_objects": int(len(np.unique(semantic)) - (1 if (semantic == 0).any() else 0)),
+        "num_objects": int(len(np.unique(instance[instance > 0]))),
         "dominant_class": int(counts.argmax()) if counts.any() else 0,
     }
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), semantic, factors

@@ -7,6 +7,8 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
+from mdc_widgets.errors import MdcError
+
 from mdc_widgets.metrics.functional import (
     fbeta_adaptive,
     fbeta_curve,
@@ -37,7 +39,14 @@ def evaluate(
     """
     if samples is not None:
         predictions = predictions.sel(sample=list(samples))
-        ground_truth = ground_truth.sel(sample=list(samples))
+    ids = np.asarray(predictions["sample"].values)
+    missing = np.setdiff1d(ids, np.asarray(ground_truth["sample"].values))
+    if missing.size:
+        raise MdcError(
+            f"The ground truth has no labels for {missing.size} predicted samples (e.g. {missing[:3].tolist()}); "
+            "evaluate on labeled samples only (pass samples=...)."
+        )
+    ground_truth = ground_truth.sel(sample=ids)  # align by id, never by position
     models = [str(m) for m in predictions["model"].values]
     tasks = [str(t) for t in predictions["task"].values]
     classes = predictions.attrs.get("classes") or {}

@@ -79,6 +79,8 @@ def win_matrix(
     >>> win_matrix(s).values.tolist()
     [[0.0, 1.5], [1.5, 0.0]]
     """
+    if ties not in ("split", "exclude"):
+        raise ValueError(f"ties={ties!r}: use 'split' (half a win each) or 'exclude'.")
     comparisons = comparisons_from_scores(per_image_scores, higher_is_better, pairs_samples, tie_tol)
     models = [str(m) for m in per_image_scores["model"].values]
     return _as_dataarray(_matrix(comparisons, models, ties), models)
@@ -104,7 +106,9 @@ def bradley_terry(wins: np.ndarray | xr.DataArray, max_iter: int = 10_000, tol: 
 
     ``P(i beats j) = exp(s_i) / (exp(s_i) + exp(s_j))``. A small symmetric
     pseudo-count ``prior`` is added to every pair that met, so a model that won
-    (or lost) every comparison still gets a finite strength.
+    (or lost) every comparison still gets a finite strength. ``wins`` may be
+    ``(M, M)`` or a stack ``(..., M, M)`` (e.g. bootstrap replicates), fitted
+    together.
 
     Examples
     --------
@@ -114,22 +118,22 @@ def bradley_terry(wins: np.ndarray | xr.DataArray, max_iter: int = 10_000, tol: 
     (True, 0.0)
     """
     w = np.asarray(wins.values if isinstance(wins, xr.DataArray) else wins, dtype=np.float64)
-    games = w + w.T
-    met = games > 0
-    w = w + prior * met
-    games = w + w.T
-    total_wins = w.sum(1)
-    p = np.ones(len(w))
+    games = w + np.swapaxes(w, -1, -2)
+    w = w + prior * (games > 0)
+    games = w + np.swapaxes(w, -1, -2)
+    total_wins = w.sum(-1)
+    p = np.ones(w.shape[:-1])
     for _ in range(max_iter):
-        denom = (games / (p[:, None] + p[None, :])).sum(1)
+        denom = (games / (p[..., :, None] + p[..., None, :])).sum(-1)
         new = np.where(denom > 0, total_wins / np.where(denom > 0, denom, 1), p)
-        new = new / np.exp(np.mean(np.log(np.clip(new, 1e-300, None))))
-        if np.max(np.abs(np.log(np.clip(new, 1e-300, None)) - np.log(p))) < tol:
-            p = new
+        log_new = np.log(np.clip(new, 1e-300, None))
+        log_new -= log_new.mean(-1, keepdims=True)
+        done = np.max(np.abs(log_new - np.log(p))) < tol
+        p = np.exp(log_new)
+        if done:
             break
-        p = new
     log_p = np.log(np.clip(p, 1e-300, None))
-    return log_p - log_p.mean()
+    return log_p - log_p.mean(-1, keepdims=True)
 
 
 def bootstrap_ranking(
@@ -157,12 +161,16 @@ def bootstrap_ranking(
         raise MdcError("No comparisons to rank from; label some samples or evaluate against ground truth first.")
     wins = _matrix(comparisons, models, "split")
     strength = bradley_terry(wins)
-    rng = np.random.default_rng(seed)
-    boot = np.empty((n_boot, len(models)))
-    n = len(comparisons)
-    for b in range(n_boot):
-        sample = comparisons.iloc[rng.integers(0, n, n)]
-        boot[b] = bradley_terry(_matrix(sample, models, "split"))
+    # resampling rows with replacement = a multinomial over the distinct (a, b, outcome) cells
+    index = {m: i for i, m in enumerate(models)}
+    m = len(models)
+    ia = comparisons["model_a"].map(index).to_numpy()
+    ib = comparisons["model_b"].map(index).to_numpy()
+    outcome = comparisons["winner"].map({"a": 0, "b": 1, "tie": 2}).to_numpy()
+    cells = np.bincount((ia * m + ib) * 3 + outcome, minlength=m * m * 3)
+    draws = np.random.default_rng(seed).multinomial(len(comparisons), cells / cells.sum(), size=n_boot)
+    a_won, b_won, tied = np.moveaxis(draws.reshape(n_boot, m, m, 3), -1, 0)
+    boot = bradley_terry(a_won + np.swapaxes(b_won, 1, 2) + 0.5 * (tied + np.swapaxes(tied, 1, 2)))
     alpha = (1 - ci) / 2
     games = wins + wins.T
     win_rate = np.where(games.sum(1) > 0, wins.sum(1) / np.maximum(games.sum(1), 1e-12), np.nan)
