@@ -1,0 +1,182 @@
+"""The strategy registry: every hard-example strategy scores the whole pool, higher = harder.
+
+A strategy is a function of the uniform inputs (``pool``, ``predictions``,
+``models``, ``ground_truth``, ``seed``) plus its own keyword parameters that
+returns an ``xr.DataArray (sample,)``. :func:`score_pool` is the one call
+site: it checks the inputs a strategy needs and passes each strategy only the
+keywords it takes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import xarray as xr
+
+from mdc_widgets.errors import MdcError
+
+__all__ = [
+    "UNIFORM_INPUTS",
+    "Strategy",
+    "UnknownStrategyError",
+    "register_strategy",
+    "list_strategies",
+    "get_strategy",
+    "score_pool",
+]
+
+UNIFORM_INPUTS = ("pool", "predictions", "models", "ground_truth", "seed", "probabilities", "batch_size", "device")
+"""Keywords every call site may pass to any strategy; a strategy that does not use one ignores it.
+
+``probabilities`` (``{model: (sample, C, H, W)}``) supplies maps directly,
+``batch_size`` and ``device`` steer the vectorised passes.
+"""
+
+
+class UnknownStrategyError(MdcError, KeyError):
+    """A strategy name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy.
+
+    Attributes
+    ----------
+    name : registry key
+    func : ``func(**inputs, **params) -> xr.DataArray (sample,)``, higher = harder
+    needs_labels : it compares predictions with ground truth
+    needs_models : how many models it scores with (an int: at least that
+        many), or a phrase such as ``"2 ss"`` or ``"2+ same task"``
+    description : one line for menus
+    needs_modules : it runs the competitors' networks (on perturbed images, or
+        for Grad-CAM), not only their stored predictions
+    """
+
+    name: str
+    func: Callable[..., xr.DataArray]
+    needs_labels: bool
+    needs_models: int | str
+    description: str
+    needs_modules: bool = False
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The strategy's own keyword parameters and their defaults (not the uniform inputs)."""
+        return {
+            name: (None if p.default is inspect.Parameter.empty else p.default)
+            for name, p in inspect.signature(self.func).parameters.items()
+            if name not in UNIFORM_INPUTS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+
+    def __call__(self, **inputs: Any) -> xr.DataArray:
+        return score_pool(self, **inputs)
+
+
+_REGISTRY: dict[str, Strategy] = {}
+
+
+def register_strategy(
+    name: str,
+    func: Callable[..., xr.DataArray],
+    *,
+    needs_labels: bool,
+    needs_models: int | str,
+    description: str,
+    needs_modules: bool = False,
+    overwrite: bool = False,
+) -> Strategy:
+    """Register a strategy under ``name`` (``overwrite=True`` to replace one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def darkest(pool, **_):
+    ...     images, _ = pool.read_images(0, len(pool.sample_ids))
+    ...     return xr.DataArray(-images.mean(axis=(1, 2, 3)), dims="sample")
+    >>> _ = register_strategy("darkest", darkest, needs_labels=False, needs_models=0,
+    ...                       description="darkest images first", overwrite=True)
+    >>> "darkest" in list_strategies()
+    True
+    """
+    if name in _REGISTRY and not overwrite:
+        raise MdcError(f"A strategy named {name!r} is already registered; pass overwrite=True to replace it.")
+    if not callable(func):
+        raise MdcError(f"Strategy {name!r} must be a function; got {type(func).__name__}.")
+    strategy = Strategy(name, func, bool(needs_labels), needs_models, description, bool(needs_modules))
+    _REGISTRY[name] = strategy
+    return strategy
+
+
+def list_strategies(needs_labels: bool | None = None) -> list[str]:
+    """Registered strategy names (only those that do or do not need labels, if asked), sorted."""
+    return sorted(n for n, s in _REGISTRY.items() if needs_labels is None or s.needs_labels == needs_labels)
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy ``name``; :class:`UnknownStrategyError` lists the known ones."""
+    if name not in _REGISTRY:
+        raise UnknownStrategyError(f"Unknown strategy {name!r}; choose one of {list_strategies()}.")
+    return _REGISTRY[name]
+
+
+def _available_models(inputs: dict[str, Any]) -> int:
+    names = {m if isinstance(m, str) else m.name for m in inputs.get("models") or ()}
+    predictions = inputs.get("predictions")
+    if predictions is not None:
+        names |= {str(m) for m in predictions["model"].values}
+    names |= set(inputs.get("probabilities") or {})
+    return len(names)
+
+
+def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs: Any) -> xr.DataArray:
+    """Score every image of the pool with one strategy; higher = harder.
+
+    Parameters
+    ----------
+    strategy : a registered name, a :class:`Strategy`, or a plain function
+    **inputs : the uniform inputs (:data:`UNIFORM_INPUTS`: ``pool``,
+        ``predictions``, ``models``, ``ground_truth``, ``seed``, ...) and the strategy's own parameters
+        (:attr:`Strategy.params`). Uniform inputs a strategy does not use are
+        ignored; an unknown parameter is an error.
+
+    Returns
+    -------
+    xr.DataArray
+        ``(sample,)`` float scores (NaN for images that could not be scored),
+        named after the strategy.
+    """
+    if isinstance(strategy, str):
+        strategy = get_strategy(strategy)
+    elif not isinstance(strategy, Strategy):
+        strategy = Strategy(getattr(strategy, "__name__", "custom"), strategy, False, 0, "")
+    if strategy.needs_labels and inputs.get("ground_truth") is None:
+        pool = inputs.get("pool")
+        inputs["ground_truth"] = pool.ground_truth() if pool is not None and hasattr(pool, "ground_truth") else None
+        if inputs["ground_truth"] is None:
+            raise MdcError(
+                f"Strategy {strategy.name!r} needs labels; pass ground_truth= or a pool that has them."
+            )
+    if isinstance(strategy.needs_models, int) and _available_models(inputs) < strategy.needs_models:
+        raise MdcError(
+            f"Strategy {strategy.name!r} needs at least {strategy.needs_models} model(s); "
+            "pass them in models= or predictions=."
+        )
+    parameters = inspect.signature(strategy.func).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    unknown = [k for k in inputs if k not in parameters and k not in UNIFORM_INPUTS]
+    if unknown and not takes_any:
+        raise MdcError(
+            f"Strategy {strategy.name!r} has no parameter {unknown[0]!r}; its parameters are "
+            f"{sorted(strategy.params)} besides the inputs {list(UNIFORM_INPUTS)}."
+        )
+    kwargs = {k: v for k, v in inputs.items() if takes_any or k in parameters}
+    scores = strategy.func(**kwargs)
+    if not isinstance(scores, xr.DataArray) or scores.dims != ("sample",):
+        raise MdcError(f"Strategy {strategy.name!r} must return an xr.DataArray over 'sample'.")
+    return scores.rename(strategy.name).assign_attrs(strategy=strategy.name)

@@ -1,0 +1,226 @@
+"""Strategies from one model's (or an ensemble's) probabilities: random, loss, focal, entropy, U2PL, BALD.
+
+Each streams the pool batch by batch (vectorised within a batch) and returns
+``xr.DataArray (sample,)``, higher = harder.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+
+from mdc_widgets.errors import MdcError, ShapeError
+from mdc_widgets.strategies.ops import (
+    entropy_histogram,
+    masked_mean,
+    mutual_information,
+    percentile_from_histogram,
+    pixel_cross_entropy,
+    pixel_focal_loss,
+    top_fraction_mean,
+    u2pl_alpha,
+    unreliable_ratio,
+)
+from mdc_widgets.strategies.sources import StrategyInputs, scores_array
+
+__all__ = [
+    "random_scores",
+    "loss_scores",
+    "focal_scores",
+    "entropy_scores",
+    "u2pl_unreliable_scores",
+    "ensemble_mutual_information_scores",
+]
+
+
+def random_scores(pool: Any = None, predictions: xr.Dataset | None = None,
+                  probabilities: Mapping[str, Any] | None = None, seed: int = 0) -> xr.DataArray:
+    """Uniform random scores, reproducible for a seed: the baseline every strategy must beat.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> pool = SimpleNamespace(sample_ids=np.array(["a", "b", "c"]))
+    >>> bool((random_scores(pool, seed=1) == random_scores(pool, seed=1)).all())
+    True
+    """
+    inputs = StrategyInputs(pool=pool, predictions=predictions, probabilities=probabilities, device="cpu")
+    values = np.random.default_rng(seed).random(inputs.n)
+    return scores_array(values, inputs, inputs.valid, "random", seed=seed)
+
+
+def _pixel_loss_scores(
+    pixel_loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    strategy: str,
+    *,
+    pool: Any,
+    predictions: xr.Dataset | None,
+    models: Sequence[Any],
+    ground_truth: xr.Dataset | None,
+    probabilities: Mapping[str, Any] | None,
+    model: Any,
+    top_fraction: float,
+    batch_size: int,
+    device: str | None,
+    **attrs: Any,
+) -> xr.DataArray:
+    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
+                            ground_truth=ground_truth, batch_size=batch_size, device=device)
+    name = inputs.choose_model(model)
+    task = inputs.task(name)
+    scores = np.full(inputs.n, np.nan)
+    valid = np.zeros(inputs.n, bool)
+    for start, stop in inputs.batches():
+        probs, ok = inputs.probabilities_of(name, start, stop)
+        labels = inputs.labels(task, start, stop)
+        if labels.shape[-2:] != probs.shape[-2:]:
+            raise ShapeError(
+                f"The labels are {tuple(labels.shape[-2:])} but the predictions of {name!r} are "
+                f"{tuple(probs.shape[-2:])}; open the pool at the predictions' working resolution."
+            )
+        loss, labelled = pixel_loss(probs, labels)
+        scores[start:stop] = top_fraction_mean(loss, labelled, top_fraction).cpu().numpy()
+        valid[start:stop] = ok
+    return scores_array(scores, inputs, valid, strategy, model=name, top_fraction=top_fraction, **attrs)
+
+
+def loss_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
+                ground_truth: xr.Dataset | None = None, probabilities: Mapping[str, Any] | None = None,
+                model: Any = None, top_fraction: float = 1.0, batch_size: int = 64,
+                device: str | None = "auto") -> xr.DataArray:
+    """Per-image cross-entropy (SS) or binary cross-entropy (SOD) of one model against the labels.
+
+    The top-k images of this score are the OHEM-style selection. With
+    ``top_fraction < 1`` each image scores the mean loss of its hardest
+    ``top_fraction`` of pixels (OHEM's pixel selection) instead of all pixels.
+
+    Parameters
+    ----------
+    model : the model scored (name or Competitor; default the first available)
+    top_fraction : share of each image's pixels, hardest first, that are averaged
+    """
+    return _pixel_loss_scores(pixel_cross_entropy, "loss", pool=pool, predictions=predictions, models=models,
+                              ground_truth=ground_truth, probabilities=probabilities, model=model,
+                              top_fraction=top_fraction, batch_size=batch_size, device=device)
+
+
+def focal_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
+                 ground_truth: xr.Dataset | None = None, probabilities: Mapping[str, Any] | None = None,
+                 model: Any = None, alpha: float = 0.25, gamma: float = 2.0, batch_size: int = 64,
+                 device: str | None = "auto") -> xr.DataArray:
+    """Mean focal loss ``alpha * (1 - p_t)^gamma * CE`` per image: loss that ignores easy pixels.
+
+    Parameters
+    ----------
+    model : the model scored (default the first available)
+    alpha, gamma : the focal loss' weight and focusing exponent (Lin et al.: 0.25, 2)
+    """
+    return _pixel_loss_scores(partial(pixel_focal_loss, alpha=alpha, gamma=gamma), "focal", pool=pool,
+                              predictions=predictions, models=models, ground_truth=ground_truth,
+                              probabilities=probabilities, model=model, top_fraction=1.0,
+                              batch_size=batch_size, device=device, alpha=alpha, gamma=gamma)
+
+
+def entropy_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
+                   probabilities: Mapping[str, Any] | None = None, model: Any = None, batch_size: int = 64,
+                   device: str | None = "auto") -> xr.DataArray:
+    """Mean normalised pixel entropy of one model per image (from the stored entropy maps when present).
+
+    Parameters
+    ----------
+    model : the model scored (default the first available)
+    """
+    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
+                            batch_size=batch_size, device=device)
+    name = inputs.choose_model(model)
+    scores = np.full(inputs.n, np.nan)
+    valid = np.zeros(inputs.n, bool)
+    for start, stop in inputs.batches():
+        entropy, ok = inputs.entropy_of(name, start, stop)
+        scores[start:stop] = masked_mean(entropy).cpu().numpy()
+        valid[start:stop] = ok
+    return scores_array(scores, inputs, valid, "entropy", model=name)
+
+
+def u2pl_unreliable_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
+                           probabilities: Mapping[str, Any] | None = None, model: Any = None,
+                           alpha_0: float = 20.0, step: int = 0, total_steps: int = 1, batch_size: int = 64,
+                           device: str | None = "auto") -> xr.DataArray:
+    """U2PL's unreliable-pixel ratio per image.
+
+    Pixels whose entropy lies in the top ``alpha_t`` percent of all the
+    pool's pixels (entropy ``>=`` the ``100 - alpha_t`` percentile) are
+    unreliable; ``alpha_t = alpha_0 * (1 - step / total_steps)`` shrinks
+    linearly as in U2PL (Wang et al., 2022). The percentile is exact over the
+    float16 entropy maps, found in one pass; a second pass counts.
+
+    Parameters
+    ----------
+    model : the model scored (default the first available)
+    alpha_0 : initial share of unreliable pixels, in percent (U2PL: 20)
+    step, total_steps : where in the schedule the score is taken
+    """
+    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
+                            batch_size=batch_size, device=device)
+    name = inputs.choose_model(model)
+    alpha = u2pl_alpha(alpha_0, step, total_steps)
+    histogram = None
+    for start, stop in inputs.batches():
+        entropy, ok = inputs.entropy_of(name, start, stop)
+        counts = entropy_histogram(entropy[torch.as_tensor(ok, device=entropy.device)])
+        histogram = counts if histogram is None else histogram + counts
+    threshold = percentile_from_histogram(histogram, 100.0 - alpha) if alpha > 0 else np.inf
+    scores = np.full(inputs.n, np.nan)
+    valid = np.zeros(inputs.n, bool)
+    for start, stop in inputs.batches():
+        entropy, ok = inputs.entropy_of(name, start, stop)
+        # compare at the float16 resolution the percentile was found at
+        scores[start:stop] = unreliable_ratio(entropy.half(), threshold).cpu().numpy()
+        valid[start:stop] = ok
+    return scores_array(scores, inputs, valid, "u2pl_unreliable", model=name, alpha_t=alpha,
+                        threshold=float(threshold))
+
+
+def ensemble_mutual_information_scores(pool: Any = None, predictions: xr.Dataset | None = None,
+                                       models: Sequence[Any] = (), probabilities: Mapping[str, Any] | None = None,
+                                       members: Sequence[Any] | None = None, task: str | None = None,
+                                       batch_size: int = 64, device: str | None = "auto") -> xr.DataArray:
+    """BALD mutual information of an ensemble per image: mean over pixels of ``H(mean p) - mean H(p)``.
+
+    High where the models are each confident but disagree (epistemic
+    uncertainty), zero where they agree. SS members must share one class
+    list; SOD members are read as Bernoulli distributions.
+
+    Parameters
+    ----------
+    members : the models (names or Competitors); default every model of ``task``
+    task : ``"ss"`` or ``"sod"``; default the task of the first member, or SS
+        when two SS models are available
+    """
+    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
+                            batch_size=batch_size, device=device)
+    if members is not None:
+        names = [inputs.choose_model(m) for m in members]
+    else:
+        if task is None:
+            task = "ss" if len(inputs.model_names("ss")) >= 2 else "sod"
+        names = inputs.model_names(task)
+    if len(names) < 2:
+        raise MdcError(f"Mutual information needs at least two models of one task; got {names}.")
+    tasks = {inputs.task(n) for n in names}
+    if len(tasks) > 1:
+        raise MdcError(f"Mutual information compares models of one task; {names} mix {sorted(tasks)}.")
+    if tasks == {"ss"} and len({inputs.classes(n) for n in names}) > 1:
+        raise MdcError(f"The SS models {names} predict different class lists; map them to one list first.")
+    scores = np.full(inputs.n, np.nan)
+    valid = np.zeros(inputs.n, bool)
+    for start, stop in inputs.batches():
+        batch = [inputs.probabilities_of(n, start, stop) for n in names]
+        mi = mutual_information(torch.stack([probs for probs, _ in batch]))
+        scores[start:stop] = masked_mean(mi).cpu().numpy()
+        valid[start:stop] = np.logical_and.reduce([ok for _, ok in batch])
+    return scores_array(scores, inputs, valid, "ensemble_mutual_information", members=",".join(names))
