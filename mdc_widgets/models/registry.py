@@ -29,6 +29,7 @@ class ModelSpec:
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None
     output: str = "logits"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    state_dict_filter: Callable[[dict], dict] | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -46,17 +47,19 @@ def register_model(
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     output: str = "logits",
     tags: Sequence[str] = (),
+    state_dict_filter: Callable[[dict], dict] | None = None,
     overwrite: bool = False,
 ) -> ModelSpec:
     """Register a model under ``name`` so widgets, notebooks and ``get_model`` can find it.
 
     ``builder()`` returns the network with random weights; ``default_weights()``
-    returns a state_dict or a path to one (or None for weight-free methods).
+    returns a state_dict or a path to one (or None for weight-free methods);
+    ``state_dict_filter`` adapts any loaded state_dict (e.g. drops training-only heads).
     """
     if name in _REGISTRY and not overwrite:
         raise MdcError(f"A model named {name!r} is already registered; pass overwrite=True to replace it.")
     spec = ModelSpec(name, builder, task, tuple(classes), description, default_weights, cam_layer, preprocess,
-                     output, tuple(tags))
+                     output, tuple(tags), state_dict_filter)
     _REGISTRY[name] = spec
     return spec
 
@@ -129,6 +132,8 @@ def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -
         None if weights == "default" else weights)
     if source is not None:
         state = _load_state_dict(source, name)
+        if spec.state_dict_filter is not None:
+            state = spec.state_dict_filter(state)
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:

@@ -34,9 +34,11 @@ TORCHVISION_SEGMENTATION: dict[str, tuple[Callable[..., torch.nn.Module], Any, s
     "fcn_resnet101": (seg.fcn_resnet101, seg.FCN_ResNet101_Weights, "backbone.layer4"),
     "deeplabv3_resnet50": (seg.deeplabv3_resnet50, seg.DeepLabV3_ResNet50_Weights, "backbone.layer4"),
     "deeplabv3_resnet101": (seg.deeplabv3_resnet101, seg.DeepLabV3_ResNet101_Weights, "backbone.layer4"),
+    # the MobileNet backbones return a dict of features; Grad-CAM needs the last block's tensor
     "deeplabv3_mobilenet_v3_large": (seg.deeplabv3_mobilenet_v3_large, seg.DeepLabV3_MobileNet_V3_Large_Weights,
-                                     "backbone"),
-    "lraspp_mobilenet_v3_large": (seg.lraspp_mobilenet_v3_large, seg.LRASPP_MobileNet_V3_Large_Weights, "backbone"),
+                                     "backbone.16"),
+    "lraspp_mobilenet_v3_large": (seg.lraspp_mobilenet_v3_large, seg.LRASPP_MobileNet_V3_Large_Weights,
+                                  "backbone.16"),
 }
 
 
@@ -54,8 +56,11 @@ def load_hub_weights(weights: Any, model_name: str) -> dict:
             f"Put the file {path.name} (from {weights.url}) into {path.parent}, "
             f"or pass weights='/path/to/state_dict.pt', or weights=None for random weights."
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    # the auxiliary classifier only helps training; the competitor is built without it
+    return drop_auxiliary(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def drop_auxiliary(state: dict) -> dict:
+    """The auxiliary classifier only helps training; the competitor is built without it."""
     return {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
 
 
@@ -86,6 +91,7 @@ def _register() -> None:
             cam_layer=cam_layer,
             preprocess=_preprocess(resize),
             tags=("torchvision",),
+            state_dict_filter=drop_auxiliary,
             overwrite=True,
         )
 
