@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -84,6 +85,8 @@ def run_notebook(
     if "output_dir" in declared:
         params.setdefault("output_dir", str(output_dir.resolve()))
     target = output_dir / source.name
+    # a papermill kernel cannot tell it has no front end: ask the widgets for static figures
+    os.environ.setdefault("MDC_WIDGETS_STATIC", "1")
     pm.execute_notebook(
         str(source), str(target), parameters=params, kernel_name=kernel_name,
         cwd=str(source.parent), progress_bar=False, request_save_on_cell_execute=True,

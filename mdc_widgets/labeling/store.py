@@ -1,0 +1,255 @@
+"""Human verdicts on model pairs, kept in a JSON Lines file that survives a kernel restart.
+
+One line per verdict, in the order they were given; the last verdict on a
+(sample, pair) wins. The whole file is rewritten through a temporary file and
+an atomic rename on every label, so a crash leaves the old labels or the new
+ones, never half a line. An accepted mask is written (atomically) as a PNG
+beside the file *before* the line that names it, so a line never points to a
+missing mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from mdc_widgets._atomic import atomic_write_bytes, atomic_write_text
+from mdc_widgets.errors import MdcError, ShapeError
+from mdc_widgets.ranking import VERDICTS
+
+__all__ = ["VERDICTS", "Label", "LabelStore", "canonical_pair"]
+
+_SWAP = {"a": "b", "b": "a", "both_wrong": "both_wrong", "both_fine": "both_fine"}
+_COLUMNS = ["sample", "model_a", "model_b", "verdict", "time", "annotator", "mask", "mask_model", "note"]
+
+
+@dataclass(frozen=True)
+class Label:
+    """One verdict: which of ``model_a`` and ``model_b`` is better on ``sample``.
+
+    ``verdict`` is ``"a"`` (model_a is better), ``"b"``, ``"both_wrong"`` or
+    ``"both_fine"``. ``mask`` is the path (relative to the store's folder) of an
+    accepted mask, ``mask_model`` the model whose prediction it came from.
+    """
+
+    sample: str
+    model_a: str
+    model_b: str
+    verdict: str
+    time: float = 0.0
+    annotator: str = ""
+    mask: str | None = None
+    mask_model: str | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.sample, self.model_a, self.model_b)
+
+    @property
+    def winner(self) -> str | None:
+        """The better model's name, or None for ``both_wrong`` / ``both_fine``."""
+        return {"a": self.model_a, "b": self.model_b}.get(self.verdict)
+
+
+def canonical_pair(model_a: str, model_b: str, verdict: str) -> tuple[str, str, str]:
+    """Order a pair alphabetically, swapping an ``"a"``/``"b"`` verdict with it.
+
+    A verdict on (B, A) is the same judgement as the swapped verdict on (A, B),
+    so both land on one key and the later one wins.
+
+    Examples
+    --------
+    >>> canonical_pair("unet", "fcn", "a")
+    ('fcn', 'unet', 'b')
+    >>> canonical_pair("fcn", "unet", "both_fine")
+    ('fcn', 'unet', 'both_fine')
+    """
+    if verdict not in VERDICTS:
+        raise MdcError(f"Unknown verdict {verdict!r}; a verdict is one of {VERDICTS}.")
+    if model_a == model_b:
+        raise MdcError(f"A verdict compares two different models; got {model_a!r} twice.")
+    if model_a <= model_b:
+        return model_a, model_b, verdict
+    return model_b, model_a, _SWAP[verdict]
+
+
+def _mask_name(sample: str, model_a: str, model_b: str) -> str:
+    # sample ids may be file paths; keep a readable stem and make it unique with a hash
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", sample)[-60:].strip("._") or "sample"
+    digest = hashlib.sha1(f"{sample}\0{model_a}\0{model_b}".encode()).hexdigest()[:10]
+    return f"{stem}-{digest}.png"
+
+
+def _png_bytes(mask: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(mask, mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class LabelStore:
+    """Verdicts of a human (or a simulated one) on model pairs, persisted in a JSON Lines file.
+
+    Parameters
+    ----------
+    path : the ``.jsonl`` file (created on the first label); accepted masks
+        go to the folder ``<path stem>_masks`` beside it
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.jsonl")
+    >>> store = LabelStore(path)
+    >>> _ = store.label("img-1", "unet", "fcn", "a")
+    >>> _ = store.label("img-1", "fcn", "unet", "both_fine")   # same pair: the last verdict wins
+    >>> [(l.sample, l.model_a, l.model_b, l.verdict) for l in LabelStore(path)]
+    [('img-1', 'fcn', 'unet', 'both_fine')]
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.mask_dir = self.path.with_name(f"{self.path.stem}_masks")
+        self._history: list[Label] = self._read()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read(self) -> list[Label]:
+        if not self.path.exists():
+            return []
+        history = []
+        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                history.append(Label(**{k: raw[k] for k in _COLUMNS if k in raw}))
+            except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                raise MdcError(
+                    f"Line {number} of the label file {self.path} is not a label ({exc}); fix or delete that line."
+                ) from exc
+        return history
+
+    def reload(self) -> "LabelStore":
+        """Re-read the file (labels another process wrote since)."""
+        self._history = self._read()
+        return self
+
+    @property
+    def history(self) -> list[Label]:
+        """Every verdict ever given, in order (including those later replaced)."""
+        return list(self._history)
+
+    def _latest(self) -> dict[tuple[str, str, str], Label]:
+        latest: dict[tuple[str, str, str], Label] = {}
+        for item in self._history:
+            latest.pop(item.key, None)  # re-insert: order of the last verdict
+            latest[item.key] = item
+        return latest
+
+    def __iter__(self) -> Iterator[Label]:
+        return iter(self._latest().values())
+
+    def __len__(self) -> int:
+        return len(self._latest())
+
+    def get(self, sample: str, model_a: str, model_b: str) -> Label | None:
+        """The current verdict on ``sample`` for the pair, as seen from ``(model_a, model_b)``."""
+        a, b, _ = canonical_pair(model_a, model_b, "a")
+        found = self._latest().get((str(sample), a, b))
+        if found is None or (a, b) == (model_a, model_b):
+            return found
+        return replace(found, model_a=model_a, model_b=model_b, verdict=_SWAP[found.verdict])
+
+    def mask(self, sample: str, model_a: str, model_b: str) -> np.ndarray | None:
+        """The accepted mask of the current verdict (uint8 ``(H, W)``), or None."""
+        found = self.get(sample, model_a, model_b)
+        if found is None or not found.mask:
+            return None
+        from PIL import Image
+
+        with Image.open(self.path.parent / found.mask) as im:
+            return np.asarray(im.convert("L"))
+
+    def to_frame(self, history: bool = False) -> pd.DataFrame:
+        """One row per (sample, pair) with its current verdict (or every verdict with ``history``)."""
+        rows = self._history if history else list(self)
+        return pd.DataFrame([asdict(r) for r in rows], columns=_COLUMNS)
+
+    # -- writing ---------------------------------------------------------------------------
+    def _write(self, history: list[Label]) -> None:
+        text = "".join(json.dumps(asdict(item), sort_keys=True) + "\n" for item in history)
+        atomic_write_text(self.path, text)
+        self._history = history
+
+    def _make(self, sample: str, model_a: str, model_b: str, verdict: str, *, mask: np.ndarray | None,
+              mask_model: str | None, annotator: str, note: str, when: float | None) -> Label:
+        a, b, v = canonical_pair(str(model_a), str(model_b), str(verdict))
+        mask_path = None
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.ndim != 2:
+                raise ShapeError(f"An accepted mask is one (H, W) map; got shape {mask.shape} for sample {sample!r}.")
+            if mask.dtype == bool:
+                mask = mask.astype(np.uint8) * 255
+            if mask.min() < 0 or mask.max() > 255:
+                raise ShapeError(f"An accepted mask holds values 0..255; sample {sample!r} has {mask.min()}..{mask.max()}.")
+            name = _mask_name(str(sample), a, b)
+            atomic_write_bytes(self.mask_dir / name, _png_bytes(mask.astype(np.uint8)))
+            mask_path = f"{self.mask_dir.name}/{name}"
+        return Label(str(sample), a, b, v, time.time() if when is None else float(when), annotator,
+                     mask_path, mask_model, note)
+
+    def label(
+        self,
+        sample: str,
+        model_a: str,
+        model_b: str,
+        verdict: str,
+        *,
+        mask: np.ndarray | None = None,
+        mask_model: str | None = None,
+        annotator: str = "",
+        note: str = "",
+    ) -> Label:
+        """Record a verdict (saved to disk before this returns); returns the stored label."""
+        item = self._make(sample, model_a, model_b, verdict, mask=mask, mask_model=mask_model,
+                          annotator=annotator, note=note, when=None)
+        # another notebook may have labelled since we read the file: append to what is on disk now
+        self._write(self._read() + [item])
+        return item
+
+    def extend(self, labels: pd.DataFrame | Iterable[dict[str, Any]], annotator: str = "") -> int:
+        """Record many verdicts with one write (columns ``sample, model_a, model_b, verdict``)."""
+        rows = labels.to_dict("records") if isinstance(labels, pd.DataFrame) else list(labels)
+        items = [
+            self._make(r["sample"], r["model_a"], r["model_b"], r["verdict"], mask=None, mask_model=None,
+                       annotator=str(r.get("annotator", annotator) or annotator), note=str(r.get("note", "") or ""),
+                       when=None)
+            for r in rows
+        ]
+        if items:
+            self._write(self._read() + items)
+        return len(items)
+
+    def remove(self, sample: str, model_a: str, model_b: str) -> bool:
+        """Forget every verdict on ``sample`` for the pair; True if there was one."""
+        a, b, _ = canonical_pair(model_a, model_b, "a")
+        current = self._read()
+        kept = [item for item in current if item.key != (str(sample), a, b)]
+        if len(kept) == len(current):
+            return False
+        self._write(kept)
+        return True
+
+    def __repr__(self) -> str:
+        return f"LabelStore({str(self.path)!r}, labels={len(self)})"

@@ -1,0 +1,158 @@
+"""Pick a competition: the task, the competitors, the weights of the terms, k and the diversity switches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mdc_widgets.errors import MdcError
+from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
+
+__all__ = ["CompetitionPicker", "TASKS"]
+
+TASKS = (
+    ("SS pair", "ss"),
+    ("SOD pair", "sod"),
+    ("Cross-task", "cross"),
+    ("Joint", "joint"),
+)
+_TASK_TIPS = (
+    "Two semantic-segmentation models (single-task MAD, SS-C)",
+    "Two salient-object-detection models (single-task MAD, SOD-C)",
+    "One SS model's foreground against one SOD model's saliency",
+    "Two SS and two SOD models, intra- and cross-task terms together (GHS)",
+)
+# which dropdowns and weights a task uses; the others are switched off
+_USES = {
+    "ss": {"models": ("ss_a", "ss_b"), "weights": ("ss",)},
+    "sod": {"models": ("sod_p", "sod_q"), "weights": ("sod",)},
+    "cross": {"models": ("ss_a", "sod_p"), "weights": ("cross",)},
+    "joint": {"models": ("ss_a", "ss_b", "sod_p", "sod_q"), "weights": ("ss", "sod", "cross")},
+}
+
+
+class CompetitionPicker:
+    """Widgets that describe one MAD competition; :meth:`spec` turns them into core arguments.
+
+    Parameters
+    ----------
+    session : a :class:`mdc_widgets.session.Session` (for the model lists)
+    task : ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``
+    k : how many samples to select
+    """
+
+    def __init__(self, session: Any, task: str = "joint", k: int = 20):
+        import ipywidgets as W
+
+        self.session = session
+        wide = {"description_width": "110px"}
+        self.task = W.ToggleButtons(options=TASKS, value=task, description="Competition", tooltips=list(_TASK_TIPS),
+                                    style={"description_width": "110px", "button_width": "95px"})
+        self.ss_a = W.Dropdown(description="SS model A", style=wide)
+        self.ss_b = W.Dropdown(description="SS model B", style=wide)
+        self.sod_p = W.Dropdown(description="SOD model P", style=wide)
+        self.sod_q = W.Dropdown(description="SOD model Q", style=wide)
+        slider = {"min": 0.0, "max": 2.0, "step": 0.1, "readout_format": ".1f", "style": wide}
+        self.w_ss = W.FloatSlider(value=1.0, description="weight SS", **slider)
+        self.w_sod = W.FloatSlider(value=1.0, description="weight SOD", **slider)
+        self.w_cross = W.FloatSlider(value=1.0, description="weight cross", **slider)
+        self.k = W.BoundedIntText(value=min(int(k), max(len(session.pool), 1)), min=1, max=max(len(session.pool), 1),
+                                  description="k (samples)", style=wide)
+        self.use_area = W.Checkbox(value=True, description="foreground-area bounds", indent=False)
+        self.area = W.FloatRangeSlider(value=(0.005, 0.95), min=0.0, max=1.0, step=0.005, readout_format=".3f",
+                                       description="area", style=wide)
+        self.use_dedup = W.Checkbox(value=True, description="near-duplicate suppression", indent=False)
+        self.dedup = W.FloatSlider(value=0.97, min=0.5, max=1.0, step=0.01, readout_format=".2f",
+                                   description="max similarity", style=wide)
+        self.use_quota = W.Checkbox(value=False, description="per-class quota", indent=False)
+        self.quota = W.BoundedIntText(value=5, min=1, max=100_000, description="per class", style=wide)
+        self.disjoint = W.Checkbox(value=False, description="disjoint from earlier results", indent=False)
+        import torch
+
+        devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        self.device = W.Dropdown(options=devices, value="auto", description="device", style=wide)
+
+        models = W.VBox([W.HBox([self.ss_a, self.ss_b]), W.HBox([self.sod_p, self.sod_q])])
+        weights = W.VBox([self.w_ss, self.w_sod, self.w_cross])
+        switches = W.VBox([
+            W.HBox([self.use_area, self.area]), W.HBox([self.use_dedup, self.dedup]),
+            W.HBox([self.use_quota, self.quota]), self.disjoint,
+        ])
+        self.widget = W.VBox([
+            self.task, models, W.HTML("<b>Weights of the terms</b>"), weights,
+            W.HTML("<b>Selection</b>"), W.HBox([self.k, self.device]), switches,
+        ])
+        self.task.observe(self._on_task, "value")
+        for box, control in ((self.use_area, self.area), (self.use_dedup, self.dedup), (self.use_quota, self.quota)):
+            box.observe(lambda change, c=control: setattr(c, "disabled", not change["new"]), "value")
+        self.quota.disabled = not self.use_quota.value
+        self._refreshing = False
+        for first, second in ((self.ss_a, self.ss_b), (self.sod_p, self.sod_q)):
+            first.observe(lambda change, other=second: self._keep_distinct(change, other), "value")
+            second.observe(lambda change, other=first: self._keep_distinct(change, other), "value")
+        self.refresh_models()
+        self._on_task()
+
+    # -- model lists -----------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """Re-read the models the session offers for each task, keeping current choices."""
+        self._refreshing = True
+        try:
+            for task, (first, second) in (("ss", (self.ss_a, self.ss_b)), ("sod", (self.sod_p, self.sod_q))):
+                names = list(self.session.available_models(task))
+                keep = (first.value, second.value)
+                first.options, second.options = names, names
+                first.value = keep[0] if keep[0] in names else (names[0] if names else None)
+                others = [n for n in names if n != first.value]
+                second.value = keep[1] if keep[1] in others else (others[0] if others else None)
+        finally:
+            self._refreshing = False
+
+    def _keep_distinct(self, change: dict, other: Any) -> None:
+        # a pair of one model is no competition: picking the other's model swaps the two
+        if not self._refreshing and change["new"] is not None and change["new"] == other.value:
+            spare = [n for n in other.options if n != change["new"]]
+            other.value = change["old"] if change["old"] in spare else (spare[0] if spare else None)
+
+    def _on_task(self, change: dict | None = None) -> None:
+        task = self.task.value
+        uses = _USES[task]
+        for name in ("ss_a", "ss_b", "sod_p", "sod_q"):
+            getattr(self, name).disabled = name not in uses["models"]
+        for term in ("ss", "sod", "cross"):
+            slider = getattr(self, f"w_{term}")
+            slider.disabled = term not in uses["weights"]
+            if change is not None or task != "joint":
+                # a fresh task starts from its natural weights; a single-term task has weight 1
+                slider.value = 1.0 if term in uses["weights"] else 0.0
+
+    # -- what the widgets describe ---------------------------------------------------------
+    def group(self) -> CompetitionGroup:
+        """The competition group of the chosen task and models."""
+        chosen = {name: getattr(self, name).value for name in _USES[self.task.value]["models"]}
+        missing = [name for name, value in chosen.items() if not value]
+        if missing:
+            raise MdcError(f"Choose a model for {', '.join(missing)}; the session offers none for that task yet.")
+        ss = tuple(chosen[n] for n in ("ss_a", "ss_b") if n in chosen)
+        sod = tuple(chosen[n] for n in ("sod_p", "sod_q") if n in chosen)
+        return CompetitionGroup(ss=ss, sod=sod)
+
+    def weights(self) -> Weights:
+        """The term weights (terms the task has not are 0)."""
+        uses = _USES[self.task.value]["weights"]
+        values = {t: float(getattr(self, f"w_{t}").value) if t in uses else 0.0 for t in ("ss", "sod", "cross")}
+        if sum(values.values()) <= 0:
+            raise MdcError(f"Every weight of the {self.task.value} competition is 0; raise at least one.")
+        return Weights(**values)
+
+    def constraints(self) -> Constraints:
+        """The switched-on diversity constraints."""
+        return Constraints(
+            foreground_area=tuple(self.area.value) if self.use_area.value else None,
+            dedup_threshold=float(self.dedup.value) if self.use_dedup.value else None,
+            max_per_class=int(self.quota.value) if self.use_quota.value else None,
+        )
+
+    def spec(self) -> dict[str, Any]:
+        """Everything a run needs: ``group, weights, k, constraints, device, disjoint`` (validated)."""
+        return {"group": self.group(), "weights": self.weights(), "k": int(self.k.value),
+                "constraints": self.constraints(), "device": self.device.value, "disjoint": bool(self.disjoint.value)}
