@@ -134,3 +134,8 @@ def test_thumbnails_find_near_duplicates():
     noisy = np.clip(img[0].astype(int) + rng.integers(-3, 4, img[0].shape), 0, 255).astype(np.uint8)
     f = thumbnail_features(np.stack([img[0], noisy, img[1]]))
     assert f[0] @ f[1] > 0.99 and f[0] @ f[2] < 0.5
+
+
+def test_ties_are_broken_by_the_secondary_key():
+    sel = select_top_k(_scores([0.5, 0.9, 0.9, 0.9]), 2, Constraints.none(), tiebreak=np.array([0, 0.1, 0.7, 0.3]))
+    assert sel.samples == ["s2", "s3"]

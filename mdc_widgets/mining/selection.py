@@ -105,6 +105,7 @@ def select_top_k(
     foreground_area: xr.DataArray | np.ndarray | None = None,
     features: np.ndarray | None = None,
     dominant_class: xr.DataArray | np.ndarray | None = None,
+    tiebreak: xr.DataArray | np.ndarray | None = None,
 ) -> Selection:
     """Pick the ``k`` best-scored samples that satisfy every switched-on constraint.
 
@@ -120,6 +121,8 @@ def select_top_k(
     foreground_area : ``(sample,)`` fraction, needed by ``foreground_area``
     features : ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``
     dominant_class : ``(sample,)`` int, needed by ``max_per_class``
+    tiebreak : ``(sample,)`` secondary key for equal scores (higher first); without
+        it ties keep pool order
 
     Examples
     --------
@@ -156,6 +159,8 @@ def select_top_k(
     classes = need("dominant_class", dominant_class).astype(np.int64) if constraints.max_per_class else None
     feats = need("features", features).astype(np.float32) if constraints.dedup_threshold is not None else None
 
+    secondary = (np.nan_to_num(np.asarray(tiebreak.values if isinstance(tiebreak, xr.DataArray) else tiebreak,
+                                          dtype=np.float64)) if tiebreak is not None else np.zeros(n))
     finite = np.flatnonzero(np.isfinite(values))
     skipped: dict[str, list[str]] = {name: [] for name in names[1:]}
     chosen: list[int] = []
@@ -165,7 +170,7 @@ def select_top_k(
     while len(chosen) < k and len(examined) < len(finite):
         # partial selection of the next block of best candidates
         top = finite[np.argpartition(-values[finite], width - 1)[:width]] if width < len(finite) else finite
-        order = top[np.lexsort((top, -values[top]))]
+        order = top[np.lexsort((top, -secondary[top], -values[top]))]
         for idx in order:
             if int(idx) in examined:
                 continue
