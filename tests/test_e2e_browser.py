@@ -112,6 +112,21 @@ def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(j
                 timeout=60_000)
             assert loaded.json_value() >= 4
             caption.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "quickstart_browser.png"))
+            # the other tabs, as a user sees them: Grad-CAM of the opened sample, the plots, the picker
+            tabs = page.locator(".lm-TabBar-tab")
+            tabs.filter(has_text="Explain").first.click()
+            page.locator(".jupyter-widgets button", has_text="Explain").last.click()
+            page.locator(".jp-OutputArea-output").get_by_text("Grad-CAM").first.wait_for(timeout=120_000)
+            page.locator(".jp-OutputArea-output").get_by_text("Grad-CAM").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "quickstart_explain.png"))
+            tabs.filter(has_text="Plots").first.click()
+            page.locator(".jp-OutputArea-output .js-plotly-plot").first.wait_for(timeout=60_000)
+            page.locator(".jp-OutputArea-output .js-plotly-plot").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "quickstart_plots.png"))
+            tabs.filter(has_text="Compete").first.click()
+            page.locator(".lm-TabBar-tab", has_text="Compete").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "quickstart_picker.png"))
         finally:
-            page.screenshot(path=str(ARTIFACTS / "quickstart_browser.png"), full_page=False)
+            page.screenshot(path=str(ARTIFACTS / "last_state.png"))
             browser.close()
