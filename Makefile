@@ -26,13 +26,14 @@ demo: setup
 
 # Debian's chromium drives the JupyterLab end-to-end test; where it cannot be installed that test is skipped.
 # The zoo is trained (or found in the cache) before the tests, so no test waits minutes on a fixture.
-# nbval runs every notebook; MDC_WIDGETS_QUICK=1 shrinks the two long experiments to smoke size.
+# nbval runs every notebook (--dist loadfile keeps a notebook's cells on one worker, hence one kernel);
+# MDC_WIDGETS_QUICK=1 shrinks the two long experiments to smoke size.
 test: setup
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 		apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
 		echo "chromium is not available: the browser test will be skipped"
 	$(PY) -m mdc_widgets train-zoo
-	MDC_WIDGETS_QUICK=1 $(PY) -m pytest -n auto --timeout 900 --doctest-modules tests mdc_widgets \
+	MDC_WIDGETS_QUICK=1 $(PY) -m pytest -n auto --dist loadfile --timeout 900 --doctest-modules tests mdc_widgets \
 		--nbval-lax notebooks $(PYTEST_ARGS)
 
 clean:

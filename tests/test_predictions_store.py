@@ -126,3 +126,24 @@ def test_probabilities_are_stored_when_asked(tmp_path, blob_pool):
     with pytest.raises(MdcError, match="probabilities=True"):
         predict_pool(blob_pool, [ThresholdCompetitor("sod_p", "sod", 0.3)], tmp_path, progress=False)
         open_probabilities(tmp_path, "sod_p")
+
+
+def test_a_registered_name_with_a_weights_file_is_built_with_those_weights(tmp_path, blob_pool):
+    from mdc_widgets.models import Competitor, register_model
+
+    net = torch.nn.Conv2d(3, 3, 1)
+    with torch.no_grad():  # class 1 where red is bright, else background
+        net.weight.zero_()
+        net.weight[1, 0] = 6.0
+        net.bias.copy_(torch.tensor([1.0, -2.0, -5.0]))
+    torch.save(net.state_dict(), tmp_path / "w.pt")
+    register_model("test_store_pointwise", lambda: torch.nn.Conv2d(3, 3, 1), "ss", ("background", "a", "b"),
+                   overwrite=True)
+    ds = predict_pool(blob_pool, [("test_store_pointwise", tmp_path / "w.pt")], tmp_path / "s", progress=False,
+                      device="cpu")
+    red = blob_pool.images[..., 0] / 255.0
+    expected = (6 * red - 2 > 1).astype(np.uint8)  # logit of class 1 above background's
+    np.testing.assert_array_equal(ds["prediction"].sel(model="test_store_pointwise").values, expected)
+    same = Competitor.from_module(net, "ss", ["background", "a", "b"], name="test_store_pointwise")
+    direct = predict_pool(blob_pool, [same], tmp_path / "direct", progress=False, device="cpu")
+    np.testing.assert_array_equal(ds["prediction"].values, direct["prediction"].values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import xarray as xr
@@ -24,39 +24,99 @@ __all__ = [
 ]
 
 
-def _foreground_maps(predictions: xr.Dataset, model: str) -> xr.DataArray:
-    from mdc_widgets.discrepancy import binarize_saliency
+# a block of maps read at once by the pool-wide helpers; memory stays about this whatever the pool size
+_BLOCK_BYTES = 8 * 2**20
 
-    maps = predictions["prediction"].sel(model=model)
-    task = str(predictions["task"].sel(model=model).values)
-    if task == "ss":
-        return maps > 0
-    return xr.apply_ufunc(binarize_saliency, maps, dask="parallelized", output_dtypes=[bool])
+
+def _map_blocks(
+    predictions: xr.Dataset, models: Sequence[str], block_size: int | None = None
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(samples, maps (n, M, H, W))`` block by block over the pool, never the whole pool at once.
+
+    Blocks are whole multiples of the store's chunks, so a dask-backed
+    (``open_predictions``) pool reads each stored chunk exactly once.
+    """
+    maps = predictions["prediction"].sel(model=list(models)).transpose("sample", "model", "y", "x")
+    n = maps.sizes["sample"]
+    if block_size is None:
+        per_sample = max(1, int(np.prod(maps.shape[1:])) * maps.dtype.itemsize)
+        block_size = max(1, _BLOCK_BYTES // per_sample)
+        stored = maps.chunksizes.get("sample") if maps.chunks else None
+        if stored:
+            block_size = max(1, block_size // stored[0]) * stored[0]
+    for lo in range(0, n, block_size):
+        samples = slice(lo, min(lo + block_size, n))
+        yield samples, np.asarray(maps.isel(sample=samples).values)
+
+
+def _tasks(predictions: xr.Dataset, models: Sequence[str]) -> list[str]:
+    return [str(predictions["task"].sel(model=m).values) for m in models]
 
 
 def foreground_fraction(predictions: xr.Dataset, models: Sequence[str]) -> xr.DataArray:
     """Mean predicted foreground fraction ``(sample,)`` over ``models``.
 
     SS foreground is every non-background class; SOD foreground is the
-    adaptively binarised saliency map.
+    adaptively binarised saliency map. Streams the maps block by block.
+
+    Examples
+    --------
+    >>> maps = np.zeros((2, 2, 2, 2), np.uint8)  # (sample, model, y, x)
+    >>> maps[0, 0, 0] = 3          # SS: half the pixels are foreground
+    >>> maps[:, 1, 0, 0] = 255     # SOD: one salient pixel of four
+    >>> ds = xr.Dataset({"prediction": (("sample", "model", "y", "x"), maps)},
+    ...                 coords={"model": ["a", "p"], "task": ("model", ["ss", "sod"])})
+    >>> foreground_fraction(ds, ["a", "p"]).values.tolist()
+    [0.375, 0.125]
     """
-    parts = [_foreground_maps(predictions, m).mean(dim=("y", "x")) for m in models]
-    return xr.concat(parts, dim="model", coords="minimal", compat="override").mean("model").compute()
+    from mdc_widgets.discrepancy import binarize_saliency
+
+    tasks = _tasks(predictions, models)
+    ss = [i for i, t in enumerate(tasks) if t == "ss"]
+    sod = [i for i, t in enumerate(tasks) if t == "sod"]
+    fraction = np.zeros(predictions.sizes["sample"], dtype=np.float64)
+    for samples, maps in _map_blocks(predictions, models):
+        n, _, h, w = maps.shape
+        total = np.zeros(n, dtype=np.float64)
+        if ss:
+            total += (maps[:, ss] > 0).mean(axis=(2, 3)).sum(axis=1)
+        if sod:
+            binary = binarize_saliency(maps[:, sod].reshape(n * len(sod), h, w))
+            total += binary.reshape(n, len(sod), h * w).mean(axis=2).sum(axis=1)
+        fraction[samples] = total / len(models)
+    return xr.DataArray(fraction, dims="sample", coords={"sample": predictions["sample"].values},
+                        name="foreground_fraction")
 
 
 def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:
     """Most frequent non-background class ``(sample,)`` of an SS model's maps (0 if none).
 
-    Vectorised: one ``bincount`` over ``sample * C + label`` for the whole pool.
+    Vectorised per block: one ``bincount`` over ``sample * C + label``.
+
+    Examples
+    --------
+    >>> maps = np.array([[[[0, 2], [2, 1]]], [[[0, 0], [0, 0]]]], np.uint8)
+    >>> ds = xr.Dataset({"prediction": (("sample", "model", "y", "x"), maps)},
+    ...                 coords={"model": ["a"], "task": ("model", ["ss"])})
+    >>> dominant_class(ds, "a").values.tolist()
+    [2, 0]
     """
-    labels = np.asarray(predictions["prediction"].sel(model=model).values, dtype=np.int64)
-    n = labels.shape[0]
-    n_cls = int(labels.max()) + 1 if labels.size else 1
-    flat = (np.arange(n)[:, None] * n_cls + labels.reshape(n, -1)).ravel()
-    counts = np.bincount(flat, minlength=n * n_cls).reshape(n, n_cls)
-    counts[:, 0] = 0
-    dom = np.where(counts.max(axis=1) > 0, counts.argmax(axis=1), 0)
-    return xr.DataArray(dom, dims="sample", coords={"sample": predictions["sample"]})
+    dominant = np.zeros(predictions.sizes["sample"], dtype=np.int64)
+    for samples, maps in _map_blocks(predictions, [model]):
+        labels = maps[:, 0].reshape(maps.shape[0], -1)
+        n_cls = int(labels.max()) + 1 if labels.size else 1
+        # bincount needs intp indices (8 bytes a pixel): build them for ~1M pixels at a time
+        rows = max(1, 2**20 // max(1, labels.shape[1]))
+        for lo in range(0, len(labels), rows):
+            part = labels[lo:lo + rows]
+            index = part.astype(np.intp)
+            index += (np.arange(len(part)) * n_cls)[:, None]
+            counts = np.bincount(index.ravel(), minlength=len(part) * n_cls).reshape(len(part), n_cls)
+            counts[:, 0] = 0
+            dominant[samples.start + lo:samples.start + lo + len(part)] = np.where(
+                counts.max(axis=1) > 0, counts.argmax(axis=1), 0)
+    return xr.DataArray(dominant, dims="sample", coords={"sample": predictions["sample"].values},
+                        name="dominant_class")
 
 
 def mining_path(store: str | Path, key: str) -> Path:
@@ -121,6 +181,8 @@ def mine(
         result["score"], k, constraints,
         foreground_area=area, features=features,
         dominant_class=dom,
+        # equal joint scores (ties of percentile ranks) go to the larger raw disagreement
+        tiebreak=sum(np.nan_to_num(result[f"d_{t}"].values) for t in ("ss", "sod", "cross")),
     )
     n = result.sizes["sample"]
     selected = np.zeros(n, bool)
@@ -150,15 +212,28 @@ def mine(
 
 
 def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Any) -> np.ndarray:
+    """Thumbnail features ``(sample, d)`` float32 for near-duplicate suppression, filled block by block."""
     if pool is not None:
-        chunks = [pool.read_images(lo, min(lo + 1024, len(pool)))[0] for lo in range(0, len(pool), 1024)]
-        return thumbnail_features(np.concatenate(chunks))
+        step = 1024
+        features = None
+        for lo in range(0, len(pool), step):
+            block = thumbnail_features(pool.read_images(lo, min(lo + step, len(pool)))[0])
+            if features is None:
+                features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
+            features[lo:lo + len(block)] = block
+        return features if features is not None else np.zeros((0, 64), np.float32)
     # without the pool, near-identical images still give near-identical maps
-    maps = predictions["prediction"].sel(model=list(group.models)).astype(np.float32)
-    stacked = maps.transpose("sample", "model", "y", "x").values
-    n, m = stacked.shape[:2]
-    feats = np.concatenate([thumbnail_features(stacked[:, i]) for i in range(m)], axis=1)
-    return feats / np.sqrt(m)
+    models = list(group.models)
+    scale = np.float32(1.0 / np.sqrt(len(models)))
+    features = None
+    for samples, maps in _map_blocks(predictions, models):
+        for i in range(len(models)):
+            block = thumbnail_features(maps[:, i])
+            if features is None:
+                d = block.shape[1]
+                features = np.empty((predictions.sizes["sample"], d * len(models)), dtype=np.float32)
+            features[samples, i * d:(i + 1) * d] = block * scale
+    return features if features is not None else np.zeros((0, 64 * len(models)), np.float32)
 
 
 def mine_groups(

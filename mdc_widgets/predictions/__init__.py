@@ -1,5 +1,6 @@
 """Run each competitor once over a pool; predictions live in a resumable zarr store."""
 
+from mdc_widgets.predictions.distributed import ModelSource, model_sources, split_shards
 from mdc_widgets.predictions.store import (
     PredictionRunError,
     RunCancelled,
@@ -12,12 +13,15 @@ from mdc_widgets.predictions.store import (
 )
 
 __all__ = [
+    "ModelSource",
     "PredictionRunError",
     "RunCancelled",
     "completed_fraction",
     "model_classes",
+    "model_sources",
     "open_predictions",
     "open_probabilities",
     "predict_pool",
     "prediction_store_path",
+    "split_shards",
 ]

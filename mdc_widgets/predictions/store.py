@@ -5,26 +5,37 @@ never recomputes anything. Each store holds
 
 - ``prediction (sample, y, x)`` uint8: SS class index or SOD saliency 0..255,
 - ``entropy (sample, y, x)`` float16: per-pixel predictive entropy in [0, 1]
-  (normalised by ``log C``; SOD as a Bernoulli),
+  (normalised by ``log C``; SOD as a Bernoulli), unless run with ``entropy=False``,
 - ``probability (sample, class, y, x)`` float16 (SS, only when asked),
 - ``valid (sample)`` bool: False where the pool could not decode the image,
 - ``chunk_done (chunk)`` bool: written *after* a chunk's maps, so a run killed
   mid-chunk recomputes that chunk and nothing else.
+
+Every sample-chunk of every array is its own file, written atomically by
+zarr (temporary file + rename), so a ``kill -9`` leaves each chunk either
+old or new, and writers on different machines (Dask workers) never touch the
+same file. The store itself is created in a temporary folder and renamed
+into place, so a run killed while creating it leaves nothing half-made.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 import xarray as xr
 import zarr
 
+from mdc_widgets._atomic import atomic_write_dir
 from mdc_widgets.config import resolve_device
 from mdc_widgets.errors import MdcError, ShapeError
 
@@ -40,6 +51,8 @@ __all__ = [
 ]
 
 STORE_FORMAT = 1
+# attrs that stores written before an option existed lack; they were made with its default
+_ATTR_DEFAULTS = {"entropy": True}
 
 
 class RunCancelled(MdcError):
@@ -61,6 +74,7 @@ class _StoreSpec:
     width: int
     chunk_size: int
     probabilities: bool
+    entropy: bool = True
 
     def attrs(self) -> dict[str, Any]:
         return {
@@ -71,7 +85,20 @@ class _StoreSpec:
             "pool_fingerprint": self.pool_fingerprint,
             "chunk_size": self.chunk_size,
             "probabilities": self.probabilities,
+            "entropy": self.entropy,
         }
+
+
+@dataclass(frozen=True)
+class _RunOptions:
+    """How to run inference; travels to Dask workers, so only plain values."""
+
+    batch_size: int
+    chunk_size: int
+    entropy: bool
+    probabilities: bool
+    amp: bool
+    channels_last: bool
 
 
 def prediction_store_path(store: str | Path, model_name: str) -> Path:
@@ -87,20 +114,33 @@ def _as_pool(pool: Any) -> Any:
     return open_pool(pool)
 
 
+def _split_reference(model: Any) -> tuple[str, Any] | None:
+    """``(name, weights)`` for a registered-model reference (a name or a pair), else None."""
+    if isinstance(model, str):
+        return model, "default"
+    if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], str):
+        return model[0], model[1]
+    return None
+
+
 def _as_competitors(models: Iterable[Any], device: str) -> list[Any]:
     competitors = []
     for model in models:
-        if isinstance(model, str):
+        reference = _split_reference(model)
+        if reference is not None:
             from mdc_widgets.models import get_model
 
-            model = get_model(model, device=device)
+            model = get_model(reference[0], weights=reference[1], device=device)
         elif hasattr(model, "to"):
             model = model.to(device) or model
         competitors.append(model)
-    names = [c.name for c in competitors]
-    if len(set(names)) != len(names):
-        raise MdcError(f"Model names must be unique within one store; got {names}.")
+    _check_unique([c.name for c in competitors])
     return competitors
+
+
+def _check_unique(names: Sequence[str]) -> None:
+    if len(set(names)) != len(names):
+        raise MdcError(f"Model names must be unique within one store; got {list(names)}.")
 
 
 def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
@@ -110,11 +150,12 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
     n_chunks = -(-n // c)
     data_vars: dict[str, Any] = {
         "prediction": (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.uint8, chunks=(c, h, w))),
-        "entropy": (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.float16, chunks=(c, h, w))),
         "valid": (("sample",), da.zeros((n,), dtype=bool, chunks=(c,))),
         # one zarr chunk per flag, so setting one flag never rewrites another
         "chunk_done": (("chunk",), da.zeros((n_chunks,), dtype=bool, chunks=(1,))),
     }
+    if spec.entropy:
+        data_vars["entropy"] = (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.float16, chunks=(c, h, w)))
     # object strings are stored as variable-length UTF-8, which zarr v3 specifies
     coords = {"sample": np.asarray(sample_ids).astype(str).astype(object)}
     if spec.probabilities and spec.task == "ss":
@@ -127,30 +168,48 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
     return xr.Dataset(data_vars, coords=coords, attrs=spec.attrs())
 
 
-def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwrite: bool) -> zarr.Group:
+def _create_store(tmp: Path, spec: _StoreSpec, sample_ids: np.ndarray) -> None:
+    os.chmod(tmp, 0o755)  # Dask workers of another user may write into it
+    _template(spec, sample_ids).to_zarr(str(tmp), mode="w", compute=False, consolidated=False)
+    # the template wrote sample ids eagerly but left the dask-backed zeros unwritten;
+    # make the flags explicit so a reader never mistakes fill values for results
+    zarr.open_group(str(tmp), mode="r+")["chunk_done"][:] = False
+
+
+def _remove_partial_files(path: Path) -> None:
+    """Drop the temporary files of chunk writes a killed run left behind (never read by zarr)."""
+    for leftover in path.rglob("*.partial"):
+        leftover.unlink(missing_ok=True)
+
+
+def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwrite: bool) -> np.ndarray:
+    """Open (checking it fits) or create the store of one model; returns its unfinished chunks."""
     if path.exists() and not overwrite:
-        group = zarr.open_group(str(path), mode="r+")
-        attrs = dict(group.attrs)
-        expected = spec.attrs()
-        mismatched = [key for key, value in expected.items() if attrs.get(key) != value]
-        shape = group["prediction"].shape
+        try:
+            group = zarr.open_group(str(path), mode="r+")
+            attrs = {**_ATTR_DEFAULTS, **dict(group.attrs)}
+            shape = group["prediction"].shape
+        except (KeyError, FileNotFoundError, ValueError) as exc:
+            raise MdcError(
+                f"The prediction store {path} is unreadable ({exc}); delete it, or pass overwrite=True."
+            ) from exc
+        mismatched = [key for key, value in spec.attrs().items() if attrs.get(key) != value]
         if mismatched or shape != (spec.n_samples, spec.height, spec.width):
             raise MdcError(
                 f"The prediction store {path} was made for another pool or setting "
                 f"(differs in: {', '.join(mismatched) or 'shape'}). Use another store folder, "
                 "or pass overwrite=True to recompute it."
             )
-        return group
-    if path.exists():
-        import shutil
+        _remove_partial_files(path)
+        return np.flatnonzero(~group["chunk_done"][:])
+    atomic_write_dir(path, lambda tmp: _create_store(tmp, spec, sample_ids))
+    return np.arange(-(-spec.n_samples // spec.chunk_size))
 
-        shutil.rmtree(path)
-    _template(spec, sample_ids).to_zarr(str(path), mode="w", compute=False, consolidated=False)
+
+def _open_arrays(path: Path) -> dict[str, zarr.Array]:
     group = zarr.open_group(str(path), mode="r+")
-    # the template wrote sample ids eagerly but left the dask-backed zeros unwritten;
-    # make the flags explicit so a reader never mistakes fill values for results
-    group["chunk_done"][:] = False
-    return group
+    names = ("prediction", "entropy", "probability", "valid", "chunk_done")
+    return {name: group[name] for name in names if name in group}
 
 
 def _entropy_map(output: torch.Tensor, task: str) -> torch.Tensor:
@@ -158,8 +217,8 @@ def _entropy_map(output: torch.Tensor, task: str) -> torch.Tensor:
     eps = 1e-8
     if task == "ss":
         n_cls = output.shape[1]
-        ent = -(output * torch.log(output.clamp_min(eps))).sum(dim=1)
-        return ent / float(np.log(max(n_cls, 2)))
+        # entr(p) = -p log p (0 at 0) in one kernel, instead of clamp, log, multiply
+        return torch.special.entr(output).sum(dim=1) / float(np.log(max(n_cls, 2)))
     p = output[:, 0].clamp(eps, 1 - eps)
     ent = -(p * torch.log(p) + (1 - p) * torch.log(1 - p))
     return ent / float(np.log(2))
@@ -174,11 +233,18 @@ def _check_output(output: torch.Tensor, competitor: Any, n: int, h: int, w: int)
             f"expected {expected} ({competitor.task}: batch, {'classes' if competitor.task == 'ss' else 'one saliency channel'}, "
             "height, width). Fix its wrapper (Competitor.from_module) so predict() returns that shape."
         )
-    if not torch.isfinite(output).all():
+    # a Competitor has checked its own output; the check reads every value once more
+    if not _checks_itself(competitor) and not torch.isfinite(output).all():
         raise MdcError(
             f"Model {competitor.name!r} returned NaN or infinite values; check its weights "
             "and input normalisation before mining with it."
         )
+
+
+def _checks_itself(competitor: Any) -> bool:
+    from mdc_widgets.models import Competitor
+
+    return type(competitor).predict is Competitor.predict
 
 
 def _is_cancelled(cancel: Any) -> bool:
@@ -189,6 +255,140 @@ def _is_cancelled(cancel: Any) -> bool:
     return bool(cancel())
 
 
+def _chunk_bounds(chunk: int, chunk_size: int, n: int) -> tuple[int, int]:
+    return chunk * chunk_size, min((chunk + 1) * chunk_size, n)
+
+
+@contextmanager
+def _memory_format(competitors: Sequence[Any], channels_last: bool) -> Iterator[None]:
+    """Convolution weights in channels-last layout for the run, restored afterwards."""
+    modules = [c.module for c in competitors if isinstance(getattr(c, "module", None), torch.nn.Module)]
+    if not channels_last:
+        yield
+        return
+    for module in modules:
+        module.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.to(memory_format=torch.contiguous_format)
+
+
+def _predict_maps(comp: Any, images: torch.Tensor, options: _RunOptions, device: str) -> dict[str, np.ndarray]:
+    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``."""
+    n, _, h, w = images.shape
+    maps = {"prediction": np.zeros((n, h, w), dtype=np.uint8)}
+    if options.entropy:
+        maps["entropy"] = np.zeros((n, h, w), dtype=np.float16)
+    if options.probabilities and comp.task == "ss":
+        maps["probability"] = np.zeros((n, len(comp.classes), h, w), dtype=np.float16)
+    on_cuda = device.startswith("cuda")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (options.amp and on_cuda) else nullcontext()
+    layout = torch.channels_last if options.channels_last else torch.contiguous_format
+    with torch.inference_mode():
+        for lo in range(0, n, options.batch_size):
+            hi = min(lo + options.batch_size, n)
+            x = images[lo:hi].to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=layout)
+            with autocast:
+                out = comp.predict(x)
+            # post-processing in float32 whatever the autocast did inside the model
+            out = out.float()
+            _check_output(out, comp, hi - lo, h, w)
+            if comp.task == "ss":
+                # max().indices is argmax (first maximum) without argmax's slow strided CPU kernel (7x here)
+                maps["prediction"][lo:hi] = out.max(dim=1).indices.to(torch.uint8).cpu().numpy()
+            else:
+                maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+            if options.entropy:
+                maps["entropy"][lo:hi] = _entropy_map(out, comp.task).half().cpu().numpy()
+            if "probability" in maps:
+                maps["probability"][lo:hi] = out.half().cpu().numpy()
+    return maps
+
+
+def _write_chunk(arrays: dict[str, zarr.Array], chunk: int, start: int, stop: int,
+                 maps: dict[str, np.ndarray], valid: np.ndarray) -> None:
+    invalid = ~valid
+    for name, values in maps.items():
+        if name in arrays:
+            values[invalid] = 0
+            arrays[name][start:stop] = values
+    arrays["valid"][start:stop] = valid
+    arrays["chunk_done"][chunk] = True  # last: marks the chunk complete
+
+
+def _run_chunks(
+    pool: Any,
+    competitors: Sequence[Any],
+    arrays: dict[str, dict[str, zarr.Array]],
+    todo: dict[str, Sequence[int]],
+    options: _RunOptions,
+    device: str,
+    *,
+    on_chunk: Callable[[str, int], None] | None = None,
+    cancel: Any = None,
+    store: Path | None = None,
+) -> dict[str, str]:
+    """Predict the chunks ``todo[model]`` and write them; returns ``{model: why}`` of failed models.
+
+    Chunk-major: each chunk of images is decoded once for all models. Reading
+    the next chunk and writing the previous one overlap with inference (one
+    I/O thread each); a chunk's done flag is written after its maps, and all
+    queued writes reach the disk before this returns or raises.
+    """
+    n = len(pool)
+    wanted = {name: {int(c) for c in chunks} for name, chunks in todo.items()}
+    chunk_order = sorted(set().union(*wanted.values())) if wanted else []
+    total = sum(len(v) for v in wanted.values())
+    pin = device.startswith("cuda") and torch.cuda.is_available()
+    failures: dict[str, str] = {}
+
+    def read(chunk: int) -> tuple[torch.Tensor, np.ndarray]:
+        images, valid = pool.read_images(*_chunk_bounds(chunk, options.chunk_size, n))
+        batch = torch.from_numpy(np.ascontiguousarray(images))
+        if pin:
+            batch = batch.pin_memory()
+        return batch.permute(0, 3, 1, 2), np.asarray(valid, dtype=bool).copy()
+
+    done = 0
+    # at most two chunks wait for the disk, so memory stays a few chunks whatever the pool size
+    max_queued = 2
+    with ThreadPoolExecutor(1, thread_name_prefix="mdc-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="mdc-write") as writer:
+        queued: deque[Future] = deque()
+        next_read = reader.submit(read, chunk_order[0]) if chunk_order else None
+        try:
+            for position, chunk in enumerate(chunk_order):
+                if _is_cancelled(cancel):
+                    raise RunCancelled(
+                        f"Prediction cancelled; {done} of {total} chunks were stored in {store}. "
+                        "Run predict_pool again to resume."
+                    )
+                images, valid = next_read.result()
+                following = position + 1
+                next_read = reader.submit(read, chunk_order[following]) if following < len(chunk_order) else None
+                start, stop = _chunk_bounds(chunk, options.chunk_size, n)
+                for comp in competitors:
+                    if comp.name in failures or chunk not in wanted.get(comp.name, ()):
+                        continue
+                    try:
+                        maps = _predict_maps(comp, images, options, device)
+                    except MdcError as exc:
+                        failures[comp.name] = str(exc)
+                        continue
+                    while len(queued) >= max_queued:
+                        queued.popleft().result()
+                    queued.append(writer.submit(_write_chunk, arrays[comp.name], chunk, start, stop, maps, valid))
+                    done += 1
+                    if on_chunk is not None:
+                        on_chunk(comp.name, chunk)
+        finally:
+            while queued:
+                queued.popleft().result()
+    return failures
+
+
 def predict_pool(
     pool: Any,
     models: Sequence[Any],
@@ -197,58 +397,96 @@ def predict_pool(
     batch_size: int = 64,
     chunk_size: int = 256,
     device: str | None = "auto",
+    entropy: bool = True,
     probabilities: bool = False,
     amp: bool = False,
+    channels_last: bool = False,
     progress: bool | Callable[[int, int], None] = True,
     cancel: threading.Event | Callable[[], bool] | None = None,
     overwrite: bool = False,
     errors: str = "raise",
+    client: Any = None,
+    shard_size: int | None = None,
 ) -> xr.Dataset:
     """Run each competitor once over ``pool`` and store its maps in ``store``.
 
+    The pool is read chunk by chunk and every chunk goes to disk as soon as it
+    is predicted, so memory stays a few chunks whatever the pool size.
     Finished chunks are never recomputed: calling again after an interruption
-    (a crash, ``kill -9`` or ``cancel``) resumes at the first unfinished chunk.
+    (a crash, ``kill -9`` or ``cancel``) resumes at the unfinished chunks.
 
     Parameters
     ----------
     pool : Pool or anything ``mdc_widgets.data.open_pool`` accepts
-    models : competitors or registered model names
-    store : folder that holds one ``<model>.zarr`` per competitor
+    models : competitors, registered model names, or ``(name, weights)`` pairs
+    store : folder that holds one ``<model>.zarr`` per competitor (with a
+        ``client``, a folder every worker can write to)
     batch_size : images per forward pass
     chunk_size : images per stored chunk (the unit of resumption)
-    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``
+    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``; with a
+        ``client`` it is resolved on each worker
+    entropy : also store the per-pixel predictive entropy
     probabilities : also store SS class probabilities (float16), used by
         loss- and ensemble-based strategies
-    amp : bf16 autocast on CUDA
+    amp : bf16 autocast on CUDA (ignored on the CPU)
+    channels_last : run convolutions in channels-last layout (faster with
+        tensor cores; the models are restored to their layout afterwards)
     progress : a tqdm bar (True), none (False), or ``callback(done, total)``
-    cancel : an Event or callable; checked between chunks
+    cancel : an Event or callable; checked between chunks (with a
+        ``client``: between shards, and shards not yet started are dropped)
     overwrite : recompute stores made for another pool or setting
     errors : ``"raise"`` (after every other model finished) or ``"skip"``
+    client : a ``dask.distributed.Client``: each worker runs inference on its
+        shards and writes their chunks itself. Registered names are rebuilt on
+        the workers from their name and weights file; other competitors are
+        shipped pickled. The pool is sent once to each worker.
+    shard_size : chunks per Dask task (default: about four shards per worker)
 
     Returns
     -------
     xr.Dataset
-        ``open_predictions(store, models)`` of the models that succeeded.
-    """
-    device = resolve_device(device)
-    pool = _as_pool(pool)
-    competitors = _as_competitors(models, device)
-    n = len(pool)
-    h, w = pool.image_size
-    n_chunks = -(-n // chunk_size)
-    store = Path(store)
-    store.mkdir(parents=True, exist_ok=True)
+        ``open_predictions(store, models)`` of the models that succeeded:
+        lazy, dask-backed, one dask chunk per stored chunk.
 
-    groups: dict[str, zarr.Group] = {}
-    for comp in competitors:
-        spec = _StoreSpec(
-            comp.name, comp.task, tuple(comp.classes), pool.fingerprint, n, h, w, chunk_size,
-            bool(probabilities and comp.task == "ss"),
-        )
-        groups[comp.name] = _open_or_create(
-            prediction_store_path(store, comp.name), spec, pool.sample_ids, overwrite
-        )
-    todo = {name: np.flatnonzero(~group["chunk_done"][:]) for name, group in groups.items()}
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mdc_widgets.data import open_pool
+    >>> from mdc_widgets.models import Competitor
+    >>> net = torch.nn.Conv2d(3, 3, 1)
+    >>> tiny = Competitor.from_module(net, "ss", ["background", "a", "b"], name="tiny")
+    >>> pool = open_pool(xr.Dataset({"image": (("sample", "y", "x", "channel"),
+    ...                                        np.zeros((5, 8, 8, 3), np.uint8))}), image_size=(8, 8))
+    >>> ds = predict_pool(pool, [tiny], tempfile.mkdtemp(), chunk_size=2, progress=False)
+    >>> ds["prediction"].dims, ds["prediction"].shape
+    (('sample', 'model', 'y', 'x'), (5, 1, 8, 8))
+    """
+    if errors not in ("raise", "skip"):
+        raise MdcError(f"errors must be 'raise' or 'skip'; got {errors!r}.")
+    pool = _as_pool(pool)
+    n = len(pool)
+    h, w = (int(s) for s in pool.image_size)
+    store = Path(store).resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    options = _RunOptions(int(batch_size), int(chunk_size), bool(entropy), bool(probabilities), bool(amp),
+                          bool(channels_last))
+
+    if client is None:
+        run_device = resolve_device(device)
+        competitors = _as_competitors(models, run_device)
+        described = [(c.name, c.task, tuple(c.classes)) for c in competitors]
+    else:
+        from mdc_widgets.predictions.distributed import model_sources
+
+        sources = model_sources(models)
+        described = [(s.name, s.task, s.classes) for s in sources]
+        _check_unique([name for name, _, _ in described])
+
+    todo: dict[str, np.ndarray] = {}
+    for name, task, classes in described:
+        spec = _StoreSpec(name, task, classes, pool.fingerprint, n, h, w, int(chunk_size),
+                          bool(probabilities and task == "ss"), bool(entropy))
+        todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
     total = sum(len(v) for v in todo.values())
 
     bar = None
@@ -257,43 +495,31 @@ def predict_pool(
 
         bar = tqdm(total=total, desc="predict", unit="chunk")
     report = progress if callable(progress) else None
-    done_count = 0
-    failures: dict[str, str] = {}
+    counter = {"done": 0}
 
-    # chunk-major order: each chunk of images is decoded once for all models
-    chunk_order = sorted(set(int(c) for v in todo.values() for c in v))
+    def on_chunks(count: int) -> None:
+        counter["done"] += count
+        if bar is not None:
+            bar.update(count)
+        if report is not None:
+            report(counter["done"], total)
+
     try:
-        for chunk in chunk_order:
-            if _is_cancelled(cancel):
-                raise RunCancelled(
-                    f"Prediction cancelled; {done_count} of {total} chunks were stored in {store}. "
-                    "Run predict_pool again to resume."
-                )
-            pending = [c for c in competitors if c.name not in failures and chunk in set(todo[c.name])]
-            if not pending:
-                continue
-            start, stop = chunk * chunk_size, min((chunk + 1) * chunk_size, n)
-            images, valid = pool.read_images(start, stop)
-            batch_images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-            for comp in pending:
-                try:
-                    _predict_chunk(comp, batch_images, valid, groups[comp.name], start, stop,
-                                   batch_size, device, amp, chunk)
-                except MdcError as exc:
-                    failures[comp.name] = str(exc)
-                    if bar is not None:
-                        bar.write(f"skipping {comp.name}: {exc}")
-                    continue
-                done_count += 1
-                if bar is not None:
-                    bar.update(1)
-                if report is not None:
-                    report(done_count, total)
+        if client is None:
+            arrays = {name: _open_arrays(prediction_store_path(store, name)) for name, _, _ in described}
+            with _memory_format(competitors, options.channels_last):
+                failures = _run_chunks(pool, competitors, arrays, todo, options, run_device,
+                                       on_chunk=lambda name, chunk: on_chunks(1), cancel=cancel, store=store)
+        else:
+            from mdc_widgets.predictions.distributed import run_on_cluster
+
+            failures = run_on_cluster(client, pool, sources, store, todo, options, device,
+                                      shard_size=shard_size, on_chunks=on_chunks, cancel=cancel)
     finally:
         if bar is not None:
             bar.close()
 
-    succeeded = [c.name for c in competitors if c.name not in failures]
+    succeeded = [name for name, _, _ in described if name not in failures]
     if failures and errors == "raise":
         details = "; ".join(f"{name}: {why}" for name, why in failures.items())
         raise PredictionRunError(
@@ -301,48 +527,6 @@ def predict_pool(
             f"The predictions of {succeeded or 'no model'} are stored in {store}."
         )
     return open_predictions(store, succeeded) if succeeded else xr.Dataset()
-
-
-def _predict_chunk(
-    comp: Any, images: torch.Tensor, valid: np.ndarray, group: zarr.Group, start: int, stop: int,
-    batch_size: int, device: str, amp: bool, chunk: int,
-) -> None:
-    n, _, h, w = images.shape
-    labels = np.zeros((n, h, w), dtype=np.uint8)
-    entropy = np.zeros((n, h, w), dtype=np.float16)
-    probs = group["probability"] if "probability" in group else None
-    prob_out = np.zeros((n, len(comp.classes), h, w), dtype=np.float16) if probs is not None else None
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (amp and device.startswith("cuda")) else _null()
-    with torch.inference_mode(), autocast:
-        for lo in range(0, n, batch_size):
-            hi = min(lo + batch_size, n)
-            x = images[lo:hi].to(device, non_blocking=True).float().div_(255.0)
-            out = comp.predict(x).float()
-            _check_output(out, comp, hi - lo, h, w)
-            if comp.task == "ss":
-                labels[lo:hi] = out.argmax(dim=1).to(torch.uint8).cpu().numpy()
-                if prob_out is not None:
-                    prob_out[lo:hi] = out.half().cpu().numpy()
-            else:
-                labels[lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-            entropy[lo:hi] = _entropy_map(out, comp.task).half().cpu().numpy()
-    invalid = ~np.asarray(valid, dtype=bool)
-    labels[invalid] = 0
-    entropy[invalid] = 0
-    group["prediction"][start:stop] = labels
-    group["entropy"][start:stop] = entropy
-    if probs is not None:
-        probs[start:stop] = prob_out
-    group["valid"][start:stop] = np.asarray(valid, dtype=bool)
-    group["chunk_done"][chunk] = True  # last: marks the chunk complete
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def completed_fraction(store: str | Path, model_name: str) -> float:
@@ -356,6 +540,9 @@ def completed_fraction(store: str | Path, model_name: str) -> float:
 
 def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> xr.Dataset:
     """Open stored predictions lazily as one Dataset with dims ``(sample, model, y, x)``.
+
+    Nothing but the ``(sample,)`` vectors is read: the maps are dask arrays with
+    one dask chunk per stored chunk, so any pool-wide step can stream them.
 
     Parameters
     ----------
@@ -371,7 +558,7 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
     if models is None:
         names = sorted(p.name[: -len(".zarr")] for p in store.glob("*.zarr"))
     else:
-        names = [m if isinstance(m, str) else m.name for m in models]
+        names = [m if isinstance(m, str) else (_split_reference(m) or (m.name,))[0] for m in models]
     if not names:
         raise MdcError(f"No predictions in {store}; run predict_pool(pool, models, store={str(store)!r}) first.")
     parts = []
@@ -383,11 +570,12 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
             raise MdcError(
                 f"No predictions of model {name!r} in {store}; run predict_pool with that model first."
             )
-        ds = xr.open_zarr(str(path), consolidated=False)
-        if not bool(ds["chunk_done"].all()):
-            missing = int((~ds["chunk_done"]).sum())
+        # the sample ids are read once, from the first store: same pool, same ids (checked by fingerprint)
+        ds = xr.open_zarr(str(path), consolidated=False, drop_variables=["sample"] if parts else None)
+        done = ds["chunk_done"].values
+        if not bool(done.all()):
             raise MdcError(
-                f"The predictions of {name!r} in {store} are unfinished ({missing} chunks missing); "
+                f"The predictions of {name!r} in {store} are unfinished ({int((~done).sum())} chunks missing); "
                 "run predict_pool again with the same pool and store to resume."
             )
         classes[name] = list(ds.attrs["classes"])
@@ -401,11 +589,16 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
             f"The stores of {names} in {store} were made for different pools; "
             "predict every model on the same pool (one store folder per pool)."
         )
-    valid = parts[0]["valid"].isel(model=0, drop=True)
-    combined = xr.concat([p.drop_vars("valid") for p in parts], dim="model")
+    with_entropy = all("entropy" in p for p in parts)
+    # a model run with entropy=False leaves the entropy of the others out rather than misaligned
+    parts = [p if with_entropy else p.drop_vars("entropy", errors="ignore") for p in parts]
+    valid = parts[0]["valid"].isel(model=0, drop=True).load()
+    combined = xr.concat([p.drop_vars("valid") for p in parts], dim="model", coords="minimal", compat="override",
+                         join="override")
     combined["valid"] = valid
-    combined["prediction"] = combined["prediction"].transpose("sample", "model", "y", "x")
-    combined["entropy"] = combined["entropy"].transpose("sample", "model", "y", "x")
+    for var in ("prediction", "entropy"):
+        if var in combined:
+            combined[var] = combined[var].transpose("sample", "model", "y", "x")
     # zarr hands strings back as numpy's StringDType; plain str objects work everywhere
     combined = combined.assign_coords(sample=np.array([str(s) for s in combined["sample"].values], dtype=object))
     combined.attrs = {
