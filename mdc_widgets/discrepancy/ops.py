@@ -76,15 +76,20 @@ def confusion_counts(a: Any, b: Any, num_classes: int) -> Any:
     return _out(counts, was_numpy)
 
 
-def mean_iou_from_confusion(conf: torch.Tensor) -> torch.Tensor:
-    """Mean IoU over the classes present in either map, per image, from ``(n, C, C)`` counts."""
+def mean_iou_from_confusion(conf: torch.Tensor, empty: float = 1.0) -> torch.Tensor:
+    """Mean IoU over the classes present in either map, from ``(..., C, C)`` counts.
+
+    ``empty`` is the value when no class is present at all: 1 for a
+    discrepancy (two empty maps agree), NaN for a metric (nothing to score).
+    """
     conf = conf.double()
     inter = torch.diagonal(conf, dim1=-2, dim2=-1)
     union = conf.sum(-1) + conf.sum(-2) - inter
     present = union > 0
     iou = torch.where(present, inter / union.clamp_min(1), torch.zeros_like(inter))
     n_present = present.sum(-1)
-    return torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1), torch.ones_like(n_present, dtype=iou.dtype))
+    return torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1),
+                       torch.full_like(iou.sum(-1), float(empty)))
 
 
 def binarize_saliency(s: Any) -> Any:

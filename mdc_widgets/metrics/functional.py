@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mdc_widgets.discrepancy.ops import as_tensor, confusion_counts, saliency_to_float
+from mdc_widgets.discrepancy.ops import as_tensor, confusion_counts, mean_iou_from_confusion, saliency_to_float
 
 __all__ = [
     "segmentation_confusion",
@@ -49,16 +49,9 @@ def segmentation_confusion(pred: Any, gt: Any, num_classes: int, ignore_index: i
 
 
 def miou_from_confusion(conf: Any) -> Any:
-    """Mean IoU over classes present in prediction or ground truth, for ``(C, C)`` or ``(n, C, C)``."""
+    """Mean IoU over classes present in prediction or ground truth, for ``(C, C)`` or ``(n, C, C)``; NaN if none."""
     t, was_numpy = as_tensor(conf)
-    t = t.double()
-    inter = torch.diagonal(t, dim1=-2, dim2=-1)
-    union = t.sum(-1) + t.sum(-2) - inter
-    present = union > 0
-    iou = torch.where(present, inter / union.clamp_min(1), torch.zeros_like(inter))
-    n_present = present.sum(-1)
-    value = torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1), torch.full_like(iou.sum(-1), float("nan")))
-    return _out(value, was_numpy)
+    return _out(mean_iou_from_confusion(t, empty=float("nan")), was_numpy)
 
 
 def miou(pred: Any, gt: Any, num_classes: int, per_image: bool = True, ignore_index: int = 255) -> Any:
