@@ -29,7 +29,83 @@ def _parser() -> argparse.ArgumentParser:
     zoo.add_argument("names", nargs="*", help="model names (default: all mini-world models)")
 
     sub.add_parser("models", help="list registered models")
+
+    mine = sub.add_parser(
+        "mine", help="mine the hardest images of a folder headless: ranked.csv, summary.json, evaluation.csv",
+        description="Run the competitors over a folder of images (or read their released maps), score every image "
+                    "and select the k on which they disagree most. Writes OUT/ranked.csv, OUT/summary.json and, "
+                    "with ground truth, OUT/evaluation.csv; OUT/store keeps predictions, so a rerun resumes.")
+    mine.add_argument("--pool", required=True, help="folder, glob, .txt list or manifest .yaml of images")
+    mine.add_argument("--ground-truth", action="append", default=[], metavar="KIND=DIR",
+                      help="mask folder matched by file stem; KIND is saliency or semantic (repeatable)")
+    mine.add_argument("--maps", action="append", default=[], metavar="NAME=DIR",
+                      help="a folder of released saliency maps competing as NAME (repeatable)")
+    mine.add_argument("--label-maps", action="append", default=[], metavar="NAME=DIR",
+                      help="a folder of released label maps (SS, index/palette PNG) competing as NAME; "
+                           "needs --classes (repeatable)")
+    mine.add_argument("--classes", help="comma-separated class names of label maps and semantic masks "
+                                        "(index 0 background); default: the 21 PASCAL VOC classes")
+    mine.add_argument("--model", action="append", default=[], metavar="NAME[=CHECKPOINT]",
+                      help="a registered model (see `models`), optionally with a weights file (repeatable)")
+    mine.add_argument("--competition", required=True, choices=["ss", "sod", "cross", "joint"])
+    mine.add_argument("--k", type=int, required=True, help="how many images to select")
+    mine.add_argument("--image-size", default="320", help="working size: S (square canvas) or HxW (default 320)")
+    mine.add_argument("--fit", default="letterbox", choices=["letterbox", "stretch"],
+                      help="letterbox keeps each image's aspect ratio (default); stretch resizes to the canvas")
+    mine.add_argument("--no-constraints", action="store_true", help="plain top-k: no area bounds, no dedup")
+    mine.add_argument("--batch-size", type=int, default=16)
+    mine.add_argument("--device", default="auto")
+    mine.add_argument("--skip-bad-maps", action="store_true",
+                      help="leave out (and list) images whose released map is missing or unusable")
+    mine.add_argument("--out", required=True, help="output folder")
     return parser
+
+
+def _pairs(values: Sequence[str], flag: str, allow_bare: bool = False) -> list[tuple[str, str | None]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not name or (not sep and not allow_bare) or (sep and not rest):
+            raise MdcError(f"{flag} takes NAME=VALUE{' or NAME' if allow_bare else ''}; got {value!r}.")
+        pairs.append((name, rest if sep else None))
+    return pairs
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts, default=0) < 8:
+        raise MdcError(f"--image-size takes S or HxW with sides of at least 8 pixels; got {text!r}.")
+    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _mine(args: argparse.Namespace) -> dict:
+    from mdc_widgets.data import open_pool
+    from mdc_widgets.mining import Constraints
+    from mdc_widgets.mining.job import run_mining_job
+    from mdc_widgets.models import MapCompetitor, get_model
+    from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
+
+    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else VOC_CLASSES
+    ground_truth = dict(_pairs(args.ground_truth, "--ground-truth"))
+    pool = open_pool(args.pool, _image_size(args.image_size), ground_truth=ground_truth or None,
+                     classes=classes if "semantic" in ground_truth else None, fit=args.fit)
+    errors = "skip" if args.skip_bad_maps else "raise"
+    models = [MapCompetitor(name, folder, "sod", errors=errors) for name, folder in _pairs(args.maps, "--maps")]
+    models += [MapCompetitor(name, folder, "ss", classes, errors=errors)
+               for name, folder in _pairs(args.label_maps, "--label-maps")]
+    for name, checkpoint in _pairs(args.model, "--model", allow_bare=True):
+        models.append(get_model(name, weights=checkpoint or "default", device=args.device))
+    if not models:
+        raise MdcError("Give the competitors: --maps NAME=DIR, --label-maps NAME=DIR or --model NAME[=CHECKPOINT].")
+    return run_mining_job(
+        pool, models, args.competition, args.k, args.out,
+        constraints=Constraints.none() if args.no_constraints else Constraints(),
+        batch_size=args.batch_size, device=args.device, progress=True,
+        parameters={key: value for key, value in vars(args).items() if key != "command"},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,13 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 start = time.perf_counter()
                 path = load_or_train(name, progress=sys.stderr.isatty())
                 print(f"{name}: {path} ({time.perf_counter() - start:.1f} s)", flush=True)
+        elif args.command == "mine":
+            summary = _mine(args)
+            print(f"selected {summary['selected']} of {summary['pool']['n_images']} images; "
+                  f"wrote {', '.join(summary['files'].values())}, {args.out}/summary.json")
         elif args.command == "models":
             from mdc_widgets.models import list_models
 
             for task in ("ss", "sod"):
                 print(f"{task}: {', '.join(list_models(task))}")
     except MdcError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # one clear line: what is wrong and what to do
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0
 

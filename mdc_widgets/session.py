@@ -60,11 +60,7 @@ def group_pairs(group: CompetitionGroup) -> list[tuple[str, str, str]]:
     >>> group_pairs(CompetitionGroup(ss=("a", "b"), sod=("p",)))
     [('a', 'b', 'ss'), ('a', 'p', 'cross'), ('b', 'p', 'cross')]
     """
-    pairs = []
-    if len(group.ss) == 2:
-        pairs.append((group.ss[0], group.ss[1], "ss"))
-    if len(group.sod) == 2:
-        pairs.append((group.sod[0], group.sod[1], "sod"))
+    pairs = [(a, b, task) for task in ("ss", "sod") for a, b in group.intra_pairs(task)]
     pairs += [(a, b, "cross") for a, b in group.cross_pairs]
     return pairs
 
@@ -176,6 +172,47 @@ def _components(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
     return list(groups.values())
 
 
+def _at_native_aspect(detail: dict[str, Any], pool: Any, index: int) -> dict[str, Any]:
+    """The detail's pictures cropped to the image's content (letterbox) and shown at its own aspect ratio.
+
+    Images and overlays are resized bilinearly, maps (labels, saliency,
+    disagreement) with nearest neighbour, so no value is invented.
+    """
+    from mdc_widgets.data.io import content_box, resize_image, resize_mask
+
+    canvas = tuple(int(s) for s in pool.image_size)
+    native = pool.native_size(index) if hasattr(pool, "native_size") else canvas
+    y0, y1, x0, x1 = content_box(native, canvas, getattr(pool, "fit", "stretch"))
+    side = max(canvas)
+    scale = side / max(native)
+    shown = (max(1, round(native[0] * scale)), max(1, round(native[1] * scale)))
+    if (y0, y1, x0, x1) == (0, canvas[0], 0, canvas[1]) and shown == canvas:
+        return detail
+
+    def picture(array: np.ndarray) -> np.ndarray:
+        return resize_image(np.ascontiguousarray(array[y0:y1, x0:x1]), shown)
+
+    def values(array: np.ndarray) -> np.ndarray:
+        crop = np.ascontiguousarray(array[y0:y1, x0:x1])
+        if crop.dtype.kind == "f":  # PIL has no float nearest resize for every dtype: index instead
+            rows = np.minimum((np.arange(shown[0]) * crop.shape[0] / shown[0]).astype(int), crop.shape[0] - 1)
+            cols = np.minimum((np.arange(shown[1]) * crop.shape[1] / shown[1]).astype(int), crop.shape[1] - 1)
+            return crop[rows][:, cols]
+        return resize_mask(crop, shown)
+
+    def view(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, "map": values(entry["map"]), "overlay": picture(entry["overlay"])}
+
+    detail = dict(detail)
+    detail["image"] = picture(detail["image"])
+    detail["predictions"] = {m: view(v) for m, v in detail["predictions"].items()}
+    detail["disagreement"] = {k: view(v) for k, v in detail["disagreement"].items()}
+    if detail.get("ground_truth"):
+        detail["ground_truth"] = {k: (view(v) if isinstance(v, dict) and "map" in v else v)
+                                  for k, v in detail["ground_truth"].items()}
+    return detail
+
+
 # ----------------------------------------------------------------------------------------------
 # the session
 # ----------------------------------------------------------------------------------------------
@@ -192,7 +229,10 @@ class Session:
     labels : a :class:`LabelStore` or its path (default ``<store>/labels.jsonl``)
     device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``
     use_registry : offer every registered model (``list_models``) as well
+    maps : folders of released maps that compete like models,
+        ``{name: folder}`` (saliency) or ``{name: (folder, "ss", classes)}``
     pool_options : passed to ``open_pool`` when ``pool`` is not a Pool
+        (``image_size``, ``fit``, ``ground_truth={"saliency": DIR}``, ...)
     """
 
     def __init__(
@@ -204,6 +244,7 @@ class Session:
         labels: LabelStore | str | Path | None = None,
         device: str = "auto",
         use_registry: bool = True,
+        maps: dict[str, Any] | None = None,
         **pool_options: Any,
     ):
         if not hasattr(pool, "read_images"):
@@ -219,6 +260,11 @@ class Session:
         self.results: dict[str, xr.Dataset] = {}
         self.current_key: str | None = None
         self._competitors: dict[str, Any] = {}
+        if maps:
+            from mdc_widgets.models import MapCompetitor
+
+            models = list(models) + [MapCompetitor(name, *((spec,) if isinstance(spec, (str, Path)) else spec))
+                                     for name, spec in maps.items()]
         for model in models:
             if isinstance(model, str):
                 self._competitors.setdefault(model, None)
@@ -623,12 +669,13 @@ class Session:
             found = self.labels.get(str(sample_id), a, b)
             if found is not None:
                 labels[f"{a}|{b}"] = found.verdict
-        return {
+        detail = {
             "sample": str(sample_id), "index": index, "image": image, "valid": valid,
             "error": getattr(self.pool, "errors", {}).get(str(sample_id)),
             "models": list(models), "predictions": views, "disagreement": disagreement,
             "ground_truth": gt_view, "scores": scores, "metadata": metadata, "labels": labels,
         }
+        return _at_native_aspect(detail, self.pool, index)
 
     def _sample_metrics(self, index: int, models: list[str], gt: xr.Dataset) -> dict[str, dict[str, float]]:
         from mdc_widgets.metrics import evaluate
@@ -671,6 +718,19 @@ class Session:
             target_class = list(comp.classes).index(target_class)
         out: dict[str, Any] = {"sample": str(sample_id), "model": model, "task": comp.task, "image": image,
                                "layers": list_cam_layers(comp), "layer": layer or comp.cam_layer}
+        if hasattr(comp, "predict_samples"):
+            # released maps have no network to open: the map itself is all there is to show
+            self._require([model])
+            prediction = np.asarray(self.predictions["prediction"].isel(sample=self.index_of(sample_id))
+                                    .sel(model=model).values)
+            view = self._prediction_view(image, prediction, comp.task, list(comp.classes))
+            out.update(cam=None, cam_overlay=None, prediction_overlay=view["overlay"], legend=view["legend"],
+                       target_class=None, target_name=None,
+                       note=f"{model} is a folder of released maps: there is no network, so no class activation "
+                            "map; the map is shown as released.")
+            if comp.task == "sod":
+                out.update(saliency=prediction / 255.0, saliency_overlay=view["overlay"])
+            return out
         if comp.task == "sod":
             explained = saliency_explanation(comp, batch, layer=layer)
             saliency = np.asarray(explained["saliency"][0])
@@ -846,10 +906,12 @@ class Session:
         the other task.
         """
         group = group_of(self.result(result))
-        intra = group.ss if len(group.ss) == 2 else (group.sod if len(group.sod) == 2 else None)
+        # the first intra-task pair stands for the task when a group has more than two models of it
+        intra_pairs = group.intra_pairs("ss") or group.intra_pairs("sod")
+        intra = intra_pairs[0] if intra_pairs else None
         cross = list(group.cross_pairs)
         if not cross and intra is not None:
-            if intra == group.ss:
+            if intra[0] in group.ss:
                 cross = [(a, p) for a in group.ss for p in self.predicted_models("sod")]
             else:
                 cross = [(a, p) for a in self.predicted_models("ss") for p in group.sod]

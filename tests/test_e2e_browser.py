@@ -17,6 +17,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pytest
 
@@ -35,18 +37,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SOD300 = REPO.parent / "shared" / "data" / "sod300"
+REAL_IDS = ["181018", "2092", "43083", "8143"]  # a portrait photo among them
+
+
+def _real_photo_notebook(root: Path) -> None:
+    """Four SOD-300 photos with the three published maps, and a notebook that opens them in the app."""
+    import nbformat
+
+    for folder in ["images", "gt", "maps/amulet", "maps/dss", "maps/picanet"]:
+        (root / "sod" / folder).mkdir(parents=True)
+        for sid in REAL_IDS:
+            name = f"{sid}.jpg" if folder == "images" else f"{sid}.png"
+            shutil.copy(SOD300 / folder / name, root / "sod" / folder / name)
+    code = """from mdc_widgets.mining import CompetitionGroup, Constraints
+from mdc_widgets.session import Session
+from mdc_widgets.widgets import MadApp
+maps = {m: f"sod/maps/{m}" for m in ("amulet", "dss", "picanet")}
+session = Session("sod/images", "store", image_size=(160, 160), fit="letterbox",
+                  ground_truth={"saliency": "sod/gt"}, maps=maps, device="cpu")
+session.predict(list(maps))
+session.mine(CompetitionGroup(sod=tuple(maps)), k=2, constraints=Constraints.none())
+MadApp(session)"""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, root / "real_photos.ipynb")
+
+
 @pytest.fixture
 def jupyterlab(tmp_path, trained_zoo):
     """A JupyterLab server on loopback, serving a copy of the quickstart (the original keeps no outputs)."""
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(REPO / "notebooks" / "01_quickstart.ipynb", root / "01_quickstart.ipynb")
+    if SOD300.exists():
+        _real_photo_notebook(root)
     port, token = _free_port(), "mdc-e2e"
     log = open(tmp_path / "jupyterlab.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
          f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"],
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
+         # a fresh workspace: JupyterLab would otherwise reopen the notebooks of the previous test's server
+         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MDC_WIDGETS_STATIC": "0"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -71,62 +104,98 @@ def jupyterlab(tmp_path, trained_zoo):
     log.close()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(jupyterlab):
+@contextmanager
+def _browser_page(last_state: str) -> Iterator[Any]:
+    """A Chromium page driven by Playwright; a screenshot of its last state is kept whatever happens."""
     playwright = pytest.importorskip("playwright.sync_api")
-    url, token = jupyterlab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         try:
-            page.goto(f"{url}/lab/tree/01_quickstart.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            # wait until the kernel is connected, then run every cell through JupyterLab's own command
-            page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected'",
-                timeout=120_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            news = page.get_by_role("button", name="No")  # JupyterLab's news prompt would cover the screenshot
-            if news.count():
-                news.first.click()
-            # the app's tabs appear when the last cell has run
-            browse_tab = page.locator(".lm-TabBar-tab", has_text="Browse").first
-            browse_tab.wait_for(timeout=420_000)
-            browse_tab.click()
-            first_sample = page.locator(".jupyter-widgets button", has_text="#1 ").first
-            first_sample.wait_for(timeout=60_000)
-            first_sample.click()
-            # a model's caption in the detail view (outputs only: the notebook's code mentions "(SS)" too)
-            caption = page.locator(".jp-OutputArea-output").get_by_text("(SS)").first
-            caption.wait_for(timeout=60_000)
-            # every overlay image in the detail view has decoded pixels
-            loaded = page.wait_for_function(
-                "() => { const imgs = [...document.querySelectorAll('.jupyter-widgets img')]"
-                ".filter(i => i.offsetParent !== null);"
-                " return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.length : 0; }",
-                timeout=60_000)
-            assert loaded.json_value() >= 4
-            caption.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "quickstart_browser.png"))
-            # the other tabs, as a user sees them: Grad-CAM of the opened sample, the plots, the picker
-            tabs = page.locator(".lm-TabBar-tab")
-            tabs.filter(has_text="Explain").first.click()
-            page.locator(".jupyter-widgets button", has_text="Explain").last.click()
-            page.locator(".jp-OutputArea-output").get_by_text("Grad-CAM").first.wait_for(timeout=120_000)
-            page.locator(".jp-OutputArea-output").get_by_text("Grad-CAM").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "quickstart_explain.png"))
-            tabs.filter(has_text="Plots").first.click()
-            page.locator(".jp-OutputArea-output .js-plotly-plot").first.wait_for(timeout=60_000)
-            page.locator(".jp-OutputArea-output .js-plotly-plot").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "quickstart_plots.png"))
-            tabs.filter(has_text="Compete").first.click()
-            page.locator(".lm-TabBar-tab", has_text="Compete").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "quickstart_picker.png"))
+            yield page
         finally:
-            page.screenshot(path=str(ARTIFACTS / "last_state.png"))
+            page.screenshot(path=str(ARTIFACTS / last_state))
             browser.close()
+
+
+def _run_all_cells(page: Any, url: str, token: str, notebook: str) -> None:
+    page.goto(f"{url}/lab/tree/{notebook}?token={token}")
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    # wait until the kernel is connected, then run every cell through JupyterLab's own command
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected'",
+        timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    news = page.get_by_role("button", name="No")  # JupyterLab's news prompt would cover the screenshot
+    if news.count():
+        news.first.click()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(not SOD300.exists(), reason=f"the SOD-300 photos are not at {SOD300} (../shared is absent)")
+def test_real_photos_open_in_the_browser_at_their_own_aspect_ratio(jupyterlab):
+    url, token = jupyterlab
+    with _browser_page("real_photos_last_state.png") as page:
+        _run_all_cells(page, url, token, "real_photos.ipynb")
+        browse_tab = page.locator(".lm-TabBar-tab", has_text="Browse").first
+        browse_tab.wait_for(timeout=300_000)
+        browse_tab.click()
+        first_sample = page.locator(".jupyter-widgets button", has_text="#1 ").first
+        first_sample.wait_for(timeout=60_000)
+        first_sample.click()
+        caption = page.locator(".jp-OutputArea-output").get_by_text("amulet (SOD)").first
+        caption.wait_for(timeout=60_000)
+        # the detail's pictures decode, and none is squashed to the square working canvas
+        shapes = page.wait_for_function(
+            "() => { const imgs = [...document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets img')]"
+            ".filter(i => i.offsetParent !== null && i.naturalWidth > 0 && i.naturalWidth !== i.naturalHeight);"
+            " return imgs.length >= 4 ? imgs.map(i => [i.naturalWidth, i.naturalHeight]) : 0; }",
+            timeout=60_000).json_value()
+        assert all(abs(w / h - 481 / 321) < 0.05 or abs(h / w - 481 / 321) < 0.05 for w, h in shapes), shapes
+        caption.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "real_photos_browser.png"))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(jupyterlab):
+    url, token = jupyterlab
+    with _browser_page("last_state.png") as page:
+        _run_all_cells(page, url, token, "01_quickstart.ipynb")
+        # the app's tabs appear when the last cell has run
+        browse_tab = page.locator(".lm-TabBar-tab", has_text="Browse").first
+        browse_tab.wait_for(timeout=420_000)
+        browse_tab.click()
+        first_sample = page.locator(".jupyter-widgets button", has_text="#1 ").first
+        first_sample.wait_for(timeout=60_000)
+        first_sample.click()
+        # a model's caption in the detail view (outputs only: the notebook's code mentions "(SS)" too)
+        caption = page.locator(".jp-OutputArea-output").get_by_text("(SS)").first
+        caption.wait_for(timeout=60_000)
+        # every overlay image in the detail view has decoded pixels
+        loaded = page.wait_for_function(
+            "() => { const imgs = [...document.querySelectorAll('.jupyter-widgets img')]"
+            ".filter(i => i.offsetParent !== null);"
+            " return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.length : 0; }",
+            timeout=60_000)
+        assert loaded.json_value() >= 4
+        caption.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "quickstart_browser.png"))
+        # the other tabs, as a user sees them: Grad-CAM of the opened sample, the plots, the picker
+        tabs = page.locator(".lm-TabBar-tab")
+        tabs.filter(has_text="Explain").first.click()
+        page.locator(".jupyter-widgets button", has_text="Explain").last.click()
+        page.locator(".jp-OutputArea-output").get_by_text("Grad-CAM").first.wait_for(timeout=120_000)
+        page.locator(".jp-OutputArea-output").get_by_text("Grad-CAM").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "quickstart_explain.png"))
+        tabs.filter(has_text="Plots").first.click()
+        page.locator(".jp-OutputArea-output .js-plotly-plot").first.wait_for(timeout=60_000)
+        page.locator(".jp-OutputArea-output .js-plotly-plot").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "quickstart_plots.png"))
+        tabs.filter(has_text="Compete").first.click()
+        page.locator(".lm-TabBar-tab", has_text="Compete").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "quickstart_picker.png"))

@@ -75,8 +75,12 @@ def test_invalid_images_never_score_and_unknown_models_are_named():
 
 
 def test_group_and_weights_validate_their_input():
-    with pytest.raises(MdcError, match="at most two"):
-        CompetitionGroup(ss=("a", "b", "c"))
+    with pytest.raises(MdcError, match="names one twice"):
+        CompetitionGroup(ss=("a", "b", "a"))
+    with pytest.raises(MdcError, match="at least one model"):
+        CompetitionGroup()
+    # three models of a task are three pairs, averaged in the task's term
+    assert CompetitionGroup(ss=("a", "b", "c")).intra_pairs("ss") == [("a", "b"), ("a", "c"), ("b", "c")]
     with pytest.raises(MdcError, match="non-negative"):
         Weights(ss=-1)
 

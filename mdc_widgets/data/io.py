@@ -10,7 +10,25 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mdc_widgets.errors import ImageDecodeError
 
-__all__ = ["decode_image", "decode_mask", "to_rgb_uint8", "resize_image", "resize_mask"]
+__all__ = [
+    "decode_image",
+    "decode_mask",
+    "to_rgb_uint8",
+    "resize_image",
+    "resize_mask",
+    "resize_saliency",
+    "native_size",
+    "FITS",
+    "content_box",
+    "fit_to_canvas",
+    "from_canvas",
+]
+
+# how an image of another aspect ratio becomes the working canvas:
+# "stretch" resizes to (H, W); "letterbox" keeps the aspect ratio and pads (pads are background in every map)
+FITS = ("stretch", "letterbox")
+# the pad of a letterboxed image: ImageNet's mean colour, the input networks find least surprising
+LETTERBOX_FILL = (124, 116, 104)
 
 # decompression-bomb guard: refuse absurd sizes instead of exhausting memory
 MAX_PIXELS = 200_000_000
@@ -80,16 +98,30 @@ def decode_image(path: str | Path) -> np.ndarray:
     return to_rgb_uint8(np.asarray(image))
 
 
-def decode_mask(path: str | Path) -> np.ndarray:
-    """Read a mask file as uint8 ``(H, W)``: palette indices (VOC style) or grey values."""
+def decode_mask(path: str | Path, kind: str = "labels") -> np.ndarray:
+    """Read a mask or map file as uint8 ``(H, W)``.
+
+    ``kind="labels"`` (class indices): palette PNGs give their indices (VOC
+    style) and 16-bit files keep their indices. ``kind="grey"`` (saliency maps,
+    binary masks): the grey values as shown, whatever the storage: a palette
+    is looked up, and 16-bit values are scaled by 255 / 65535, never stretched
+    to the file's own maximum.
+    """
+    if kind not in ("labels", "grey"):
+        raise ValueError(f"kind must be 'labels' or 'grey'; got {kind!r}.")
     image = _open(Path(path), "mask")
     if image.mode == "P":
-        return np.asarray(image, dtype=np.uint8)
+        if kind == "labels":
+            return np.asarray(image, dtype=np.uint8)
+        image = image.convert("L")
     arr = np.asarray(image if image.mode in ("L", "I", "I;16", "I;16B", "I;16L", "I;16N") else image.convert("L"))
     if arr.dtype != np.uint8:
-        # a 16-bit label map keeps its class indices; only values beyond uint8 are rescaled to 0..255
         top = float(arr.max(initial=0))
-        arr = arr if top <= 255 else arr.astype(np.float64) / top * 255.0
+        if kind == "grey":
+            arr = arr.astype(np.float64) * (255.0 / 65535.0)
+        elif top > 255:
+            # a label map with values beyond uint8 is not an index map any more: rescale rather than wrap
+            arr = arr.astype(np.float64) / top * 255.0
         arr = np.round(arr).astype(np.uint8)
     return arr
 
@@ -106,3 +138,98 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if mask.shape[:2] == tuple(size):
         return mask
     return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
+
+
+def resize_saliency(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a grey uint8 map (saliency), so its values stay graded.
+
+    Examples
+    --------
+    >>> resize_saliency(np.array([[0, 255]], np.uint8), (1, 4)).tolist()
+    [[0, 64, 191, 255]]
+    """
+    if saliency.shape[:2] == tuple(size):
+        return saliency
+    return np.asarray(Image.fromarray(saliency).resize((size[1], size[0]), Image.BILINEAR))
+
+
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the stored picture by 90 degrees
+
+
+def native_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file as ``decode_image`` returns it (EXIF rotation applied), header only."""
+    image = _open_header(Path(path))
+    height, width = image.height, image.width
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: decode_image ignores it too
+        orientation = 1
+    return (width, height) if orientation in _SWAPPING_ORIENTATIONS else (height, width)
+
+
+def _open_header(path: Path) -> Image.Image:
+    if not path.exists():
+        raise ImageDecodeError(f"{path}: file not found; restore it or remove it from the pool/manifest.")
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageDecodeError(f"{path}: cannot read this file's header ({type(exc).__name__}: {exc}).") from exc
+
+
+def content_box(native: tuple[int, int], canvas: tuple[int, int], fit: str = "stretch") -> tuple[int, int, int, int]:
+    """Where an image of size ``native`` lies on the working ``canvas``: ``(y0, y1, x0, x1)``.
+
+    Examples
+    --------
+    >>> content_box((321, 481), (320, 320), "letterbox")
+    (53, 267, 0, 320)
+    >>> content_box((321, 481), (320, 320), "stretch")
+    (0, 320, 0, 320)
+    """
+    ch, cw = (int(s) for s in canvas)
+    if fit == "stretch":
+        return 0, ch, 0, cw
+    if fit != "letterbox":
+        raise ValueError(f"fit must be one of {FITS}; got {fit!r}.")
+    nh, nw = (int(s) for s in native)
+    scale = min(ch / nh, cw / nw)
+    h, w = max(1, min(ch, round(nh * scale))), max(1, min(cw, round(nw * scale)))
+    y0, x0 = (ch - h) // 2, (cw - w) // 2
+    return y0, y0 + h, x0, x0 + w
+
+
+def fit_to_canvas(array: np.ndarray, canvas: tuple[int, int], fit: str = "stretch", kind: str = "image") -> np.ndarray:
+    """Resize an image (``kind="image"``), a label map (``"labels"``) or a grey map (``"saliency"``) onto the canvas.
+
+    Labels use nearest neighbour (no new classes), images and saliency bilinear.
+    Letterbox pads are ``LETTERBOX_FILL`` for images and 0 (background) for maps.
+
+    Examples
+    --------
+    >>> fit_to_canvas(np.full((2, 4), 7, np.uint8), (4, 4), "letterbox", "labels").tolist()
+    [[0, 0, 0, 0], [7, 7, 7, 7], [7, 7, 7, 7], [0, 0, 0, 0]]
+    """
+    resize = {"image": resize_image, "labels": resize_mask, "saliency": resize_saliency}[kind]
+    y0, y1, x0, x1 = content_box(array.shape[:2], canvas, fit)
+    content = resize(np.ascontiguousarray(array), (y1 - y0, x1 - x0))
+    if (y0, y1, x0, x1) == (0, canvas[0], 0, canvas[1]):
+        return content
+    out = np.zeros((*canvas, *array.shape[2:]), dtype=array.dtype)
+    if kind == "image":
+        out[...] = np.asarray(LETTERBOX_FILL, dtype=array.dtype)[: array.shape[-1]] if array.ndim == 3 else 0
+    out[y0:y1, x0:x1] = content
+    return out
+
+
+def from_canvas(array: np.ndarray, native: tuple[int, int], fit: str = "stretch", kind: str = "labels") -> np.ndarray:
+    """The inverse of :func:`fit_to_canvas`: crop the content and resize it back to the image's own size.
+
+    Examples
+    --------
+    >>> canvas = fit_to_canvas(np.eye(4, 8, dtype=np.uint8) * 9, (8, 8), "letterbox", "labels")
+    >>> from_canvas(canvas, (4, 8), "letterbox", "labels").shape
+    (4, 8)
+    """
+    y0, y1, x0, x1 = content_box(native, array.shape[:2], fit)
+    resize = {"image": resize_image, "labels": resize_mask, "saliency": resize_saliency}[kind]
+    return resize(np.ascontiguousarray(array[y0:y1, x0:x1]), tuple(int(s) for s in native))

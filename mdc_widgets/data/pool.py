@@ -16,10 +16,19 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from mdc_widgets.data.io import decode_image, decode_mask, resize_image, resize_mask
+from mdc_widgets.data.io import (
+    FITS,
+    content_box,
+    decode_image,
+    decode_mask,
+    fit_to_canvas,
+    native_size,
+    resize_image,
+    resize_mask,
+)
 from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
 
-__all__ = ["Pool", "DatasetPool", "FilePool", "open_pool", "skimage_pool", "IMAGE_EXTENSIONS"]
+__all__ = ["Pool", "DatasetPool", "FilePool", "open_pool", "skimage_pool", "match_by_stem", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 METADATA_SKIP = ("image", "semantic", "saliency")
@@ -45,8 +54,27 @@ class Pool:
     def metadata(self) -> xr.Dataset:
         return xr.Dataset(coords={"sample": self.sample_ids})
 
+    fit: str = "stretch"
+
     def ground_truth(self) -> xr.Dataset | None:
         return None
+
+    def native_size(self, index: int) -> tuple[int, int]:
+        """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools)."""
+        return tuple(int(s) for s in self.image_size)
+
+    def content_boxes(self, start: int, stop: int) -> np.ndarray:
+        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` of the images' content on the working canvas (letterbox pads lie outside)."""
+        h, w = (int(s) for s in self.image_size)
+        return np.tile(np.array([0, h, 0, w], np.int64), (max(0, stop - start), 1))
+
+    def native_ground_truth(self, index: int) -> dict[str, np.ndarray]:
+        """Ground truth of image ``index`` at its own size: ``{"saliency": ..., "semantic": ...}`` (those present)."""
+        gt = self.ground_truth()
+        if gt is None:
+            return {}
+        sample = self.sample_ids[index]
+        return {v: np.asarray(gt[v].sel(sample=sample).values) for v in ("saliency", "semantic") if v in gt}
 
     def index_of(self, sample_id: str) -> int:
         """Position of ``sample_id`` in the pool."""
@@ -105,16 +133,32 @@ class DatasetPool(Pool):
 
 
 class FilePool(Pool):
-    """A pool of image files, decoded lazily; masks (optional) give ground truth."""
+    """A pool of image files, decoded lazily; masks (optional) give ground truth.
+
+    Parameters
+    ----------
+    paths : the image files
+    name : the pool's name
+    image_size : working resolution ``(H, W)``
+    fit : ``"stretch"`` (resize to ``image_size``) or ``"letterbox"`` (keep the
+        aspect ratio and pad; every model's map is background on the pad)
+    semantic_masks, saliency_masks : one mask path (or None) per image
+    classes : the class names of the semantic masks (index 0 background)
+    sample_ids : default: file stems (full paths where stems repeat)
+    """
 
     def __init__(self, paths: Sequence[str | Path], *, name: str = "files", image_size: tuple[int, int] = (64, 64),
                  semantic_masks: Sequence[str | Path | None] | None = None,
                  saliency_masks: Sequence[str | Path | None] | None = None,
-                 classes: Sequence[str] | None = None, sample_ids: Sequence[str] | None = None):
+                 classes: Sequence[str] | None = None, sample_ids: Sequence[str] | None = None,
+                 fit: str = "stretch"):
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise MdcError(f"Pool {name!r} has no image files; check the folder, glob or list you gave.")
+        if fit not in FITS:
+            raise MdcError(f"fit must be one of {FITS}; got {fit!r}.")
         self.name = name
+        self.fit = fit
         self.image_size = tuple(int(s) for s in image_size)
         self.semantic_masks = list(semantic_masks) if semantic_masks else None
         self.saliency_masks = list(saliency_masks) if saliency_masks else None
@@ -124,11 +168,28 @@ class FilePool(Pool):
             sample_ids = stems if len(set(stems)) == len(stems) else [str(p) for p in self.paths]
         self.sample_ids = np.asarray(sample_ids).astype(str)
         self.errors, self.warnings = {}, {}
-        digest = hashlib.sha256(repr(self.image_size).encode())
+        self._native: dict[int, tuple[int, int]] = {}
+        # everything that changes the served pixels is in the fingerprint: the files, the size, the fit
+        digest = hashlib.sha256(f"{self.image_size}|{fit}".encode())
         for p in self.paths:
             stat = p.stat() if p.exists() else None
             digest.update(f"{p.resolve()}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}".encode())
         self.fingerprint = digest.hexdigest()[:16]
+
+    def native_size(self, index: int) -> tuple[int, int]:
+        if index not in self._native:
+            try:
+                self._native[index] = native_size(self.paths[index])
+            except ImageDecodeError:
+                # an unreadable image is reported by read_images; its (unused) box is the whole canvas
+                self._native[index] = tuple(self.image_size)
+        return self._native[index]
+
+    def content_boxes(self, start: int, stop: int) -> np.ndarray:
+        if self.fit == "stretch":
+            return super().content_boxes(start, stop)
+        return np.array([content_box(self.native_size(i), self.image_size, self.fit) for i in range(start, stop)],
+                        np.int64).reshape(-1, 4)
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         h, w = self.image_size
@@ -137,11 +198,24 @@ class FilePool(Pool):
         for offset, path in enumerate(self.paths[start:stop]):
             sid = self.sample_ids[start + offset]
             try:
-                out[offset] = resize_image(decode_image(path), self.image_size)
+                image = decode_image(path)
+                self._native[start + offset] = image.shape[:2]
+                out[offset] = fit_to_canvas(image, self.image_size, self.fit, "image")
                 valid[offset] = True
             except ImageDecodeError as exc:
                 self.errors[sid] = str(exc)
         return out, valid
+
+    def _native_mask(self, index: int, path: str | Path, binary: bool) -> np.ndarray:
+        """One mask at its image's own size (resized with nearest neighbour if it differs, with a warning)."""
+        mask = decode_mask(path)
+        native = self.native_size(index)
+        if mask.shape[:2] != native:
+            sid = self.sample_ids[index]
+            self.warnings[sid] = (f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is "
+                                  f"{native[1]}x{native[0]}; resized the mask (nearest).")
+            mask = resize_mask(mask, native)
+        return np.where(mask > 127, 255, 0).astype(np.uint8) if binary else mask
 
     def _masks(self, paths: Sequence[str | Path | None], binary: bool) -> np.ndarray:
         h, w = self.image_size
@@ -149,40 +223,77 @@ class FilePool(Pool):
         for i, path in enumerate(paths):
             if path is None:
                 continue
-            sid = self.sample_ids[i]
             try:
-                mask = decode_mask(path)
+                mask = self._native_mask(i, path, binary)
             except ImageDecodeError as exc:
-                self.errors[sid] = str(exc)
+                self.errors[self.sample_ids[i]] = str(exc)
                 continue
-            image_path = self.paths[i]
-            if image_path.exists():
-                try:
-                    from PIL import Image
-
-                    with Image.open(image_path) as im:
-                        if (im.height, im.width) != mask.shape[:2]:
-                            self.warnings[sid] = (f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is "
-                                                  f"{im.width}x{im.height}; resized the mask (nearest).")
-                except OSError:
-                    pass
-            mask = resize_mask(mask, self.image_size)
-            out[i] = np.where(mask > 127, 255, 0) if binary else mask
+            out[i] = fit_to_canvas(mask, self.image_size, self.fit, "labels")
         return out
 
+    def labeled(self, kind: str) -> np.ndarray:
+        """``(n,)`` bool: which images have a ``kind`` (``"saliency"`` or ``"semantic"``) mask."""
+        paths = self.saliency_masks if kind == "saliency" else self.semantic_masks
+        return np.array([p is not None for p in paths], bool) if paths else np.zeros(len(self), bool)
+
     def ground_truth(self) -> xr.Dataset | None:
+        """Masks at the working resolution; where some images lack a mask, ``<kind>_labeled (sample)`` says which.
+
+        An unlabeled image's semantic mask is all 255 (ignored by the
+        metrics); :func:`mdc_widgets.metrics.evaluate` leaves it out of the
+        saliency metrics through ``saliency_labeled``.
+        """
         variables = {}
         if self.semantic_masks:
-            variables["semantic"] = (("sample", "y", "x"), self._masks(self.semantic_masks, binary=False))
+            semantic = self._masks(self.semantic_masks, binary=False)
+            semantic[~self.labeled("semantic")] = 255
+            variables["semantic"] = (("sample", "y", "x"), semantic)
         if self.saliency_masks:
             variables["saliency"] = (("sample", "y", "x"), self._masks(self.saliency_masks, binary=True))
+        for kind in ("semantic", "saliency"):
+            labeled = self.labeled(kind)
+            if kind in variables and not labeled.all():
+                variables[f"{kind}_labeled"] = (("sample",), labeled)
         if not variables:
             return None
         return xr.Dataset(variables, coords={"sample": self.sample_ids}, attrs={"classes": list(self.classes or [])})
 
+    def native_ground_truth(self, index: int) -> dict[str, np.ndarray]:
+        out = {}
+        for kind, paths in (("saliency", self.saliency_masks), ("semantic", self.semantic_masks)):
+            if paths and paths[index] is not None:
+                out[kind] = self._native_mask(index, paths[index], binary=kind == "saliency")
+        return out
+
     def metadata(self) -> xr.Dataset:
         return xr.Dataset({"path": ("sample", np.array([str(p) for p in self.paths], dtype=object))},
                           coords={"sample": self.sample_ids})
+
+
+def match_by_stem(paths: Sequence[Path], folder: str | Path, what: str) -> list[Path | None]:
+    """For each of ``paths``, the file in ``folder`` with the same stem (any image extension), or None.
+
+    Raises ``MdcError`` when the folder is missing, holds two files of one stem,
+    or matches none of the images.
+    """
+    folder = Path(os.path.expanduser(str(folder)))
+    if not folder.is_dir():
+        raise MdcError(f"The {what} folder {folder} does not exist; check the path.")
+    by_stem: dict[str, Path] = {}
+    for candidate in _list_folder(folder):
+        if candidate.stem in by_stem:
+            raise MdcError(
+                f"The {what} folder {folder} holds two files for {candidate.stem!r} ({by_stem[candidate.stem].name}, "
+                f"{candidate.name}); keep one."
+            )
+        by_stem[candidate.stem] = candidate
+    matched = [by_stem.get(Path(p).stem) for p in paths]
+    if paths and not any(m is not None for m in matched):
+        raise MdcError(
+            f"No file in the {what} folder {folder} has the stem of a pool image (e.g. {Path(paths[0]).stem!r}); "
+            "masks and maps are matched to images by file name without extension."
+        )
+    return matched
 
 
 def _miniworld_pool(split: str, n: int | None, seed: int, image_size: tuple[int, int]) -> DatasetPool:
@@ -204,7 +315,10 @@ def _miniworld_pool(split: str, n: int | None, seed: int, image_size: tuple[int,
     ds = xr.open_zarr(str(path), consolidated=False).load()
     ds = ds.assign_coords(sample=np.array([str(s) for s in ds["sample"].values], dtype=object),
                           channel=np.array(["R", "G", "B"], dtype=object))
-    return DatasetPool(ds, name=f"miniworld-{split}", image_size=tuple(image_size), fingerprint=f"mw{key}")
+    # the data is generated square at `side`; the fingerprint also covers the working (H, W) the pool serves,
+    # so a 64x96 pool never takes a 64x64 pool's stored predictions
+    served = hashlib.sha256(f"{key}|{tuple(int(s) for s in image_size)}".encode()).hexdigest()[:16]
+    return DatasetPool(ds, name=f"miniworld-{split}", image_size=tuple(image_size), fingerprint=f"mw{served}")
 
 
 def skimage_pool(image_size: tuple[int, int] = (64, 64)) -> DatasetPool:
@@ -246,6 +360,9 @@ def open_pool(
     n: int | None = None,
     seed: int = 0,
     root: str | Path | None = None,
+    ground_truth: dict[str, str | Path] | None = None,
+    classes: Sequence[str] | None = None,
+    fit: str = "stretch",
 ) -> Pool:
     """Open a pool from any source.
 
@@ -257,6 +374,11 @@ def open_pool(
     image_size : working resolution ``(H, W)`` (or one int for square)
     split, n, seed : for the mini-world
     root : overrides a manifest's root folder
+    ground_truth : for image files, mask folders matched to the images by
+        file stem: ``{"saliency": DIR, "semantic": DIR}`` (either or both)
+    classes : class names of the semantic masks (index 0 background)
+    fit : for image files, ``"stretch"`` to ``image_size`` or
+        ``"letterbox"`` (keep each image's aspect ratio, pad the rest)
 
     Examples
     --------
@@ -271,8 +393,13 @@ def open_pool(
         return source
     if isinstance(source, xr.Dataset):
         return DatasetPool(source, image_size=image_size)
+    files = {"image_size": image_size, "fit": fit, "classes": classes}
+    if ground_truth:
+        unknown = set(ground_truth) - {"saliency", "semantic"}
+        if unknown:
+            raise MdcError(f"ground_truth takes the kinds 'saliency' and 'semantic'; got {sorted(unknown)}.")
     if isinstance(source, (list, tuple)):
-        return FilePool(source, name="files", image_size=image_size)
+        return _file_pool(source, "files", files, ground_truth)
     text = str(source)
     if text.startswith("miniworld"):
         split = text.split(":", 1)[1] if ":" in text else split
@@ -282,24 +409,32 @@ def open_pool(
     path = Path(os.path.expanduser(text))
     if path.suffix.lower() in (".yaml", ".yml") or (not path.exists() and not any(c in text for c in "*?[")
                                                    and not path.suffix and _is_manifest_name(text)):
-        return _manifest_pool(text, image_size, root)
+        return _manifest_pool(text, image_size, root, fit)
     if path.is_dir():
-        return FilePool(_list_folder(path), name=path.name, image_size=image_size)
+        return _file_pool(_list_folder(path), path.name, files, ground_truth)
     if path.suffix.lower() == ".txt" and path.exists():
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-        return FilePool([Path(p) if Path(p).is_absolute() else path.parent / p for p in lines],
-                        name=path.stem, image_size=image_size)
+        return _file_pool([Path(p) if Path(p).is_absolute() else path.parent / p for p in lines],
+                          path.stem, files, ground_truth)
     if any(c in text for c in "*?["):
         matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(text), recursive=True))
         if not matches:
             raise MdcError(f"No file matches the pattern {text!r}.")
-        return FilePool(matches, name="glob", image_size=image_size)
+        return _file_pool(matches, "glob", files, ground_truth)
     if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-        return FilePool([path], name=path.stem, image_size=image_size)
+        return _file_pool([path], path.stem, files, ground_truth)
     raise MdcError(
         f"Cannot open a pool from {text!r}: not 'miniworld', 'skimage', a folder, a glob, a .txt list "
         "or a manifest .yaml that exists."
     )
+
+
+def _file_pool(paths: Sequence[str | Path], name: str, options: dict[str, Any],
+               ground_truth: dict[str, str | Path] | None) -> FilePool:
+    paths = [Path(p) for p in paths]
+    masks = {f"{kind}_masks": match_by_stem(paths, folder, f"{kind} ground-truth")
+             for kind, folder in (ground_truth or {}).items()}
+    return FilePool(paths, name=name, **options, **masks)
 
 
 def _is_manifest_name(text: str) -> bool:
@@ -308,7 +443,7 @@ def _is_manifest_name(text: str) -> bool:
     return any((manifests_dir() / sub / f"{text}.yaml").exists() for sub in ("", "templates"))
 
 
-def _manifest_pool(source: str, image_size: tuple[int, int], root: str | Path | None) -> FilePool:
+def _manifest_pool(source: str, image_size: tuple[int, int], root: str | Path | None, fit: str = "stretch") -> FilePool:
     from mdc_widgets.data.manifest import load_manifest, verify_manifest
 
     manifest = load_manifest(source, root)
@@ -326,5 +461,5 @@ def _manifest_pool(source: str, image_size: tuple[int, int], root: str | Path | 
             e.get("semantic_mask") for e in manifest.entries) else None,
         saliency_masks=manifest.mask_paths("saliency_mask") if manifest.raw.get("saliency_mask") or any(
             e.get("saliency_mask") for e in manifest.entries) else None,
-        classes=manifest.classes,
+        classes=manifest.classes, fit=fit,
     )

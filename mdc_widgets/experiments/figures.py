@@ -8,7 +8,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["paper_table_figure", "sample_panel", "save_mined_samples_png"]
+__all__ = [
+    "paper_table_figure",
+    "sample_panel",
+    "save_mined_samples_png",
+    "real_sets_figure",
+    "recovery_figure",
+    "save_real_samples_png",
+]
 
 
 def paper_table_figure(table: pd.DataFrame) -> Any:
@@ -94,6 +101,93 @@ def save_mined_samples_png(
             task = str(preds["task"].sel(model=model).values)
             columns.append((str(model).removeprefix("mw_"), colorize_labels(pred) if task == "ss" else pred))
         rows.append(sample_panel(image, columns, scale=2))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+    return path
+
+
+def real_sets_figure(set_table: pd.DataFrame, metric: str = "fbeta_max") -> Any:
+    """Each published method's ``metric`` on each set: bars with 95 % intervals (bootstrap; random: range of draws)."""
+    import plotly.graph_objects as go
+
+    from mdc_widgets.experiments.real_photos import SET_LABELS, SET_ORDER
+
+    rows = set_table[set_table["metric"] == metric]
+    fig = go.Figure()
+    for set_name in SET_ORDER:
+        part = rows[rows["set"] == set_name]
+        if part.empty:
+            continue
+        fig.add_bar(name=SET_LABELS[set_name], x=part["model"], y=part["value"],
+                    error_y={"type": "data", "array": (part["ci_high"] - part["value"]).clip(lower=0),
+                             "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)})
+    better = "lower is better" if metric == "mae" else "higher is better"
+    fig.update_layout(barmode="group", height=400, yaxis_title=f"{metric} on the set ({better})",
+                      title=f"{metric} of each model on the mined and random sets", legend_title_text="set")
+    return fig
+
+
+def recovery_figure(recovery: pd.DataFrame) -> Any:
+    """Whether MAD's labels recover the full-pool order (0/1), and how often random labels do, against labels spent."""
+    import plotly.graph_objects as go
+
+    mean = recovery.groupby("labels", as_index=False).agg(mad=("mad_recovers", "mean"),
+                                                          random=("random_recovers", "mean"))
+    fig = go.Figure()
+    fig.add_scatter(x=mean["labels"], y=mean["mad"], mode="lines+markers", name="MAD (top-n per pair)")
+    fig.add_scatter(x=mean["labels"], y=mean["random"], mode="lines+markers", name="random (n per pair)")
+    fig.update_layout(height=360, xaxis_title="labels spent (images judged, all pairs)",
+                      yaxis_title="full-pool order recovered (fraction)", yaxis_range=[-0.05, 1.05],
+                      title="Ranking the published methods from few labels")
+    return fig
+
+
+def save_real_samples_png(result: dict[str, Any], path: str | Path, n: int = 4, set_name: str = "joint",
+                          height: int = 160) -> Path:
+    """The first ``n`` images of a mined set at their own aspect ratio: photo, ground truth and every map.
+
+    Released maps are shown as published (full resolution), network maps as
+    stored, cropped from the letterbox and resized back.
+    """
+    from PIL import Image
+
+    from mdc_widgets.data.io import decode_image, from_canvas, resize_image, resize_mask
+    from mdc_widgets.explain import colorize_labels
+    from mdc_widgets.models.released_maps import MapCompetitor, pool_stems
+
+    pool, predictions = result["pool"], result["predictions"]
+    sources = predictions.attrs.get("sources") or {}
+    classes = predictions.attrs.get("classes") or {}
+    stems = pool_stems(pool)
+    rows = []
+    for sid in result["sets"][set_name][:n]:
+        i = pool.index_of(sid)
+        native = pool.native_size(i)
+        size = (height, max(1, round(height * native[1] / native[0])))
+        columns = [("photo", resize_image(decode_image(pool.paths[i]), size))]
+        truth = pool.native_ground_truth(i)
+        if "saliency" in truth:
+            columns.append(("ground truth", resize_mask(truth["saliency"], size)))
+        for model in predictions["model"].values:
+            model = str(model)
+            if model.endswith("-random"):
+                continue
+            task = str(predictions["task"].sel(model=model).values)
+            if model in sources:
+                import json
+
+                folder = json.loads(sources[model])["folder"]
+                values = MapCompetitor(model, folder, task, classes.get(model)).read_native(stems[i], native)
+            else:
+                stored = np.asarray(predictions["prediction"].sel(sample=sid, model=model).values)
+                values = from_canvas(stored, native, pool.fit, "labels" if task == "ss" else "saliency")
+            values = resize_mask(values, size)
+            columns.append((model.split("_s")[0] if task == "ss" else model,
+                            colorize_labels(values) if task == "ss" else values))
+        rows.append(sample_panel(columns[0][1], columns[1:], scale=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)

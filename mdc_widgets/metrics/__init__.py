@@ -1,6 +1,6 @@
 """Metrics against ground truth: mIoU, F-beta (max and adaptive), MAE, S-measure; per image and per set."""
 
-from mdc_widgets.metrics.evaluate import SOD_METRICS, SS_METRICS, evaluate, summarize
+from mdc_widgets.metrics.evaluate import SOD_METRICS, SS_METRICS, evaluate, evaluate_native, summarize
 from mdc_widgets.metrics.functional import (
     fbeta_adaptive,
     fbeta_curve,
@@ -17,6 +17,7 @@ __all__ = [
     "SOD_METRICS",
     "SS_METRICS",
     "evaluate",
+    "evaluate_native",
     "fbeta_adaptive",
     "fbeta_curve",
     "fbeta_max",

@@ -24,6 +24,7 @@ __all__ = [
     "fbeta_max",
     "fbeta_adaptive",
     "s_measure",
+    "foreground_iou",
 ]
 
 EPS = float(np.spacing(1))
@@ -131,6 +132,26 @@ def fbeta_adaptive(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
     recall = inter / tg.sum(dims).clamp_min(1).double()
     f = (1 + beta2) * precision * recall / (beta2 * precision + recall).clamp_min(EPS)
     return _out(torch.where(inter > 0, f, torch.zeros_like(f)), was_numpy)
+
+
+def foreground_iou(foreground: Any, gt: Any) -> Any:
+    """IoU of a binary foreground (bool, or uint8 > 0) with the ground truth's foreground, per image; NaN if both empty.
+
+    Examples
+    --------
+    >>> fg = np.array([[[True, True], [False, False]]])
+    >>> gt = np.array([[[255, 0], [0, 0]]], np.uint8)
+    >>> foreground_iou(fg, gt).tolist()
+    [0.5]
+    """
+    tf, was_numpy = as_tensor(foreground)
+    tf = tf.bool() if tf.dtype == torch.bool else tf > 0
+    tg = _gt_bool(as_tensor(gt)[0].to(tf.device))
+    dims = tuple(range(1, tf.ndim))
+    inter = (tf & tg).sum(dims).double()
+    union = (tf | tg).sum(dims).double()
+    iou = torch.where(union > 0, inter / union.clamp_min(1), torch.full_like(union, float("nan")))
+    return _out(iou, was_numpy)
 
 
 def _masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

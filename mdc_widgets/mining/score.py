@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from itertools import product
+from itertools import combinations, product
 from typing import Any
 
 import numpy as np
@@ -17,11 +17,13 @@ __all__ = ["CompetitionGroup", "Weights", "rank_normalize", "joint_score"]
 
 @dataclass(frozen=True)
 class CompetitionGroup:
-    """The competitors of one MAD competition: up to two SS and two SOD models.
+    """The competitors of one MAD competition: any number of SS and of SOD models.
 
     ``ss=("a", "b")`` makes the intra-task SS term, ``sod=("p", "q")`` the SOD
     term, and every (SS model, SOD model) pair of the group the cross-task term.
-    A single-task competition leaves the other task empty.
+    With more than two models of a task, the task's term averages the
+    rank-normalised discrepancy of all its pairs (as the cross term does). A
+    single-task competition leaves the other task empty.
 
     Examples
     --------
@@ -39,9 +41,9 @@ class CompetitionGroup:
         object.__setattr__(self, "ss", tuple(self.ss or ()))
         object.__setattr__(self, "sod", tuple(self.sod or ()))
         for task, names in (("ss", self.ss), ("sod", self.sod)):
-            if len(names) > 2 or len(set(names)) != len(names):
+            if len(set(names)) != len(names):
                 raise MdcError(
-                    f"A competition group takes at most two distinct {task.upper()} models; got {names}."
+                    f"A competition group takes distinct {task.upper()} models; {names} names one twice."
                 )
         if not self.ss and not self.sod:
             raise MdcError("A competition group needs at least one model; pass ss=(...) or sod=(...).")
@@ -53,6 +55,10 @@ class CompetitionGroup:
     @property
     def cross_pairs(self) -> list[tuple[str, str]]:
         return list(product(self.ss, self.sod))
+
+    def intra_pairs(self, task: str) -> list[tuple[str, str]]:
+        """Every pair of the group's models of ``task`` (``"ss"`` or ``"sod"``), in the group's order."""
+        return list(combinations(self.ss if task == "ss" else self.sod, 2))
 
     @property
     def key(self) -> str:
@@ -121,9 +127,10 @@ def joint_score(
 ) -> xr.Dataset:
     """Score every image of the pool for one competition group.
 
-    ``score = w_ss * r(d_ss) + w_sod * r(d_sod) + w_x * mean_pairs r(d_x)``
-    with ``r`` the percentile rank over the pool. Terms of a task the group
-    does not have contribute nothing.
+    ``score = w_ss * mean_pairs r(d_ss) + w_sod * mean_pairs r(d_sod) + w_x * mean_pairs r(d_x)``
+    with ``r`` the percentile rank over the pool (one pair per task in the
+    classic two-model competition). Terms of a task the group does not have
+    contribute nothing. The raw ``d_*`` are the means over the term's pairs.
 
     Parameters
     ----------
@@ -149,16 +156,13 @@ def joint_score(
 
     raw = {"ss": nan, "sod": nan, "cross": nan}
     terms = {"ss": np.zeros(n), "sod": np.zeros(n), "cross": np.zeros(n)}
-    if len(group.ss) == 2:
-        raw["ss"] = masked(_pair(discrepancy, *group.ss).values)
-        terms["ss"] = rank_normalize(raw["ss"])
-    if len(group.sod) == 2:
-        raw["sod"] = masked(_pair(discrepancy, *group.sod).values)
-        terms["sod"] = rank_normalize(raw["sod"])
-    if group.cross_pairs:
-        cross = np.stack([masked(_pair(discrepancy, a, b).values) for a, b in group.cross_pairs])
-        raw["cross"] = cross.mean(axis=0)
-        terms["cross"] = np.stack([rank_normalize(c) for c in cross]).mean(axis=0)
+    pairs = {"ss": group.intra_pairs("ss"), "sod": group.intra_pairs("sod"), "cross": group.cross_pairs}
+    for term, term_pairs in pairs.items():
+        if not term_pairs:
+            continue
+        values = np.stack([masked(_pair(discrepancy, a, b).values) for a, b in term_pairs])
+        raw[term] = values.mean(axis=0)
+        terms[term] = np.stack([rank_normalize(v) for v in values]).mean(axis=0)
     w = weights.as_dict()
     score = sum(w[t] * terms[t] for t in terms)
     score = np.where(mask, score, np.nan)

@@ -76,6 +76,10 @@ def _ensure_builtin() -> None:
         from mdc_widgets.models import saliency_classic  # noqa: F401
     except ImportError:
         pass
+    try:
+        from mdc_widgets.models import edgenets  # noqa: F401
+    except ImportError:
+        pass
 
 
 def list_models(task: str | None = None, tag: str | None = None) -> list[str]:
@@ -128,6 +132,11 @@ def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -
 
     spec = model_spec(name)
     module = spec.builder()
+    if hasattr(module, "predict_samples"):
+        # released maps (register_maps): the builder made the whole competitor, and it has no weights
+        if weights not in ("default", None):
+            raise MdcError(f"{name!r} is a folder of released maps; it takes no weights.")
+        return module
     source = spec.default_weights() if (weights == "default" and spec.default_weights) else (
         None if weights == "default" else weights)
     if source is not None:

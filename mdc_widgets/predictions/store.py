@@ -52,7 +52,7 @@ __all__ = [
 
 STORE_FORMAT = 1
 # attrs that stores written before an option existed lack; they were made with its default
-_ATTR_DEFAULTS = {"entropy": True}
+_ATTR_DEFAULTS = {"entropy": True, "source": ""}
 
 
 class RunCancelled(MdcError):
@@ -75,6 +75,8 @@ class _StoreSpec:
     chunk_size: int
     probabilities: bool
     entropy: bool = True
+    # "" for a network; JSON naming the folder for released maps (metrics at native size read them there)
+    source: str = ""
 
     def attrs(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class _StoreSpec:
             "chunk_size": self.chunk_size,
             "probabilities": self.probabilities,
             "entropy": self.entropy,
+            "source": self.source,
         }
 
 
@@ -275,14 +278,34 @@ def _memory_format(competitors: Sequence[Any], channels_last: bool) -> Iterator[
             module.to(memory_format=torch.contiguous_format)
 
 
-def _predict_maps(comp: Any, images: torch.Tensor, options: _RunOptions, device: str) -> dict[str, np.ndarray]:
-    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``."""
-    n, _, h, w = images.shape
+def _empty_maps(comp: Any, n: int, h: int, w: int, options: _RunOptions) -> dict[str, np.ndarray]:
     maps = {"prediction": np.zeros((n, h, w), dtype=np.uint8)}
     if options.entropy:
         maps["entropy"] = np.zeros((n, h, w), dtype=np.float16)
     if options.probabilities and comp.task == "ss":
         maps["probability"] = np.zeros((n, len(comp.classes), h, w), dtype=np.float16)
+    return maps
+
+
+def _store_output(maps: dict[str, np.ndarray], lo: int, hi: int, out: torch.Tensor, comp: Any) -> None:
+    """Write one batch of competitor output ``(n, C, H, W)`` (probabilities) into the chunk's maps."""
+    # post-processing in float32 whatever the autocast did inside the model
+    out = out.float()
+    if comp.task == "ss":
+        # max().indices is argmax (first maximum) without argmax's slow strided CPU kernel (7x here)
+        maps["prediction"][lo:hi] = out.max(dim=1).indices.to(torch.uint8).cpu().numpy()
+    else:
+        maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    if "entropy" in maps:
+        maps["entropy"][lo:hi] = _entropy_map(out, comp.task).half().cpu().numpy()
+    if "probability" in maps:
+        maps["probability"][lo:hi] = out.half().cpu().numpy()
+
+
+def _predict_maps(comp: Any, images: torch.Tensor, options: _RunOptions, device: str) -> dict[str, np.ndarray]:
+    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``."""
+    n, _, h, w = images.shape
+    maps = _empty_maps(comp, n, h, w, options)
     on_cuda = device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (options.amp and on_cuda) else nullcontext()
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
@@ -292,19 +315,32 @@ def _predict_maps(comp: Any, images: torch.Tensor, options: _RunOptions, device:
             x = images[lo:hi].to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=layout)
             with autocast:
                 out = comp.predict(x)
-            # post-processing in float32 whatever the autocast did inside the model
-            out = out.float()
-            _check_output(out, comp, hi - lo, h, w)
-            if comp.task == "ss":
-                # max().indices is argmax (first maximum) without argmax's slow strided CPU kernel (7x here)
-                maps["prediction"][lo:hi] = out.max(dim=1).indices.to(torch.uint8).cpu().numpy()
-            else:
-                maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-            if options.entropy:
-                maps["entropy"][lo:hi] = _entropy_map(out, comp.task).half().cpu().numpy()
-            if "probability" in maps:
-                maps["probability"][lo:hi] = out.half().cpu().numpy()
+            _check_output(out.float(), comp, hi - lo, h, w)
+            _store_output(maps, lo, hi, out, comp)
     return maps
+
+
+def _read_released_maps(comp: Any, pool: Any, start: int, stop: int,
+                        options: _RunOptions) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The stored maps of one chunk of a released-maps competitor: read from its files, no inference."""
+    out, ok = comp.predict_samples(pool, start, stop)
+    h, w = (int(s) for s in pool.image_size)
+    _check_output(out, comp, stop - start, h, w)
+    maps = _empty_maps(comp, stop - start, h, w, options)
+    _store_output(maps, 0, stop - start, out, comp)
+    return maps, np.asarray(ok, bool)
+
+
+def _clear_padding(maps: dict[str, np.ndarray], boxes: np.ndarray) -> None:
+    """Letterbox pads are background in every map, so they never count as disagreement or foreground."""
+    h, w = maps["prediction"].shape[-2:]
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        if (y0, y1, x0, x1) == (0, h, 0, w):
+            continue
+        inside = np.zeros((h, w), bool)
+        inside[y0:y1, x0:x1] = True
+        for values in maps.values():
+            values[i][..., ~inside] = 0
 
 
 def _write_chunk(arrays: dict[str, zarr.Array], chunk: int, start: int, stop: int,
@@ -369,17 +405,26 @@ def _run_chunks(
                 following = position + 1
                 next_read = reader.submit(read, chunk_order[following]) if following < len(chunk_order) else None
                 start, stop = _chunk_bounds(chunk, options.chunk_size, n)
+                boxes = pool.content_boxes(start, stop) if hasattr(pool, "content_boxes") else None
                 for comp in competitors:
                     if comp.name in failures or chunk not in wanted.get(comp.name, ()):
                         continue
+                    chunk_valid = valid
                     try:
-                        maps = _predict_maps(comp, images, options, device)
+                        if hasattr(comp, "predict_samples"):
+                            maps, ok = _read_released_maps(comp, pool, start, stop, options)
+                            chunk_valid = valid & ok
+                        else:
+                            maps = _predict_maps(comp, images, options, device)
                     except MdcError as exc:
                         failures[comp.name] = str(exc)
                         continue
+                    if boxes is not None:
+                        _clear_padding(maps, boxes)
                     while len(queued) >= max_queued:
                         queued.popleft().result()
-                    queued.append(writer.submit(_write_chunk, arrays[comp.name], chunk, start, stop, maps, valid))
+                    queued.append(writer.submit(_write_chunk, arrays[comp.name], chunk, start, stop, maps,
+                                                chunk_valid))
                     done += 1
                     if on_chunk is not None:
                         on_chunk(comp.name, chunk)
@@ -474,18 +519,27 @@ def predict_pool(
     if client is None:
         run_device = resolve_device(device)
         competitors = _as_competitors(models, run_device)
+        for comp in competitors:
+            if hasattr(comp, "check_pool"):  # released maps: every image's map is checked before anything runs
+                comp.check_pool(pool)
         described = [(c.name, c.task, tuple(c.classes)) for c in competitors]
+        sources = {c.name: getattr(c, "source", "") for c in competitors}
     else:
         from mdc_widgets.predictions.distributed import model_sources
 
-        sources = model_sources(models)
-        described = [(s.name, s.task, s.classes) for s in sources]
+        model_refs = model_sources(models)
+        described = [(s.name, s.task, s.classes) for s in model_refs]
         _check_unique([name for name, _, _ in described])
+        shipped = [s.competitor for s in model_refs if getattr(s, "competitor", None) is not None]
+        for comp in shipped:
+            if hasattr(comp, "check_pool"):
+                comp.check_pool(pool)
+        sources = {c.name: getattr(c, "source", "") for c in shipped}
 
     todo: dict[str, np.ndarray] = {}
     for name, task, classes in described:
         spec = _StoreSpec(name, task, classes, pool.fingerprint, n, h, w, int(chunk_size),
-                          bool(probabilities and task == "ss"), bool(entropy))
+                          bool(probabilities and task == "ss"), bool(entropy), sources.get(name, ""))
         todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
     total = sum(len(v) for v in todo.values())
 
@@ -513,7 +567,7 @@ def predict_pool(
         else:
             from mdc_widgets.predictions.distributed import run_on_cluster
 
-            failures = run_on_cluster(client, pool, sources, store, todo, options, device,
+            failures = run_on_cluster(client, pool, model_refs, store, todo, options, device,
                                       shard_size=shard_size, on_chunks=on_chunks, cancel=cancel)
     finally:
         if bar is not None:
@@ -563,6 +617,7 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
         raise MdcError(f"No predictions in {store}; run predict_pool(pool, models, store={str(store)!r}) first.")
     parts = []
     classes: dict[str, list[str]] = {}
+    sources: dict[str, str] = {}
     fingerprints = set()
     for name in names:
         path = prediction_store_path(store, name)
@@ -579,6 +634,7 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
                 "run predict_pool again with the same pool and store to resume."
             )
         classes[name] = list(ds.attrs["classes"])
+        sources[name] = str(ds.attrs.get("source", ""))
         fingerprints.add(ds.attrs["pool_fingerprint"])
         part = ds.drop_vars(["chunk_done"] + (["probability", "class"] if "probability" in ds else []))
         part = part.expand_dims(model=[name]).assign_coords(task=("model", [ds.attrs["task"]]))
@@ -592,7 +648,10 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
     with_entropy = all("entropy" in p for p in parts)
     # a model run with entropy=False leaves the entropy of the others out rather than misaligned
     parts = [p if with_entropy else p.drop_vars("entropy", errors="ignore") for p in parts]
+    # an image is valid when every model could predict it (released maps may skip some)
     valid = parts[0]["valid"].isel(model=0, drop=True).load()
+    for part in parts[1:]:
+        valid = valid & part["valid"].isel(model=0, drop=True).load().values
     combined = xr.concat([p.drop_vars("valid") for p in parts], dim="model", coords="minimal", compat="override",
                          join="override")
     combined["valid"] = valid
@@ -605,6 +664,7 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
         "classes": classes,
         "pool_fingerprint": fingerprints.pop(),
         "store": str(store),
+        "sources": {m: src for m, src in sources.items() if src},
     }
     return combined
 

@@ -104,6 +104,10 @@ class ExplainPanel:
                  captioned(f"{out['model']} prediction", out["prediction_overlay"], legend=out["legend"], scale=self.scale)]
         if out["task"] == "sod":
             tiles.append(captioned("saliency", out["saliency_overlay"], scale=self.scale))
+        if out.get("cam_overlay") is None:  # released maps: nothing to open up, the note says why
+            self.output.children = tiles
+            self.status.value = status_html(out.get("note", "No class activation map for this model."), "warning")
+            return out
         tiles.append(captioned(f"Grad-CAM: {out['target_name']} @ {out['layer'] or 'last conv'}", out["cam_overlay"],
                                scale=self.scale))
         self.output.children = tiles

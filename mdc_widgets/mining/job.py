@@ -1,0 +1,190 @@
+"""One headless mining job: a pool, its competitors and a competition in; a ranked table and a summary out.
+
+``python -m mdc_widgets mine`` is a thin shell over :func:`run_mining_job`, so
+a script or a notebook gets the same files:
+
+- ``OUT/ranked.csv``: one row per pool image, best first (``sample_id``,
+  ``rank``, ``selected`` with exactly ``k`` ones, ``score``, the
+  rank-normalised ``term_*`` and raw ``d_*`` of each term);
+- ``OUT/summary.json``: parameters, models, pool fingerprint, timings;
+- ``OUT/evaluation.csv`` (when the pool has ground truth): each model's
+  metrics at native resolution on the selected set and on the whole pool;
+- ``OUT/store/``: the resumable prediction store (a rerun reuses it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mdc_widgets._atomic import atomic_write_text
+from mdc_widgets.errors import MdcError
+from mdc_widgets.mining.mad import mine
+from mdc_widgets.mining.score import CompetitionGroup, Weights
+from mdc_widgets.mining.selection import Constraints
+
+__all__ = ["COMPETITIONS", "competition_group", "ranked_table", "evaluation_table", "run_mining_job"]
+
+# which terms each competition weighs: single-task MAD, the cross-task term alone, or all together
+COMPETITIONS: dict[str, Weights] = {
+    "ss": Weights(ss=1, sod=0, cross=0),
+    "sod": Weights(ss=0, sod=1, cross=0),
+    "cross": Weights(ss=0, sod=0, cross=1),
+    "joint": Weights(ss=1, sod=1, cross=1),
+}
+
+
+def competition_group(competition: str, ss: Sequence[str], sod: Sequence[str]) -> tuple[CompetitionGroup, Weights]:
+    """The group and weights of a named competition over the given SS and SOD models.
+
+    Examples
+    --------
+    >>> group, weights = competition_group("sod", ["a", "b"], ["p", "q", "r"])
+    >>> group.sod, weights.sod, len(group.intra_pairs("sod"))
+    (('p', 'q', 'r'), 1, 3)
+    """
+    if competition not in COMPETITIONS:
+        raise MdcError(f"Unknown competition {competition!r}; use one of {', '.join(COMPETITIONS)}.")
+    need = {"ss": (2, 0), "sod": (0, 2), "cross": (1, 1), "joint": (2, 2)}[competition]
+    if len(ss) < need[0] or len(sod) < need[1]:
+        raise MdcError(
+            f"The {competition!r} competition needs at least {need[0]} SS and {need[1]} SOD models; "
+            f"got SS {list(ss)} and SOD {list(sod)}."
+        )
+    group = CompetitionGroup(ss=tuple(ss) if competition != "sod" else (),
+                             sod=tuple(sod) if competition != "ss" else ())
+    return group, COMPETITIONS[competition]
+
+
+def ranked_table(result: Any) -> pd.DataFrame:
+    """Every pool image of a mining result, best first: selected ones in selection order, then by score."""
+    frame = pd.DataFrame({"sample_id": [str(s) for s in result["sample"].values]})
+    rank = result["selection_rank"].values
+    score = result["score"].values
+    frame["selected"] = (rank >= 0).astype(int)
+    frame["score"] = score
+    for name in ("term_ss", "term_sod", "term_cross", "d_ss", "d_sod", "d_cross"):
+        frame[name] = result[name].values
+    frame["foreground_area"] = result["foreground_area"].values
+    order = np.lexsort((np.arange(len(frame)), -np.nan_to_num(score, nan=-np.inf),
+                        np.where(rank >= 0, rank, np.iinfo(np.int64).max)))
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame.insert(1, "rank", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def evaluation_table(evaluation: Any, selected: Sequence[str]) -> pd.DataFrame:
+    """Each model's set-level metrics on the selected images and on the whole pool, one row per (model, set)."""
+    from mdc_widgets.metrics import summarize
+
+    rows = []
+    for subset, samples in (("selected", list(selected)), ("pool", None)):
+        summary = summarize(evaluation, samples)
+        for model in summary["model"].values:
+            row = {"model": str(model), "set": subset, "n_images": summary.attrs["n_images"],
+                   "task": str(summary["task"].sel(model=model).values)}
+            for metric in ("miou", "fbeta_max", "fbeta_adaptive", "mae", "s_measure"):
+                value = float(summary[metric].sel(model=model).values)
+                row[metric] = None if np.isnan(value) else round(value, 6)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_mining_job(
+    pool: Any,
+    models: Sequence[Any],
+    competition: str,
+    k: int,
+    out: str | Path,
+    *,
+    constraints: Constraints = Constraints(),
+    weights: Weights | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    progress: bool = True,
+    evaluate: bool = True,
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Predict (or reuse), mine and write ``ranked.csv``, ``summary.json`` and ``evaluation.csv`` into ``out``.
+
+    Parameters
+    ----------
+    pool : a Pool (see :func:`mdc_widgets.data.open_pool`)
+    models : competitors (networks or released maps); each task's term
+        averages all pairs of that task's models
+    competition : ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``
+    k : how many images to select (1 to the pool size)
+    out : output folder; its ``store/`` keeps predictions between runs
+    constraints, weights : as for :func:`mdc_widgets.mining.mine`
+        (weights default to the competition's)
+    evaluate : write ``evaluation.csv`` when the pool has ground truth
+    parameters : recorded as given in ``summary.json`` (e.g. the command line)
+
+    Returns
+    -------
+    dict
+        The summary that was written to ``summary.json``.
+    """
+    from mdc_widgets.predictions import predict_pool
+
+    if not 1 <= int(k) <= len(pool):
+        raise MdcError(f"k must be between 1 and the pool size ({len(pool)}); got {k}.")
+    ss = [m.name for m in models if m.task == "ss"]
+    sod = [m.name for m in models if m.task == "sod"]
+    group, default_weights = competition_group(competition, ss, sod)
+    weights = weights or default_weights
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    used = [m for m in models if m.name in group.models]
+    predictions = predict_pool(pool, used, out / "store", batch_size=batch_size, device=device, progress=progress)
+    timings["predict_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    result = mine(predictions, group, weights, int(k), constraints, pool=pool, key=f"{competition}__k{int(k)}")
+    timings["mine_s"] = time.perf_counter() - start
+    table = ranked_table(result)
+    n_selected = int(table["selected"].sum())
+    atomic_write_text(out / "ranked.csv", table.to_csv(index=False))
+
+    files = {"ranked": str(out / "ranked.csv")}
+    if evaluate and pool.ground_truth() is not None:
+        from mdc_widgets.metrics import evaluate_native
+
+        start = time.perf_counter()
+        evaluation = evaluate_native(predictions, pool, progress=progress)
+        selected = table.loc[table["selected"] == 1, "sample_id"].tolist()
+        selected = [s for s in selected if s in set(evaluation["sample"].values)]
+        atomic_write_text(out / "evaluation.csv", evaluation_table(evaluation, selected).to_csv(index=False))
+        timings["evaluate_s"] = time.perf_counter() - start
+        files["evaluation"] = str(out / "evaluation.csv")
+
+    summary = {
+        "parameters": parameters or {},
+        "competition": competition,
+        "k": int(k),
+        "selected": n_selected,
+        "weights": weights.as_dict(),
+        "constraints": constraints.as_dict(),
+        "constraint_report": json.loads(result.attrs.get("report", "{}")),
+        "models": {m.name: {"task": m.task, "kind": "maps" if hasattr(m, "predict_samples") else "network",
+                            "description": getattr(m, "description", "")} for m in used},
+        "pool": {"name": pool.name, "n_images": len(pool), "fingerprint": pool.fingerprint,
+                 "image_size": list(pool.image_size), "fit": getattr(pool, "fit", "stretch"),
+                 "skipped": dict(pool.errors)},
+        "skipped_by_models": {m.name: dict(m.errors) for m in used if getattr(m, "errors", None)},
+        "timings": {key: round(value, 3) for key, value in timings.items()},
+        "files": files,
+    }
+    if n_selected < int(k):
+        summary["warning"] = (f"only {n_selected} of k={k} images passed the diversity constraints; "
+                              "loosen them (area bounds, near-duplicate threshold, class quota)")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    return summary
