@@ -437,8 +437,8 @@ def real_photos_markdown(result: dict[str, Any]) -> str:
               "|---|---|---|---|"]
     recovery = result["recovery"].groupby("labels_per_pair", as_index=False).agg(
         labels=("labels", "first"), mad=("mad_recovers", "mean"), random=("random_recovers", "mean"))
-    for _, row in recovery.iterrows():
-        lines.append(f"| {row['labels_per_pair']} | {row['labels']} | {row['mad']:.2f} | {row['random']:.2f} |")
+    for row in recovery.itertuples(index=False):
+        lines.append(f"| {int(row.labels_per_pair)} | {int(row.labels)} | {row.mad:.2f} | {row.random:.2f} |")
     return "\n".join(lines) + "\n"
 
 
