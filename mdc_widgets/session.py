@@ -332,6 +332,25 @@ class Session:
             names += [n for n in list_models(task) if n not in names]
         return names
 
+    def add_maps(self, name: str, folder: str | Path, task: str = "sod", classes: Sequence[str] | None = None,
+                 errors: str = "raise") -> Any:
+        """Offer a folder of released maps as the competitor ``name`` (checked against this pool at once).
+
+        Raises ``MdcError`` naming the folder, the name or the bad maps; nothing
+        is offered then.
+        """
+        from mdc_widgets.models import MapCompetitor
+
+        name = str(name).strip()
+        if not name:
+            raise MdcError("Give the released maps a name (it becomes the model's name).")
+        if name in self.available_models():
+            raise MdcError(f"A model named {name!r} exists already; choose another name.")
+        competitor = MapCompetitor(name, folder, task, classes, errors=errors)
+        competitor.check_pool(self.pool)
+        self._competitors[name] = competitor
+        return competitor
+
     def competitor(self, name: str) -> Any:
         """The competitor object of ``name`` (built from the registry on first use)."""
         comp = self._competitors.get(name)

@@ -80,3 +80,17 @@ def test_explaining_released_maps_shows_the_map_and_says_why_there_is_no_cam(ses
     result = panel.explain()
     assert result["cam"] is None and "no class activation map" in panel.status.value
     assert len(panel.output.children) >= 2
+
+
+def test_the_picker_adds_a_folder_of_released_maps(photos, tmp_path):
+    from mdc_widgets.widgets.picker import CompetitionPicker
+
+    session = Session(str(photos / "images"), tmp_path / "store", image_size=(64, 64), fit="letterbox",
+                      use_registry=False, device="cpu")
+    picker = CompetitionPicker(session, task="sod")
+    picker.maps_name.value, picker.maps_folder.value = "dss", str(photos / "maps" / "dss")
+    assert picker.add_maps() and "dss" in picker.sod_p.options
+    picker.maps_name.value, picker.maps_folder.value = "nothing", str(tmp_path / "absent")
+    assert not picker.add_maps() and "does not exist" in picker.maps_status.value
+    picker.maps_name.value, picker.maps_folder.value = "dss", str(photos / "maps" / "amulet")
+    assert not picker.add_maps() and "exists already" in picker.maps_status.value

@@ -77,8 +77,17 @@ class CompetitionPicker:
             W.HBox([self.use_area, self.area]), W.HBox([self.use_dedup, self.dedup]),
             W.HBox([self.use_quota, self.quota]), self.disjoint,
         ])
+        # released maps (a folder of PNGs per method, as SOD benchmarks distribute them) join the model lists
+        self.maps_name = W.Text(placeholder="name, e.g. picanet", description="Released maps", style=wide)
+        self.maps_folder = W.Text(placeholder="/path/to/the/maps", layout=W.Layout(width="320px"))
+        self.maps_task = W.Dropdown(options=[("saliency maps (SOD)", "sod"), ("VOC label maps (SS)", "ss")],
+                                    value="sod", layout=W.Layout(width="190px"))
+        self.maps_add = W.Button(description="Add", icon="plus", tooltip="check the maps against the pool and offer them")
+        self.maps_status = W.HTML()
+        self.maps_add.on_click(lambda _: self.add_maps())
         self.widget = W.VBox([
-            self.task, models, W.HTML("<b>Weights of the terms</b>"), weights,
+            self.task, models, W.HBox([self.maps_name, self.maps_folder, self.maps_task, self.maps_add]),
+            self.maps_status, W.HTML("<b>Weights of the terms</b>"), weights,
             W.HTML("<b>Selection</b>"), W.HBox([self.k, self.device]), switches,
         ])
         self.task.observe(self._on_task, "value")
@@ -106,6 +115,26 @@ class CompetitionPicker:
                 second.value = keep[1] if keep[1] in others else (others[0] if others else None)
         finally:
             self._refreshing = False
+
+    def add_maps(self) -> bool:
+        """Offer the typed folder of released maps (``Session.add_maps``); the status says what went wrong."""
+        from mdc_widgets.widgets._util import status_html
+
+        classes = None
+        if self.maps_task.value == "ss":
+            from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
+
+            classes = VOC_CLASSES
+        try:
+            competitor = self.session.add_maps(self.maps_name.value, self.maps_folder.value.strip(),
+                                               self.maps_task.value, classes)
+        except MdcError as exc:
+            self.maps_status.value = status_html(str(exc), "error")
+            return False
+        self.refresh_models()
+        self.maps_status.value = status_html(f"{competitor.name}: {competitor.description} (no inference needed).",
+                                             "ok")
+        return True
 
     def _keep_distinct(self, change: dict, other: Any) -> None:
         # a pair of one model is no competition: picking the other's model swaps the two
