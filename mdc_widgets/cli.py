@@ -82,6 +82,21 @@ def _image_size(text: str) -> tuple[int, int]:
 
 
 def _mine(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    # the cheap checks come before torch is imported, so a typo is answered at once
+    ground_truth = dict(_pairs(args.ground_truth, "--ground-truth"))
+    size = _image_size(args.image_size)
+    map_folders = _pairs(args.maps, "--maps") + _pairs(args.label_maps, "--label-maps")
+    model_refs = _pairs(args.model, "--model", allow_bare=True)
+    if not map_folders and not model_refs:
+        raise MdcError("Give the competitors: --maps NAME=DIR, --label-maps NAME=DIR or --model NAME[=CHECKPOINT].")
+    if args.k < 1:
+        raise MdcError(f"--k must be at least 1; got {args.k}.")
+    for flag, folder in [("--ground-truth", f) for f in ground_truth.values()] + [("--maps", f) for _, f in map_folders]:
+        if not Path(folder).expanduser().is_dir():
+            raise MdcError(f"{flag}: the folder {folder} does not exist; check the path.")
+
     from mdc_widgets.data import open_pool
     from mdc_widgets.mining import Constraints
     from mdc_widgets.mining.job import run_mining_job
@@ -89,17 +104,13 @@ def _mine(args: argparse.Namespace) -> dict:
     from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
 
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else VOC_CLASSES
-    ground_truth = dict(_pairs(args.ground_truth, "--ground-truth"))
-    pool = open_pool(args.pool, _image_size(args.image_size), ground_truth=ground_truth or None,
+    pool = open_pool(args.pool, size, ground_truth=ground_truth or None,
                      classes=classes if "semantic" in ground_truth else None, fit=args.fit)
     errors = "skip" if args.skip_bad_maps else "raise"
     models = [MapCompetitor(name, folder, "sod", errors=errors) for name, folder in _pairs(args.maps, "--maps")]
     models += [MapCompetitor(name, folder, "ss", classes, errors=errors)
                for name, folder in _pairs(args.label_maps, "--label-maps")]
-    for name, checkpoint in _pairs(args.model, "--model", allow_bare=True):
-        models.append(get_model(name, weights=checkpoint or "default", device=args.device))
-    if not models:
-        raise MdcError("Give the competitors: --maps NAME=DIR, --label-maps NAME=DIR or --model NAME[=CHECKPOINT].")
+    models += [get_model(name, weights=checkpoint or "default", device=args.device) for name, checkpoint in model_refs]
     return run_mining_job(
         pool, models, args.competition, args.k, args.out,
         constraints=Constraints.none() if args.no_constraints else Constraints(),

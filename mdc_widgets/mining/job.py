@@ -68,8 +68,12 @@ def ranked_table(result: Any) -> pd.DataFrame:
     score = result["score"].values
     frame["selected"] = (rank >= 0).astype(int)
     frame["score"] = score
-    for name in ("term_ss", "term_sod", "term_cross", "d_ss", "d_sod", "d_cross"):
-        frame[name] = result[name].values
+    for term in ("ss", "sod", "cross"):
+        # a term the competition does not have is empty (NaN), not a zero that reads like agreement
+        absent = np.isnan(result[f"d_{term}"].values)
+        frame[f"term_{term}"] = np.where(absent, np.nan, result[f"term_{term}"].values)
+    for term in ("ss", "sod", "cross"):
+        frame[f"d_{term}"] = result[f"d_{term}"].values
     frame["foreground_area"] = result["foreground_area"].values
     order = np.lexsort((np.arange(len(frame)), -np.nan_to_num(score, nan=-np.inf),
                         np.where(rank >= 0, rank, np.iinfo(np.int64).max)))
