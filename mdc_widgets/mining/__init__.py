@@ -6,13 +6,38 @@ from mdc_widgets.mining.mad import (
     load_mining,
     mine,
     mine_groups,
+    group_statistics,
     mining_path,
     selected_samples,
 )
-from mdc_widgets.mining.score import CompetitionGroup, Weights, joint_score, rank_normalize
+from mdc_widgets.mining.protocols import (
+    DEGENERATE_CONTENT,
+    PROTOCOLS,
+    class_fractions,
+    content_fraction,
+    disputed_confidence,
+    disputed_mask,
+    per_class_quota,
+    select_by_defender,
+    select_ijcv2021,
+)
+from mdc_widgets.mining.score import FUSIONS, CompetitionGroup, Weights, fuse, joint_score, minmax_normalize, rank_normalize
 from mdc_widgets.mining.selection import Constraints, Selection, select_top_k, thumbnail_features
 
 __all__ = [
+    "DEGENERATE_CONTENT",
+    "FUSIONS",
+    "PROTOCOLS",
+    "class_fractions",
+    "content_fraction",
+    "disputed_confidence",
+    "disputed_mask",
+    "fuse",
+    "group_statistics",
+    "minmax_normalize",
+    "per_class_quota",
+    "select_by_defender",
+    "select_ijcv2021",
     "CompetitionGroup",
     "Constraints",
     "Selection",
