@@ -238,3 +238,54 @@ def test_fusion_rank_raw_and_minmax():
     assert raw.attrs["fusion"] == "raw"
     with pytest.raises(MdcError, match="Unknown fusion"):
         fuse(np.ones(2), "product")
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+def _write_sod_folders(root, n: int = 8):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folders = {name: root / name for name in ("images", "p", "q")}
+    for folder in folders.values():
+        folder.mkdir()
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folders["images"] / f"im{i}.png")
+        for name, shift in (("p", 0), ("q", 3 + i)):
+            sal = np.zeros((32, 32), np.uint8)
+            sal[4 + shift:14 + shift + i, 6:20] = 255
+            Image.fromarray(sal).save(folders[name] / f"im{i}.png")
+    return folders
+
+
+def test_cli_mine_takes_the_protocol_and_the_confidence_filter(tmp_path, capsys):
+    import pandas as pd
+
+    from mdc_widgets.cli import main
+
+    folders = _write_sod_folders(tmp_path)
+    out = tmp_path / "out"
+    args = ["mine", "--pool", str(folders["images"]), "--maps", f"p={folders['p']}", "--maps", f"q={folders['q']}",
+            "--competition", "sod", "--k", "4", "--image-size", "32", "--out", str(out),
+            "--protocol", "ijcv2021", "--min-confidence", "0.5", "--fusion", "minmax"]
+    assert main(args) == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"] == "ijcv2021" and summary["fusion"] == "minmax"
+    assert summary["constraints"]["min_confidence"] == 0.5
+    ranked = pd.read_csv(out / "ranked.csv")
+    chosen = ranked[ranked["selected"] == 1]
+    assert 1 <= len(chosen) <= 4 and set(chosen["defender"]) <= {"p", "q"} and set(chosen["class"]) == {1}
+
+
+def test_cli_rejects_ijcv2021_for_a_joint_competition(tmp_path, capsys):
+    from mdc_widgets.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["mine", "--pool", "x", "--competition", "sod", "--k", "1", "--out", str(tmp_path),
+              "--protocol", "gmad"])
+    folders = _write_sod_folders(tmp_path, n=3)
+    args = ["mine", "--pool", str(folders["images"]), "--maps", f"p={folders['p']}", "--maps", f"q={folders['q']}",
+            "--maps", f"r={folders['q']}", "--competition", "sod", "--k", "2", "--image-size", "32",
+            "--out", str(tmp_path / "out"), "--protocol", "ijcv2021"]
+    assert main(args) == 2
+    assert "one pair of one task" in capsys.readouterr().err

@@ -289,7 +289,7 @@ def mine(
     content_min = stats["content"].min(axis=1)
     confidence_min = stats["confidence"].min(axis=1) if "confidence" in stats else np.full(len(content_min), np.nan)
     n = result.sizes["sample"]
-    defender = np.full(n, "", dtype=f"<U{max(len(m) for m in group.models)}")
+    defender = np.full(n, "", dtype=object)  # variable-length strings: a stable zarr dtype
     pick_class = np.full(n, -1, np.int64)
     if protocol == "ijcv2021":
         indices, report, skipped, n_per_class = _select_ijcv2021(
