@@ -460,7 +460,8 @@ class Session:
             taken = {s for name, r in self.results.items() if name != key
                      for s in r["sample"].values[r["selected"].values].astype(str)}
             constraints = Constraints(**{**constraints.as_dict(), "exclude": frozenset(constraints.exclude | taken)})
-        features = self.features() if constraints.dedup_threshold is not None else None
+        # the ijcv2021 rule has no near-duplicate suppression
+        features = self.features() if constraints.dedup_threshold is not None and protocol == "mdc" else None
         result = mine_pool(
             self.predictions, group, weights, k, constraints, discrepancy=self.discrepancy(sod_measure),
             features=features, sod_measure=sod_measure, key=key, store=self.store, save=save,

@@ -301,8 +301,10 @@ def mine(
                                          "unique_class_pairs": False})
         if constraints.dedup_threshold is not None and features is None:
             features = _default_features(predictions, group, pool)
+        # the ICLR class rules count the predicted class of every SS model, not only the first one's
+        by_class = constraints.max_per_class is not None or constraints.unique_class_pairs
         classes = (np.stack([dom.values] + [dominant_class(predictions, m).values for m in group.ss[1:]], axis=1)
-                   if group.ss else dom.values)
+                   if group.ss and by_class else dom.values)
         selection = select_top_k(
             result["score"], k, constraints,
             foreground_area=area, features=features, dominant_class=classes,
