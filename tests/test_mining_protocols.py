@@ -48,7 +48,8 @@ def predictions_of(maps: dict[str, np.ndarray], tasks: dict[str, str], entropy: 
     if entropy is not None:
         variables["entropy"] = (("sample", "model", "y", "x"), entropy.astype(np.float16))
     names = {m: ([f"c{i}" for i in range(classes)] if tasks[m] == "ss" else ["background", "salient"]) for m in models}
-    return xr.Dataset(variables, coords={"sample": [f"s{i}" for i in range(n)], "model": models,
+    samples = np.array([f"s{i}" for i in range(n)], dtype=object)  # variable-length strings, as stored
+    return xr.Dataset(variables, coords={"sample": samples, "model": models,
                                          "task": ("model", [tasks[m] for m in models])},
                       attrs={"classes": names})
 
@@ -176,7 +177,7 @@ def test_ss_confidence_is_one_minus_the_stored_entropy_over_the_disputed_region(
 def test_class_cap_counts_every_models_class_and_class_pairs_are_unique():
     score = xr.DataArray([0.9, 0.8, 0.7, 0.6], dims="sample", coords={"sample": list("abcd")})
     classes = np.array([[1, 2], [2, 1], [1, 3], [3, 2]])
-    off = dict(foreground_area=None, dedup_threshold=None)
+    off = {"foreground_area": None, "dedup_threshold": None}
     pairs = select_top_k(score, 4, Constraints(**off, unique_class_pairs=True), dominant_class=classes)
     assert pairs.samples == ["a", "c", "d"] and pairs.skipped["class_pair"] == ["b"]
     capped = select_top_k(score, 4, Constraints(**off, max_per_class=1), dominant_class=classes)

@@ -140,7 +140,7 @@ def test_picker_protocol_dropdown_and_confidence_filter_reach_the_session(blob_s
     panel = RunPanel(session, picker, predict_options={"chunk_size": 16})
     panel.run_button.click()
     assert panel.wait(60), panel.status.value
-    (args, kwargs), = session.called("mine")
+    (_, kwargs), = session.called("mine")
     assert kwargs == {"disjoint": False, "protocol": "ijcv2021"}
     result = panel.result
     assert result.attrs["protocol"] == "ijcv2021" and result.attrs["key"].endswith("__ijcv2021-rank")

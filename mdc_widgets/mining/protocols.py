@@ -175,7 +175,7 @@ def per_class_quota(k: int, n_cells: int) -> int:
     >>> per_class_quota(800, 40), per_class_quota(10, 8), per_class_quota(3, 40)
     (20, 1, 1)
     """
-    return max(1, int(round(k / max(1, n_cells))))
+    return max(1, round(k / max(1, n_cells)))
 
 
 def select_by_defender(
