@@ -53,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--fit", default="letterbox", choices=["letterbox", "stretch"],
                       help="letterbox keeps each image's aspect ratio (default); stretch resizes to the canvas")
     mine.add_argument("--no-constraints", action="store_true", help="plain top-k: no area bounds, no dedup")
+    mine.add_argument("--protocol", default="mdc", choices=["mdc", "ijcv2021"],
+                      help="mdc: top-k of the joint score (ours, default); ijcv2021: the published MAD rule for "
+                           "one SS pair (each model as defender, per-class 25th-75th percentile area band, N per "
+                           "class per defender), our analogue for one SOD pair")
+    mine.add_argument("--fusion", default="rank", choices=["rank", "raw", "minmax"],
+                      help="how pair discrepancies are put on one scale in the joint score (default rank)")
+    mine.add_argument("--min-confidence", type=float, metavar="C",
+                      help="keep only images on which every model's mean confidence over the disputed region is "
+                           ">= C (ICLR 2020 MAD: SOD |2s-1|, SS 1 - entropy)")
+    mine.add_argument("--min-content", type=float, metavar="F",
+                      help="drop images where a map is nearly empty: content fraction < F (ijcv2021 default 0.005, "
+                           "on the defender's map)")
     mine.add_argument("--batch-size", type=int, default=16)
     mine.add_argument("--device", default="auto")
     mine.add_argument("--skip-bad-maps", action="store_true",
@@ -111,9 +123,12 @@ def _mine(args: argparse.Namespace) -> dict:
     models += [MapCompetitor(name, folder, "ss", classes, errors=errors)
                for name, folder in _pairs(args.label_maps, "--label-maps")]
     models += [get_model(name, weights=checkpoint or "default", device=args.device) for name, checkpoint in model_refs]
+    constraints = Constraints.none() if args.no_constraints else Constraints()
+    constraints = Constraints(**{**constraints.as_dict(), "min_confidence": args.min_confidence,
+                                 "min_content": args.min_content})
     return run_mining_job(
         pool, models, args.competition, args.k, args.out,
-        constraints=Constraints.none() if args.no_constraints else Constraints(),
+        constraints=constraints, protocol=args.protocol, fusion=args.fusion,
         batch_size=args.batch_size, device=args.device, progress=True,
         parameters={key: value for key, value in vars(args).items() if key != "command"},
     )

@@ -20,6 +20,26 @@ def cache_dir() -> Path:
     return path
 
 
+def report_dir(default: str = "../reports") -> str:
+    """Where a notebook writes its figures and tables by default.
+
+    ``default``, except under ``MDC_WIDGETS_QUICK=1`` (the smoke-size runs of
+    the test suite, e.g. nbval), where it is a fresh temporary folder, so tests
+    never overwrite the results of ``make demo`` in ``reports/``. Papermill
+    runs (``mdc_widgets reproduce`` / ``render``) pass ``output_dir`` explicitly.
+
+    Examples
+    --------
+    >>> report_dir("../reports") == "../reports" or os.environ.get("MDC_WIDGETS_QUICK") == "1"
+    True
+    """
+    if os.environ.get("MDC_WIDGETS_QUICK") == "1":
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="mdc_widgets_reports_")
+    return default
+
+
 def resolve_device(device: str | None = "auto") -> str:
     """Return ``"cuda"`` when asked for ``"auto"`` and a GPU is present, else the request."""
     if device in (None, "auto"):

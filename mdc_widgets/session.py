@@ -461,23 +461,30 @@ class Session:
         disjoint: bool = False,
         sod_measure: str = "iou",
         save: bool = True,
+        protocol: str = "mdc",
+        fusion: str = "rank",
     ) -> xr.Dataset:
         """Score the pool for ``group`` and select the top ``k``; the result is remembered and stored.
 
         With ``disjoint`` no sample already selected by another result of this
-        session is selected again.
+        session is selected again. ``protocol`` and ``fusion`` are those of
+        :func:`mdc_widgets.mining.mine`.
         """
         self._require(group.models)
         # the same default key as mining.mine, so re-mining a group replaces its own result
-        key = key or f"{group.key}__w{weights.ss:g}-{weights.sod:g}-{weights.cross:g}__k{k}"
+        if key is None:
+            key = f"{group.key}__w{weights.ss:g}-{weights.sod:g}-{weights.cross:g}__k{k}"
+            key += "" if (protocol, fusion) == ("mdc", "rank") else f"__{protocol}-{fusion}"
         if disjoint:
             taken = {s for name, r in self.results.items() if name != key
                      for s in r["sample"].values[r["selected"].values].astype(str)}
             constraints = Constraints(**{**constraints.as_dict(), "exclude": frozenset(constraints.exclude | taken)})
-        features = self.features() if constraints.dedup_threshold is not None else None
+        # the ijcv2021 rule has no near-duplicate suppression
+        features = self.features() if constraints.dedup_threshold is not None and protocol == "mdc" else None
         result = mine_pool(
             self.predictions, group, weights, k, constraints, discrepancy=self.discrepancy(sod_measure),
             features=features, sod_measure=sod_measure, key=key, store=self.store, save=save,
+            protocol=protocol, fusion=fusion,
         )
         result.attrs["disjoint"] = bool(disjoint)
         with self._lock:

@@ -174,3 +174,52 @@ def test_fbeta_adaptive_follows_pysod_not_the_discrepancy_binarisation_on_an_all
         metric = py_sod_metrics.Fmeasure()
     metric.step(pred[0].astype(np.float64), gt[0] > 128, normalize=False)
     assert fbeta_adaptive(pred, gt)[0] == pytest.approx(metric.get_results()["fm"]["adp"])
+
+
+def test_normalize_matches_pysodmetrics_default_preprocessing():
+    """``normalize=True`` = PySODMetrics' ``prepare_data`` (min-max stretch), on maps that do not span 0..255."""
+    py_sod_metrics = pytest.importorskip("py_sod_metrics")
+    import warnings
+
+    from mdc_widgets.metrics import fbeta_adaptive, fbeta_curve, mae, s_measure
+
+    rng = np.random.default_rng(7)
+    n, h, w = 5, 24, 20
+    gt = np.zeros((n, h, w), np.uint8)
+    sal = np.zeros((n, h, w), np.uint8)
+    for i in range(n):
+        y, x = rng.integers(2, 12, 2)
+        gt[i, y:y + 9, x:x + 7] = 255
+        low, high = sorted(rng.integers(0, 200, 2))
+        sal[i] = rng.integers(low, high + 30, (h, w)).astype(np.uint8)  # a narrow range: stretching matters
+    sal[0] = 77  # a constant map is left as it is
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fm = py_sod_metrics.Fmeasure()
+    m, sm = py_sod_metrics.MAE(), py_sod_metrics.Smeasure()
+    for i in range(n):
+        for metric in (fm, m, sm):
+            metric.step(sal[i], gt[i], normalize=True)
+    np.testing.assert_allclose(mae(sal, gt, normalize=True), m.maes, atol=1e-10)
+    np.testing.assert_allclose(s_measure(sal, gt, normalize=True), sm.sms, atol=1e-8)
+    np.testing.assert_allclose(fbeta_curve(sal, gt, normalize=True), np.asarray(fm.changeable_fms), atol=1e-10)
+    np.testing.assert_allclose(fbeta_adaptive(sal, gt, normalize=True), fm.adaptive_fms, atol=1e-10)
+    assert not np.allclose(mae(sal, gt), m.maes)  # without the switch the numbers differ
+
+
+def test_evaluate_records_and_applies_normalize():
+    import xarray as xr
+
+    from mdc_widgets.metrics import evaluate
+
+    sal = np.full((2, 1, 4, 4), 100, np.uint8)
+    sal[:, 0, :2] = 120
+    gt = np.zeros((2, 4, 4), np.uint8)
+    gt[:, :2] = 255
+    preds = xr.Dataset({"prediction": (("sample", "model", "y", "x"), sal)},
+                       coords={"sample": ["a", "b"], "model": ["p"], "task": ("model", ["sod"])})
+    truth = xr.Dataset({"saliency": (("sample", "y", "x"), gt)}, coords={"sample": ["a", "b"]})
+    plain, stretched = evaluate(preds, truth), evaluate(preds, truth, normalize=True)
+    assert stretched.attrs["normalize"] == 1 and plain.attrs["normalize"] == 0
+    np.testing.assert_allclose(stretched["mae"].values, 0.0)
+    assert (plain["mae"].values > 0.3).all()

@@ -108,8 +108,8 @@ def test_each_constraint_removes_what_it_should_and_reports_it():
         foreground_area=area, features=feats, dominant_class=classes,
     )
     assert sel.samples == ["s0", "s5", "s6"]
-    assert sel.skipped == {"excluded": ["s2"], "foreground_area": ["s1", "s3"],
-                           "class_quota": [], "near_duplicate": ["s4"]}
+    assert sel.skipped == {"excluded": ["s2"], "foreground_area": ["s1", "s3"], "min_content": [],
+                           "min_confidence": [], "class_quota": [], "class_pair": [], "near_duplicate": ["s4"]}
     sel = select_top_k(scores, 3, Constraints(foreground_area=None, dedup_threshold=None, max_per_class=1),
                        dominant_class=classes)
     assert sel.samples == ["s0", "s3", "s6"]

@@ -161,3 +161,27 @@ def test_sod_training_reproduces_its_quality_and_fails_on_hard_images(tmp_path, 
     assert max_f["test_hard"] < max_f["val"] - 0.2, max_f
     assert quality["val"]["iou"] > 0.6 and quality["test_hard"]["iou"] < quality["val"]["iou"] - 0.15
     assert np.isfinite(quality["val"]["mae"])
+
+
+def test_training_runs_on_the_configs_thread_count_and_restores_the_callers(tmp_path, monkeypatch,
+                                                                           small_eval_splits):
+    from mdc_widgets.models.competitor import normalize_half
+    from mdc_widgets.models.zoo import _builder
+
+    monkeypatch.setenv("MDC_WIDGETS_HOME", str(tmp_path))
+    seen = set()
+
+    def preprocess(x):
+        seen.add((torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()))
+        return normalize_half(x)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train("tiny", TINY_SS, _builder(TINY_SS), preprocess, 6, progress=False)
+        assert seen == {(1, True)} and torch.get_num_threads() == 2
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(before)
+    assert TINY_SS.threads == 1
+    assert config_hash(TINY_SS) != config_hash(dataclasses.replace(TINY_SS, threads=2))

@@ -17,6 +17,24 @@ pytestmark = pytest.mark.notebook
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
+def test_notebooks_write_to_a_temporary_folder_under_quick(monkeypatch):
+    """nbval runs the notebooks with their default parameters: under MDC_WIDGETS_QUICK=1 nothing goes to reports/."""
+    import nbformat
+
+    from mdc_widgets.config import report_dir
+
+    monkeypatch.setenv("MDC_WIDGETS_QUICK", "1")
+    first, second = report_dir("../reports"), report_dir("../reports")
+    assert first != second and Path(first).is_dir() and "reports" not in Path(first).name.split("_")[-1]
+    monkeypatch.setenv("MDC_WIDGETS_QUICK", "0")
+    assert report_dir("../reports") == "../reports"
+    for path in list_notebooks():
+        params = next(c for c in nbformat.read(str(path), as_version=4).cells
+                      if "parameters" in c.get("metadata", {}).get("tags", []))
+        assert 'output_dir = report_dir("../reports")' in params.source, path.name
+        assert '"../reports' not in params.source.replace('report_dir("../reports")', ""), path.name
+
+
 def test_every_notebook_has_a_parameters_cell_and_no_stored_outputs():
     import nbformat
 

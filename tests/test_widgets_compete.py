@@ -123,3 +123,27 @@ def test_cancel_keeps_finished_chunks_and_the_next_run_resumes(tmp_path):
     assert completed_fraction(tmp_path / "store", "slow_ss") == 1.0
     # the second run computed only the unfinished chunks (5 chunks of 8 images, one call each)
     assert slow.calls - calls_before == round(5 * (1 - done))
+
+
+def test_picker_protocol_dropdown_and_confidence_filter_reach_the_session(blob_session):
+    session = RecordingSession(blob_session)
+    picker = CompetitionPicker(session, task="joint", k=4)
+    assert picker.protocol.disabled and picker.protocol.value == "mdc"  # a joint group has no published rule
+    picker.task.value = "sod"
+    assert not picker.protocol.disabled
+    picker.protocol.value = "ijcv2021"
+    assert picker.use_area.disabled and picker.use_dedup.disabled and picker.use_quota.disabled
+    picker.use_confidence.value, picker.confidence.value = True, 0.3
+    spec = picker.spec()
+    assert spec["protocol"] == "ijcv2021" and spec["fusion"] == "rank"
+    assert spec["constraints"].min_confidence == pytest.approx(0.3)
+    panel = RunPanel(session, picker, predict_options={"chunk_size": 16})
+    panel.run_button.click()
+    assert panel.wait(60), panel.status.value
+    (_, kwargs), = session.called("mine")
+    assert kwargs == {"disjoint": False, "protocol": "ijcv2021"}
+    result = panel.result
+    assert result.attrs["protocol"] == "ijcv2021" and result.attrs["key"].endswith("__ijcv2021-rank")
+    assert set(result["pick_defender"].values[result["selected"].values]) <= {"sod_p", "sod_q"}
+    picker.task.value = "cross"
+    assert picker.protocol.value == "mdc" and picker.protocol.disabled

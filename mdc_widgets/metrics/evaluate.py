@@ -27,7 +27,7 @@ SOD_METRICS = ("fbeta_max", "fbeta_adaptive", "mae", "s_measure", "foreground_io
 
 
 def _score_block(maps: np.ndarray, tasks: Sequence[str], sal_gt: np.ndarray | None, sem_gt: np.ndarray | None,
-                 num_classes: int) -> dict[str, np.ndarray]:
+                 num_classes: int, normalize: bool = False) -> dict[str, np.ndarray]:
     """Per-image metrics of one block of maps ``(n, M, H, W)`` against ``(n, H, W)`` ground truth.
 
     SS models are scored against ``sem_gt`` (mIoU and confusion) and, on their
@@ -49,16 +49,16 @@ def _score_block(maps: np.ndarray, tasks: Sequence[str], sal_gt: np.ndarray | No
             saliency = maps[:, j]
         if sal_gt is None:
             continue
-        curve = fbeta_curve(saliency, sal_gt)
+        curve = fbeta_curve(saliency, sal_gt, normalize=normalize)
         if task == "ss":
             # a foreground mask is binary: only its own F-beta means anything. Threshold 0 (every pixel
             # foreground) would score the same for every model and win the max on hard images.
             curve = np.repeat(curve[:, :1], curve.shape[1], axis=1)
         out["fbeta_curve"][:, j] = curve
         out["fbeta_max"][:, j] = out["fbeta_curve"][:, j].max(-1)
-        out["fbeta_adaptive"][:, j] = fbeta_adaptive(saliency, sal_gt)
-        out["mae"][:, j] = mae(saliency, sal_gt)
-        out["s_measure"][:, j] = s_measure(saliency, sal_gt)
+        out["fbeta_adaptive"][:, j] = fbeta_adaptive(saliency, sal_gt, normalize=normalize)
+        out["mae"][:, j] = mae(saliency, sal_gt, normalize=normalize)
+        out["s_measure"][:, j] = s_measure(saliency, sal_gt, normalize=normalize)
         out["foreground_iou"][:, j] = foreground_iou(saliency > 0 if task == "ss" else binarize_saliency(saliency),
                                                      sal_gt)
     return out
@@ -88,8 +88,13 @@ def evaluate(
     ground_truth: xr.Dataset,
     samples: Sequence[str] | None = None,
     chunk_size: int = 512,
+    normalize: bool = False,
 ) -> xr.Dataset:
     """Per-image metrics of every model at the working resolution, ``(sample, model)``.
+
+    ``normalize=True`` min-max stretches each saliency map first, as
+    PySODMetrics does by default (see :mod:`mdc_widgets.metrics.functional`);
+    the choice is recorded in the attrs.
 
     SS models get ``miou`` (against ``semantic``) and their per-image confusion
     (so a set's mIoU can be accumulated); every model gets the saliency
@@ -118,7 +123,7 @@ def evaluate(
         maps = np.asarray(pred_all.isel(sample=slice(lo, hi)).values)
         sal_gt, sem_gt = (np.asarray(ground_truth[v].isel(sample=slice(lo, hi)).values) if v in ground_truth
                           else None for v in ("saliency", "semantic"))
-        block = _score_block(maps, tasks, sal_gt, sem_gt, num_classes)
+        block = _score_block(maps, tasks, sal_gt, sem_gt, num_classes, normalize)
         if "saliency_labeled" in ground_truth:
             # images without a saliency mask have no saliency score, rather than one against an empty mask
             unlabeled = ~np.asarray(ground_truth["saliency_labeled"].isel(sample=slice(lo, hi)).values, bool)
@@ -127,7 +132,7 @@ def evaluate(
         blocks.append(block)
     scores = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
     return _evaluation_dataset(scores, predictions["sample"].values, models, tasks,
-                               {"resolution": "working"})
+                               {"resolution": "working", "normalize": int(normalize)})
 
 
 def evaluate_native(
@@ -136,6 +141,7 @@ def evaluate_native(
     samples: Sequence[str] | None = None,
     progress: bool = False,
     batch_size: int = 16,
+    normalize: bool = False,
 ) -> xr.Dataset:
     """Per-image metrics of every model at each image's own size, as SOD benchmarks report them.
 
@@ -153,6 +159,7 @@ def evaluate_native(
     samples : a subset of sample ids (default: every valid image)
     progress : show a tqdm bar
     batch_size : images of one size scored at once
+    normalize : min-max stretch each saliency map first (PySODMetrics' default)
     """
     import json
 
@@ -214,13 +221,14 @@ def evaluate_native(
                 rows = [i for i, kind in enumerate(kinds) if kind == (has_sal, has_sem)]
                 sal = np.stack([truth[i]["saliency"] for i in rows]) if has_sal else None
                 sem = np.stack([truth[i]["semantic"] for i in rows]) if has_sem else None
-                for key, values in _score_block(maps[rows], tasks, sal, sem, num_classes).items():
+                for key, values in _score_block(maps[rows], tasks, sal, sem, num_classes, normalize).items():
                     scores[key][[batch[i] for i in rows]] = values
             if bar is not None:
                 bar.update(len(batch))
     if bar is not None:
         bar.close()
-    return _evaluation_dataset(scores, np.asarray(samples, dtype=object), models, tasks, {"resolution": "native"})
+    return _evaluation_dataset(scores, np.asarray(samples, dtype=object), models, tasks,
+                               {"resolution": "native", "normalize": int(normalize)})
 
 
 def summarize(evaluation: xr.Dataset, samples: Sequence[str] | None = None) -> xr.Dataset:

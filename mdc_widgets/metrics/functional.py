@@ -1,8 +1,11 @@
 """Segmentation and saliency metrics against ground truth: batched, vectorised, numpy or torch in and out.
 
-Saliency conventions follow PySODMetrics with ``normalize=False``: the map is
-divided by 255 and *not* min-max stretched (a near-empty map stays
-near-empty), ground truth is ``gt > 128``, beta^2 = 0.3.
+Saliency conventions follow PySODMetrics with ``normalize=False`` by default:
+the map is divided by 255 and *not* min-max stretched (a near-empty map stays
+near-empty), ground truth is ``gt > 128``, beta^2 = 0.3. ``normalize=True`` on
+every saliency metric applies PySODMetrics' default preprocessing (MATLAB
+``mapminmax``: each map stretched to [0, 1] unless it is constant), so numbers
+compare with published tables.
 """
 
 from __future__ import annotations
@@ -32,6 +35,17 @@ EPS = float(np.spacing(1))
 
 def _out(x: torch.Tensor, was_numpy: bool) -> Any:
     return x.cpu().numpy() if was_numpy else x
+
+
+def _saliency(ts: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """Saliency in [0, 1]; with ``normalize`` each map min-max stretched (in float64, as PySODMetrics)."""
+    s = saliency_to_float(ts)
+    if not normalize:
+        return s
+    s = s.double() if ts.dtype != torch.uint8 else ts.double() / 255.0
+    dims = tuple(range(1, s.ndim))
+    low, high = s.amin(dims, keepdim=True), s.amax(dims, keepdim=True)
+    return torch.where(high > low, (s - low) / torch.where(high > low, high - low, torch.ones_like(high)), s)
 
 
 def _gt_bool(gt: torch.Tensor) -> torch.Tensor:
@@ -78,15 +92,22 @@ def pixel_accuracy(pred: Any, gt: Any, ignore_index: int = 255) -> Any:
     return _out(correct / valid.sum(dims).clamp_min(1).double(), was_numpy)
 
 
-def mae(saliency: Any, gt: Any) -> Any:
-    """Mean absolute error between the saliency map in [0, 1] and the binary ground truth, per image."""
+def mae(saliency: Any, gt: Any, normalize: bool = False) -> Any:
+    """Mean absolute error between the saliency map in [0, 1] and the binary ground truth, per image.
+
+    Examples
+    --------
+    >>> s = np.array([[[100, 120], [100, 100]]], np.uint8); gt = np.array([[[255, 0], [0, 0]]], np.uint8)
+    >>> mae(s, gt).round(4).tolist(), mae(s, gt, normalize=True).tolist()  # stretched: 0 and 1
+    ([0.4657], [0.5])
+    """
     ts, was_numpy = as_tensor(saliency)
     tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
     dims = tuple(range(1, ts.ndim))
-    return _out((saliency_to_float(ts).double() - tg.double()).abs().mean(dims), was_numpy)
+    return _out((_saliency(ts, normalize).double() - tg.double()).abs().mean(dims), was_numpy)
 
 
-def fbeta_curve(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
+def fbeta_curve(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool = False) -> Any:
     """F-beta at the 256 thresholds 255..0 (index k: threshold ``255 - k``), per image ``(n, 256)``.
 
     Histograms of the foreground and background pixels of every image come from
@@ -95,7 +116,7 @@ def fbeta_curve(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
     ts, was_numpy = as_tensor(saliency)
     tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
     n = ts.shape[0]
-    values = (saliency_to_float(ts) * 255).to(torch.uint8).long().reshape(n, -1)  # PySOD truncates
+    values = (_saliency(ts, normalize) * 255).to(torch.uint8).long().reshape(n, -1)  # PySOD truncates
     fg = tg.reshape(n, -1)
     index = torch.arange(n, device=ts.device)[:, None] * 512 + fg.long() * 256 + values
     hist = torch.bincount(index.reshape(-1), minlength=n * 512).reshape(n, 2, 256).double()
@@ -109,21 +130,21 @@ def fbeta_curve(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
     return _out(numerator / denominator, was_numpy)
 
 
-def fbeta_max(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
+def fbeta_max(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool = False) -> Any:
     """The best F-beta over thresholds of each image's own curve, per image.
 
     PySODMetrics' "max F" of a *dataset* is the maximum of the mean curve
     (one threshold for all images): see :func:`mdc_widgets.metrics.summarize`.
     """
-    curve = fbeta_curve(saliency, gt, beta2)
+    curve = fbeta_curve(saliency, gt, beta2, normalize)
     return curve.max(-1) if isinstance(curve, np.ndarray) else curve.max(-1).values
 
 
-def fbeta_adaptive(saliency: Any, gt: Any, beta2: float = 0.3) -> Any:
+def fbeta_adaptive(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool = False) -> Any:
     """F-beta at the adaptive threshold ``min(2 * mean, 1)``, per image (0 when nothing is found)."""
     ts, was_numpy = as_tensor(saliency)
     tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
-    s = saliency_to_float(ts).double()
+    s = _saliency(ts, normalize).double()
     dims = tuple(range(1, s.ndim))
     threshold = (2 * s.mean(dims, keepdim=True)).clamp(max=1)
     binary = s >= threshold
@@ -183,14 +204,14 @@ def _ssim_masked(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> to
     return torch.where(count > 0, score, torch.zeros_like(score))
 
 
-def s_measure(saliency: Any, gt: Any, alpha: float = 0.5) -> Any:
+def s_measure(saliency: Any, gt: Any, alpha: float = 0.5, normalize: bool = False) -> Any:
     """Structure measure (Fan et al., ICCV 2017): object-aware and region-aware similarity, per image.
 
     Vectorised over the batch: each image's four quadrants around its
     ground-truth centroid are boolean masks, so no loop over images is needed.
     """
     ts, was_numpy = as_tensor(saliency)
-    pred = saliency_to_float(ts).double()
+    pred = _saliency(ts, normalize).double()
     g = _gt_bool(as_tensor(gt)[0].to(ts.device))
     gd = g.double()
     n, h, w = pred.shape

@@ -75,6 +75,9 @@ def ranked_table(result: Any) -> pd.DataFrame:
     for term in ("ss", "sod", "cross"):
         frame[f"d_{term}"] = result[f"d_{term}"].values
     frame["foreground_area"] = result["foreground_area"].values
+    for name, column in (("degenerate", "degenerate"), ("pick_defender", "defender"), ("pick_class", "class")):
+        if name in result:
+            frame[column] = result[name].values.astype(int) if name == "degenerate" else result[name].values
     order = np.lexsort((np.arange(len(frame)), -np.nan_to_num(score, nan=-np.inf),
                         np.where(rank >= 0, rank, np.iinfo(np.int64).max)))
     frame = frame.iloc[order].reset_index(drop=True)
@@ -113,6 +116,8 @@ def run_mining_job(
     progress: bool = True,
     evaluate: bool = True,
     parameters: dict[str, Any] | None = None,
+    protocol: str = "mdc",
+    fusion: str = "rank",
 ) -> dict[str, Any]:
     """Predict (or reuse), mine and write ``ranked.csv``, ``summary.json`` and ``evaluation.csv`` into ``out``.
 
@@ -128,6 +133,9 @@ def run_mining_job(
         (weights default to the competition's)
     evaluate : write ``evaluation.csv`` when the pool has ground truth
     parameters : recorded as given in ``summary.json`` (e.g. the command line)
+    protocol, fusion : as for :func:`mdc_widgets.mining.mine` (``"ijcv2021"``
+        needs an ``"ss"`` or ``"sod"`` competition of two models and may
+        select fewer than ``k``)
 
     Returns
     -------
@@ -152,7 +160,9 @@ def run_mining_job(
     timings["predict_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    result = mine(predictions, group, weights, int(k), constraints, pool=pool, key=f"{competition}__k{int(k)}")
+    key = f"{competition}__k{int(k)}" + ("" if (protocol, fusion) == ("mdc", "rank") else f"__{protocol}-{fusion}")
+    result = mine(predictions, group, weights, int(k), constraints, pool=pool, key=key, protocol=protocol,
+                  fusion=fusion)
     timings["mine_s"] = time.perf_counter() - start
     table = ranked_table(result)
     n_selected = int(table["selected"].sum())
@@ -173,6 +183,8 @@ def run_mining_job(
     summary = {
         "parameters": parameters or {},
         "competition": competition,
+        "protocol": protocol,
+        "fusion": fusion,
         "k": int(k),
         "selected": n_selected,
         "weights": weights.as_dict(),
@@ -189,6 +201,9 @@ def run_mining_job(
     }
     if n_selected < int(k):
         summary["warning"] = (f"only {n_selected} of k={k} images passed the diversity constraints; "
-                              "loosen them (area bounds, near-duplicate threshold, class quota)")
+                              "loosen them (area bounds, near-duplicate threshold, class quota)"
+                              if protocol == "mdc" else
+                              f"the {protocol} protocol selected {n_selected} of k={k} images (N per class "
+                              f"per defender = {result.attrs.get('n_per_class')}); raise k for more")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary

@@ -11,6 +11,17 @@ import xarray as xr
 
 from mdc_widgets._atomic import atomic_write_dir
 from mdc_widgets.errors import MdcError
+from mdc_widgets.mining.protocols import (
+    DEGENERATE_CONTENT,
+    IJCV2021_BAND,
+    _check_protocol,
+    class_fractions,
+    content_fraction,
+    disputed_confidence,
+    disputed_mask,
+    foreground_mask,
+    select_by_defender,
+)
 from mdc_widgets.mining.score import CompetitionGroup, Weights, joint_score
 from mdc_widgets.mining.selection import Constraints, Selection, select_top_k, thumbnail_features
 
@@ -21,6 +32,7 @@ __all__ = [
     "mine_groups",
     "load_mining",
     "mining_path",
+    "group_statistics",
 ]
 
 
@@ -119,6 +131,68 @@ def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:
                         name="dominant_class")
 
 
+def _num_classes(predictions: xr.Dataset, model: str) -> int:
+    from mdc_widgets.predictions.store import model_classes
+
+    names = model_classes(predictions).get(model)
+    return len(names) if names else 256
+
+
+def group_statistics(
+    predictions: xr.Dataset,
+    models: Sequence[str],
+    *,
+    confidence: bool = False,
+    class_areas: bool = False,
+) -> dict[str, np.ndarray]:
+    """Per-image content, disputed area, confidence and class areas of a group's maps, streamed block by block.
+
+    Returns
+    -------
+    dict
+        ``content`` ``(sample, M)`` (:func:`~mdc_widgets.mining.protocols.content_fraction`),
+        ``disputed_area`` ``(sample,)`` the mean over the models' pairs of the
+        fraction of pixels they dispute, with ``confidence`` ``(sample, M)`` the
+        mean confidence over the union of the disputed pixels
+        (:func:`~mdc_widgets.mining.protocols.disputed_confidence`), and with
+        ``class_areas`` ``areas``, a list of ``(sample, C)`` per model (SS: the
+        pixel fraction of each class; SOD: background and the binarised
+        salient area).
+    """
+    models = list(models)
+    tasks = _tasks(predictions, models)
+    n, m = predictions.sizes["sample"], len(models)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    out: dict[str, Any] = {"content": np.zeros((n, m)), "disputed_area": np.zeros(n)}
+    entropy = None
+    if confidence:
+        out["confidence"] = np.zeros((n, m))
+        if "ss" in tasks and "entropy" in predictions:
+            entropy = predictions["entropy"].sel(model=models).transpose("sample", "model", "y", "x")
+    if class_areas:
+        sizes = [_num_classes(predictions, name) if task == "ss" else 2 for name, task in zip(models, tasks)]
+        out["areas"] = [np.zeros((n, c)) for c in sizes]
+    for samples, maps in _map_blocks(predictions, models):
+        rows = len(maps)
+        for j, task in enumerate(tasks):
+            out["content"][samples, j] = content_fraction(maps[:, j], task)
+        masks = [disputed_mask(maps[:, i], maps[:, j], tasks[i], tasks[j]) for i, j in pairs]
+        if masks:
+            out["disputed_area"][samples] = np.mean([mask.reshape(rows, -1).mean(axis=1) for mask in masks], axis=0)
+        if confidence:
+            region = np.logical_or.reduce(masks) if masks else np.ones(maps[:, 0].shape, bool)
+            block = None if entropy is None else np.asarray(entropy.isel(sample=samples).values)
+            out["confidence"][samples] = disputed_confidence(maps, tasks, region, block)
+        if class_areas:
+            for j, task in enumerate(tasks):
+                if task == "ss":
+                    out["areas"][j][samples] = class_fractions(maps[:, j], out["areas"][j].shape[1])
+                else:
+                    salient = foreground_mask(maps[:, j], "sod").reshape(rows, -1).mean(axis=1)
+                    out["areas"][j][samples] = np.stack([1 - salient, salient], axis=1)
+    return out
+
+
 def mining_path(store: str | Path, key: str) -> Path:
     """Where a mining result called ``key`` lives inside a prediction store."""
     return Path(store) / "mining" / f"{key}.zarr"
@@ -138,8 +212,28 @@ def mine(
     key: str | None = None,
     store: str | Path | None = None,
     save: bool = True,
+    protocol: str = "mdc",
+    fusion: str = "rank",
+    n_per_class: int | None = None,
 ) -> xr.Dataset:
     """Score every image of the pool for ``group`` and select the top ``k``.
+
+    Two protocols choose the images (see :mod:`mdc_widgets.mining.protocols`):
+    ``"mdc"`` (ours, the default) takes the top ``k`` of the joint score under
+    ``constraints``; ``"ijcv2021"`` is the published MAD rule for one SS pair
+    (each model in turn the defender, per-class candidates in the defender's
+    25th-75th percentile area band, ``n_per_class`` per class per defender),
+    and our analogue of it for one SOD pair. Under ``"ijcv2021"`` only the
+    ``exclude``, ``min_content`` and ``min_confidence`` constraints apply (the
+    rule has its own size band and per-class quota), and ``min_content``
+    applies to the defender's map only (the attacker missing the object is the
+    failure MAD looks for) and defaults to ``DEGENERATE_CONTENT`` (0.005);
+    pass 0 to switch it off.
+
+    Equal scores go to the larger raw disagreement, then to the larger
+    disputed area (never to the sample id), so near-empty maps that "disagree
+    completely" on a few pixels come last; such picks are flagged in
+    ``degenerate``.
 
     Parameters
     ----------
@@ -154,61 +248,150 @@ def mine(
     key : name of the stored result (default: group key and weights)
     store : where to store it (default: the predictions' store)
     save : write ``<store>/mining/<key>.zarr`` atomically
+    protocol : ``"mdc"`` or ``"ijcv2021"``
+    fusion : how the joint score puts pairs on one scale, ``"rank"``
+        (default), ``"raw"`` or ``"minmax"`` (:func:`mdc_widgets.mining.fuse`)
+    n_per_class : ``"ijcv2021"`` only: images per class per defender; by
+        default scaled to ``k`` (:func:`mdc_widgets.mining.per_class_quota`)
 
     Returns
     -------
     xr.Dataset
-        Along ``sample``: ``score``, the rank-normalised ``term_*``, the raw
-        ``d_*``, ``foreground_area``, ``dominant_class``, ``selected`` (bool)
-        and ``selection_rank`` (0 best, -1 not selected). Attrs hold the group,
+        Along ``sample``: ``score``, the fused ``term_*``, the raw
+        ``d_*``, ``foreground_area``, ``dominant_class``, ``content_min`` (the
+        smaller content fraction of the maps), ``disputed_area``,
+        ``confidence_min`` (NaN unless the confidence filter is on),
+        ``degenerate`` (a map is nearly empty), ``selected`` (bool),
+        ``selection_rank`` (0 best, -1 not selected), ``pick_defender`` (the
+        defender model of an ``"ijcv2021"`` pick, else ``""``) and
+        ``pick_class`` (its class, else -1). Attrs hold the protocol, group,
         weights, k, constraints and the constraint report (JSON).
     """
+    protocol = _check_protocol(protocol)
+    if protocol == "ijcv2021":
+        pair = group.ss if group.ss else group.sod
+        if len(pair) != 2 or (group.ss and group.sod):
+            raise MdcError(f"The ijcv2021 protocol mines one pair of one task (ss=(a, b) or sod=(p, q)); "
+                           f"got {group.key!r}. Use protocol='mdc' for joint or cross-task groups.")
+        if constraints.min_content is None:
+            constraints = Constraints(**{**constraints.as_dict(), "min_content": DEGENERATE_CONTENT})
     if discrepancy is None:
         from mdc_widgets.discrepancy import compute_discrepancies
 
         discrepancy = compute_discrepancies(predictions.sel(model=list(group.models)), sod_measure=sod_measure)
     valid = predictions["valid"].values if "valid" in predictions else None
-    result = joint_score(discrepancy, group, weights, valid=valid)
+    result = joint_score(discrepancy, group, weights, valid=valid, fusion=fusion)
 
     area = foreground_fraction(predictions, group.models)
     dom = dominant_class(predictions, group.ss[0]) if group.ss else xr.zeros_like(area, dtype=np.int64)
-    if not group.ss and constraints.max_per_class is not None:
-        # the quota is over predicted classes, which only SS models give
-        constraints = Constraints(**{**constraints.as_dict(), "max_per_class": None})
-    if constraints.dedup_threshold is not None and features is None:
-        features = _default_features(predictions, group, pool)
-    selection = select_top_k(
-        result["score"], k, constraints,
-        foreground_area=area, features=features,
-        dominant_class=dom,
-        # equal joint scores (ties of percentile ranks) go to the larger raw disagreement
-        tiebreak=sum(np.nan_to_num(result[f"d_{t}"].values) for t in ("ss", "sod", "cross")),
-    )
+    stats = group_statistics(predictions, group.models, confidence=constraints.min_confidence is not None,
+                             class_areas=protocol == "ijcv2021")
+    content_min = stats["content"].min(axis=1)
+    confidence_min = stats["confidence"].min(axis=1) if "confidence" in stats else np.full(len(content_min), np.nan)
     n = result.sizes["sample"]
+    defender = np.full(n, "", dtype=object)  # variable-length strings: a stable zarr dtype
+    pick_class = np.full(n, -1, np.int64)
+    if protocol == "ijcv2021":
+        indices, report, skipped, n_per_class = _select_ijcv2021(
+            result, group, k, constraints, stats, content_min, confidence_min, n_per_class, defender, pick_class)
+    else:
+        if not group.ss and (constraints.max_per_class is not None or constraints.unique_class_pairs):
+            # class rules are over predicted classes, which only SS models give
+            constraints = Constraints(**{**constraints.as_dict(), "max_per_class": None,
+                                         "unique_class_pairs": False})
+        if constraints.dedup_threshold is not None and features is None:
+            features = _default_features(predictions, group, pool)
+        # the ICLR class rules count the predicted class of every SS model, not only the first one's
+        by_class = constraints.max_per_class is not None or constraints.unique_class_pairs
+        classes = (np.stack([dom.values] + [dominant_class(predictions, m).values for m in group.ss[1:]], axis=1)
+                   if group.ss and by_class else dom.values)
+        selection = select_top_k(
+            result["score"], k, constraints,
+            foreground_area=area, features=features, dominant_class=classes,
+            content=content_min, confidence=confidence_min,
+            # equal joint scores (ties of percentile ranks) go to the larger raw disagreement, then to the
+            # larger disputed area: two near-empty maps "disagree completely" on a few pixels
+            tiebreak=[sum(np.nan_to_num(result[f"d_{t}"].values) for t in ("ss", "sod", "cross")),
+                      stats["disputed_area"]],
+        )
+        indices, report, skipped = selection.indices, selection.report(), selection.skipped
     selected = np.zeros(n, bool)
-    selected[selection.indices] = True
+    selected[indices] = True
     rank = np.full(n, -1, np.int64)
-    rank[selection.indices] = np.arange(len(selection.indices))
+    rank[indices] = np.arange(len(indices))
     result = result.assign(
         foreground_area=area.reset_coords(drop=True),
         dominant_class=dom.reset_coords(drop=True),
+        content_min=("sample", content_min),
+        disputed_area=("sample", stats["disputed_area"]),
+        confidence_min=("sample", confidence_min),
+        degenerate=("sample", content_min < DEGENERATE_CONTENT),
         selected=("sample", selected),
         selection_rank=("sample", rank),
+        pick_defender=("sample", defender),
+        pick_class=("sample", pick_class),
     )
-    key = key or f"{group.key}__w{weights.ss:g}-{weights.sod:g}-{weights.cross:g}__k{k}"
+    if key is None:
+        key = f"{group.key}__w{weights.ss:g}-{weights.sod:g}-{weights.cross:g}__k{k}"
+        # today's results keep their keys; other protocols or fusions do not overwrite them
+        key += "" if (protocol, fusion) == ("mdc", "rank") else f"__{protocol}-{fusion}"
     result.attrs.update(
         key=key,
         k=int(k),
+        protocol=protocol,
+        fusion=fusion,
+        n_per_class=-1 if n_per_class is None else int(n_per_class),
         sod_measure=sod_measure,
         constraints=json.dumps(constraints.as_dict()),
-        report=json.dumps(selection.report()),
-        skipped=json.dumps(selection.skipped),
+        report=json.dumps(report),
+        skipped=json.dumps(skipped),
         pool_fingerprint=predictions.attrs.get("pool_fingerprint", ""),
     )
     store = store or predictions.attrs.get("store")
     if save and store:
         atomic_write_dir(mining_path(store, key), lambda tmp: result.to_zarr(str(tmp), mode="w", consolidated=False))
     return result
+
+
+def _select_ijcv2021(
+    result: xr.Dataset,
+    group: CompetitionGroup,
+    k: int,
+    constraints: Constraints,
+    stats: dict[str, Any],
+    content_min: np.ndarray,
+    confidence_min: np.ndarray,
+    n_per_class: int | None,
+    defender: np.ndarray,
+    pick_class: np.ndarray,
+) -> tuple[np.ndarray, dict[str, int], dict[str, list[str]], int]:
+    """The IJCV 2021 picks of a one-pair group and their ``N``; fills ``defender`` and ``pick_class`` in place."""
+    ids = np.asarray(result["sample"].values).astype(str)
+    task = "ss" if group.ss else "sod"
+    pair = group.ss or group.sod
+    discrepancy = result[f"d_{task}"].values
+    # the published rule asks the defender to see an object; the attacker may miss it (that is its failure)
+    defender_sees = stats["content"] >= (constraints.min_content or 0.0)
+    filters = {
+        "excluded": np.isin(ids, list(constraints.exclude)),
+        "min_confidence": (confidence_min < constraints.min_confidence if constraints.min_confidence is not None
+                           else np.zeros(len(ids), bool)),
+        "min_content": ~defender_sees.any(axis=1),
+    }
+    eligible = np.isfinite(discrepancy)
+    skipped: dict[str, list[str]] = {}
+    for name, removed in filters.items():
+        # like select_top_k's report: images a filter removed that an earlier one had not
+        skipped[name] = ids[eligible & removed].tolist()
+        eligible &= ~removed
+    picks = select_by_defender(stats["areas"][0], stats["areas"][1], discrepancy, n_per_class, k=int(k),
+                               band=IJCV2021_BAND, eligible=eligible[:, None] & defender_sees,
+                               secondary=stats["disputed_area"])
+    indices = picks["index"].to_numpy(np.int64)
+    defender[indices] = np.asarray(pair)[picks["defender"].to_numpy()]
+    pick_class[indices] = picks["class"].to_numpy()
+    report: dict[str, int] = {name: len(values) for name, values in skipped.items()}
+    return indices, report, skipped, int(picks.attrs["n_per_class"])
 
 
 def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Any) -> np.ndarray:

@@ -12,7 +12,10 @@ from scipy.stats import rankdata
 
 from mdc_widgets.errors import MdcError, UnknownModelError
 
-__all__ = ["CompetitionGroup", "Weights", "rank_normalize", "joint_score"]
+__all__ = ["CompetitionGroup", "Weights", "FUSIONS", "rank_normalize", "minmax_normalize", "fuse", "joint_score"]
+
+# how each pair's discrepancy is put on a common scale before the terms are weighted
+FUSIONS = ("rank", "raw", "minmax")
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,46 @@ def rank_normalize(values: Any, dim: str = "sample") -> Any:
     return out
 
 
+def minmax_normalize(values: Any) -> np.ndarray:
+    """Min-max stretch of the finite values to [0, 1] (a constant array maps to 0); NaN stays NaN.
+
+    Examples
+    --------
+    >>> minmax_normalize(np.array([0.2, 0.4, np.nan, 0.6])).round(3).tolist()
+    [0.0, 0.5, nan, 1.0]
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return arr.copy()
+    low, high = arr[finite].min(), arr[finite].max()
+    return (arr - low) / (high - low) if high > low else np.where(finite, 0.0, np.nan)
+
+
+def fuse(values: np.ndarray, fusion: str = "rank") -> np.ndarray:
+    """Put one pair's discrepancies ``(sample,)`` on the scale of the joint score.
+
+    ``"rank"`` (ours, the default): percentile rank over the pool
+    (:func:`rank_normalize`; NaN -> 0), so measures of different scales weigh
+    alike but large raw gaps are flattened; ``"raw"``: the discrepancy itself
+    (as the published single-task MAD sorts, NaN -> 0); ``"minmax"``: stretched
+    to [0, 1] over the pool (NaN -> 0).
+
+    Examples
+    --------
+    >>> v = np.array([0.1, 0.2, 0.9])
+    >>> fuse(v, "rank").round(3).tolist(), fuse(v, "minmax").round(3).tolist()
+    ([0.333, 0.667, 1.0], [0.0, 0.125, 1.0])
+    """
+    if fusion == "rank":
+        return rank_normalize(values)
+    if fusion == "raw":
+        return np.nan_to_num(np.asarray(values, dtype=np.float64))
+    if fusion == "minmax":
+        return np.nan_to_num(minmax_normalize(values))
+    raise MdcError(f"Unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}.")
+
+
 def _pair(discrepancy: xr.DataArray, a: str, b: str) -> xr.DataArray:
     known = [str(m) for m in discrepancy["model_a"].values]
     for name in (a, b):
@@ -124,13 +167,15 @@ def joint_score(
     group: CompetitionGroup,
     weights: Weights = Weights(),
     valid: xr.DataArray | None = None,
+    fusion: str = "rank",
 ) -> xr.Dataset:
     """Score every image of the pool for one competition group.
 
     ``score = w_ss * mean_pairs r(d_ss) + w_sod * mean_pairs r(d_sod) + w_x * mean_pairs r(d_x)``
     with ``r`` the percentile rank over the pool (one pair per task in the
-    classic two-model competition). Terms of a task the group does not have
-    contribute nothing. The raw ``d_*`` are the means over the term's pairs.
+    classic two-model competition), or another scale (``fusion``, see
+    :func:`fuse`). Terms of a task the group does not have contribute nothing.
+    The raw ``d_*`` are the means over the term's pairs.
 
     Parameters
     ----------
@@ -139,6 +184,7 @@ def joint_score(
     group : the competitors
     weights : the user's weights
     valid : optional ``(sample,)`` bool; invalid images score NaN
+    fusion : ``"rank"`` (default), ``"raw"`` or ``"minmax"`` (:func:`fuse`)
 
     Returns
     -------
@@ -147,6 +193,8 @@ def joint_score(
         and the raw ``d_ss``, ``d_sod``, ``d_cross`` (mean over cross pairs),
         all along ``sample``.
     """
+    if fusion not in FUSIONS:
+        raise MdcError(f"Unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}.")
     n = discrepancy.sizes["sample"]
     nan = np.full(n, np.nan)
     mask = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
@@ -162,7 +210,7 @@ def joint_score(
             continue
         values = np.stack([masked(_pair(discrepancy, a, b).values) for a, b in term_pairs])
         raw[term] = values.mean(axis=0)
-        terms[term] = np.stack([rank_normalize(v) for v in values]).mean(axis=0)
+        terms[term] = np.stack([fuse(v, fusion) for v in values]).mean(axis=0)
     w = weights.as_dict()
     score = sum(w[t] * terms[t] for t in terms)
     score = np.where(mask, score, np.nan)
@@ -174,5 +222,6 @@ def joint_score(
             **{f"d_{t}": ("sample", raw[t]) for t in raw},
         },
         coords={"sample": sample},
-        attrs={"group_ss": list(group.ss), "group_sod": list(group.sod), **{f"weight_{k}": v for k, v in w.items()}},
+        attrs={"group_ss": list(group.ss), "group_sod": list(group.sod), "fusion": fusion,
+               **{f"weight_{k}": v for k, v in w.items()}},
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
@@ -25,15 +25,28 @@ class Constraints:
     dedup_threshold : cosine similarity of image features above which a
         lower-scored image counts as a near-duplicate of a selected one.
     max_per_class : at most this many selected images per dominant
-        predicted class.
+        predicted class (with the classes of several models, per class
+        predicted by any of them: the ICLR 2020 MAD cap, about 3).
     exclude : sample ids never to select (e.g. picked by another group, for
         disjoint sets).
+    min_content : minimum content fraction of *every* model's map
+        (:func:`mdc_widgets.mining.protocols.content_fraction`: SS
+        non-background, SOD saliency >= 0.5); below it a map is nearly empty
+        and the "disagreement" is junk.
+    min_confidence : minimum mean confidence of *every* model over the
+        disputed region (the ICLR 2020 MAD filter, "both models confident";
+        see :func:`mdc_widgets.mining.protocols.disputed_confidence`).
+    unique_class_pairs : each (class of A, class of B) pair of dominant
+        predicted classes at most once (ICLR 2020 MAD).
     """
 
     foreground_area: tuple[float, float] | None = (0.005, 0.95)
     dedup_threshold: float | None = 0.97
     max_per_class: int | None = None
     exclude: frozenset[str] = field(default_factory=frozenset)
+    min_content: float | None = None
+    min_confidence: float | None = None
+    unique_class_pairs: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exclude", frozenset(str(s) for s in self.exclude))
@@ -46,6 +59,10 @@ class Constraints:
             raise MdcError(f"dedup_threshold is a cosine similarity in [-1, 1]; got {self.dedup_threshold}.")
         if self.max_per_class is not None and self.max_per_class < 1:
             raise MdcError(f"max_per_class must be at least 1; got {self.max_per_class}.")
+        for name in ("min_content", "min_confidence"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise MdcError(f"{name} is a fraction in [0, 1] (None switches it off); got {value}.")
 
     @classmethod
     def none(cls) -> "Constraints":
@@ -105,7 +122,9 @@ def select_top_k(
     foreground_area: xr.DataArray | np.ndarray | None = None,
     features: np.ndarray | None = None,
     dominant_class: xr.DataArray | np.ndarray | None = None,
-    tiebreak: xr.DataArray | np.ndarray | None = None,
+    tiebreak: xr.DataArray | np.ndarray | Sequence[Any] | None = None,
+    content: xr.DataArray | np.ndarray | None = None,
+    confidence: xr.DataArray | np.ndarray | None = None,
 ) -> Selection:
     """Pick the ``k`` best-scored samples that satisfy every switched-on constraint.
 
@@ -120,9 +139,14 @@ def select_top_k(
     constraints : see :class:`Constraints`
     foreground_area : ``(sample,)`` fraction, needed by ``foreground_area``
     features : ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``
-    dominant_class : ``(sample,)`` int, needed by ``max_per_class``
-    tiebreak : ``(sample,)`` secondary key for equal scores (higher first); without
-        it ties keep pool order
+    dominant_class : ``(sample,)`` int, or ``(sample, m)`` the classes of m
+        models; needed by ``max_per_class`` and ``unique_class_pairs``
+    tiebreak : ``(sample,)`` secondary key for equal scores (higher first), or a
+        list of such keys, most significant first; then pool order
+    content : ``(sample,)`` the smallest content fraction over the models,
+        needed by ``min_content``
+    confidence : ``(sample,)`` the smallest disputed-region confidence over the
+        models, needed by ``min_confidence``
 
     Examples
     --------
@@ -130,8 +154,8 @@ def select_top_k(
     >>> sel = select_top_k(s, 2, Constraints(foreground_area=None, dedup_threshold=None,
     ...                                     max_per_class=1),
     ...                    dominant_class=np.array([1, 1, 2, 2]))
-    >>> sel.samples, sel.report()
-    (['a', 'c'], {'excluded': 0, 'foreground_area': 0, 'class_quota': 1, 'near_duplicate': 0})
+    >>> sel.samples, sel.report()["class_quota"]
+    (['a', 'c'], 1)
     """
     if k < 1:
         raise MdcError(f"k must be at least 1; got {k}.")
@@ -149,44 +173,61 @@ def select_top_k(
         return arr
 
     reasons = np.zeros(n, dtype=np.int8)  # 0 ok, else index into names below (vectorised filters)
-    names = ["ok", "excluded", "foreground_area", "class_quota", "near_duplicate"]
+    names = ["ok", "excluded", "foreground_area", "min_content", "min_confidence", "class_quota", "class_pair",
+             "near_duplicate"]
     if constraints.exclude:
         reasons[np.isin(ids, list(constraints.exclude))] = 1
     if constraints.foreground_area is not None:
         area = need("foreground_area", foreground_area).astype(np.float64)
         low, high = constraints.foreground_area
         reasons[(reasons == 0) & ((area < low) | (area > high))] = 2
-    classes = need("dominant_class", dominant_class).astype(np.int64) if constraints.max_per_class else None
+    if constraints.min_content is not None:
+        reasons[(reasons == 0) & (need("content", content).astype(np.float64) < constraints.min_content)] = 3
+    if constraints.min_confidence is not None:
+        low_confidence = need("confidence", confidence).astype(np.float64) < constraints.min_confidence
+        reasons[(reasons == 0) & low_confidence] = 4
+    classes = (need("dominant_class", dominant_class).astype(np.int64).reshape(n, -1)
+               if constraints.max_per_class or constraints.unique_class_pairs else None)
     feats = need("features", features).astype(np.float32) if constraints.dedup_threshold is not None else None
 
-    secondary = (np.nan_to_num(np.asarray(tiebreak.values if isinstance(tiebreak, xr.DataArray) else tiebreak,
-                                          dtype=np.float64)) if tiebreak is not None else np.zeros(n))
+    keys = [] if tiebreak is None else ([tiebreak] if np.ndim(getattr(tiebreak, "values", tiebreak)) == 1
+                                        else list(tiebreak))
+    secondary = [np.nan_to_num(np.asarray(key.values if isinstance(key, xr.DataArray) else key, dtype=np.float64))
+                 for key in keys]
     finite = np.flatnonzero(np.isfinite(values))
     skipped: dict[str, list[str]] = {name: [] for name in names[1:]}
     chosen: list[int] = []
     class_counts: dict[int, int] = {}
+    pairs_seen: set[tuple[int, ...]] = set()
     examined: set[int] = set()
     width = min(len(finite), max(4 * k, 64))
     while len(chosen) < k and len(examined) < len(finite):
         # partial selection of the next block of best candidates
         top = finite[np.argpartition(-values[finite], width - 1)[:width]] if width < len(finite) else finite
-        order = top[np.lexsort((top, -secondary[top], -values[top]))]
+        # lexsort: the last key is the most significant
+        order = top[np.lexsort((top, *[-key[top] for key in reversed(secondary)], -values[top]))]
         for idx in order:
             if int(idx) in examined:
                 continue
             examined.add(int(idx))
             reason = int(reasons[idx])
-            if reason == 0 and classes is not None and class_counts.get(int(classes[idx]), 0) >= constraints.max_per_class:
-                reason = 3
+            own = sorted({int(c) for c in classes[idx]}) if classes is not None else []
+            if reason == 0 and constraints.max_per_class and any(
+                    class_counts.get(c, 0) >= constraints.max_per_class for c in own):
+                reason = 5
+            pair = tuple(sorted(int(c) for c in classes[idx])) if classes is not None else ()
+            if reason == 0 and constraints.unique_class_pairs and pair in pairs_seen:
+                reason = 6
             if reason == 0 and feats is not None and chosen:
                 if float((feats[chosen] @ feats[idx]).max()) > constraints.dedup_threshold:
-                    reason = 4
+                    reason = 7
             if reason:
                 skipped[names[reason]].append(str(ids[idx]))
                 continue
             chosen.append(int(idx))
-            if classes is not None:
-                class_counts[int(classes[idx])] = class_counts.get(int(classes[idx]), 0) + 1
+            pairs_seen.add(pair)
+            for c in own:
+                class_counts[c] = class_counts.get(c, 0) + 1
             if len(chosen) == k:
                 break
         width = min(len(finite), width * 2)

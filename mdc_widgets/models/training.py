@@ -37,6 +37,9 @@ class TrainConfig:
     seed: int = 0
     data_seed: int = 0
     image_size: int = 64
+    # CPU threads during training: parallel gradient reductions sum in a thread-dependent order, so one
+    # fixed count (1: a sequential, bit-reproducible sum) makes the weights independent of the machine's cores
+    threads: int = 1
 
 
 def config_hash(config: TrainConfig) -> str:
@@ -117,10 +120,19 @@ def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes
           progress: bool = True) -> Path:
     """Train one model from ``config`` and save ``state_dict`` + metadata atomically; returns the weights path.
 
-    Same config, same weights: seeds fix the data, the initialisation, the
-    batch order and the augmentations, and the CPU kernels are deterministic.
+    Same config, same weights, bit for bit on one machine (and across machines
+    with the same torch build and CPU instruction set): seeds fix the data, the
+    initialisation, the batch order and the augmentations, deterministic
+    algorithms are switched on, and training runs on ``config.threads`` CPU
+    threads (restored afterwards).
     """
     path = weights_path(name, config)
+    with _deterministic(config.threads):
+        return _train(path, name, config, build, preprocess, n_classes, progress)
+
+
+def _train(path: Path, name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes: int,
+           progress: bool) -> Path:
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     images, targets = _split_tensors("train", config.train_size, config.data_seed, config.image_size, config.task)
@@ -134,7 +146,7 @@ def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes
 
         bar = tqdm(total=steps, desc=f"train {name}", unit="step", leave=False)
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), _deterministic():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model.train()
         for _ in range(config.epochs):
@@ -174,9 +186,19 @@ def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes
 
 
 class _deterministic:
+    """Deterministic algorithms and a fixed CPU thread count inside; the caller's settings restored after."""
+
+    def __init__(self, threads: int = 1):
+        if threads < 1:
+            raise ValueError(f"TrainConfig.threads must be at least 1; got {threads}.")
+        self.threads = int(threads)
+
     def __enter__(self) -> None:
         self.previous = torch.are_deterministic_algorithms_enabled()
+        self.previous_threads = torch.get_num_threads()
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_num_threads(self.threads)
 
     def __exit__(self, *exc: object) -> None:
         torch.use_deterministic_algorithms(self.previous)
+        torch.set_num_threads(self.previous_threads)

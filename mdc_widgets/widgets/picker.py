@@ -7,7 +7,7 @@ from typing import Any
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 
-__all__ = ["CompetitionPicker", "TASKS"]
+__all__ = ["CompetitionPicker", "PROTOCOL_OPTIONS", "TASKS"]
 
 TASKS = (
     ("SS pair", "ss"),
@@ -22,6 +22,10 @@ _TASK_TIPS = (
     "Two SS and two SOD models, intra- and cross-task terms together (GHS)",
 )
 # which dropdowns and weights a task uses; the others are switched off
+PROTOCOL_OPTIONS = (
+    ("MDC (ours): joint top-k", "mdc"),
+    ("IJCV 2021 MAD: defenders, per-class bands", "ijcv2021"),
+)
 _USES = {
     "ss": {"models": ("ss_a", "ss_b"), "weights": ("ss",)},
     "sod": {"models": ("sod_p", "sod_q"), "weights": ("sod",)},
@@ -66,6 +70,12 @@ class CompetitionPicker:
         self.use_quota = W.Checkbox(value=False, description="per-class quota", indent=False)
         self.quota = W.BoundedIntText(value=5, min=1, max=100_000, description="per class", style=wide)
         self.disjoint = W.Checkbox(value=False, description="disjoint from earlier results", indent=False)
+        self.protocol = W.Dropdown(options=PROTOCOL_OPTIONS, value="mdc", description="protocol", style=wide,
+                                   tooltip="ijcv2021: the published MAD rule for one SS pair (our analogue for SOD)")
+        self.fusion = W.Dropdown(options=["rank", "raw", "minmax"], value="rank", description="fusion", style=wide)
+        self.use_confidence = W.Checkbox(value=False, description="both models confident (ICLR 2020)", indent=False)
+        self.confidence = W.FloatSlider(value=0.8, min=0.0, max=1.0, step=0.05, readout_format=".2f",
+                                        description="min confidence", style=wide)
         import torch
 
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -75,7 +85,7 @@ class CompetitionPicker:
         weights = W.VBox([self.w_ss, self.w_sod, self.w_cross])
         switches = W.VBox([
             W.HBox([self.use_area, self.area]), W.HBox([self.use_dedup, self.dedup]),
-            W.HBox([self.use_quota, self.quota]), self.disjoint,
+            W.HBox([self.use_quota, self.quota]), W.HBox([self.use_confidence, self.confidence]), self.disjoint,
         ])
         # released maps (a folder of PNGs per method, as SOD benchmarks distribute them) join the model lists
         self.maps_name = W.Text(placeholder="name, e.g. picanet", description="Released maps", style=wide)
@@ -88,12 +98,15 @@ class CompetitionPicker:
         self.widget = W.VBox([
             self.task, models, W.HBox([self.maps_name, self.maps_folder, self.maps_task, self.maps_add]),
             self.maps_status, W.HTML("<b>Weights of the terms</b>"), weights,
-            W.HTML("<b>Selection</b>"), W.HBox([self.k, self.device]), switches,
+            W.HTML("<b>Selection</b>"), W.HBox([self.protocol, self.fusion]), W.HBox([self.k, self.device]), switches,
         ])
         self.task.observe(self._on_task, "value")
-        for box, control in ((self.use_area, self.area), (self.use_dedup, self.dedup), (self.use_quota, self.quota)):
+        self.protocol.observe(self._on_protocol, "value")
+        for box, control in ((self.use_area, self.area), (self.use_dedup, self.dedup), (self.use_quota, self.quota),
+                             (self.use_confidence, self.confidence)):
             box.observe(lambda change, c=control: setattr(c, "disabled", not change["new"]), "value")
         self.quota.disabled = not self.use_quota.value
+        self.confidence.disabled = not self.use_confidence.value
         self._refreshing = False
         for first, second in ((self.ss_a, self.ss_b), (self.sod_p, self.sod_q)):
             first.observe(lambda change, other=second: self._keep_distinct(change, other), "value")
@@ -142,9 +155,19 @@ class CompetitionPicker:
             spare = [n for n in other.options if n != change["new"]]
             other.value = change["old"] if change["old"] in spare else (spare[0] if spare else None)
 
+    def _on_protocol(self, change: dict | None = None) -> None:
+        # the published rule has its own size band and per-class quota: our switches do not apply
+        published = self.protocol.value == "ijcv2021"
+        for box in (self.use_area, self.use_dedup, self.use_quota):
+            box.disabled = published
+
     def _on_task(self, change: dict | None = None) -> None:
         task = self.task.value
         uses = _USES[task]
+        # the IJCV 2021 rule mines one pair of one task
+        if task not in ("ss", "sod"):
+            self.protocol.value = "mdc"
+        self.protocol.disabled = task not in ("ss", "sod")
         for name in ("ss_a", "ss_b", "sod_p", "sod_q"):
             getattr(self, name).disabled = name not in uses["models"]
         for term in ("ss", "sod", "cross"):
@@ -179,9 +202,14 @@ class CompetitionPicker:
             foreground_area=tuple(self.area.value) if self.use_area.value else None,
             dedup_threshold=float(self.dedup.value) if self.use_dedup.value else None,
             max_per_class=int(self.quota.value) if self.use_quota.value else None,
+            min_confidence=float(self.confidence.value) if self.use_confidence.value else None,
         )
 
     def spec(self) -> dict[str, Any]:
-        """Everything a run needs: ``group, weights, k, constraints, device, disjoint`` (validated)."""
+        """Everything a run needs: ``group, weights, k, constraints, device, disjoint, protocol, fusion`` (validated)."""
+        if self.protocol.value == "ijcv2021" and self.task.value not in ("ss", "sod"):
+            raise MdcError(f"The ijcv2021 protocol mines one SS or one SOD pair; choose the SS or SOD pair task "
+                           f"or the mdc protocol for {self.task.value!r}.")
         return {"group": self.group(), "weights": self.weights(), "k": int(self.k.value),
-                "constraints": self.constraints(), "device": self.device.value, "disjoint": bool(self.disjoint.value)}
+                "constraints": self.constraints(), "device": self.device.value, "disjoint": bool(self.disjoint.value),
+                "protocol": self.protocol.value, "fusion": self.fusion.value}

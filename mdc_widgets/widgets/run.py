@@ -112,8 +112,11 @@ class RunPanel:
             if not todo:
                 self.progress.max, self.progress.value = 1, 1
             self.status.value = status_html("Mining...")
+            # only non-default choices are passed, so a session without them still works
+            chosen = {name: spec[name] for name, default in (("protocol", "mdc"), ("fusion", "rank"))
+                      if spec.get(name, default) != default}
             result = self.session.mine(group, spec["weights"], spec["k"], spec["constraints"],
-                                       disjoint=spec["disjoint"])
+                                       disjoint=spec["disjoint"], **chosen)
             self.result = result
             self.progress.bar_style = "success"
             chosen = int(result["selected"].values.sum())
