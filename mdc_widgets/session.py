@@ -254,7 +254,8 @@ class Session:
         self.pool = pool
         self.store = Path(store) if store is not None else cache_dir() / "sessions" / str(pool.fingerprint)
         self.store.mkdir(parents=True, exist_ok=True)
-        self.labels = labels if isinstance(labels, LabelStore) else LabelStore(labels or self.store / "labels.jsonl")
+        self.labels = labels if isinstance(labels, LabelStore) else LabelStore(
+            labels or self.store / "labels.jsonl", sample_ids=pool.sample_ids)
         self.device = device
         self.use_registry = use_registry
         self.results: dict[str, xr.Dataset] = {}
