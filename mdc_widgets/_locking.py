@@ -13,7 +13,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from mdc_widgets.errors import MdcError
 
@@ -68,7 +68,7 @@ def storage_errors(path: str | os.PathLike, doing: str = "writing") -> Iterator[
 
 @contextmanager
 def file_lock(path: str | os.PathLike, *, timeout: float | None = None, poll: float = 0.05,
-              what: str = "this file") -> Iterator[Path]:
+              what: str = "this file", on_wait: Callable[[], None] | None = None) -> Iterator[Path]:
     """Hold an exclusive lock on ``path`` (created if needed) for the block.
 
     Parameters
@@ -77,6 +77,7 @@ def file_lock(path: str | os.PathLike, *, timeout: float | None = None, poll: fl
     timeout : seconds to wait for another holder; None waits as long as it takes
     poll : seconds between tries while waiting
     what : what the lock protects, for the error message
+    on_wait : called once when another process holds the lock (e.g. to say why nothing happens)
 
     Raises
     ------
@@ -96,12 +97,16 @@ def file_lock(path: str | os.PathLike, *, timeout: float | None = None, poll: fl
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
+        waited = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if deadline is not None else 0))
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                if deadline is not None and time.monotonic() >= deadline:
                     raise LockTimeout(
                         f"Another process is writing {what} (it holds the lock {path}) and did not finish "
                         f"within {timeout:g} s; wait for it to finish, then run again."

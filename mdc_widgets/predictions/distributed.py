@@ -162,7 +162,8 @@ def _run_shard(payload: _Payload, todo: dict[str, list[int]]) -> dict[str, Any]:
     competitors = [s.build(device) for s in payload.sources if s.name in names]
     arrays = {name: _open_arrays(prediction_store_path(payload.store, name)) for name in names}
     with _memory_format(competitors, payload.options.channels_last):
-        failures = _run_chunks(payload.pool, competitors, arrays, todo, payload.options, device)
+        failures = _run_chunks(payload.pool, competitors, arrays, todo, payload.options, device,
+                               store=Path(payload.store))
     done = sum(len(chunks) for name, chunks in todo.items() if name not in failures)
     return {"done": done, "failures": failures, "errors": dict(getattr(payload.pool, "errors", {}) or {})}
 
