@@ -131,3 +131,12 @@ def test_released_maps_match_nested_ids_by_relative_path_else_stem(tmp_path):
     output, ok = competitor.predict_samples(pool, 0, 3)
     assert ok.all()
     assert [round(float(v) * 255) for v in output[:, 0].mean(dim=(1, 2))] == [50, 90, 10]
+
+
+@pytest.mark.parametrize("flag, value", [("--k", "-5"), ("--batch-size", "0"), ("--k", "ten")])
+def test_mine_refuses_non_positive_counts_with_exit_2(tmp_path, capsys, flag, value):
+    args = ["mine", "--pool", str(tmp_path), "--competition", "sod", "--k", "3", "--out", str(tmp_path / "o")]
+    args += [flag, value]
+    with pytest.raises(SystemExit) as info:
+        cli.main(args)
+    assert info.value.code == 2 and flag in capsys.readouterr().err

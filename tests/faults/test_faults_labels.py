@@ -69,3 +69,24 @@ def test_unknown_sample_ids_are_refused_when_the_store_knows_the_pool(tmp_path):
         store.extend([{"sample": "s2", "model_a": "a", "model_b": "b", "verdict": "a"},
                       {"sample": "x", "model_a": "a", "model_b": "b", "verdict": "a"}])
     assert len(LabelStore(tmp_path / "labels.jsonl")) == 1
+
+
+def test_a_full_disk_while_labelling_is_an_mdc_error_and_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from mdc_widgets._locking import StorageError
+
+    path = tmp_path / "labels.jsonl"
+    store = LabelStore(path)
+    store.label("s1", "unet", "fcn", "a")
+    before = path.read_bytes()
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(StorageError, match=f"No space left on the device of {tmp_path}.*free space"):
+        store.label("s2", "unet", "fcn", "b")
+    monkeypatch.undo()
+    assert path.read_bytes() == before
