@@ -127,10 +127,13 @@ def validate_parameters(notebooks: Sequence[Path], parameters: Mapping[str, Any]
     """
     import papermill as pm
 
-    declared_anywhere: set[str] = set()
+    def declared_by(notebook: Path) -> dict[str, str]:
+        return {p["name"]: p["default"] for p in pm.inspect_notebook(str(notebook)).values()}
+
+    # one YAML file may serve every notebook: a name is a typo only when no notebook at all declares it
+    declared_anywhere = {name for notebook in {*list_notebooks(), *notebooks} for name in declared_by(notebook)}
     for notebook in notebooks:
-        declared = {p["name"]: p["default"] for p in pm.inspect_notebook(str(notebook)).values()}
-        declared_anywhere.update(declared)
+        declared = declared_by(notebook)
         for name, value in _params_for(notebook, parameters).items():
             if name in declared:
                 try:
@@ -140,7 +143,7 @@ def validate_parameters(notebooks: Sequence[Path], parameters: Mapping[str, Any]
                 check_parameter(name, value, default, f"notebook {notebook.stem}")
     unknown = sorted(set(parameters) - declared_anywhere - {"notebooks"})
     if unknown:
-        raise MdcError(f"No notebook run here takes the parameter(s) {unknown}; they take: "
+        raise MdcError(f"No notebook takes the parameter(s) {unknown}; the notebooks take: "
                        f"{', '.join(sorted(declared_anywhere))}.")
 
 

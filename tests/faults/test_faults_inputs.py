@@ -65,7 +65,7 @@ def test_verify_on_a_checksum_mismatch_exits_2_with_one_line(tmp_path, capsys):
     ("pool_size", "-5", "'pool_size' of notebook 04_reproduce_paper must be at least 1; got -5"),
     ("pool_size", "many", "'pool_size' of notebook 04_reproduce_paper takes a whole number"),
     ("seeds", "[1, -2]", "'seeds' of notebook 04_reproduce_paper must be at least 0"),
-    ("pool_sz", "5", "No notebook run here takes the parameter(s) ['pool_sz']"),
+    ("pool_sz", "5", "No notebook takes the parameter(s) ['pool_sz']"),
 ])
 def test_reproduce_refuses_bad_parameters_before_running_anything(tmp_path, capsys, name, value, message):
     assert cli.main(["reproduce", "--output", str(tmp_path / "out"), "-p", name, value]) == 2
