@@ -9,27 +9,6 @@ from typing import Sequence
 from mdc_widgets.errors import MdcError
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (argparse names the option and exits 2 otherwise).
-
-    Examples
-    --------
-    >>> _positive_int("12")
-    12
-    >>> _positive_int("-5")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: takes a whole number of at least 1; got '-5'
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"takes a whole number of at least 1; got {text!r}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdc-widgets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,12 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--model", action="append", default=[], metavar="NAME[=CHECKPOINT]",
                       help="a registered model (see `models`), optionally with a weights file (repeatable)")
     mine.add_argument("--competition", required=True, choices=["ss", "sod", "cross", "joint"])
-    mine.add_argument("--k", type=_positive_int, required=True, help="how many images to select")
+    mine.add_argument("--k", type=int, required=True, help="how many images to select")
     mine.add_argument("--image-size", default="320", help="working size: S (square canvas) or HxW (default 320)")
     mine.add_argument("--fit", default="letterbox", choices=["letterbox", "stretch"],
                       help="letterbox keeps each image's aspect ratio (default); stretch resizes to the canvas")
     mine.add_argument("--no-constraints", action="store_true", help="plain top-k: no area bounds, no dedup")
-    mine.add_argument("--batch-size", type=_positive_int, default=16)
+    mine.add_argument("--batch-size", type=int, default=16)
     mine.add_argument("--device", default="auto")
     mine.add_argument("--skip-bad-maps", action="store_true",
                       help="leave out (and list) images whose released map is missing or unusable")

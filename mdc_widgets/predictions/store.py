@@ -660,6 +660,9 @@ def predict_pool(
     """
     if errors not in ("raise", "skip"):
         raise MdcError(f"errors must be 'raise' or 'skip'; got {errors!r}.")
+    for option, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise MdcError(f"{option} takes a whole number of at least 1; got {value!r}.")
     pool = _as_pool(pool)
     n = len(pool)
     h, w = (int(s) for s in pool.image_size)

@@ -133,10 +133,14 @@ def test_released_maps_match_nested_ids_by_relative_path_else_stem(tmp_path):
     assert [round(float(v) * 255) for v in output[:, 0].mean(dim=(1, 2))] == [50, 90, 10]
 
 
-@pytest.mark.parametrize("flag, value", [("--k", "-5"), ("--batch-size", "0"), ("--k", "ten")])
-def test_mine_refuses_non_positive_counts_with_exit_2(tmp_path, capsys, flag, value):
-    args = ["mine", "--pool", str(tmp_path), "--competition", "sod", "--k", "3", "--out", str(tmp_path / "o")]
-    args += [flag, value]
-    with pytest.raises(SystemExit) as info:
-        cli.main(args)
-    assert info.value.code == 2 and flag in capsys.readouterr().err
+
+def test_mine_with_a_zero_batch_size_exits_2_with_one_line(tmp_path, capsys):
+    _image(tmp_path / "images" / "a.png")
+    _image(tmp_path / "maps_p" / "a.png", value=30)
+    _image(tmp_path / "maps_q" / "a.png", value=200)
+    argv = ["mine", "--pool", str(tmp_path / "images"), "--maps", f"p={tmp_path / 'maps_p'}",
+            "--maps", f"q={tmp_path / 'maps_q'}", "--competition", "sod", "--k", "1", "--batch-size", "0",
+            "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "batch_size takes a whole number of at least 1" in err and err.count("\n") == 1

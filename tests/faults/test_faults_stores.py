@@ -138,3 +138,9 @@ def test_nan_from_a_saliency_model_that_outputs_labels_is_refused(tmp_path, pool
                                         ["background", "salient"], name="nan_labels", output="labels")
     with pytest.raises(PredictionRunError, match="nan_labels: chunk 0 .*NaN"):
         _run(pool, [nan_labels], tmp_path)
+
+
+@pytest.mark.parametrize("option, value", [("batch_size", 0), ("chunk_size", -5), ("batch_size", "16")])
+def test_bad_batch_and_chunk_sizes_are_named(tmp_path, pool, option, value):
+    with pytest.raises(MdcError, match=f"{option} takes a whole number of at least 1"):
+        predict_pool(pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path, progress=False, **{option: value})
