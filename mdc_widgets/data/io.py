@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from mdc_widgets.errors import ImageDecodeError
 
@@ -80,8 +80,7 @@ def _open(path: Path, what: str) -> Image.Image:
             f"{path}: no permission to read this {what} ({exc.strerror}); make it readable for this user "
             "(chmod a+r), or remove it from the pool."
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+    except Exception as exc:  # PIL reports damaged files with many types (EOFError, struct.error, bombs...)
         raise ImageDecodeError(
             f"{path}: cannot decode this {what} ({type(exc).__name__}: {exc}); "
             "re-export or re-download the file, or remove it from the pool."
@@ -186,7 +185,7 @@ def _open_header(path: Path) -> Image.Image:
         raise ImageDecodeError(f"{path}: file not found; restore it or remove it from the pool/manifest.")
     try:
         return Image.open(path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # as in _open: any failure to parse the header is the file's
         raise ImageDecodeError(f"{path}: cannot read this file's header ({type(exc).__name__}: {exc}).") from exc
 
 

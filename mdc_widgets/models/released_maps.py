@@ -248,14 +248,14 @@ class MapCompetitor:
 
 def _header_problem(path: Path, native: tuple[int, int]) -> tuple[str, str]:
     """``(kind, why)`` of a map file that cannot serve an image of size ``native``; ``("", "")`` if fine."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if path.stat().st_size == 0:
         return "empty", f"{path} is empty (0 bytes)"
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # PIL reports a damaged header with many types (DecompressionBombError, struct.error)
         return "unreadable", f"{path} cannot be read ({type(exc).__name__})"
     if width == 0 or height == 0:
         return "empty", f"{path} has no pixels"

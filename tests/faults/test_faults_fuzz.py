@@ -7,13 +7,15 @@ type; every success must be a well-formed result (never a silent half-read).
 from __future__ import annotations
 
 import io
+import struct
 import tempfile
+import zlib
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -24,7 +26,9 @@ from mdc_widgets.errors import MdcError
 from mdc_widgets.labeling import LabelStore
 from mdc_widgets.models import MapCompetitor
 
-FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized and without an example database: the same inputs on every run and machine, no folder left behind
+FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def _encoded(fmt: str, mode: str = "RGB") -> bytes:
@@ -35,7 +39,15 @@ def _encoded(fmt: str, mode: str = "RGB") -> bytes:
     return buffer.getvalue()
 
 
-SEEDS = [_encoded("PNG"), _encoded("JPEG"), _encoded("GIF"), _encoded("BMP"), _encoded("TIFF"), _encoded("PNG", "L")]
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (no pixel data follows): a decompression bomb."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+BOMB = _png_claiming(20000, 20000)
+SEEDS = [BOMB, _encoded("PNG"), _encoded("JPEG"), _encoded("GIF"), _encoded("BMP"), _encoded("TIFF"), _encoded("PNG", "L")]
 
 
 @st.composite
@@ -71,6 +83,7 @@ def _is_map(values):
 
 
 @FUZZ
+@example(data=BOMB, suffix=".png")
 @given(data=damaged_files(), suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp", ".tif"]))
 def test_fuzzed_images_decode_or_raise_a_named_error(data, suffix):
     with tempfile.TemporaryDirectory() as folder:
@@ -86,6 +99,7 @@ def test_fuzzed_images_decode_or_raise_a_named_error(data, suffix):
 
 
 @FUZZ
+@example(data=BOMB, kind="grey")
 @given(data=damaged_files(), kind=st.sampled_from(["labels", "grey"]))
 def test_fuzzed_masks_decode_or_raise_a_named_error(data, kind):
     with tempfile.TemporaryDirectory() as folder:
@@ -95,6 +109,7 @@ def test_fuzzed_masks_decode_or_raise_a_named_error(data, kind):
 
 
 @FUZZ
+@example(data=BOMB, task="sod")
 @given(data=damaged_files(), task=st.sampled_from(["sod", "ss"]))
 def test_fuzzed_released_maps_are_used_or_refused_by_name(data, task):
     with tempfile.TemporaryDirectory() as folder:
