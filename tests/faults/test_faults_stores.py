@@ -144,3 +144,24 @@ def test_nan_from_a_saliency_model_that_outputs_labels_is_refused(tmp_path, pool
 def test_bad_batch_and_chunk_sizes_are_named(tmp_path, pool, option, value):
     with pytest.raises(MdcError, match=f"{option} takes a whole number of at least 1"):
         predict_pool(pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path, progress=False, **{option: value})
+
+
+def test_every_atomic_write_reports_a_full_disk_by_folder(tmp_path, monkeypatch):
+    import os
+
+    from mdc_widgets._atomic import atomic_write_dir, atomic_write_json
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(StorageError, match=f"No space left on the device of {tmp_path} while writing"):
+        atomic_write_json(tmp_path / "summary.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left
+
+    def fills_the_disk(folder):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(StorageError, match="free space"):
+        atomic_write_dir(tmp_path / "store.zarr", fills_the_disk)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
