@@ -29,7 +29,7 @@ from mdc_widgets.data.io import (
 from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
 
 __all__ = ["Pool", "DatasetPool", "FilePool", "open_pool", "skimage_pool", "match_by_stem", "IMAGE_EXTENSIONS",
-           "relative_ids", "common_root"]
+           "relative_id", "relative_ids", "common_root"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 METADATA_SKIP = ("image", "semantic", "saliency")
@@ -147,6 +147,19 @@ def common_root(paths: Sequence[str | Path]) -> Path:
     return Path(os.path.commonpath(parents)) if parents else Path(".")
 
 
+def relative_id(path: str | Path, root: str | Path) -> str:
+    """One image's id: its path under ``root`` without extension, ``/``-separated (absolute if outside ``root``).
+
+    Examples
+    --------
+    >>> relative_id("/d/cats/1.jpg", "/d")
+    'cats/1'
+    """
+    root_text, full = os.path.abspath(str(root)), os.path.abspath(str(path))
+    relative = os.path.relpath(full, root_text) if os.path.commonpath([root_text, full]) == root_text else full
+    return Path(os.path.splitext(relative)[0]).as_posix()
+
+
 def relative_ids(paths: Sequence[str | Path], root: str | Path) -> list[str]:
     """Sample ids of image files: the path under ``root`` without its extension, with ``/`` separators.
 
@@ -164,11 +177,7 @@ def relative_ids(paths: Sequence[str | Path], root: str | Path) -> list[str]:
     ['cats/1', 'dogs/1']
     """
     root_text = os.path.abspath(str(root))
-    ids = []
-    for path in paths:
-        full = os.path.abspath(str(path))
-        relative = os.path.relpath(full, root_text) if os.path.commonpath([root_text, full]) == root_text else full
-        ids.append(Path(os.path.splitext(relative)[0]).as_posix())
+    ids = [relative_id(path, root) for path in paths]
     seen: dict[str, str] = {}
     for sid, path in zip(ids, paths):
         if sid in seen:

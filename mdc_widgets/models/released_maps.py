@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from mdc_widgets.data.io import decode_mask, fit_to_canvas, resize_mask, resize_saliency
-from mdc_widgets.data.pool import relative_ids
+from mdc_widgets.data.pool import relative_id
 from mdc_widgets.errors import ImageDecodeError, MdcError
 
 __all__ = ["MapCompetitor", "MapFolderError", "register_maps", "pool_stems"]
@@ -56,7 +56,7 @@ def pool_stems(pool: Any) -> list[str]:
     paths = getattr(pool, "paths", None)
     if paths is not None:
         root = getattr(pool, "root", None)
-        return relative_ids(paths, root) if root is not None else [Path(p).stem for p in paths]
+        return [relative_id(p, root) if root is not None else Path(p).stem for p in paths]
     return [str(s) for s in pool.sample_ids]
 
 
