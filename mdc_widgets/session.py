@@ -289,12 +289,15 @@ class Session:
         """What each ``<store>/<model>.zarr`` holds: task, classes, complete, made for this pool."""
         import zarr
 
+        from mdc_widgets.predictions.store import damaged_chunks
+
         found = {}
         for path in sorted(self.store.glob("*.zarr")):
             try:
                 group = zarr.open_group(str(path), mode="r")
                 attrs = dict(group.attrs)
-                done = bool(np.asarray(group["chunk_done"][:]).all())
+                # a damaged chunk is unfinished work: predicting again recomputes it
+                done = bool(np.asarray(group["chunk_done"][:]).all()) and not damaged_chunks(path)
             except Exception:  # an unreadable store is offered for recomputation, not fatal here
                 continue
             found[path.name[: -len(".zarr")]] = {

@@ -165,3 +165,13 @@ def test_every_atomic_write_reports_a_full_disk_by_folder(tmp_path, monkeypatch)
     with pytest.raises(StorageError, match="free space"):
         atomic_write_dir(tmp_path / "store.zarr", fills_the_disk)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_session_does_not_mine_from_a_damaged_store(tmp_path, pool):
+    from mdc_widgets.session import Session
+
+    _run(pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path)
+    session = Session(pool, store=tmp_path)
+    assert session.predicted_models() == ["ss_a"]
+    (tmp_path / "ss_a.zarr" / "valid" / "c" / "1").unlink()
+    assert session.predicted_models() == []
