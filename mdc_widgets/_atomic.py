@@ -1,4 +1,9 @@
-"""Atomic writes: a result on disk is either the old one or the new one, never half."""
+"""Atomic writes: a result on disk is either the old one or the new one, never half.
+
+A failing write (a full disk, no permission) raises
+:class:`mdc_widgets._locking.StorageError` naming the path and the fix; it is
+also an ``OSError``, so existing handlers still catch it.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,26 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from mdc_widgets._locking import storage_error, storage_errors
+from mdc_widgets.errors import MdcError
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are meant to be shared
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -43,8 +52,9 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     An existing directory at ``path`` is replaced only after ``write`` succeeded.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    with storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         write(tmp)
         if path.exists():
@@ -55,6 +65,12 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except MdcError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except OSError as exc:  # a full disk while the directory was built or moved into place
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise storage_error(exc, path) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

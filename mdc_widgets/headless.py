@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import os
 import time
@@ -13,7 +14,8 @@ import yaml
 from mdc_widgets._atomic import atomic_write_text
 from mdc_widgets.errors import MdcError
 
-__all__ = ["notebooks_dir", "list_notebooks", "run_notebook", "render_notebooks", "load_parameters"]
+__all__ = ["notebooks_dir", "list_notebooks", "run_notebook", "render_notebooks", "load_parameters",
+           "check_parameter", "validate_parameters"]
 
 
 def notebooks_dir() -> Path:
@@ -55,6 +57,94 @@ def load_parameters(path: str | Path | None, overrides: Sequence[tuple[str, str]
     for key, value in overrides:
         params[key] = yaml.safe_load(value)
     return params
+
+
+def _kind(value: Any) -> str | None:
+    """The kind a parameter default fixes: "int", "number", "str", "list[<kind>]", or None (anything)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list) and value:
+        kinds = {_kind(v) for v in value}
+        if kinds <= {"int", "number"}:
+            return "list[number]" if "number" in kinds else "list[int]"
+        return f"list[{kinds.pop()}]" if len(kinds) == 1 else None
+    return None
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind.startswith("list["):
+        return isinstance(value, list) and all(_fits(v, kind[5:-1]) for v in value)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "bool": bool}[kind])
+
+
+def check_parameter(name: str, value: Any, default: Any, where: str = "the notebook") -> None:
+    """Refuse a parameter value of another kind than its default, or a negative (or zero) size.
+
+    A default of ``None`` or an expression accepts anything. Counts and sizes
+    (whole-number defaults) must be at least 1, seeds at least 0, numbers at
+    least 0.
+
+    Examples
+    --------
+    >>> check_parameter("pool_size", 400, 3000)
+    >>> check_parameter("pool_size", -5, 3000)
+    Traceback (most recent call last):
+    ...
+    mdc_widgets.errors.MdcError: Parameter 'pool_size' of the notebook must be at least 1; got -5.
+    >>> check_parameter("seeds", [1, "x"], [1, 2, 3])
+    Traceback (most recent call last):
+    ...
+    mdc_widgets.errors.MdcError: Parameter 'seeds' of the notebook takes a list of whole numbers (like [1, 2, 3]); got [1, 'x'].
+    """
+    kind = _kind(default)
+    if kind is None:
+        return
+    if not _fits(value, kind):
+        words = {"int": "a whole number", "number": "a number", "str": "a string", "bool": "true or false"}
+        wanted = f"a list of {words[kind[5:-1]].split(' ', 1)[1]}s" if kind.startswith("list[") else words[kind]
+        raise MdcError(f"Parameter {name!r} of {where} takes {wanted} (like {default!r}); got {value!r}.")
+    least = 0 if (name.startswith("seed") or kind.endswith("number]") or kind == "number") else 1
+    numbers = value if isinstance(value, list) else [value]
+    if kind.replace("list[", "").rstrip("]") in ("int", "number") and any(v < least for v in numbers):
+        raise MdcError(f"Parameter {name!r} of {where} must be at least {least}; got {value!r}.")
+
+
+def validate_parameters(notebooks: Sequence[Path], parameters: Mapping[str, Any]) -> None:
+    """Check every parameter against the defaults the notebooks declare, before anything runs.
+
+    Raises ``MdcError`` naming the parameter: one no notebook declares (a
+    typo), or a value of the wrong kind or out of range (see :func:`check_parameter`).
+    """
+    import papermill as pm
+
+    def declared_by(notebook: Path) -> dict[str, str]:
+        return {p["name"]: p["default"] for p in pm.inspect_notebook(str(notebook)).values()}
+
+    # one YAML file may serve every notebook: a name is a typo only when no notebook at all declares it
+    declared_anywhere = {name for notebook in {*list_notebooks(), *notebooks} for name in declared_by(notebook)}
+    for notebook in notebooks:
+        declared = declared_by(notebook)
+        for name, value in _params_for(notebook, parameters).items():
+            if name in declared:
+                try:
+                    default = ast.literal_eval(declared[name])
+                except (ValueError, SyntaxError):  # an expression (an f-string, a comprehension): not checked
+                    continue
+                check_parameter(name, value, default, f"notebook {notebook.stem}")
+    unknown = sorted(set(parameters) - declared_anywhere - {"notebooks"})
+    if unknown:
+        raise MdcError(f"No notebook takes the parameter(s) {unknown}; the notebooks take: "
+                       f"{', '.join(sorted(declared_anywhere))}.")
 
 
 def _params_for(notebook: Path, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,6 +209,7 @@ def render_notebooks(
     """
     output_dir = Path(output_dir)
     selected = [_find(str(n)) for n in notebooks] if notebooks else list_notebooks()
+    validate_parameters(selected, parameters or {})  # a bad value fails here, not an hour into a run
     rows, failures = [], []
     for nb in selected:
         t0 = time.perf_counter()

@@ -254,7 +254,8 @@ class Session:
         self.pool = pool
         self.store = Path(store) if store is not None else cache_dir() / "sessions" / str(pool.fingerprint)
         self.store.mkdir(parents=True, exist_ok=True)
-        self.labels = labels if isinstance(labels, LabelStore) else LabelStore(labels or self.store / "labels.jsonl")
+        self.labels = labels if isinstance(labels, LabelStore) else LabelStore(
+            labels or self.store / "labels.jsonl", sample_ids=pool.sample_ids)
         self.device = device
         self.use_registry = use_registry
         self.results: dict[str, xr.Dataset] = {}
@@ -288,12 +289,15 @@ class Session:
         """What each ``<store>/<model>.zarr`` holds: task, classes, complete, made for this pool."""
         import zarr
 
+        from mdc_widgets.predictions.store import damaged_chunks
+
         found = {}
         for path in sorted(self.store.glob("*.zarr")):
             try:
                 group = zarr.open_group(str(path), mode="r")
                 attrs = dict(group.attrs)
-                done = bool(np.asarray(group["chunk_done"][:]).all())
+                # a damaged chunk is unfinished work: predicting again recomputes it
+                done = bool(np.asarray(group["chunk_done"][:]).all()) and not damaged_chunks(path)
             except Exception:  # an unreadable store is offered for recomputation, not fatal here
                 continue
             found[path.name[: -len(".zarr")]] = {

@@ -17,6 +17,7 @@ import zarr
 from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
 from mdc_widgets.errors import MdcError
 from mdc_widgets.predictions import completed_fraction, open_predictions, predict_pool
+from mdc_widgets.predictions.store import PredictionRunError
 
 TESTS = Path(__file__).resolve().parent
 N_IMAGES, CHUNK = 400, 10
@@ -117,7 +118,8 @@ def test_an_unexpected_error_leaves_every_queued_chunk_on_disk(tmp_path, blob_po
                 raise RuntimeError("out of memory")
             return super().predict(images)
 
-    with pytest.raises(RuntimeError, match="out of memory"):
+    # any model error is reported against the model and chunk (issue 12), after the queue is flushed
+    with pytest.raises(PredictionRunError, match="ss_a: chunk 3 .*RuntimeError: out of memory"):
         predict_pool(blob_pool, [Crashing("ss_a", "ss", 0.3)], tmp_path, chunk_size=8, batch_size=8, progress=False)
     done = zarr.open_group(str(tmp_path / "ss_a.zarr"), mode="r")["chunk_done"][:]
     assert done.tolist() == [True, True, True, False, False]

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from mdc_widgets.errors import ImageDecodeError
 
@@ -75,8 +75,12 @@ def _open(path: Path, what: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
             image.load()  # decode now: a truncated file fails here, not later
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+    except PermissionError as exc:  # the file is fine; this user may not read it
+        raise ImageDecodeError(
+            f"{path}: no permission to read this {what} ({exc.strerror}); make it readable for this user "
+            "(chmod a+r), or remove it from the pool."
+        ) from exc
+    except Exception as exc:  # PIL reports damaged files with many types (EOFError, struct.error, bombs...)
         raise ImageDecodeError(
             f"{path}: cannot decode this {what} ({type(exc).__name__}: {exc}); "
             "re-export or re-download the file, or remove it from the pool."
@@ -86,13 +90,22 @@ def _open(path: Path, what: str) -> Image.Image:
     return image
 
 
-def decode_image(path: str | Path) -> np.ndarray:
+def decode_image(path: str | Path, notes: list[str] | None = None) -> np.ndarray:
     """Read one image file as RGB uint8 ``(H, W, 3)``; raises ``ImageDecodeError`` naming the file.
 
-    Grey, palette, RGBA, CMYK and 16-bit images are converted.
+    Grey, palette, RGBA, CMYK and 16-bit images are converted. An animated
+    image (GIF, APNG, multi-page TIFF) gives its first frame, and a line saying
+    so is appended to ``notes`` when given (pools keep it in ``warnings``).
     """
-    # phone photos store their rotation in EXIF; show them the way viewers do
-    image = ImageOps.exif_transpose(_open(Path(path), "image"))
+    image = _open(Path(path), "image")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and notes is not None:
+        notes.append(f"{path}: {frames} frames; only the first is used.")
+    try:
+        # phone photos store their rotation in EXIF; show them the way viewers do
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a damaged EXIF block: the picture as stored (native_size ignores it too)
+        pass
     if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
         image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
     return to_rgb_uint8(np.asarray(image))
@@ -172,7 +185,7 @@ def _open_header(path: Path) -> Image.Image:
         raise ImageDecodeError(f"{path}: file not found; restore it or remove it from the pool/manifest.")
     try:
         return Image.open(path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # as in _open: any failure to parse the header is the file's
         raise ImageDecodeError(f"{path}: cannot read this file's header ({type(exc).__name__}: {exc}).") from exc
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 import yaml
 
 from mdc_widgets._atomic import atomic_write_text
-from mdc_widgets.errors import ManifestError
+from mdc_widgets.errors import ManifestError, MdcError
 
 __all__ = [
     "Manifest",
@@ -81,6 +82,66 @@ class Manifest:
         return [self.root / e[kind] if e.get(kind) else None for e in self.entries]
 
 
+_ENTRY_FILES = ("path", "semantic_mask", "saliency_mask")
+
+
+def confined_path(root: str | Path, relative: Any, where: str) -> str:
+    """``relative`` (a manifest entry's path) normalised under ``root``, or ``ManifestError`` naming ``where``.
+
+    The path is resolved lexically (``..`` collapsed, symbolic links inside
+    the dataset left alone) and must stay under ``root``; an absolute path is
+    accepted only when it lies under ``root``. Returns it relative to ``root``.
+
+    Examples
+    --------
+    >>> confined_path("/data/ecssd", "images/../images/0001.jpg", "entry 1")
+    'images/0001.jpg'
+    >>> confined_path("/data/ecssd", "../../etc/passwd", "entry 2")
+    Traceback (most recent call last):
+    ...
+    mdc_widgets.errors.ManifestError: entry 2: '../../etc/passwd' lies outside the manifest's root /data/ecssd; list only files under the root (or move root= up to a folder that holds them).
+    """
+    if not isinstance(relative, str) or not relative.strip():
+        raise ManifestError(f"{where}: a file path is a non-empty string; got {relative!r}.")
+    root_text = os.path.normpath(os.path.abspath(str(root)))
+    full = os.path.normpath(os.path.join(root_text, os.path.expanduser(relative)))
+    if os.path.commonpath([root_text, full]) != root_text or full == root_text:
+        raise ManifestError(
+            f"{where}: {relative!r} lies outside the manifest's root {root_text}; list only files under the "
+            "root (or move root= up to a folder that holds them)."
+        )
+    return Path(os.path.relpath(full, root_text)).as_posix()
+
+
+def _confine_entries(entries: list[Any], root: Path, manifest_path: Path) -> list[dict[str, Any]]:
+    """Every entry as a dict whose file paths are confined under ``root`` (see :func:`confined_path`)."""
+    confined = []
+    for number, entry in enumerate(entries, start=1):
+        entry = dict(entry) if isinstance(entry, dict) else {"path": entry}
+        for key in _ENTRY_FILES:
+            if key == "path" or entry.get(key):
+                where = f"Manifest {manifest_path} entry {number} ({key})"
+                entry[key] = confined_path(root, entry.get(key), where)
+        if entry.get("sha256") is not None and not isinstance(entry["sha256"], str):
+            raise ManifestError(f"Manifest {manifest_path} entry {number}: sha256 is a hex string; "
+                                f"got {entry['sha256']!r}.")
+        confined.append(entry)
+    return confined
+
+
+def _check_fields(raw: dict[str, Any], path: Path) -> None:
+    """Refuse fields of the wrong type up front, naming the field (instead of a crash deep inside)."""
+    kinds = {"name": (str, int, float), "root": (str,), "source": (str,), "license": (str,), "images": (str,),
+             "glob": (str,), "ids_file": (str,), "semantic_mask": (str,), "saliency_mask": (str,),
+             "files": (list,), "classes": (list,), "generator": (dict,)}
+    for key, types in kinds.items():
+        if raw.get(key) is not None and not isinstance(raw[key], types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ManifestError(f"Manifest {path}: the field {key!r} must be {wanted}; got {raw[key]!r}.")
+    if raw.get("classes") is not None and not all(isinstance(c, str) for c in raw["classes"]):
+        raise ManifestError(f"Manifest {path}: classes must be a list of names; got {raw['classes']!r}.")
+
+
 def _resolve_root(manifest_path: Path, raw: dict[str, Any], root: str | Path | None) -> Path:
     env = os.environ.get(f"MDC_DATA_ROOT_{str(raw.get('name', '')).upper().replace('-', '_')}")
     chosen = root or env or raw.get("root") or "."
@@ -90,7 +151,7 @@ def _resolve_root(manifest_path: Path, raw: dict[str, Any], root: str | Path | N
 
 def _expand_entries(raw: dict[str, Any], root: Path, manifest_path: Path) -> list[dict[str, Any]]:
     if raw.get("files"):
-        return [dict(e) if isinstance(e, dict) else {"path": str(e)} for e in raw["files"]]
+        return list(raw["files"])  # checked and confined by _confine_entries
     pattern = raw.get("images") or raw.get("glob")  # both spellings are accepted
     if not pattern:
         return []
@@ -121,7 +182,13 @@ def _expand_entries(raw: dict[str, Any], root: Path, manifest_path: Path) -> lis
         entry = {"path": str(p.relative_to(root))}
         for kind in ("semantic_mask", "saliency_mask"):
             if raw.get(kind):
-                entry[kind] = raw[kind].format(stem=p.stem, name=p.name)
+                try:
+                    entry[kind] = raw[kind].format(stem=p.stem, name=p.name)
+                except (KeyError, IndexError, ValueError) as exc:
+                    raise ManifestError(
+                        f"Manifest {manifest_path.name}: the {kind} template {raw[kind]!r} is not valid ({exc}); "
+                        "use {stem} or {name}, e.g. 'masks/{stem}.png'."
+                    ) from exc
         entries.append(entry)
     return entries
 
@@ -137,13 +204,17 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
     if not path.exists():
         raise ManifestError(f"Manifest {path} not found; give the path of a .yaml manifest.")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         raise ManifestError(f"Manifest {path} is not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ManifestError(f"Manifest {path} cannot be read ({exc.strerror or exc}); check the file.") from exc
     if not isinstance(raw, dict) or "name" not in raw:
         raise ManifestError(f"Manifest {path} must be a mapping with at least a 'name' field.")
+    _check_fields(raw, path)
     resolved_root = _resolve_root(path, raw, root)
-    entries = [] if raw.get("generator") else _expand_entries(raw, resolved_root, path)
+    entries = [] if raw.get("generator") else _confine_entries(_expand_entries(raw, resolved_root, path),
+                                                                 resolved_root, path)
     return Manifest(
         path=path, name=str(raw["name"]), root=resolved_root, source=str(raw.get("source", "")),
         license=str(raw.get("license", "")), classes=raw.get("classes"), entries=entries,
@@ -249,7 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_miniworld:
         print(write_miniworld_manifest())
     if args.verify:
-        manifest = verify_manifest(args.verify, args.root)
+        try:
+            manifest = verify_manifest(args.verify, args.root)
+        except MdcError as exc:
+            # one clear line, as the main command line does
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
         print(f"{manifest.name}: ok ({len(manifest.entries) or 'generated'} files)")
     return 0
 

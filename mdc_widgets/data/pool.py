@@ -28,7 +28,8 @@ from mdc_widgets.data.io import (
 )
 from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
 
-__all__ = ["Pool", "DatasetPool", "FilePool", "open_pool", "skimage_pool", "match_by_stem", "IMAGE_EXTENSIONS"]
+__all__ = ["Pool", "DatasetPool", "FilePool", "open_pool", "skimage_pool", "match_by_stem", "IMAGE_EXTENSIONS",
+           "relative_id", "relative_ids", "common_root"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 METADATA_SKIP = ("image", "semantic", "saliency")
@@ -132,6 +133,62 @@ class DatasetPool(Pool):
         return gt
 
 
+def common_root(paths: Sequence[str | Path]) -> Path:
+    """The deepest folder that holds every one of ``paths`` (the root of a glob's or a list's pool).
+
+    Examples
+    --------
+    >>> common_root(["/data/a/x.jpg", "/data/b/y.jpg"]).as_posix()
+    '/data'
+    >>> common_root(["/data/a/x.jpg"]).as_posix()
+    '/data/a'
+    """
+    parents = [os.path.dirname(os.path.abspath(str(p))) for p in paths]
+    return Path(os.path.commonpath(parents)) if parents else Path(".")
+
+
+def relative_id(path: str | Path, root: str | Path) -> str:
+    """One image's id: its path under ``root`` without extension, ``/``-separated (absolute if outside ``root``).
+
+    Examples
+    --------
+    >>> relative_id("/d/cats/1.jpg", "/d")
+    'cats/1'
+    """
+    root_text, full = os.path.abspath(str(root)), os.path.abspath(str(path))
+    relative = os.path.relpath(full, root_text) if os.path.commonpath([root_text, full]) == root_text else full
+    return Path(os.path.splitext(relative)[0]).as_posix()
+
+
+def relative_ids(paths: Sequence[str | Path], root: str | Path) -> list[str]:
+    """Sample ids of image files: the path under ``root`` without its extension, with ``/`` separators.
+
+    A flat folder keeps plain file stems; images in subfolders get
+    ``sub/stem``. The ids do not depend on where the folder lies or on which
+    other files it holds, so labels and mined sets keep matching when files
+    are added or the folder moves. Two files that differ only in extension
+    would share an id, and are refused.
+
+    Examples
+    --------
+    >>> relative_ids(["/d/0001.jpg", "/d/0002.png"], "/d")
+    ['0001', '0002']
+    >>> relative_ids(["/d/cats/1.jpg", "/d/dogs/1.jpg"], "/d")
+    ['cats/1', 'dogs/1']
+    """
+    root_text = os.path.abspath(str(root))
+    ids = [relative_id(path, root) for path in paths]
+    seen: dict[str, str] = {}
+    for sid, path in zip(ids, paths):
+        if sid in seen:
+            raise MdcError(
+                f"The images {seen[sid]} and {path} would share the sample id {sid!r} (the path under the pool's "
+                f"root {root_text} without its extension); rename or remove one of them."
+            )
+        seen[sid] = str(path)
+    return ids
+
+
 class FilePool(Pool):
     """A pool of image files, decoded lazily; masks (optional) give ground truth.
 
@@ -144,14 +201,16 @@ class FilePool(Pool):
         aspect ratio and pad; every model's map is background on the pad)
     semantic_masks, saliency_masks : one mask path (or None) per image
     classes : the class names of the semantic masks (index 0 background)
-    sample_ids : default: file stems (full paths where stems repeat)
+    root : the pool's folder (default: the deepest folder holding every image)
+    sample_ids : default: each image's path under ``root`` without its
+        extension (:func:`relative_ids`), so a flat folder gives file stems
     """
 
     def __init__(self, paths: Sequence[str | Path], *, name: str = "files", image_size: tuple[int, int] = (64, 64),
                  semantic_masks: Sequence[str | Path | None] | None = None,
                  saliency_masks: Sequence[str | Path | None] | None = None,
                  classes: Sequence[str] | None = None, sample_ids: Sequence[str] | None = None,
-                 fit: str = "stretch"):
+                 fit: str = "stretch", root: str | Path | None = None):
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise MdcError(f"Pool {name!r} has no image files; check the folder, glob or list you gave.")
@@ -163,10 +222,12 @@ class FilePool(Pool):
         self.semantic_masks = list(semantic_masks) if semantic_masks else None
         self.saliency_masks = list(saliency_masks) if saliency_masks else None
         self.classes = tuple(classes) if classes else None
+        self.root = Path(root) if root is not None else common_root(self.paths)
         if sample_ids is None:
-            stems = [p.stem for p in self.paths]
-            sample_ids = stems if len(set(stems)) == len(stems) else [str(p) for p in self.paths]
+            sample_ids = relative_ids(self.paths, self.root)
         self.sample_ids = np.asarray(sample_ids).astype(str)
+        if len(set(self.sample_ids)) != len(self.sample_ids):
+            raise MdcError(f"Pool {name!r}: sample_ids must be unique; some repeat.")
         self.errors, self.warnings = {}, {}
         self._native: dict[int, tuple[int, int]] = {}
         # everything that changes the served pixels is in the fingerprint: the files, the size, the fit
@@ -197,8 +258,11 @@ class FilePool(Pool):
         valid = np.zeros(stop - start, bool)
         for offset, path in enumerate(self.paths[start:stop]):
             sid = self.sample_ids[start + offset]
+            notes: list[str] = []
             try:
-                image = decode_image(path)
+                image = decode_image(path, notes)
+                if notes:
+                    self.warnings[sid] = " ".join(notes)
                 self._native[start + offset] = image.shape[:2]
                 out[offset] = fit_to_canvas(image, self.image_size, self.fit, "image")
                 valid[offset] = True
@@ -270,24 +334,42 @@ class FilePool(Pool):
                           coords={"sample": self.sample_ids})
 
 
-def match_by_stem(paths: Sequence[Path], folder: str | Path, what: str) -> list[Path | None]:
-    """For each of ``paths``, the file in ``folder`` with the same stem (any image extension), or None.
+def match_by_stem(paths: Sequence[Path], folder: str | Path, what: str,
+                  ids: Sequence[str] | None = None) -> list[Path | None]:
+    """For each of ``paths``, the file in ``folder`` with the same name (any image extension), or None.
 
-    Raises ``MdcError`` when the folder is missing, holds two files of one stem,
-    or matches none of the images.
+    With ``ids`` (the images' sample ids, paths under the pool root), an
+    image ``sub/name`` takes the file ``sub/name.*`` of ``folder`` if there is
+    one; otherwise (and without ``ids``) the file whose stem is the image's.
+    Raises ``MdcError`` when the folder is missing, holds two candidate files
+    for one image, or matches none of the images.
     """
     folder = Path(os.path.expanduser(str(folder)))
     if not folder.is_dir():
         raise MdcError(f"The {what} folder {folder} does not exist; check the path.")
-    by_stem: dict[str, Path] = {}
+    by_id: dict[str, Path] = {}
+    by_stem: dict[str, list[Path]] = {}
     for candidate in _list_folder(folder):
-        if candidate.stem in by_stem:
+        key = candidate.relative_to(folder).with_suffix("").as_posix()
+        if key in by_id:
             raise MdcError(
-                f"The {what} folder {folder} holds two files for {candidate.stem!r} ({by_stem[candidate.stem].name}, "
+                f"The {what} folder {folder} holds two files for {key!r} ({by_id[key].name}, "
                 f"{candidate.name}); keep one."
             )
-        by_stem[candidate.stem] = candidate
-    matched = [by_stem.get(Path(p).stem) for p in paths]
+        by_id[key] = candidate
+        by_stem.setdefault(candidate.stem, []).append(candidate)
+
+    def find(path: Path, sid: str | None) -> Path | None:
+        if sid is not None and sid in by_id:
+            return by_id[sid]
+        stem = Path(path).stem
+        if len(by_stem.get(stem, ())) > 1:
+            names = ", ".join(str(p.relative_to(folder)) for p in by_stem[stem][:3])
+            raise MdcError(f"The {what} folder {folder} holds several files for the image {path} ({names}); "
+                           "mirror the image folders (sub/name.png) or keep one.")
+        return by_stem.get(stem, [None])[0]
+
+    matched = [find(p, None if ids is None else ids[i]) for i, p in enumerate(paths)]
     if paths and not any(m is not None for m in matched):
         raise MdcError(
             f"No file in the {what} folder {folder} has the stem of a pool image (e.g. {Path(paths[0]).stem!r}); "
@@ -411,7 +493,7 @@ def open_pool(
                                                    and not path.suffix and _is_manifest_name(text)):
         return _manifest_pool(text, image_size, root, fit)
     if path.is_dir():
-        return _file_pool(_list_folder(path), path.name, files, ground_truth)
+        return _file_pool(_list_folder(path), path.name, {**files, "root": path}, ground_truth)
     if path.suffix.lower() == ".txt" and path.exists():
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
         return _file_pool([Path(p) if Path(p).is_absolute() else path.parent / p for p in lines],
@@ -432,7 +514,8 @@ def open_pool(
 def _file_pool(paths: Sequence[str | Path], name: str, options: dict[str, Any],
                ground_truth: dict[str, str | Path] | None) -> FilePool:
     paths = [Path(p) for p in paths]
-    masks = {f"{kind}_masks": match_by_stem(paths, folder, f"{kind} ground-truth")
+    ids = relative_ids(paths, options.get("root") or common_root(paths)) if paths else None
+    masks = {f"{kind}_masks": match_by_stem(paths, folder, f"{kind} ground-truth", ids)
              for kind, folder in (ground_truth or {}).items()}
     return FilePool(paths, name=name, **options, **masks)
 
@@ -456,6 +539,7 @@ def _manifest_pool(source: str, image_size: tuple[int, int], root: str | Path | 
     # checksums are verified where given; templates without them only need the files to exist
     verify_manifest(manifest)
     return FilePool(
+        # like a list: ids are paths under the images' common folder (VOC keeps '2007_000001', not 'JPEGImages/...')
         manifest.image_paths(), name=manifest.name, image_size=image_size,
         semantic_masks=manifest.mask_paths("semantic_mask") if manifest.raw.get("semantic_mask") or any(
             e.get("semantic_mask") for e in manifest.entries) else None,

@@ -1,11 +1,14 @@
 """Human verdicts on model pairs, kept in a JSON Lines file that survives a kernel restart.
 
 One line per verdict, in the order they were given; the last verdict on a
-(sample, pair) wins. The whole file is rewritten through a temporary file and
-an atomic rename on every label, so a crash leaves the old labels or the new
-ones, never half a line. An accepted mask is written (atomically) as a PNG
-beside the file *before* the line that names it, so a line never points to a
-missing mask.
+(sample, pair) wins. A verdict is appended with one ``write`` and an
+``fsync`` while holding an exclusive lock on ``<file>.lock``, so notebooks
+and processes labelling the same file at once lose nothing. A crash can only
+tear the last line: reading drops such a torn tail, warns, and reports it in
+:attr:`LabelStore.dropped`; the next append cuts it off before writing.
+Removing a verdict rewrites the file atomically under the same lock. An
+accepted mask is written (atomically) as a PNG beside the file *before* the
+line that names it, so a line never points to a missing mask.
 """
 
 from __future__ import annotations
@@ -13,20 +16,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from mdc_widgets._atomic import atomic_write_bytes, atomic_write_text
+from mdc_widgets._locking import file_lock, storage_errors
 from mdc_widgets.errors import MdcError, ShapeError
 from mdc_widgets.ranking import VERDICTS
 
-__all__ = ["VERDICTS", "Label", "LabelStore", "canonical_pair"]
+__all__ = ["VERDICTS", "Label", "LabelStore", "canonical_pair", "parse_label_lines"]
 
 _SWAP = {"a": "b", "b": "a", "both_wrong": "both_wrong", "both_fine": "both_fine"}
 _COLUMNS = ["sample", "model_a", "model_b", "verdict", "time", "annotator", "mask", "mask_model", "note"]
@@ -83,6 +89,56 @@ def canonical_pair(model_a: str, model_b: str, verdict: str) -> tuple[str, str, 
     return model_b, model_a, _SWAP[verdict]
 
 
+def _label_from(raw: Any) -> Label:
+    """One parsed JSON line as a :class:`Label`; ``ValueError`` / ``TypeError`` / ``KeyError`` when it is not one."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a label is a JSON object, not {type(raw).__name__}")
+    item = Label(**{k: raw[k] for k in _COLUMNS if k in raw})
+    if not all(isinstance(v, str) for v in (item.sample, item.model_a, item.model_b)):
+        raise TypeError("sample, model_a and model_b must be strings")
+    if item.verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {item.verdict!r}")
+    return item
+
+
+def parse_label_lines(data: bytes, path: str | Path = "<labels>") -> tuple[list[Label], bytes]:
+    r"""The labels in the bytes of a label file, and its torn tail (b"" when the file ends cleanly).
+
+    Only the last line can be torn by a crash mid-append: when it lacks its
+    newline and is not a whole label it is returned as the tail, not parsed.
+    Any other bad line raises ``MdcError`` naming the file and the line.
+
+    Examples
+    --------
+    >>> good = b'{"sample": "s1", "model_a": "a", "model_b": "b", "verdict": "a"}\n'
+    >>> labels, torn = parse_label_lines(good + b'{"sample": "s2", "mod')
+    >>> [l.sample for l in labels], torn
+    (['s1'], b'{"sample": "s2", "mod')
+    """
+    body, _, tail = data.rpartition(b"\n")
+    if not body and not data.endswith(b"\n"):
+        body, tail = b"", data
+    lines = body.split(b"\n") if body else []
+    torn = b""
+    if tail.strip():
+        try:
+            _label_from(json.loads(tail.decode("utf-8")))
+            lines.append(tail)  # a whole label whose newline was not written yet
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError, ValueError):
+            torn = tail
+    history = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            history.append(_label_from(json.loads(line.decode("utf-8"))))
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+            raise MdcError(
+                f"Line {number} of the label file {path} is not a label ({exc}); fix or delete that line."
+            ) from exc
+    return history, torn
+
+
 def _mask_name(sample: str, model_a: str, model_b: str) -> str:
     # sample ids may be file paths; keep a readable stem and make it unique with a hash
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", sample)[-60:].strip("._") or "sample"
@@ -104,7 +160,10 @@ class LabelStore:
     Parameters
     ----------
     path : the ``.jsonl`` file (created on the first label); accepted masks
-        go to the folder ``<path stem>_masks`` beside it
+        go to the folder ``<path stem>_masks`` beside it, the lock is
+        ``.<file name>.lock`` beside it
+    sample_ids : the pool's sample ids; a verdict on any other id raises
+        ``MdcError`` (default None: any id is accepted)
 
     Examples
     --------
@@ -117,26 +176,30 @@ class LabelStore:
     [('img-1', 'fcn', 'unet', 'both_fine')]
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, sample_ids: Collection[str] | None = None):
         self.path = Path(path)
         self.mask_dir = self.path.with_name(f"{self.path.stem}_masks")
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        # the pool's ids: a verdict on any other sample is refused (None: any id is accepted)
+        self.sample_ids = None if sample_ids is None else frozenset(str(s) for s in sample_ids)
+        self.dropped = b""
         self._history: list[Label] = self._read()
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self) -> list[Label]:
+        """The labels on disk; a torn last line is dropped with a warning and kept in :attr:`dropped`."""
         if not self.path.exists():
             return []
-        history = []
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                history.append(Label(**{k: raw[k] for k in _COLUMNS if k in raw}))
-            except (json.JSONDecodeError, TypeError, KeyError) as exc:
-                raise MdcError(
-                    f"Line {number} of the label file {self.path} is not a label ({exc}); fix or delete that line."
-                ) from exc
+        with storage_errors(self.path, "reading"):
+            data = self.path.read_bytes()
+        history, torn = parse_label_lines(data, self.path)
+        if torn and torn != self.dropped:
+            warnings.warn(
+                f"The label file {self.path} ends in a torn line ({len(torn)} bytes, from a write cut short); "
+                "it was dropped and every whole label was read. Redo the last verdict if it is missing.",
+                stacklevel=3,
+            )
+        self.dropped = torn
         return history
 
     def reload(self) -> "LabelStore":
@@ -187,12 +250,43 @@ class LabelStore:
 
     # -- writing ---------------------------------------------------------------------------
     def _write(self, history: list[Label]) -> None:
+        """Replace the file by ``history`` (atomic rename); call with the lock held."""
         text = "".join(json.dumps(asdict(item), sort_keys=True) + "\n" for item in history)
-        atomic_write_text(self.path, text)
+        with storage_errors(self.path):
+            atomic_write_text(self.path, text)
         self._history = history
+
+    def _append(self, items: list[Label]) -> None:
+        """Append ``items`` with one write and an fsync under the lock, then re-read what others wrote."""
+        data = "".join(json.dumps(asdict(item), sort_keys=True) + "\n" for item in items).encode("utf-8")
+        with file_lock(self.lock_path, what=f"the label file {self.path}"), storage_errors(self.path):
+            self._read()  # reports a torn tail before it is cut off
+            with open(self.path, "ab") as handle:
+                if self.dropped:
+                    handle.truncate(handle.tell() - len(self.dropped))
+                    self.dropped = b""
+                elif handle.tell() and not self.path.read_bytes().endswith(b"\n"):
+                    data = b"\n" + data  # the last label is whole but its newline was cut off
+                size = handle.tell()
+                try:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except BaseException:
+                    handle.truncate(size)  # a failed label leaves the file as it was, not half a line
+                    raise
+            self._history = self._read()
+
+    def _check_sample(self, sample: str) -> None:
+        if self.sample_ids is not None and str(sample) not in self.sample_ids:
+            raise MdcError(
+                f"Sample {sample!r} is not in the pool of the label file {self.path}; label a sample of "
+                "this pool (see Pool.sample_ids), or open the LabelStore without sample_ids."
+            )
 
     def _make(self, sample: str, model_a: str, model_b: str, verdict: str, *, mask: np.ndarray | None,
               mask_model: str | None, annotator: str, note: str, when: float | None) -> Label:
+        self._check_sample(sample)
         a, b, v = canonical_pair(str(model_a), str(model_b), str(verdict))
         mask_path = None
         if mask is not None:
@@ -225,7 +319,7 @@ class LabelStore:
         item = self._make(sample, model_a, model_b, verdict, mask=mask, mask_model=mask_model,
                           annotator=annotator, note=note, when=None)
         # another notebook may have labelled since we read the file: append to what is on disk now
-        self._write(self._read() + [item])
+        self._append([item])
         return item
 
     def extend(self, labels: pd.DataFrame | Iterable[dict[str, Any]], annotator: str = "") -> int:
@@ -238,17 +332,19 @@ class LabelStore:
             for r in rows
         ]
         if items:
-            self._write(self._read() + items)
+            self._append(items)
         return len(items)
 
     def remove(self, sample: str, model_a: str, model_b: str) -> bool:
         """Forget every verdict on ``sample`` for the pair; True if there was one."""
         a, b, _ = canonical_pair(model_a, model_b, "a")
-        current = self._read()
-        kept = [item for item in current if item.key != (str(sample), a, b)]
-        if len(kept) == len(current):
-            return False
-        self._write(kept)
+        with file_lock(self.lock_path, what=f"the label file {self.path}"):
+            current = self._read()
+            kept = [item for item in current if item.key != (str(sample), a, b)]
+            if len(kept) == len(current):
+                return False
+            self._write(kept)
+            self.dropped = b""
         return True
 
     def __repr__(self) -> str:

@@ -124,6 +124,8 @@ class Competitor:
             raise ShapeError(f"Model {self.name!r} takes (n, 3, H, W) images; got {tuple(images.shape)}.")
         out = self.forward_logits(images)
         n_cls = len(self.classes) if self.task == "ss" else 1
+        if not torch.isfinite(out).all():  # before labels are taken: NaN cast to an integer is a silent 0
+            raise MdcError(f"Model {self.name!r} returned NaN or infinite values; check its weights and input.")
         if self.output == "labels":
             labels = out.long().reshape(out.shape[0], *out.shape[-2:])
             if labels.shape[-2:] != images.shape[-2:]:
@@ -138,8 +140,6 @@ class Competitor:
                 f"Model {self.name!r} returned {out.shape[1]} channels but has "
                 f"{n_cls} {'classes' if self.task == 'ss' else 'saliency channel'}; check its class list."
             )
-        if not torch.isfinite(out).all():
-            raise MdcError(f"Model {self.name!r} returned NaN or infinite values; check its weights and input.")
         if self.output == "probabilities":
             return out.float().clamp(0, 1)
         return out.float().softmax(dim=1) if self.task == "ss" else out.float().sigmoid()

@@ -152,4 +152,6 @@ def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -
             ) from exc
     competitor = Competitor(spec.name, spec.task, spec.classes, module, preprocess=spec.preprocess,
                             output=spec.output, cam_layer=spec.cam_layer, description=spec.description)
+    # the checkpoint file, so a prediction store can tell these weights from others (model_identity)
+    competitor.weights_file = str(source) if isinstance(source, (str, Path)) else None
     return competitor.to(resolve_device(device))

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from mdc_widgets.data.io import decode_mask, fit_to_canvas, resize_mask, resize_saliency
+from mdc_widgets.data.pool import relative_id
 from mdc_widgets.errors import ImageDecodeError, MdcError
 
 __all__ = ["MapCompetitor", "MapFolderError", "register_maps", "pool_stems"]
@@ -45,10 +46,17 @@ class MapFolderError(MdcError, ValueError):
 
 
 def pool_stems(pool: Any) -> list[str]:
-    """The file stem of each pool image, which a released map must share (sample ids otherwise)."""
+    """The key of each pool image's map: its path under the pool's root without extension.
+
+    In a flat folder that is the file stem (SOD-300 style); an image in a
+    subfolder, ``cats/1.jpg``, is matched to the map ``cats/1.*`` if the map
+    folder has one, else to ``1.*`` (see :meth:`MapCompetitor.map_path`).
+    In-memory pools use their sample ids.
+    """
     paths = getattr(pool, "paths", None)
     if paths is not None:
-        return [Path(p).stem for p in paths]
+        root = getattr(pool, "root", None)
+        return [relative_id(p, root) if root is not None else Path(p).stem for p in paths]
     return [str(s) for s in pool.sample_ids]
 
 
@@ -96,15 +104,17 @@ class MapCompetitor:
 
     def _index(self) -> dict[str, Path]:
         files: dict[str, Path] = {}
-        for path in sorted(self.folder.iterdir()):
+        # keyed like the pool's images: the path under the folder without extension (the stem when flat)
+        for path in sorted(self.folder.rglob("*")):
             if not path.is_file() or path.suffix.lower() not in _MAP_EXTENSIONS:
                 continue
-            if path.stem in files:
+            key = path.relative_to(self.folder).with_suffix("").as_posix()
+            if key in files:
                 raise MapFolderError(
-                    f"The map folder {self.folder} of {self.name!r} holds two maps for {path.stem!r} "
-                    f"({files[path.stem].name}, {path.name}); keep one."
+                    f"The map folder {self.folder} of {self.name!r} holds two maps for {key!r} "
+                    f"({files[key].name}, {path.name}); keep one."
                 )
-            files[path.stem] = path
+            files[key] = path
         if not files:
             raise MapFolderError(f"The map folder {self.folder} of {self.name!r} holds no image files.")
         return files
@@ -131,8 +141,11 @@ class MapCompetitor:
 
     # -- reading ---------------------------------------------------------------------------
     def map_path(self, stem: str) -> Path | None:
-        """The map file of the image with this stem, or None."""
-        return self._files.get(stem)
+        """The map file of the image with this key (see :func:`pool_stems`), or None.
+
+        A nested key ``sub/name`` takes the map ``sub/name.*`` if there is one, else ``name.*``.
+        """
+        return self._files.get(stem) or self._files.get(stem.rsplit("/", 1)[-1])
 
     def read_native(self, stem: str, native: tuple[int, int]) -> np.ndarray:
         """The map of image ``stem`` at the image's own size ``native = (H, W)``: uint8 labels or saliency.
@@ -140,7 +153,7 @@ class MapCompetitor:
         Raises :class:`MapFolderError` (missing, swapped, out-of-range labels)
         or ``ImageDecodeError`` (unreadable, empty).
         """
-        path = self._files.get(stem)
+        path = self.map_path(stem)
         if path is None:
             raise MapFolderError(f"{self.name!r} has no map for image {stem!r} in {self.folder}.")
         if path.stat().st_size == 0:
@@ -177,7 +190,7 @@ class MapCompetitor:
         problems: dict[str, list[str]] = {}
         bad: dict[str, str] = {}
         for index, (sid, stem) in enumerate(zip(pool.sample_ids, pool_stems(pool))):
-            path = self._files.get(stem)
+            path = self.map_path(stem)
             if path is None:
                 kind, why = "missing", f"no map named {stem}.* in {self.folder}"
             else:
@@ -235,14 +248,14 @@ class MapCompetitor:
 
 def _header_problem(path: Path, native: tuple[int, int]) -> tuple[str, str]:
     """``(kind, why)`` of a map file that cannot serve an image of size ``native``; ``("", "")`` if fine."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if path.stat().st_size == 0:
         return "empty", f"{path} is empty (0 bytes)"
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # PIL reports a damaged header with many types (DecompressionBombError, struct.error)
         return "unreadable", f"{path} cannot be read ({type(exc).__name__})"
     if width == 0 or height == 0:
         return "empty", f"{path} has no pixels"

@@ -159,10 +159,18 @@ def _run_shard(payload: _Payload, todo: dict[str, list[int]]) -> dict[str, Any]:
     _relax_malloc_trim()
     device = resolve_device(payload.device)
     names = [name for name, chunks in todo.items() if len(chunks)]
-    competitors = [s.build(device) for s in payload.sources if s.name in names]
+    competitors, not_built = [], {}
+    for source in payload.sources:
+        if source.name in names:
+            try:
+                competitors.append(source.build(device))
+            except Exception as exc:  # one model that cannot be built on a worker does not stop the others
+                not_built[source.name] = f"building it on a worker failed: {type(exc).__name__}: {exc}"
     arrays = {name: _open_arrays(prediction_store_path(payload.store, name)) for name in names}
     with _memory_format(competitors, payload.options.channels_last):
-        failures = _run_chunks(payload.pool, competitors, arrays, todo, payload.options, device)
+        failures = _run_chunks(payload.pool, competitors, arrays, todo, payload.options, device,
+                               store=Path(payload.store))
+    failures.update(not_built)
     done = sum(len(chunks) for name, chunks in todo.items() if name not in failures)
     return {"done": done, "failures": failures, "errors": dict(getattr(payload.pool, "errors", {}) or {})}
 

@@ -9,7 +9,20 @@ never recomputes anything. Each store holds
 - ``probability (sample, class, y, x)`` float16 (SS, only when asked),
 - ``valid (sample)`` bool: False where the pool could not decode the image,
 - ``chunk_done (chunk)`` bool: written *after* a chunk's maps, so a run killed
-  mid-chunk recomputes that chunk and nothing else.
+  mid-chunk recomputes that chunk and nothing else,
+- ``chunk_bytes (chunk, part)`` int64: the byte size of each of the chunk's
+  files (parts: prediction, entropy, probability, valid; -1 none), written
+  between the maps and the done flag. Opening a store checks every
+  done chunk against it (or, for stores made before it existed, that its
+  files exist): a deleted, truncated or replaced chunk file is recomputed by
+  :func:`predict_pool` and refused by :func:`open_predictions`, never read as
+  zeros; a chunk that fails to decode later raises :class:`StoreDamagedError`.
+
+The attrs name the pool (its fingerprint), the options and the model's
+identity (``model_identity``: the SHA-256 of a registered model's checkpoint
+file); a store made for anything else is refused on open. A lock file
+``<store>/.predict.lock`` makes a second writer of the same store folder wait
+for the first, then resume from its chunks instead of recomputing them.
 
 Every sample-chunk of every array is its own file, written atomically by
 zarr (temporary file + rename), so a ``kill -9`` leaves each chunk either
@@ -20,9 +33,11 @@ into place, so a run killed while creating it leaves nothing half-made.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -36,12 +51,16 @@ import xarray as xr
 import zarr
 
 from mdc_widgets._atomic import atomic_write_dir
+from mdc_widgets._locking import file_lock, storage_errors
 from mdc_widgets.config import resolve_device
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = [
     "RunCancelled",
     "PredictionRunError",
+    "StoreDamagedError",
+    "damaged_chunks",
+    "model_identity",
     "predict_pool",
     "open_predictions",
     "prediction_store_path",
@@ -60,7 +79,18 @@ class RunCancelled(MdcError):
 
 
 class PredictionRunError(MdcError):
-    """One or more competitors failed; the others' predictions were stored."""
+    """One or more competitors failed; the others' predictions were stored.
+
+    ``failures`` maps each failed model to why (the chunk and the message).
+    """
+
+    def __init__(self, message: str, failures: dict[str, str] | None = None):
+        super().__init__(message)
+        self.failures = dict(failures or {})
+
+
+class StoreDamagedError(MdcError):
+    """A prediction store whose chunk files are missing, altered or cannot be decoded."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,8 @@ class _StoreSpec:
     entropy: bool = True
     # "" for a network; JSON naming the folder for released maps (metrics at native size read them there)
     source: str = ""
+    # the SHA-256 of the checkpoint file ("" when the weights are not a file: random, a state_dict, maps)
+    model_identity: str = ""
 
     def attrs(self) -> dict[str, Any]:
         return {
@@ -89,6 +121,7 @@ class _StoreSpec:
             "probabilities": self.probabilities,
             "entropy": self.entropy,
             "source": self.source,
+            "model_identity": self.model_identity,
         }
 
 
@@ -156,6 +189,8 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
         "valid": (("sample",), da.zeros((n,), dtype=bool, chunks=(c,))),
         # one zarr chunk per flag, so setting one flag never rewrites another
         "chunk_done": (("chunk",), da.zeros((n_chunks,), dtype=bool, chunks=(1,))),
+        "chunk_bytes": (("chunk", "part"), da.zeros((n_chunks, len(_MAP_VARIABLES)), dtype=np.int64,
+                                                    chunks=(1, len(_MAP_VARIABLES)))),
     }
     if spec.entropy:
         data_vars["entropy"] = (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.float16, chunks=(c, h, w)))
@@ -176,7 +211,95 @@ def _create_store(tmp: Path, spec: _StoreSpec, sample_ids: np.ndarray) -> None:
     _template(spec, sample_ids).to_zarr(str(tmp), mode="w", compute=False, consolidated=False)
     # the template wrote sample ids eagerly but left the dask-backed zeros unwritten;
     # make the flags explicit so a reader never mistakes fill values for results
-    zarr.open_group(str(tmp), mode="r+")["chunk_done"][:] = False
+    group = zarr.open_group(str(tmp), mode="r+")
+    group["chunk_done"][:] = False
+    group["chunk_bytes"][:] = -1
+
+
+_MAP_VARIABLES = ("prediction", "entropy", "probability", "valid")  # the parts of chunk_bytes, in order
+
+
+def _chunk_file(path: Path, name: str, array: zarr.Array, chunk: int) -> Path:
+    """The file that holds sample-chunk ``chunk`` of array ``name`` of the store at ``path``."""
+    return path / name / array.metadata.encode_chunk_key((int(chunk),) + (0,) * (array.ndim - 1))
+
+
+def _chunk_sizes(path: Path, arrays: dict[str, zarr.Array], chunk: int) -> np.ndarray:
+    """``(parts,)`` byte sizes of the files of ``chunk`` (-1 for an array the store does not have)."""
+    return np.array([_chunk_file(path, name, arrays[name], chunk).stat().st_size if name in arrays else -1
+                     for name in _MAP_VARIABLES], np.int64)
+
+
+def _chunk_problem(path: Path, arrays: dict[str, zarr.Array], chunk: int, recorded: np.ndarray | None) -> str | None:
+    """Why the finished chunk ``chunk`` cannot be trusted, or None when its files are as written."""
+    for part, name in enumerate(_MAP_VARIABLES):
+        if name not in arrays:
+            continue
+        file = _chunk_file(path, name, arrays[name], chunk)
+        if not file.exists():
+            return f"{file} is missing"
+        # -1: no record (a store made before the records existed), so existence is all that is known
+        if recorded is not None and recorded[part] >= 0 and recorded[part] != file.stat().st_size:
+            return f"{file} has {file.stat().st_size} bytes where {int(recorded[part])} were written"
+    return None
+
+
+def damaged_chunks(path: str | Path) -> dict[int, str]:
+    """The finished chunks of one model's store whose files are missing or altered: ``{chunk: why}``.
+
+    Each done chunk's files are compared with the byte sizes recorded when
+    they were written (stores made before those records: the files must exist).
+    Only file metadata is read, so the check is cheap on any pool size.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> damaged_chunks(tempfile.mkdtemp())
+    {}
+    """
+    path = Path(path)
+    if not (path / "chunk_done").exists():
+        return {}
+    group = zarr.open_group(str(path), mode="r")
+    arrays = {name: group[name] for name in _MAP_VARIABLES if name in group}
+    try:
+        records = group["chunk_bytes"][:] if "chunk_bytes" in group else None
+    except Exception:  # a damaged record proves nothing either way; existence is still checked
+        records = None
+    damaged = {}
+    for chunk in np.flatnonzero(group["chunk_done"][:]):
+        problem = _chunk_problem(path, arrays, int(chunk), None if records is None else records[chunk])
+        if problem is not None:
+            damaged[int(chunk)] = problem
+    return damaged
+
+
+_IDENTITIES: dict[tuple[str, int, int], str] = {}
+
+
+def model_identity(weights: Any) -> str:
+    """What a store remembers of a model's weights: the SHA-256 of its checkpoint file, else "".
+
+    The digest is cached per (path, size, modification time), so a run hashes
+    each checkpoint once.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> _ = open(path, "wb").write(b"weights")
+    >>> model_identity(path)[:12], model_identity(None)
+    ('sha256:9a129', '')
+    """
+    if not isinstance(weights, (str, Path)) or not Path(weights).is_file():
+        return ""
+    stat = Path(weights).stat()
+    key = (str(Path(weights).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _IDENTITIES:
+        from mdc_widgets.data.manifest import sha256_file
+
+        _IDENTITIES[key] = f"sha256:{sha256_file(weights)}"
+    return _IDENTITIES[key]
 
 
 def _remove_partial_files(path: Path) -> None:
@@ -190,11 +313,13 @@ def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwr
     if path.exists() and not overwrite:
         try:
             group = zarr.open_group(str(path), mode="r+")
-            attrs = {**_ATTR_DEFAULTS, **dict(group.attrs)}
+            # a store made before model identities were recorded is taken to hold this model's weights
+            attrs = {**_ATTR_DEFAULTS, "model_identity": spec.model_identity, **dict(group.attrs)}
             shape = group["prediction"].shape
-        except (KeyError, FileNotFoundError, ValueError) as exc:
-            raise MdcError(
-                f"The prediction store {path} is unreadable ({exc}); delete it, or pass overwrite=True."
+        except Exception as exc:  # zarr reports damaged metadata with many exception types
+            raise StoreDamagedError(
+                f"The prediction store {path} is unreadable ({type(exc).__name__}: {exc}); delete it, "
+                "or pass overwrite=True."
             ) from exc
         mismatched = [key for key, value in spec.attrs().items() if attrs.get(key) != value]
         if mismatched or shape != (spec.n_samples, spec.height, spec.width):
@@ -204,15 +329,26 @@ def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwr
                 "or pass overwrite=True to recompute it."
             )
         _remove_partial_files(path)
+        damaged = damaged_chunks(path)
+        if damaged:
+            warnings.warn(
+                f"The prediction store {path} has {len(damaged)} damaged chunk(s) marked finished "
+                f"({'; '.join(list(damaged.values())[:3])}); they are recomputed.", stacklevel=3,
+            )
+            flags = group["chunk_done"]
+            for chunk in damaged:
+                flags[chunk] = False
         return np.flatnonzero(~group["chunk_done"][:])
-    atomic_write_dir(path, lambda tmp: _create_store(tmp, spec, sample_ids))
+    with storage_errors(path):
+        atomic_write_dir(path, lambda tmp: _create_store(tmp, spec, sample_ids))
     return np.arange(-(-spec.n_samples // spec.chunk_size))
 
 
 def _open_arrays(path: Path) -> dict[str, zarr.Array]:
     group = zarr.open_group(str(path), mode="r+")
-    names = ("prediction", "entropy", "probability", "valid", "chunk_done")
-    return {name: group[name] for name in names if name in group}
+    names = (*_MAP_VARIABLES, "chunk_bytes", "chunk_done")
+    # every written chunk gets its file, even all-background ones, so a missing file always means damage
+    return {name: group[name].with_config({"write_empty_chunks": True}) for name in names if name in group}
 
 
 def _entropy_map(output: torch.Tensor, task: str) -> torch.Tensor:
@@ -343,15 +479,19 @@ def _clear_padding(maps: dict[str, np.ndarray], boxes: np.ndarray) -> None:
             values[i][..., ~inside] = 0
 
 
-def _write_chunk(arrays: dict[str, zarr.Array], chunk: int, start: int, stop: int,
+def _write_chunk(path: Path, arrays: dict[str, zarr.Array], chunk: int, start: int, stop: int,
                  maps: dict[str, np.ndarray], valid: np.ndarray) -> None:
     invalid = ~valid
-    for name, values in maps.items():
-        if name in arrays:
-            values[invalid] = 0
-            arrays[name][start:stop] = values
-    arrays["valid"][start:stop] = valid
-    arrays["chunk_done"][chunk] = True  # last: marks the chunk complete
+    with storage_errors(path):
+        for name, values in maps.items():
+            if name in arrays:
+                values[invalid] = 0
+                arrays[name][start:stop] = values
+        arrays["valid"][start:stop] = valid
+        # the sizes as written, so a file deleted or replaced later is noticed on open
+        if "chunk_bytes" in arrays:
+            arrays["chunk_bytes"][chunk] = _chunk_sizes(path, arrays, chunk)
+        arrays["chunk_done"][chunk] = True  # last: marks the chunk complete
 
 
 def _run_chunks(
@@ -364,7 +504,7 @@ def _run_chunks(
     *,
     on_chunk: Callable[[str, int], None] | None = None,
     cancel: Any = None,
-    store: Path | None = None,
+    store: Path,
 ) -> dict[str, str]:
     """Predict the chunks ``todo[model]`` and write them; returns ``{model: why}`` of failed models.
 
@@ -416,15 +556,15 @@ def _run_chunks(
                             chunk_valid = valid & ok
                         else:
                             maps = _predict_maps(comp, images, options, device)
-                    except MdcError as exc:
-                        failures[comp.name] = str(exc)
+                    except Exception as exc:  # any model's failure is its own; the others go on
+                        failures[comp.name] = _failure(comp.name, chunk, start, stop, exc)
                         continue
                     if boxes is not None:
                         _clear_padding(maps, boxes)
                     while len(queued) >= max_queued:
                         queued.popleft().result()
-                    queued.append(writer.submit(_write_chunk, arrays[comp.name], chunk, start, stop, maps,
-                                                chunk_valid))
+                    queued.append(writer.submit(_write_chunk, prediction_store_path(store, comp.name),
+                                                arrays[comp.name], chunk, start, stop, maps, chunk_valid))
                     done += 1
                     if on_chunk is not None:
                         on_chunk(comp.name, chunk)
@@ -432,6 +572,18 @@ def _run_chunks(
             while queued:
                 queued.popleft().result()
     return failures
+
+
+def _failure(model: str, chunk: int, start: int, stop: int, exc: BaseException) -> str:
+    """Why ``model`` failed on a chunk, for :class:`PredictionRunError` and ``attrs["failures"]``.
+
+    Examples
+    --------
+    >>> _failure("unet", 3, 768, 1024, RuntimeError("expected 4 channels"))
+    'chunk 3 (samples 768-1023): RuntimeError: expected 4 channels'
+    """
+    why = str(exc) if isinstance(exc, MdcError) else f"{type(exc).__name__}: {exc}"
+    return f"chunk {chunk} (samples {start}-{stop - 1}): {why}"
 
 
 def predict_pool(
@@ -508,6 +660,9 @@ def predict_pool(
     """
     if errors not in ("raise", "skip"):
         raise MdcError(f"errors must be 'raise' or 'skip'; got {errors!r}.")
+    for option, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise MdcError(f"{option} takes a whole number of at least 1; got {value!r}.")
     pool = _as_pool(pool)
     n = len(pool)
     h, w = (int(s) for s in pool.image_size)
@@ -524,6 +679,7 @@ def predict_pool(
                 comp.check_pool(pool)
         described = [(c.name, c.task, tuple(c.classes)) for c in competitors]
         sources = {c.name: getattr(c, "source", "") for c in competitors}
+        identities = {c.name: model_identity(getattr(c, "weights_file", None)) for c in competitors}
     else:
         from mdc_widgets.predictions.distributed import model_sources
 
@@ -535,52 +691,65 @@ def predict_pool(
             if hasattr(comp, "check_pool"):
                 comp.check_pool(pool)
         sources = {c.name: getattr(c, "source", "") for c in shipped}
+        identities = {s.name: model_identity(s.weights if s.competitor is None
+                                             else getattr(s.competitor, "weights_file", None)) for s in model_refs}
 
-    todo: dict[str, np.ndarray] = {}
-    for name, task, classes in described:
-        spec = _StoreSpec(name, task, classes, pool.fingerprint, n, h, w, int(chunk_size),
-                          bool(probabilities and task == "ss"), bool(entropy), sources.get(name, ""))
-        todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
-    total = sum(len(v) for v in todo.values())
+    def say_waiting() -> None:
+        warnings.warn(f"Another process is writing the prediction store {store}; waiting for it to finish, "
+                      "then resuming from its chunks.", stacklevel=3)
 
-    bar = None
-    if progress is True and total:
-        from tqdm.auto import tqdm
+    # one writer per store folder: a second one waits, then finds the first one's chunks done
+    with file_lock(store / ".predict.lock", what=f"the prediction store {store}", on_wait=say_waiting):
+        todo: dict[str, np.ndarray] = {}
+        for name, task, classes in described:
+            spec = _StoreSpec(name, task, classes, pool.fingerprint, n, h, w, int(chunk_size),
+                              bool(probabilities and task == "ss"), bool(entropy), sources.get(name, ""),
+                              identities.get(name, ""))
+            todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
+        total = sum(len(v) for v in todo.values())
 
-        bar = tqdm(total=total, desc="predict", unit="chunk")
-    report = progress if callable(progress) else None
-    counter = {"done": 0}
+        bar = None
+        if progress is True and total:
+            from tqdm.auto import tqdm
 
-    def on_chunks(count: int) -> None:
-        counter["done"] += count
-        if bar is not None:
-            bar.update(count)
-        if report is not None:
-            report(counter["done"], total)
+            bar = tqdm(total=total, desc="predict", unit="chunk")
+        report = progress if callable(progress) else None
+        counter = {"done": 0}
 
-    try:
-        if client is None:
-            arrays = {name: _open_arrays(prediction_store_path(store, name)) for name, _, _ in described}
-            with _memory_format(competitors, options.channels_last):
-                failures = _run_chunks(pool, competitors, arrays, todo, options, run_device,
-                                       on_chunk=lambda name, chunk: on_chunks(1), cancel=cancel, store=store)
-        else:
-            from mdc_widgets.predictions.distributed import run_on_cluster
+        def on_chunks(count: int) -> None:
+            counter["done"] += count
+            if bar is not None:
+                bar.update(count)
+            if report is not None:
+                report(counter["done"], total)
 
-            failures = run_on_cluster(client, pool, model_refs, store, todo, options, device,
-                                      shard_size=shard_size, on_chunks=on_chunks, cancel=cancel)
-    finally:
-        if bar is not None:
-            bar.close()
+        try:
+            if client is None:
+                arrays = {name: _open_arrays(prediction_store_path(store, name)) for name, _, _ in described}
+                with _memory_format(competitors, options.channels_last):
+                    failures = _run_chunks(pool, competitors, arrays, todo, options, run_device,
+                                           on_chunk=lambda name, chunk: on_chunks(1), cancel=cancel, store=store)
+            else:
+                from mdc_widgets.predictions.distributed import run_on_cluster
+
+                failures = run_on_cluster(client, pool, model_refs, store, todo, options, device,
+                                          shard_size=shard_size, on_chunks=on_chunks, cancel=cancel)
+        finally:
+            if bar is not None:
+                bar.close()
 
     succeeded = [name for name, _, _ in described if name not in failures]
+    details = "; ".join(f"{name}: {why}" for name, why in failures.items())
     if failures and errors == "raise":
-        details = "; ".join(f"{name}: {why}" for name, why in failures.items())
         raise PredictionRunError(
             f"{len(failures)} model(s) failed and were skipped ({details}). "
-            f"The predictions of {succeeded or 'no model'} are stored in {store}."
+            f"The predictions of {succeeded or 'no model'} are stored in {store}.", failures,
         )
-    return open_predictions(store, succeeded) if succeeded else xr.Dataset()
+    if failures:
+        warnings.warn(f"{len(failures)} model(s) failed and were skipped: {details}", stacklevel=2)
+    result = open_predictions(store, succeeded) if succeeded else xr.Dataset()
+    result.attrs["failures"] = dict(failures)  # errors="skip": which model failed where, and why
+    return result
 
 
 def completed_fraction(store: str | Path, model_name: str) -> float:
@@ -625,9 +794,19 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
             raise MdcError(
                 f"No predictions of model {name!r} in {store}; run predict_pool with that model first."
             )
-        # the sample ids are read once, from the first store: same pool, same ids (checked by fingerprint)
-        ds = xr.open_zarr(str(path), consolidated=False, drop_variables=["sample"] if parts else None)
-        done = ds["chunk_done"].values
+        damaged = damaged_chunks(path)
+        if damaged:
+            chunk, why = next(iter(damaged.items()))
+            raise StoreDamagedError(
+                f"The predictions of {name!r} in {path} are damaged: {len(damaged)} finished chunk(s) no longer "
+                f"hold what was written (chunk {chunk}: {why}). Run predict_pool again with the same pool and "
+                "store to recompute them (or pass overwrite=True, or delete the store)."
+            )
+        with _decoding(path, "opening"):
+            # the sample ids are read once, from the first store: same pool, same ids (checked by fingerprint)
+            ds = _guarded(xr.open_zarr(str(path), consolidated=False, drop_variables=["sample"] if parts else None),
+                          path)
+            done = ds["chunk_done"].values
         if not bool(done.all()):
             raise MdcError(
                 f"The predictions of {name!r} in {store} are unfinished ({int((~done).sum())} chunks missing); "
@@ -636,7 +815,8 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
         classes[name] = list(ds.attrs["classes"])
         sources[name] = str(ds.attrs.get("source", ""))
         fingerprints.add(ds.attrs["pool_fingerprint"])
-        part = ds.drop_vars(["chunk_done"] + (["probability", "class"] if "probability" in ds else []))
+        part = ds.drop_vars(["chunk_done", "chunk_bytes"] + (["probability", "class"] if "probability" in ds else []),
+                            errors="ignore")
         part = part.expand_dims(model=[name]).assign_coords(task=("model", [ds.attrs["task"]]))
         part.attrs = {}
         parts.append(part)
@@ -669,13 +849,73 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
     return combined
 
 
+class _GuardedChunks:
+    """A zarr array whose read errors name the store, the array and the chunk, and say the fix.
+
+    A chunk file replaced by garbage of the right size passes the open-time
+    check; decoding it then fails in zstd or another codec, deep inside a dask
+    computation. This turns that into a :class:`StoreDamagedError`.
+    """
+
+    def __init__(self, array: zarr.Array, path: Path, name: str):
+        self.array, self.path, self.name = array, path, name
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return self.array[key]
+        except MdcError:
+            raise
+        except Exception as exc:
+            first = key[0] if isinstance(key, tuple) else key
+            start = first.start or 0 if isinstance(first, slice) else int(first)
+            chunk = start // self.array.chunks[0]
+            raise StoreDamagedError(
+                f"Chunk {chunk} of {self.name!r} in the prediction store {self.path} cannot be decoded "
+                f"({type(exc).__name__}: {exc}); run predict_pool with overwrite=True to recompute the store, "
+                "or delete it."
+            ) from exc
+
+
+def _guarded(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """``ds`` with its stored maps read through :class:`_GuardedChunks` (same dask chunks, same values)."""
+    import uuid
+
+    import dask.array as da
+
+    group = zarr.open_group(str(path), mode="r")
+    for name in _MAP_VARIABLES:
+        if name in ds and name in group:
+            chunks = ds[name].data.chunks if hasattr(ds[name].data, "chunks") else group[name].chunks
+            data = da.from_array(_GuardedChunks(group[name], path, name), chunks=chunks, lock=False,
+                                 name=f"mdc-{name}-{uuid.uuid4().hex}", meta=np.empty((0,) * group[name].ndim,
+                                                                                     group[name].dtype))
+            ds[name] = (ds[name].dims, data, ds[name].attrs)
+    return ds
+
+
+@contextmanager
+def _decoding(path: Path, doing: str) -> Iterator[None]:
+    """Any error reading a store's metadata or vectors becomes a :class:`StoreDamagedError` naming it."""
+    try:
+        yield
+    except MdcError:
+        raise
+    except Exception as exc:
+        raise StoreDamagedError(
+            f"The prediction store {path} is damaged ({doing} it failed with {type(exc).__name__}: {exc}); "
+            "run predict_pool with overwrite=True to recompute it, or delete it."
+        ) from exc
+
+
 def open_probabilities(store: str | Path, model_name: str) -> xr.DataArray:
     """Stored SS class probabilities ``(sample, class, y, x)`` of one model, lazily.
 
     Raises ``MdcError`` when the model was run without ``probabilities=True``.
     """
     path = prediction_store_path(store, model_name)
-    ds = xr.open_zarr(str(path), consolidated=False) if path.exists() else None
+    with _decoding(path, "opening"):
+        ds = _guarded(xr.open_zarr(str(path), consolidated=False), path) if path.exists() else None
     if ds is None or "probability" not in ds:
         raise MdcError(
             f"No class probabilities of {model_name!r} in {store}; run predict_pool(..., "
