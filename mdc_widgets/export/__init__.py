@@ -1,0 +1,24 @@
+"""Hand a mined set on: a plain folder, COCO and Label Studio for annotation (and back), FiftyOne.
+
+Every exporter takes a Session (its latest mining result, or ``result=``), a
+mining result with its ``pool`` and ``predictions``, or a :func:`mined_set`
+Dataset, and writes the same images in the same order (best first).
+Importers return an xarray Dataset ``semantic``/``saliency (sample, y, x)``
+that :meth:`mdc_widgets.session.Session.set_ground_truth` evaluates on, or
+that :func:`write_mask_folder` writes for ``open_pool(..., ground_truth=...)``.
+"""
+
+from mdc_widgets.export.folder import contact_sheet_html, export_folder
+from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, write_mask_folder
+from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
+
+__all__ = [
+    "mined_set",
+    "ranked_frame",
+    "file_stem",
+    "export_folder",
+    "contact_sheet_html",
+    "masks_dataset",
+    "pool_ground_truth",
+    "write_mask_folder",
+]
