@@ -35,7 +35,7 @@ def file_stem(sample_id: str) -> str:
     >>> file_stem("beach_001")
     'beach_001'
     >>> file_stem("/photos/a b.jpg")
-    'photos_a_b.jpg-8ec1c0ca'
+    'photos_a_b.jpg-adb22bde'
     """
     text = str(sample_id)
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text) and len(text) <= 120:
