@@ -594,6 +594,29 @@ class Session:
             self._ground_truth = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
         return self._ground_truth
 
+    def set_ground_truth(self, masks: xr.Dataset | None) -> xr.Dataset | None:
+        """Evaluate and rank on these masks from now on, e.g. corrected masks back from an annotation tool.
+
+        ``masks`` holds ``semantic`` and/or ``saliency (sample, y, x)`` at the
+        pool's working size for some samples (what
+        :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
+        return); the other samples keep the pool's own ground truth or stay
+        unlabeled. ``None`` goes back to the pool's ground truth.
+        """
+        from mdc_widgets.export.masks import pool_ground_truth
+
+        base = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
+        if masks is not None:
+            size = tuple(int(s) for s in self.pool.image_size)
+            if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
+                raise MdcError(f"The masks are {masks.sizes.get('y')}x{masks.sizes.get('x')} pixels, the pool's "
+                               f"working size is {size[0]}x{size[1]}; import masks of images exported from this pool.")
+            base = pool_ground_truth(masks, [str(s) for s in self.pool.sample_ids], base)
+        with self._lock:
+            self._ground_truth = base
+            self._evaluation.clear()
+        return base
+
     def _prediction_view(self, image: np.ndarray, prediction: np.ndarray, task: str, classes: list[str]) -> dict:
         from mdc_widgets.explain import legend, overlay_labels
         from mdc_widgets.viz import overlay_saliency, saliency_legend

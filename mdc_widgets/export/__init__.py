@@ -8,7 +8,9 @@ that :meth:`mdc_widgets.session.Session.set_ground_truth` evaluates on, or
 that :func:`write_mask_folder` writes for ``open_pool(..., ground_truth=...)``.
 """
 
+from mdc_widgets.export.coco import export_coco, import_coco
 from mdc_widgets.export.folder import contact_sheet_html, export_folder
+from mdc_widgets.export.label_studio import brush_decode, brush_encode, export_label_studio, import_label_studio
 from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, write_mask_folder
 from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
 
@@ -21,4 +23,10 @@ __all__ = [
     "masks_dataset",
     "pool_ground_truth",
     "write_mask_folder",
+    "export_coco",
+    "import_coco",
+    "export_label_studio",
+    "import_label_studio",
+    "brush_encode",
+    "brush_decode",
 ]

@@ -21,7 +21,7 @@ import xarray as xr
 
 from mdc_widgets._atomic import atomic_write_bytes, atomic_write_text
 from mdc_widgets.errors import MdcError
-from mdc_widgets.export.masks import grey_png, label_png, labeled_flags, rgb_png
+from mdc_widgets.export.masks import grey_png, label_png, labeled_flags, rgb_png, write_images
 from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
 
 __all__ = ["export_folder", "contact_sheet_html"]
@@ -134,9 +134,9 @@ def export_folder(
         raise MdcError(f"Model names {sorted(clash)} clash with the export's own folders in {out}; rename the models.")
     images = np.asarray(mined["image"].values)
     maps = np.asarray(mined["prediction"].values)
+    write_images(mined, out / "images")
     for i, sample in enumerate(mined["sample"].values):
         stem = file_stem(str(sample))
-        atomic_write_bytes(out / "images" / f"{stem}.png", rgb_png(images[i]))
         for j, (model, task) in enumerate(zip(mined["model"].values, mined["task"].values)):
             writer = label_png if str(task) == "ss" else grey_png
             atomic_write_bytes(out / str(model) / f"{stem}.png", writer(maps[i, j]))

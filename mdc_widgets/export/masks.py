@@ -21,7 +21,7 @@ from mdc_widgets._atomic import atomic_write_bytes
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = ["label_png", "grey_png", "rgb_png", "write_mask_folder", "pool_ground_truth", "masks_dataset",
-           "labeled_flags"]
+           "labeled_flags", "write_images"]
 
 
 def label_png(labels: np.ndarray) -> bytes:
@@ -194,3 +194,16 @@ def labeled_flags(masks: xr.Dataset, kind: str) -> np.ndarray:
     if f"{kind}_labeled" in masks:
         return np.asarray(masks[f"{kind}_labeled"].values, bool)
     return np.ones(masks.sizes["sample"], bool)
+
+
+def write_images(mined: xr.Dataset, folder: str | Path) -> list[Path]:
+    """Write a mined set's images as ``folder/<stem>.png`` (in the set's order) and return the paths."""
+    from mdc_widgets.export.mined import file_stem
+
+    folder = Path(folder)
+    paths = []
+    for sample, image in zip(mined["sample"].values, np.asarray(mined["image"].values)):
+        path = folder / f"{file_stem(str(sample))}.png"
+        atomic_write_bytes(path, rgb_png(image))
+        paths.append(path)
+    return paths
