@@ -9,6 +9,7 @@ that :func:`write_mask_folder` writes for ``open_pool(..., ground_truth=...)``.
 """
 
 from mdc_widgets.export.coco import export_coco, import_coco
+from mdc_widgets.export.fiftyone import export_fiftyone
 from mdc_widgets.export.folder import contact_sheet_html, export_folder
 from mdc_widgets.export.label_studio import brush_decode, brush_encode, export_label_studio, import_label_studio
 from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, write_mask_folder
@@ -29,4 +30,5 @@ __all__ = [
     "import_label_studio",
     "brush_encode",
     "brush_decode",
+    "export_fiftyone",
 ]
