@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
 def _source_digest() -> str:
@@ -57,6 +56,7 @@ def built(request, tmp_path_factory) -> dict[str, Path]:
     return {"wheel": next(folder.glob("*.whl")), "sdist": next(folder.glob("*.tar.gz")), "log": log}
 
 
+@pytest.mark.slow
 def test_build_has_no_warnings_and_ships_the_typed_marker(built):
     import zipfile
 
@@ -74,6 +74,7 @@ def test_build_has_no_warnings_and_ships_the_typed_marker(built):
     assert not [line for line in core if any(w in line for w in ("ipywidgets", "jupyterlab", "distributed"))]
 
 
+@pytest.mark.slow
 def test_wheel_installs_in_a_fresh_venv_and_runs_without_jupyter(built, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
@@ -96,3 +97,21 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_without_jupyter(built, tmp_path
     models = subprocess.run([str(python), "-m", "mdc_widgets", "models"], capture_output=True, text=True,
                             env=_clean_env(), cwd=tmp_path, timeout=300)
     assert models.returncode == 0 and "sod: " in models.stdout, models.stderr[-3000:]
+
+
+def test_environment_yml_lists_the_core_and_the_annotation_extra():
+    import re
+    import tomllib
+
+    import yaml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    listed = set()
+    for entry in env:
+        for item in entry["pip"] if isinstance(entry, dict) else [entry]:
+            listed.add(re.split(r"[<>=!\s\[]", item.strip(), maxsplit=1)[0].lower())
+    listed |= {"build"} if "python-build" in listed else set()  # conda-forge's name of `build`
+    wanted = project["dependencies"] + project["optional-dependencies"]["annotation"]
+    missing = [d for d in wanted if re.split(r"[<>=!\s\[;]", d, maxsplit=1)[0].lower() not in listed]
+    assert not missing, f"environment.yml lacks {missing}"
