@@ -64,3 +64,23 @@ def test_mine_export_fiftyone_without_fiftyone_says_how_to_install(photo_folder,
     assert main(args) == 2
     assert "mdc-widgets[fiftyone]" in capsys.readouterr().err
     assert not (tmp_path / "out" / "ranked.csv").exists()  # refused before any work
+
+
+def test_mine_export_fiftyone_creates_the_named_dataset(photo_folder, tmp_path, capsys):
+    import os
+
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    fo = pytest.importorskip("fiftyone")
+    name = f"mdc-cli-test-{os.getpid()}"
+    args = ["mine", "--pool", str(photo_folder["images"]), "--maps", f"a={photo_folder['map_a']}",
+            "--maps", f"b={photo_folder['map_b']}", "--competition", "sod", "--k", "2", "--image-size", "24",
+            "--out", str(tmp_path / "out"), "--export", "fiftyone", "--fiftyone-name", name]
+    try:
+        assert main(args) == 0, capsys.readouterr().err
+        dataset = fo.load_dataset(name)
+        assert len(dataset) == 2 and dataset.persistent
+        ranked = pd.read_csv(tmp_path / "out" / "ranked.csv", dtype={"sample_id": str})
+        assert dataset.sort_by("rank").values("mdc_sample") == ranked["sample_id"].tolist()[:2]
+    finally:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
