@@ -206,3 +206,10 @@ def test_brush_decode_reads_label_studios_literal_blocks():
     bits += "0" * (-len(bits) % 8)
     rle = [int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)]
     assert brush_decode(rle, 1, 1).tolist() == [[255]]
+
+
+def test_brush_decode_reads_label_studio_converters_own_encoding():
+    # label_studio_converter 0.0.59 brush.mask2rle([[0, 255, 255], [255, 0, 0]]); our encoder was also checked
+    # against its decode_rle both ways when this was written
+    rle = [0, 0, 0, 24, 57, 27, 252, 96, 22, 255, 231, 0, 0]
+    assert brush_decode(rle, 2, 3).tolist() == [[0, 255, 255], [255, 0, 0]]
