@@ -58,16 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--skip-bad-maps", action="store_true",
                       help="leave out (and list) images whose released map is missing or unusable")
     mine.add_argument("--out", required=True, help="output folder")
-    mine.add_argument("--export", action="append", default=[], choices=list(EXPORTS), metavar="FORMAT",
+    mine.add_argument("--export", action="append", default=[], choices=EXPORT_FORMATS, metavar="FORMAT",
                       help="also hand the selected images on (repeatable): folder (PNGs + index.html), coco "
                            "(CVAT), label-studio, fiftyone; files go to OUT/export/FORMAT")
     mine.add_argument("--fiftyone-name", help="name of the FiftyOne dataset (default mdc-<pool>-<competition>-k<k>)")
     return parser
 
 
-# the mine command's --export formats and the mdc_widgets.export function each one calls
-EXPORTS = {"folder": "export_folder", "coco": "export_coco", "label-studio": "export_label_studio",
-           "fiftyone": "export_fiftyone"}
+# the keys of mdc_widgets.export.EXPORTERS, named here so that --help does not import the exporters
+EXPORT_FORMATS = ["folder", "coco", "label-studio", "fiftyone"]
 
 
 def _pairs(values: Sequence[str], flag: str, allow_bare: bool = False) -> list[tuple[str, str | None]]:
@@ -135,7 +134,6 @@ def _export(args: argparse.Namespace, pool: object, models: list) -> dict[str, s
     """Run each ``--export`` on the job's stored result; returns ``{"export_<format>": where}``."""
     from pathlib import Path
 
-    from mdc_widgets import export
     from mdc_widgets.session import Session
 
     out = Path(args.out)
@@ -144,16 +142,15 @@ def _export(args: argparse.Namespace, pool: object, models: list) -> dict[str, s
     result = session.result(f"{args.competition}__k{args.k}")
     written = {}
     for fmt in dict.fromkeys(args.export):
-        function = getattr(export, EXPORTS[fmt])
         if fmt == "fiftyone":
             import re
 
             name = args.fiftyone_name or re.sub(r"[^\w.-]", "_", f"mdc-{pool.name}-{args.competition}-k{args.k}")
-            dataset = function(session, name, result=result, image_dir=out / "export" / "fiftyone", persistent=True)
+            dataset = session.export(fmt, name, result=result, image_dir=out / "export" / "fiftyone", persistent=True)
             written[f"export_{fmt}"] = f"FiftyOne dataset {dataset.name!r}"
         else:
             written[f"export_{fmt}"] = str(out / "export" / fmt)
-            function(session, out / "export" / fmt, result=result)
+            session.export(fmt, out / "export" / fmt, result=result)
     return written
 
 

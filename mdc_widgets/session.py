@@ -617,6 +617,18 @@ class Session:
             self._evaluation.clear()
         return base
 
+    def export(self, format: str, target: str | Path, result: str | xr.Dataset | None = None,
+               selected_only: bool = True, **options: Any) -> Any:
+        """Hand a mining result on: ``"folder"``, ``"coco"``, ``"label-studio"`` (into the folder ``target``)
+        or ``"fiftyone"`` (the dataset named ``target``); see :mod:`mdc_widgets.export`.
+
+        Returns what the exporter returns (``index.html``, ``{model: json}``,
+        ``tasks.json`` or the FiftyOne dataset).
+        """
+        from mdc_widgets.export import export_as
+
+        return export_as(format, self, target, result=result, selected_only=selected_only, **options)
+
     def _prediction_view(self, image: np.ndarray, prediction: np.ndarray, task: str, classes: list[str]) -> dict:
         from mdc_widgets.explain import legend, overlay_labels
         from mdc_widgets.viz import overlay_saliency, saliency_legend

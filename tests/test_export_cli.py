@@ -84,3 +84,10 @@ def test_mine_export_fiftyone_creates_the_named_dataset(photo_folder, tmp_path, 
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+
+
+def test_the_cli_offers_every_exporter():
+    from mdc_widgets.cli import EXPORT_FORMATS
+    from mdc_widgets.export import EXPORTERS
+
+    assert EXPORT_FORMATS == list(EXPORTERS)

@@ -94,3 +94,10 @@ def test_export_needs_a_result_and_names_the_fix(blob_session, tmp_path):
 def test_file_stem_keeps_safe_ids_and_makes_others_unique():
     assert file_stem("s0001") == "s0001"
     assert file_stem("/a/x y.jpg") != file_stem("/b/x y.jpg")
+
+
+def test_session_export_is_the_widget_action(mined_blob_session, tmp_path):
+    index = mined_blob_session.export("folder", tmp_path / "via_session")
+    assert index == tmp_path / "via_session" / "index.html" and index.exists()
+    with pytest.raises(MdcError, match="Unknown export format 'pdf'"):
+        mined_blob_session.export("pdf", tmp_path / "x")

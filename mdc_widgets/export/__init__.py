@@ -16,6 +16,8 @@ from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, write_mas
 from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
 
 __all__ = [
+    "EXPORTERS",
+    "export_as",
     "mined_set",
     "ranked_frame",
     "file_stem",
@@ -32,3 +34,27 @@ __all__ = [
     "brush_decode",
     "export_fiftyone",
 ]
+
+# the formats a Session, a widget or ``mine --export`` names; each takes (source, target, **options)
+EXPORTERS = {"folder": export_folder, "coco": export_coco, "label-studio": export_label_studio,
+             "fiftyone": export_fiftyone}
+
+
+def export_as(format: str, source, target, **options):
+    """Run the exporter of ``format`` (a key of :data:`EXPORTERS`) on ``source``, writing to ``target``.
+
+    ``target`` is a folder, or the dataset name for ``"fiftyone"``; ``options``
+    go to the exporter (``result=``, ``selected_only=``, ...).
+
+    Examples
+    --------
+    >>> export_as("pdf", None, "out")
+    Traceback (most recent call last):
+    ...
+    mdc_widgets.errors.MdcError: Unknown export format 'pdf'; use one of folder, coco, label-studio, fiftyone.
+    """
+    from mdc_widgets.errors import MdcError
+
+    if format not in EXPORTERS:
+        raise MdcError(f"Unknown export format {format!r}; use one of {', '.join(EXPORTERS)}.")
+    return EXPORTERS[format](source, target, **options)
