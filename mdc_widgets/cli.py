@@ -70,7 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--skip-bad-maps", action="store_true",
                       help="leave out (and list) images whose released map is missing or unusable")
     mine.add_argument("--out", required=True, help="output folder")
+    mine.add_argument("--export", action="append", default=[], choices=EXPORT_FORMATS, metavar="FORMAT",
+                      help="also hand the selected images on (repeatable): folder (PNGs + index.html), coco "
+                           "(CVAT), label-studio, fiftyone; files go to OUT/export/FORMAT")
+    mine.add_argument("--fiftyone-name", help="name of the FiftyOne dataset (default mdc-<pool>-<competition>-k<k>)")
     return parser
+
+
+# the keys of mdc_widgets.export.EXPORTERS, named here so that --help does not import the exporters
+EXPORT_FORMATS = ["folder", "coco", "label-studio", "fiftyone"]
 
 
 def _pairs(values: Sequence[str], flag: str, allow_bare: bool = False) -> list[tuple[str, str | None]]:
@@ -126,12 +134,50 @@ def _mine(args: argparse.Namespace) -> dict:
     constraints = Constraints.none() if args.no_constraints else Constraints()
     constraints = Constraints(**{**constraints.as_dict(), "min_confidence": args.min_confidence,
                                  "min_content": args.min_content})
-    return run_mining_job(
+    if "fiftyone" in args.export:
+        import importlib.util
+
+        if importlib.util.find_spec("fiftyone") is None:  # say so before minutes of predicting, not after
+            raise MdcError("--export fiftyone needs fiftyone: pip install 'mdc-widgets[fiftyone]'.")
+    summary = run_mining_job(
         pool, models, args.competition, args.k, args.out,
         constraints=constraints, protocol=args.protocol, fusion=args.fusion,
         batch_size=args.batch_size, device=args.device, progress=True,
         parameters={key: value for key, value in vars(args).items() if key != "command"},
     )
+    if args.export:
+        import json
+        from pathlib import Path
+
+        from mdc_widgets._atomic import atomic_write_text
+
+        summary["files"].update(_export(args, pool, models))
+        atomic_write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _export(args: argparse.Namespace, pool: object, models: list) -> dict[str, str]:
+    """Run each ``--export`` on the job's stored result; returns ``{"export_<format>": where}``."""
+    from pathlib import Path
+
+    from mdc_widgets.session import Session
+
+    out = Path(args.out)
+    # run_mining_job stored the result beside the predictions under this key
+    session = Session(pool, out / "store", models=models, use_registry=False, device=args.device)
+    result = session.result(f"{args.competition}__k{args.k}")
+    written = {}
+    for fmt in dict.fromkeys(args.export):
+        if fmt == "fiftyone":
+            import re
+
+            name = args.fiftyone_name or re.sub(r"[^\w.-]", "_", f"mdc-{pool.name}-{args.competition}-k{args.k}")
+            dataset = session.export(fmt, name, result=result, image_dir=out / "export" / "fiftyone", persistent=True)
+            written[f"export_{fmt}"] = f"FiftyOne dataset {dataset.name!r}"
+        else:
+            written[f"export_{fmt}"] = str(out / "export" / fmt)
+            session.export(fmt, out / "export" / fmt, result=result)
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -605,6 +605,41 @@ class Session:
             self._ground_truth = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
         return self._ground_truth
 
+    def set_ground_truth(self, masks: xr.Dataset | None) -> xr.Dataset | None:
+        """Evaluate and rank on these masks from now on, e.g. corrected masks back from an annotation tool.
+
+        ``masks`` holds ``semantic`` and/or ``saliency (sample, y, x)`` at the
+        pool's working size for some samples (what
+        :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
+        return); the other samples keep the pool's own ground truth or stay
+        unlabeled. ``None`` goes back to the pool's ground truth.
+        """
+        from mdc_widgets.export.masks import pool_ground_truth
+
+        base = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
+        if masks is not None:
+            size = tuple(int(s) for s in self.pool.image_size)
+            if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
+                raise MdcError(f"The masks are {masks.sizes.get('y')}x{masks.sizes.get('x')} pixels, the pool's "
+                               f"working size is {size[0]}x{size[1]}; import masks of images exported from this pool.")
+            base = pool_ground_truth(masks, [str(s) for s in self.pool.sample_ids], base)
+        with self._lock:
+            self._ground_truth = base
+            self._evaluation.clear()
+        return base
+
+    def export(self, format: str, target: str | Path, result: str | xr.Dataset | None = None,
+               selected_only: bool = True, **options: Any) -> Any:
+        """Hand a mining result on: ``"folder"``, ``"coco"``, ``"label-studio"`` (into the folder ``target``)
+        or ``"fiftyone"`` (the dataset named ``target``); see :mod:`mdc_widgets.export`.
+
+        Returns what the exporter returns (``index.html``, ``{model: json}``,
+        ``tasks.json`` or the FiftyOne dataset).
+        """
+        from mdc_widgets.export import export_as
+
+        return export_as(format, self, target, result=result, selected_only=selected_only, **options)
+
     def _prediction_view(self, image: np.ndarray, prediction: np.ndarray, task: str, classes: list[str]) -> dict:
         from mdc_widgets.explain import legend, overlay_labels
         from mdc_widgets.viz import overlay_saliency, saliency_legend

@@ -1,0 +1,60 @@
+"""Hand a mined set on: a plain folder, COCO and Label Studio for annotation (and back), FiftyOne.
+
+Every exporter takes a Session (its latest mining result, or ``result=``), a
+mining result with its ``pool`` and ``predictions``, or a :func:`mined_set`
+Dataset, and writes the same images in the same order (best first).
+Importers return an xarray Dataset ``semantic``/``saliency (sample, y, x)``
+that :meth:`mdc_widgets.session.Session.set_ground_truth` evaluates on, or
+that :func:`write_mask_folder` writes for ``open_pool(..., ground_truth=...)``.
+"""
+
+from mdc_widgets.export.coco import export_coco, import_coco
+from mdc_widgets.export.fiftyone import export_fiftyone
+from mdc_widgets.export.folder import contact_sheet_html, export_folder
+from mdc_widgets.export.label_studio import brush_decode, brush_encode, export_label_studio, import_label_studio
+from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, write_mask_folder
+from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
+
+__all__ = [
+    "EXPORTERS",
+    "export_as",
+    "mined_set",
+    "ranked_frame",
+    "file_stem",
+    "export_folder",
+    "contact_sheet_html",
+    "masks_dataset",
+    "pool_ground_truth",
+    "write_mask_folder",
+    "export_coco",
+    "import_coco",
+    "export_label_studio",
+    "import_label_studio",
+    "brush_encode",
+    "brush_decode",
+    "export_fiftyone",
+]
+
+# the formats a Session, a widget or ``mine --export`` names; each takes (source, target, **options)
+EXPORTERS = {"folder": export_folder, "coco": export_coco, "label-studio": export_label_studio,
+             "fiftyone": export_fiftyone}
+
+
+def export_as(format: str, source, target, **options):
+    """Run the exporter of ``format`` (a key of :data:`EXPORTERS`) on ``source``, writing to ``target``.
+
+    ``target`` is a folder, or the dataset name for ``"fiftyone"``; ``options``
+    go to the exporter (``result=``, ``selected_only=``, ...).
+
+    Examples
+    --------
+    >>> export_as("pdf", None, "out")
+    Traceback (most recent call last):
+    ...
+    mdc_widgets.errors.MdcError: Unknown export format 'pdf'; use one of folder, coco, label-studio, fiftyone.
+    """
+    from mdc_widgets.errors import MdcError
+
+    if format not in EXPORTERS:
+        raise MdcError(f"Unknown export format {format!r}; use one of {', '.join(EXPORTERS)}.")
+    return EXPORTERS[format](source, target, **options)

@@ -1,0 +1,170 @@
+"""COCO with RLE masks: the mined images and each model's masks as pre-annotations for CVAT, and back.
+
+``export_coco`` writes ``OUT/images/<stem>.png`` and one COCO file per model,
+``OUT/annotations/<model>.json``: one annotation per (image, class present),
+its mask as compressed RLE (``iscrowd: 1``, as CVAT and pycocotools expect
+RLE). Import one of them into CVAT ("COCO 1.0", images from ``OUT/images``),
+correct the masks, export "COCO 1.0" again and read it back with
+:func:`import_coco`. Needs ``pycocotools`` (``pip install mdc-widgets[annotation]``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from mdc_widgets._atomic import atomic_write_json
+from mdc_widgets.errors import MdcError
+from mdc_widgets.export.masks import masks_dataset, write_images
+from mdc_widgets.export.mined import file_stem, mined_set, stems_to_samples
+from mdc_widgets.export.prelabels import SALIENT, class_index, prelabels
+
+__all__ = ["export_coco", "import_coco", "mask_annotations", "rasterize_annotations"]
+
+
+def _mask_api() -> Any:
+    try:
+        from pycocotools import mask
+    except ImportError as exc:
+        raise MdcError("COCO masks need pycocotools: pip install 'mdc-widgets[annotation]' (or pycocotools).") from exc
+    return mask
+
+
+def mask_annotations(labels: np.ndarray, image_id: int, first_id: int = 1, score: float | None = None) -> list[dict]:
+    """One COCO annotation with an RLE mask per class present in ``labels`` (0 background, 255 ignored).
+
+    Examples
+    --------
+    >>> anns = mask_annotations(np.array([[0, 2], [2, 2]], np.uint8), image_id=7)
+    >>> [(a["category_id"], a["area"], a["bbox"], a["iscrowd"]) for a in anns]
+    [(2, 3, [0, 0, 2, 2], 1)]
+    """
+    mask_api = _mask_api()
+    labels = np.asarray(labels)
+    annotations = []
+    for offset, value in enumerate(int(v) for v in np.unique(labels) if v not in (0, 255)):
+        rle = mask_api.encode(np.asfortranarray(labels == value, dtype=np.uint8))
+        annotation = {
+            "id": first_id + offset, "image_id": int(image_id), "category_id": value,
+            "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
+            "area": int(mask_api.area(rle)), "bbox": [int(round(b)) for b in mask_api.toBbox(rle)], "iscrowd": 1,
+        }
+        if score is not None:
+            annotation["score"] = float(score)
+        annotations.append(annotation)
+    return annotations
+
+
+def rasterize_annotations(annotations: Sequence[dict], height: int, width: int,
+                          value_of: Any = lambda category_id: category_id) -> np.ndarray:
+    """A class map ``(H, W)`` uint8 of COCO annotations (RLE, compressed or not, or polygons); later ones on top.
+
+    Examples
+    --------
+    >>> anns = mask_annotations(np.array([[0, 1], [0, 1]], np.uint8), image_id=1)
+    >>> rasterize_annotations(anns, 2, 2).tolist()
+    [[0, 1], [0, 1]]
+    >>> square = {"category_id": 3, "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]}
+    >>> rasterize_annotations([square], 2, 2).tolist()
+    [[3, 3], [3, 3]]
+    """
+    mask_api = _mask_api()
+    out = np.zeros((int(height), int(width)), np.uint8)
+    for annotation in annotations:
+        segmentation = annotation["segmentation"]
+        if isinstance(segmentation, list):  # polygons
+            rle = mask_api.merge(mask_api.frPyObjects(segmentation, int(height), int(width)))
+        elif isinstance(segmentation.get("counts"), list):  # uncompressed RLE (CVAT writes these)
+            rle = mask_api.frPyObjects(segmentation, int(height), int(width))
+        else:
+            rle = dict(segmentation)
+            rle["counts"] = rle["counts"].encode("ascii") if isinstance(rle["counts"], str) else rle["counts"]
+        out[mask_api.decode(rle).astype(bool)] = value_of(int(annotation["category_id"]))
+    return out
+
+
+def export_coco(
+    source: Any,
+    out: str | Path,
+    *,
+    selected_only: bool = True,
+    result: str | xr.Dataset | None = None,
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+) -> dict[str, Path]:
+    """Write the mined images and one COCO file of pre-annotations per model; returns ``{model: json path}``.
+
+    SS models give one category per class (``id`` = class index, the
+    background is left out); SOD models the category ``salient`` (id 1) from
+    their adaptively binarised map. Each image's ``file_name`` is
+    ``<stem>.png`` in ``OUT/images`` (the sample id where it is a safe name).
+    """
+    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
+    out = Path(out)
+    write_images(mined, out / "images")
+    height, width = int(mined.sizes["y"]), int(mined.sizes["x"])
+    images = [{"id": i + 1, "file_name": f"{file_stem(str(s))}.png", "width": width, "height": height}
+              for i, s in enumerate(mined["sample"].values)]
+    files = {}
+    for model, (kind, labels, classes) in prelabels(mined).items():
+        categories = [{"id": i, "name": name, "supercategory": kind} for i, name in enumerate(classes) if i > 0]
+        annotations: list[dict] = []
+        for i, image in enumerate(images):
+            annotations += mask_annotations(labels[i], image["id"], first_id=len(annotations) + 1)
+        document = {
+            "info": {"description": f"pre-annotations of {model} ({kind}) for mining result "
+                                    f"{mined.attrs.get('result_key', '')}", "version": "1.0"},
+            "licenses": [], "images": images, "categories": categories, "annotations": annotations,
+        }
+        files[model] = out / "annotations" / f"{model}.json"
+        atomic_write_json(files[model], document)
+    return files
+
+
+def import_coco(
+    path: str | Path,
+    *,
+    classes: Sequence[str] | None = None,
+    sample_ids: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Masks of a COCO file (e.g. CVAT's "COCO 1.0" export) as ground truth ``(sample, y, x)``.
+
+    A file whose only category is ``salient`` gives ``saliency`` (0/255);
+    any other gives ``semantic`` class indices, labels matched to ``classes``
+    by name (default: the category ids are the indices). Every image listed
+    counts as annotated (no annotation: all background). Sample ids are the
+    file stems, mapped back through ``sample_ids`` (the pool's) where the
+    export had to rename them.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        images, categories = document["images"], document["categories"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise MdcError(f"{path} is not a COCO file with 'images' and 'categories' ({exc}); "
+                       "export the task as COCO 1.0.") from exc
+    names = {int(c["id"]): str(c["name"]) for c in categories}
+    saliency = set(names.values()) == {SALIENT[1]}
+    if saliency:
+        value_of = lambda category_id: 255  # noqa: E731 - one salient class
+    elif classes is not None:
+        lookup = {cid: class_index(name, classes, str(path)) for cid, name in names.items()}
+        value_of = lookup.__getitem__
+    else:
+        value_of = int
+    by_image: dict[int, list[dict]] = {}
+    for annotation in document.get("annotations", []):
+        by_image.setdefault(int(annotation["image_id"]), []).append(annotation)
+    to_sample = stems_to_samples(sample_ids) if sample_ids is not None else {}
+    kind = "saliency" if saliency else "semantic"
+    masks = {}
+    for image in images:
+        stem = Path(str(image["file_name"])).stem
+        masks[to_sample.get(stem, stem)] = rasterize_annotations(by_image.get(int(image["id"]), []),
+                                                                 image["height"], image["width"], value_of)
+    names_out = list(SALIENT) if saliency else list(classes or [])
+    return masks_dataset({kind: masks}, names_out)

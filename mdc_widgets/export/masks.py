@@ -1,0 +1,209 @@
+"""Mask PNGs as other tools expect them, and imported masks as ground truth a pool or Session can use.
+
+SS label maps are written as palette PNGs (the VOC palette, so the indices
+survive and the picture shows the class colours); SOD maps as grey PNGs.
+Imported masks come back as an xarray Dataset ``semantic``/``saliency
+(sample, y, x)``; :func:`pool_ground_truth` spreads them over a whole pool
+(``<kind>_labeled`` says which images have one) and :func:`write_mask_folder`
+writes them where ``open_pool(..., ground_truth={kind: DIR})`` finds them.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from mdc_widgets._atomic import atomic_write_bytes
+from mdc_widgets.errors import MdcError, ShapeError
+
+__all__ = ["label_png", "grey_png", "rgb_png", "write_mask_folder", "pool_ground_truth", "masks_dataset",
+           "labeled_flags", "write_images"]
+
+
+def label_png(labels: np.ndarray) -> bytes:
+    """Palette PNG bytes of a class-index map (VOC colours; the pixel values stay the indices).
+
+    Examples
+    --------
+    >>> from mdc_widgets.data.io import decode_mask
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.png")
+    >>> _ = open(path, "wb").write(label_png(np.array([[0, 3]], np.uint8)))
+    >>> decode_mask(path).tolist()
+    [[0, 3]]
+    """
+    from PIL import Image
+
+    from mdc_widgets.explain import label_palette
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ShapeError(f"A label map is (H, W); got shape {labels.shape}.")
+    image = Image.fromarray(labels.astype(np.uint8), mode="P")
+    image.putpalette(label_palette().ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grey_png(values: np.ndarray) -> bytes:
+    """Grey PNG bytes of a uint8 ``(H, W)`` map (saliency 0..255, binary masks 0/255).
+
+    Examples
+    --------
+    >>> grey_png(np.zeros((2, 2), np.uint8))[:4]
+    b'\\x89PNG'
+    """
+    from PIL import Image
+
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ShapeError(f"A grey map is (H, W); got shape {values.shape}.")
+    buffer = io.BytesIO()
+    Image.fromarray(values.astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def rgb_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB uint8 image (no enlargement)."""
+    from mdc_widgets.viz import to_png
+
+    return to_png(np.asarray(image))
+
+
+def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str] = ()) -> xr.Dataset:
+    """``{kind: {sample: (H, W) uint8}}`` as a Dataset ``<kind> (sample, y, x)`` (samples in first-seen order).
+
+    Every mask of the Dataset has one size; a kind missing for a sample that
+    another kind has is marked in ``<kind>_labeled``.
+
+    Examples
+    --------
+    >>> ds = masks_dataset({"saliency": {"a": np.zeros((2, 3), np.uint8)}})
+    >>> dict(ds.sizes), ds["sample"].values.tolist()
+    ({'sample': 1, 'y': 2, 'x': 3}, ['a'])
+    """
+    samples: list[str] = []
+    for per_sample in masks.values():
+        samples += [s for s in per_sample if s not in samples]
+    if not samples:
+        raise MdcError("No mask was imported: the annotation file holds no annotated image.")
+    shapes = {np.asarray(m).shape for per_sample in masks.values() for m in per_sample.values()}
+    if len(shapes) != 1:
+        raise ShapeError(f"Imported masks have different sizes {sorted(shapes)}; export and import one mined set "
+                         "(its images share the working size).")
+    shape = shapes.pop()
+    variables = {}
+    for kind, per_sample in masks.items():
+        fill = 255 if kind == "semantic" else 0  # 255: ignored by the metrics, like an unlabeled file-pool mask
+        stack = np.stack([np.asarray(per_sample[s], np.uint8) if s in per_sample else np.full(shape, fill, np.uint8)
+                          for s in samples])
+        variables[kind] = (("sample", "y", "x"), stack)
+        if len(per_sample) < len(samples):
+            variables[f"{kind}_labeled"] = ("sample", np.array([s in per_sample for s in samples]))
+    return xr.Dataset(variables, coords={"sample": np.asarray(samples, dtype=object)},
+                      attrs={"classes": list(classes)})
+
+
+def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.Dataset | None = None) -> xr.Dataset:
+    """Imported masks over a whole pool: ``<kind>`` for every sample and ``<kind>_labeled`` (which have one).
+
+    Samples without an imported mask keep ``base``'s (the pool's own ground
+    truth) where it has one; the rest are unlabeled (semantic 255 is ignored by
+    the metrics; saliency is left out through ``saliency_labeled``), which is
+    how :func:`mdc_widgets.metrics.evaluate` reads a partly labeled pool.
+
+    Examples
+    --------
+    >>> imported = masks_dataset({"saliency": {"b": np.full((1, 1), 255, np.uint8)}})
+    >>> gt = pool_ground_truth(imported, ["a", "b"])
+    >>> gt["saliency"].values.ravel().tolist(), gt["saliency_labeled"].values.tolist()
+    ([0, 255], [False, True])
+    """
+    ids = [str(s) for s in sample_ids]
+    unknown = sorted(set(map(str, imported["sample"].values)) - set(ids))
+    if unknown:
+        raise MdcError(f"Imported masks name {len(unknown)} images that are not in the pool (e.g. {unknown[:3]}); "
+                       "import the annotations of a set exported from this pool.")
+    shape = (imported.sizes["y"], imported.sizes["x"])
+    variables = {}
+    for kind in ("semantic", "saliency"):
+        if kind not in imported and (base is None or kind not in base):
+            continue
+        fill = 255 if kind == "semantic" else 0
+        values = np.full((len(ids), *shape), fill, np.uint8)
+        labeled = np.zeros(len(ids), bool)
+        if base is not None and kind in base:
+            if (base.sizes["y"], base.sizes["x"]) != shape:
+                raise ShapeError(f"The imported masks are {shape}, the pool's ground truth "
+                                 f"{(base.sizes['y'], base.sizes['x'])}; import masks of this pool's working size.")
+            base = base.sel(sample=ids)
+            values[:] = np.asarray(base[kind].values)
+            labeled[:] = labeled_flags(base, kind)
+        if kind in imported:
+            position = {s: i for i, s in enumerate(ids)}
+            flags = labeled_flags(imported, kind)
+            rows = [position[str(s)] for s, ok in zip(imported["sample"].values, flags) if ok]
+            values[rows] = np.asarray(imported[kind].values)[flags]
+            labeled[rows] = True
+        variables[kind] = (("sample", "y", "x"), values)
+        variables[f"{kind}_labeled"] = ("sample", labeled)
+    classes = list(imported.attrs.get("classes") or (base.attrs.get("classes") if base is not None else []) or [])
+    return xr.Dataset(variables, coords={"sample": np.asarray(ids, dtype=object)}, attrs={"classes": classes})
+
+
+def write_mask_folder(imported: xr.Dataset, out: str | Path) -> dict[str, Path]:
+    """Write imported masks as ``OUT/<kind>/<stem>.png`` and return ``{kind: folder}`` for ``open_pool``.
+
+    Semantic masks are palette PNGs, saliency masks grey 0/255; file stems are
+    :func:`~mdc_widgets.export.mined.file_stem` of the sample ids, i.e. the
+    image file stems of a file pool, so
+    ``open_pool(folder, ground_truth=write_mask_folder(masks, OUT))`` matches them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> masks = masks_dataset({"saliency": {"img1": np.zeros((2, 2), np.uint8)}})
+    >>> folders = write_mask_folder(masks, tempfile.mkdtemp())
+    >>> sorted(p.name for p in folders["saliency"].iterdir())
+    ['img1.png']
+    """
+    from mdc_widgets.export.mined import file_stem
+
+    out = Path(out)
+    folders = {}
+    for kind in ("semantic", "saliency"):
+        if kind not in imported:
+            continue
+        folder = out / kind
+        flags = labeled_flags(imported, kind)
+        for sample, mask, ok in zip(imported["sample"].values, np.asarray(imported[kind].values), flags):
+            if ok:
+                data = label_png(mask) if kind == "semantic" else grey_png(mask)
+                atomic_write_bytes(folder / f"{file_stem(str(sample))}.png", data)
+        folders[kind] = folder
+    return folders
+
+
+def labeled_flags(masks: xr.Dataset, kind: str) -> np.ndarray:
+    """``(sample,)`` bool: which samples have a ``kind`` mask (all, unless ``<kind>_labeled`` says otherwise)."""
+    if f"{kind}_labeled" in masks:
+        return np.asarray(masks[f"{kind}_labeled"].values, bool)
+    return np.ones(masks.sizes["sample"], bool)
+
+
+def write_images(mined: xr.Dataset, folder: str | Path) -> list[Path]:
+    """Write a mined set's images as ``folder/<stem>.png`` (in the set's order) and return the paths."""
+    from mdc_widgets.export.mined import file_stem
+
+    folder = Path(folder)
+    paths = []
+    for sample, image in zip(mined["sample"].values, np.asarray(mined["image"].values)):
+        path = folder / f"{file_stem(str(sample))}.png"
+        atomic_write_bytes(path, rgb_png(image))
+        paths.append(path)
+    return paths
