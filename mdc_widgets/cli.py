@@ -151,12 +151,12 @@ def _mine(args: argparse.Namespace) -> dict:
 
         from mdc_widgets._atomic import atomic_write_text
 
-        summary["files"].update(_export(args, pool, models))
+        summary["files"].update(_export(args, pool, models, summary["result_key"]))
         atomic_write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 
-def _export(args: argparse.Namespace, pool: object, models: list) -> dict[str, str]:
+def _export(args: argparse.Namespace, pool: object, models: list, key: str) -> dict[str, str]:
     """Run each ``--export`` on the job's stored result; returns ``{"export_<format>": where}``."""
     from pathlib import Path
 
@@ -165,7 +165,7 @@ def _export(args: argparse.Namespace, pool: object, models: list) -> dict[str, s
     out = Path(args.out)
     # run_mining_job stored the result beside the predictions under this key
     session = Session(pool, out / "store", models=models, use_registry=False, device=args.device)
-    result = session.result(f"{args.competition}__k{args.k}")
+    result = session.result(key)
     written = {}
     for fmt in dict.fromkeys(args.export):
         if fmt == "fiftyone":

@@ -183,6 +183,7 @@ def run_mining_job(
     summary = {
         "parameters": parameters or {},
         "competition": competition,
+        "result_key": key,
         "protocol": protocol,
         "fusion": fusion,
         "k": int(k),
