@@ -90,7 +90,7 @@ class CompetitionPicker:
         # released maps (a folder of PNGs per method, as SOD benchmarks distribute them) join the model lists
         self.maps_name = W.Text(placeholder="name, e.g. picanet", description="Released maps", style=wide)
         self.maps_folder = W.Text(placeholder="/path/to/the/maps", layout=W.Layout(width="320px"))
-        self.maps_task = W.Dropdown(options=[("saliency maps (SOD)", "sod"), ("VOC label maps (SS)", "ss")],
+        self.maps_task = W.Dropdown(options=[("saliency maps", "sod"), ("label maps, VOC classes", "ss")],
                                     value="sod", layout=W.Layout(width="190px"))
         self.maps_add = W.Button(description="Add", icon="plus", tooltip="check the maps against the pool and offer them")
         self.maps_status = W.HTML()
