@@ -16,12 +16,11 @@ import pandas as pd
 import xarray as xr
 
 from mdc_widgets.errors import MdcError
+from mdc_widgets.mining.job import RANKED_COLUMNS  # one home: the mine command's ranked.csv
 
 __all__ = ["mined_set", "ranked_frame", "file_stem", "stems_to_samples", "RANKED_COLUMNS"]
 
 # the columns of mining.job.ranked_table, in its order (ranked.csv of the mine command)
-RANKED_COLUMNS = ("rank", "selected", "score", "term_ss", "term_sod", "term_cross", "d_ss", "d_sod", "d_cross",
-                  "foreground_area")
 
 
 def file_stem(sample_id: str) -> str:
@@ -125,7 +124,8 @@ def mined_set(
                        np.asarray(preds["prediction"].transpose("sample", "model", "y", "x").values, np.uint8)),
     }
     for column in RANKED_COLUMNS:
-        variables[column] = ("sample", frame[column].to_numpy())
+        if column in frame:
+            variables[column] = ("sample", frame[column].to_numpy())
     variables["selected"] = ("sample", frame["selected"].to_numpy().astype(bool))
     # the pool's metadata (nuisance factors, paths) and the verdicts, as the Session's table shows them
     for column in extra.columns:
@@ -157,12 +157,12 @@ def ranked_frame(mined: xr.Dataset) -> pd.DataFrame:
 
     Examples
     --------
-    >>> ds = xr.Dataset({c: ("sample", [1.0]) for c in RANKED_COLUMNS}, coords={"sample": ["a"]})
+    >>> ds = xr.Dataset({c: ("sample", [1.0]) for c in RANKED_COLUMNS[:10]}, coords={"sample": ["a"]})
     >>> list(ranked_frame(ds).columns)[:3]
     ['sample_id', 'rank', 'selected']
     """
     frame = pd.DataFrame({"sample_id": [str(s) for s in mined["sample"].values]})
-    for column in RANKED_COLUMNS:
+    for column in (c for c in RANKED_COLUMNS if c in mined):
         values = mined[column].values
-        frame[column] = values.astype(int) if column == "selected" else values
+        frame[column] = values.astype(int) if column in ("selected", "degenerate") else values
     return frame

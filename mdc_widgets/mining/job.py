@@ -28,7 +28,7 @@ from mdc_widgets.mining.mad import mine
 from mdc_widgets.mining.score import CompetitionGroup, Weights
 from mdc_widgets.mining.selection import Constraints
 
-__all__ = ["COMPETITIONS", "competition_group", "ranked_table", "evaluation_table", "run_mining_job"]
+__all__ = ["COMPETITIONS", "RANKED_COLUMNS", "competition_group", "ranked_table", "evaluation_table", "run_mining_job"]
 
 # which terms each competition weighs: single-task MAD, the cross-task term alone, or all together
 COMPETITIONS: dict[str, Weights] = {
@@ -59,6 +59,11 @@ def competition_group(competition: str, ss: Sequence[str], sod: Sequence[str]) -
     group = CompetitionGroup(ss=tuple(ss) if competition != "sod" else (),
                              sod=tuple(sod) if competition != "ss" else ())
     return group, COMPETITIONS[competition]
+
+
+# the columns of ranked.csv after ``sample_id``, in order (the last three only where the result has them)
+RANKED_COLUMNS = ("rank", "selected", "score", "term_ss", "term_sod", "term_cross", "d_ss", "d_sod", "d_cross",
+                  "foreground_area", "degenerate", "defender", "class")
 
 
 def ranked_table(result: Any) -> pd.DataFrame:
