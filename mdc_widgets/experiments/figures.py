@@ -18,11 +18,16 @@ __all__ = [
 ]
 
 
-def paper_table_figure(table: pd.DataFrame) -> Any:
-    """Grouped bars: each model's score on each set, with 95% CI over seeds as error bars."""
+def paper_table_figure(table: pd.DataFrame, protocol: str = "ijcv2021") -> Any:
+    """Grouped bars: each model's score on each set, with 95% CI over seeds as error bars.
+
+    ``protocol`` names the rule that mined the single-task sets (their legend).
+    """
     import plotly.graph_objects as go
 
-    from mdc_widgets.experiments.paper import SET_LABELS, SET_NAMES
+    from mdc_widgets.experiments.paper import SET_NAMES, set_labels
+
+    labels = set_labels(protocol)
 
     fig = go.Figure()
     for set_name in SET_NAMES:
@@ -32,7 +37,7 @@ def paper_table_figure(table: pd.DataFrame) -> Any:
         err_plus = (rows["ci_high"] - rows["mean"]).fillna(0)
         err_minus = (rows["mean"] - rows["ci_low"]).fillna(0)
         fig.add_bar(
-            name=SET_LABELS[set_name], x=rows["model"] + " (" + rows["metric"] + ")", y=rows["mean"],
+            name=labels[set_name], x=rows["model"] + " (" + rows["metric"] + ")", y=rows["mean"],
             error_y={"type": "data", "array": err_plus, "arrayminus": err_minus},
         )
     fig.update_layout(barmode="group", yaxis_title="score on the set (higher is better)",
@@ -75,7 +80,11 @@ def sample_panel(
 def save_mined_samples_png(
     result: dict[str, Any], config: Any, path: str | Path, n: int = 6, set_name: str = "joint",
 ) -> Path:
-    """Render the first ``n`` images of the first seed's ``set_name`` set with GT and every prediction."""
+    """Render the first ``n`` images of the first seed's ``set_name`` set with GT and every prediction.
+
+    The sets list their ids best first (interleaved over their groups), so
+    these are the set's top images.
+    """
     from PIL import Image
 
     from mdc_widgets.config import cache_dir
@@ -86,7 +95,8 @@ def save_mined_samples_png(
     seed = next(iter(result["sets"]))
     ids = result["sets"][seed][set_name][:n]
     pool = open_pool(config.pool, n=config.pool_size, seed=seed)
-    store = Path(config.store or cache_dir() / "stores") / pool.fingerprint
+    stores = result.get("stores") or {}
+    store = Path(stores[seed]) if seed in stores else Path(config.store or cache_dir() / "stores") / pool.fingerprint
     preds = open_predictions(store).sel(sample=ids).load()
     gt = pool.ground_truth().sel(sample=ids)
     index = {s: i for i, s in enumerate(pool.sample_ids)}

@@ -5,9 +5,20 @@ and four sets of equal size are mined from it:
 
 - ``joint``: one competition group per (SS pair, SOD pair), joint score with
   all three terms, disjoint across groups (GHS-CV),
-- ``ss_only``: one group per SS pair, SS term only (SS-C),
-- ``sod_only``: one group per SOD pair, SOD term only (SOD-C),
+- ``ss_only``: one group per SS pair, SS term only, mined with the
+  published IJCV 2021 MAD rule (``protocol="ijcv2021"``: each model in turn
+  the defender, per-class candidates in the defender's 25th-75th percentile
+  area band) or with our own top-k rule (``protocol="mdc"``),
+- ``sod_only``: one group per SOD pair, SOD term only, with our analogue of
+  that rule on the salient area (no published MAD rule exists for SOD), or
+  with our top-k rule under ``protocol="mdc"``,
 - ``random``: the same number of valid images drawn at random.
+
+Near-duplicate suppression (``dedup_threshold``) compares thumbnails of the
+pool's *images*, never of the prediction maps; it applies to the ``mdc``
+rule only (the published rule has its own per-class quota and no dedup).
+The joint set is always mined with our rule (no published rule mines three
+terms); ``fusion_overlap`` measures how much it depends on the score fusion.
 
 Every model is then evaluated on every set against the ground truth, and the
 relative drop of its score on the joint set against each other set is
@@ -16,6 +27,7 @@ reported, with a confidence interval over seeds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,12 +40,30 @@ import pandas as pd
 import xarray as xr
 
 from mdc_widgets._atomic import atomic_write_text
-from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, mine_groups
+from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, image_features, mine_groups, selected_samples
 
-__all__ = ["PaperConfig", "SET_NAMES", "mine_paper_sets", "run_paper_experiment", "paper_table_markdown"]
+__all__ = ["PaperConfig", "SET_NAMES", "fusion_overlap", "mine_paper_sets", "paper_table_markdown",
+           "run_paper_experiment", "set_labels"]
 
 SET_NAMES = ("joint", "ss_only", "sod_only", "random")
-SET_LABELS = {"joint": "GHS-CV (joint)", "ss_only": "SS-C", "sod_only": "SOD-C", "random": "random"}
+PROTOCOLS = ("ijcv2021", "mdc")
+FUSIONS = ("rank", "raw", "minmax")
+
+
+def set_labels(protocol: str = "ijcv2021") -> dict[str, str]:
+    """Column names of the sets: the single-task sets say which rule mined them.
+
+    Examples
+    --------
+    >>> set_labels("ijcv2021")["ss_only"], set_labels("mdc")["sod_only"]
+    ('SS-only MAD (ijcv2021)', 'SOD-only MAD (ours, mdc)')
+    """
+    sod = "ours, ijcv2021-style" if protocol == "ijcv2021" else f"ours, {protocol}"
+    return {"joint": "GHS-CV (joint)", "ss_only": f"SS-only MAD ({protocol})", "sod_only": f"SOD-only MAD ({sod})",
+            "random": "random"}
+
+
+SET_LABELS = set_labels("ijcv2021")
 
 
 @dataclass
@@ -48,10 +78,20 @@ class PaperConfig:
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     seeds: Sequence[int] = (1, 2, 3)
     foreground_area: tuple[float, float] | None = (0.005, 0.95)
-    dedup_threshold: float | None = 0.97
+    dedup_threshold: float | None = 0.97  # on thumbnails of the pool's images (mdc rule only)
     max_per_class: int | None = None
+    protocol: str = "ijcv2021"  # rule of the single-task sets: "ijcv2021" (published) or "mdc" (ours)
+    fusion: str = "rank"  # score fusion of the joint set: "rank", "raw" or "minmax"
     device: str = "auto"
     store: str | None = None
+
+    def __post_init__(self) -> None:
+        from mdc_widgets.errors import MdcError
+
+        if self.protocol not in PROTOCOLS:
+            raise MdcError(f"protocol must be one of {PROTOCOLS}; got {self.protocol!r}.")
+        if self.fusion not in FUSIONS:
+            raise MdcError(f"fusion must be one of {FUSIONS}; got {self.fusion!r}.")
 
     def groups(self) -> dict[str, list[CompetitionGroup]]:
         ss_pairs = list(combinations(self.ss_models, 2))
@@ -71,39 +111,115 @@ def _set_weights(name: str, weights: tuple[float, float, float]) -> Weights:
     return Weights(*weights)
 
 
+def _picks(results: dict[str, xr.Dataset]) -> list[str]:
+    """The groups' picks best first, interleaved over the groups (every group's best, then every second, ...)."""
+    per_group = [selected_samples(r) for r in results.values()]
+    out: list[str] = []
+    for rank in range(max((len(p) for p in per_group), default=0)):
+        out += [p[rank] for p in per_group if rank < len(p)]
+    return out
+
+
 def mine_paper_sets(
     predictions: xr.Dataset,
     config: PaperConfig,
     seed: int,
     discrepancy: xr.DataArray | None = None,
+    pool: Any = None,
+    features: np.ndarray | None = None,
 ) -> dict[str, list[str]]:
-    """Mine the joint, single-task and random sets of equal size from one pool's predictions."""
+    """Mine the joint, single-task and random sets of equal size from one pool's predictions.
+
+    ``features`` (or the ``pool``, whose image thumbnails are computed once)
+    drive near-duplicate suppression; with neither, dedup is switched off
+    rather than run on thumbnails of the prediction maps. Each set lists its
+    ids best first (interleaved over its groups); ``random`` is sorted.
+    """
     from mdc_widgets.discrepancy import compute_discrepancies
 
     if discrepancy is None:
         discrepancy = compute_discrepancies(predictions)
+    if features is None and pool is not None and config.dedup_threshold is not None:
+        features = image_features(pool)
     constraints = Constraints(
         foreground_area=config.foreground_area,
-        dedup_threshold=config.dedup_threshold,
+        dedup_threshold=config.dedup_threshold if features is not None else None,
         max_per_class=config.max_per_class,
     )
     sets: dict[str, list[str]] = {}
     for name, groups in config.groups().items():
         # equal-sized sets: the set size is split evenly over the set's groups
         k = max(1, config.set_size // len(groups))
+        protocol = "mdc" if name == "joint" else config.protocol
         results = mine_groups(
             predictions, groups, _set_weights(name, config.weights), k, constraints,
-            disjoint=True, discrepancy=discrepancy, save=False,
+            disjoint=True, discrepancy=discrepancy, save=False, protocol=protocol,
+            fusion=config.fusion if name == "joint" else "rank", features=features,
+            # ijcv2021: the pair's budget k is filled round-robin over its (defender, class) cells, i.e.
+            # N = ceil(k / cells) per class per defender with the last round cut at k (N = 20 for PASCAL)
+            n_per_class=k if protocol == "ijcv2021" else None,
         )
-        chosen: list[str] = []
-        for result in results.values():
-            chosen += [str(s) for s in result["sample"].values[result["selected"].values]]
-        sets[name] = chosen
+        sets[name] = _picks(results)
+    # equal sizes: a set that came up short (too few candidates) cuts the others to its size, best first
     size = min(len(v) for v in sets.values())
+    sets = {name: ids[:size] for name, ids in sets.items()}
     valid_ids = predictions["sample"].values[predictions["valid"].values].astype(str)
     rng = np.random.default_rng(seed)
     sets["random"] = sorted(rng.choice(valid_ids, size=size, replace=False).tolist())
     return sets
+
+
+def fusion_overlap(
+    predictions: xr.Dataset,
+    config: PaperConfig,
+    discrepancy: xr.DataArray | None = None,
+    features: np.ndarray | None = None,
+    fusions: Sequence[str] = FUSIONS,
+) -> pd.DataFrame:
+    """How much the joint set changes with the score fusion: overlap and Jaccard of its ids, per pair of fusions.
+
+    Mining only (no evaluation): the joint set of ``config`` is mined once per
+    fusion on the same predictions. The single-task sets have one term, so
+    the fusion cannot change them.
+    """
+    from mdc_widgets.discrepancy import compute_discrepancies
+
+    if discrepancy is None:
+        discrepancy = compute_discrepancies(predictions)
+    constraints = Constraints(
+        foreground_area=config.foreground_area,
+        dedup_threshold=config.dedup_threshold if features is not None else None,
+        max_per_class=config.max_per_class,
+    )
+    groups = config.groups()["joint"]
+    k = max(1, config.set_size // len(groups))
+    picked = {}
+    for fusion in fusions:
+        results = mine_groups(predictions, groups, _set_weights("joint", config.weights), k, constraints,
+                              disjoint=True, discrepancy=discrepancy, save=False, fusion=fusion,
+                              features=features)
+        picked[fusion] = set(_picks(results))
+    rows = []
+    for a, b in combinations(fusions, 2):
+        common = len(picked[a] & picked[b])
+        union = len(picked[a] | picked[b])
+        rows.append({"set": "joint", "fusion_a": a, "fusion_b": b, "n_a": len(picked[a]), "n_b": len(picked[b]),
+                     "overlap": common, "jaccard": common / union if union else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def _weights_key(models: Sequence[Any]) -> str:
+    """A short hash of the competitors' weights: a retrained zoo never reuses another zoo's stored predictions."""
+    digest = hashlib.sha256()
+    for model in models:
+        digest.update(str(getattr(model, "name", model)).encode())
+        module = getattr(model, "module", None)
+        if module is None:
+            continue
+        for key, tensor in sorted(module.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:10]
 
 
 def _evaluate_sets(
@@ -149,13 +265,22 @@ def run_paper_experiment(
 ) -> dict[str, Any]:
     """Run the miniature reproduction and (optionally) write its tables to ``output``.
 
+    Bit-for-bit reproducible on one machine: pools, training and the random
+    set are seeded, and discrepancies, mining and evaluation run on a fixed
+    number of CPU threads (``torch.set_num_threads(1)``, restored after), so
+    floating-point sums do not depend on the machine's core count.
+
     Returns
     -------
     dict with ``per_seed`` (one row per seed, set and model), ``table`` (mean
     and 95% CI over seeds of each model's score on each set), ``drops`` (the
     joint set's relative drop against each other set, in %, with CI),
-    ``sets`` (the mined sample ids per seed), ``timings`` (seconds).
+    ``sets`` (the mined sample ids per seed, best first), ``fusion_overlap``
+    (the joint set under each pair of fusions, first seed, mining only),
+    ``stores`` (the prediction store per seed), ``timings`` (seconds).
     """
+    import torch
+
     from mdc_widgets.config import cache_dir, resolve_device
     from mdc_widgets.data import open_pool
     from mdc_widgets.discrepancy import compute_discrepancies
@@ -167,29 +292,42 @@ def run_paper_experiment(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     models = [get_model(name, device=device) for name in [*config.ss_models, *config.sod_models]]
+    weights_key = _weights_key(models)
     timings["load_or_train_models_s"] = time.perf_counter() - t0
 
-    frames, all_sets = [], {}
+    frames, all_sets, stores = [], {}, {}
+    overlap = pd.DataFrame()
     for seed in config.seeds:
         t = time.perf_counter()
         pool = open_pool(config.pool, n=config.pool_size, seed=seed)
-        store = Path(config.store or cache_dir() / "stores") / f"{pool.fingerprint}"
+        # keyed by the weights too: predictions of an earlier zoo are never reused
+        store = Path(config.store or cache_dir() / "stores") / f"{pool.fingerprint}-{weights_key}"
         predictions = predict_pool(pool, models, store, device=device, progress=progress)
         timings[f"seed{seed}_predict_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        discrepancy = compute_discrepancies(predictions, device=device)
-        sets = mine_paper_sets(predictions, config, seed, discrepancy)
-        timings[f"seed{seed}_mine_s"] = time.perf_counter() - t
-        ground_truth = pool.ground_truth()
-        frame = _evaluate_sets(predictions, ground_truth, sets)
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            discrepancy = compute_discrepancies(predictions, device=device)
+            features = image_features(pool) if config.dedup_threshold is not None else None
+            sets = mine_paper_sets(predictions, config, seed, discrepancy, features=features)
+            timings[f"seed{seed}_mine_s"] = time.perf_counter() - t
+            if seed == config.seeds[0]:
+                t = time.perf_counter()
+                overlap = fusion_overlap(predictions, config, discrepancy, features)
+                timings["fusion_overlap_s"] = time.perf_counter() - t
+            frame = _evaluate_sets(predictions, pool.ground_truth(), sets)
+        finally:
+            torch.set_num_threads(previous_threads)
         frame.insert(0, "seed", seed)
         frames.append(frame)
         all_sets[seed] = sets
+        stores[seed] = str(store)
     per_seed = pd.concat(frames, ignore_index=True)
     table, drops = summarize_paper_experiment(per_seed)
     timings["total_s"] = time.perf_counter() - t0
     result = {"per_seed": per_seed, "table": table, "drops": drops, "sets": all_sets,
-              "timings": timings, "config": asdict(config)}
+              "fusion_overlap": overlap, "stores": stores, "timings": timings, "config": asdict(config)}
     if output is not None:
         write_paper_outputs(result, output)
     return result
@@ -215,9 +353,14 @@ def summarize_paper_experiment(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd
     return table, pd.DataFrame(drop_rows)
 
 
-def paper_table_markdown(table: pd.DataFrame, drops: pd.DataFrame) -> str:
-    """The model x set table (mean [95% CI]) and the joint set's drops, as Markdown."""
-    lines = ["| model | metric | " + " | ".join(SET_LABELS[s] for s in SET_NAMES) + " |",
+def paper_table_markdown(table: pd.DataFrame, drops: pd.DataFrame, protocol: str = "ijcv2021") -> str:
+    """The model x set table (mean [95% CI]) and the joint set's drops, as Markdown.
+
+    ``protocol`` names the rule of the single-task columns. A drop whose
+    interval crosses zero is marked: the claim does not hold at 95 %.
+    """
+    labels = set_labels(protocol)
+    lines = ["| model | metric | " + " | ".join(labels[s] for s in SET_NAMES) + " |",
              "|---|---|" + "---|" * len(SET_NAMES)]
     for model, grp in table.groupby("model", sort=False):
         cells = []
@@ -230,21 +373,44 @@ def paper_table_markdown(table: pd.DataFrame, drops: pd.DataFrame) -> str:
             ci = "" if np.isnan(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
             cells.append(f"{r['mean']:.3f}{ci}")
         lines.append(f"| {model} | {grp['metric'].iloc[0]} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | joint vs | relative change % | 95% CI |", "|---|---|---|---|"]
+    lines += ["", "| model | joint vs | relative change % | 95% CI | holds at 95 % |", "|---|---|---|---|---|"]
     for _, r in drops.iterrows():
         ci = "" if np.isnan(r["ci_low"]) else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
-        lines.append(f"| {r['model']} | {SET_LABELS[r['versus']]} | {r['drop_pct']:.1f} | {ci} |")
+        if np.isnan(r["ci_low"]):
+            holds = "n/a (one seed)"
+        elif r["ci_low"] <= 0 <= r["ci_high"]:
+            holds = "no (CI crosses 0)"
+        else:
+            holds = "yes, harder" if r["ci_high"] < 0 else "yes, easier"
+        lines.append(f"| {r['model']} | {labels[r['versus']]} | {r['drop_pct']:.1f} | {ci} | {holds} |")
     return "\n".join(lines) + "\n"
 
 
 def write_paper_outputs(result: dict[str, Any], output: str | Path) -> None:
-    """Write ``paper_table.csv``, ``paper_drops.csv``, ``paper_per_seed.csv``, ``paper_table.md``, ``paper_sets.json``."""
+    """Write the tables of one run; every name carries the protocol of the single-task sets.
+
+    ``paper_table_<protocol>.{csv,md}``, ``paper_drops_<protocol>.csv``,
+    ``paper_per_seed_<protocol>.csv``, ``paper_sets_<protocol>.json`` (ids,
+    config; no timings, so two runs give identical files),
+    ``paper_timings_<protocol>.json`` and ``paper_fusion_overlap.csv`` (the
+    joint set does not depend on the protocol). Floats are written with
+    ``%.6f``.
+    """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output / "paper_table.csv", result["table"].to_csv(index=False))
-    atomic_write_text(output / "paper_drops.csv", result["drops"].to_csv(index=False))
-    atomic_write_text(output / "paper_per_seed.csv", result["per_seed"].to_csv(index=False))
-    atomic_write_text(output / "paper_table.md", paper_table_markdown(result["table"], result["drops"]))
-    atomic_write_text(output / "paper_sets.json", json.dumps(
-        {"sets": {str(k): v for k, v in result["sets"].items()}, "timings": result["timings"],
-         "config": result["config"]}, indent=2, default=str))
+    protocol = result["config"].get("protocol", "ijcv2021")
+
+    def csv(frame: pd.DataFrame) -> str:
+        return frame.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+
+    atomic_write_text(output / f"paper_table_{protocol}.csv", csv(result["table"]))
+    atomic_write_text(output / f"paper_drops_{protocol}.csv", csv(result["drops"]))
+    atomic_write_text(output / f"paper_per_seed_{protocol}.csv", csv(result["per_seed"]))
+    atomic_write_text(output / f"paper_table_{protocol}.md",
+                      paper_table_markdown(result["table"], result["drops"], protocol))
+    if len(result.get("fusion_overlap", ())):
+        atomic_write_text(output / "paper_fusion_overlap.csv", csv(result["fusion_overlap"]))
+    atomic_write_text(output / f"paper_sets_{protocol}.json", json.dumps(
+        {"sets": {str(k): v for k, v in result["sets"].items()}, "config": result["config"]},
+        indent=2, default=str, sort_keys=True))
+    atomic_write_text(output / f"paper_timings_{protocol}.json", json.dumps(result["timings"], indent=2))

@@ -33,6 +33,7 @@ __all__ = [
     "load_mining",
     "mining_path",
     "group_statistics",
+    "image_features",
 ]
 
 
@@ -394,17 +395,25 @@ def _select_ijcv2021(
     return indices, report, skipped, int(picks.attrs["n_per_class"])
 
 
+def image_features(pool: Any, step: int = 1024) -> np.ndarray:
+    """Thumbnail features ``(sample, d)`` float32 of the pool's images, in pool order, read block by block.
+
+    Compute them once and pass them as ``features`` to mine several groups
+    of one pool without reading its images again.
+    """
+    features = None
+    for lo in range(0, len(pool), step):
+        block = thumbnail_features(pool.read_images(lo, min(lo + step, len(pool)))[0])
+        if features is None:
+            features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
+        features[lo:lo + len(block)] = block
+    return features if features is not None else np.zeros((0, 64), np.float32)
+
+
 def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Any) -> np.ndarray:
     """Thumbnail features ``(sample, d)`` float32 for near-duplicate suppression, filled block by block."""
     if pool is not None:
-        step = 1024
-        features = None
-        for lo in range(0, len(pool), step):
-            block = thumbnail_features(pool.read_images(lo, min(lo + step, len(pool)))[0])
-            if features is None:
-                features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
-            features[lo:lo + len(block)] = block
-        return features if features is not None else np.zeros((0, 64), np.float32)
+        return image_features(pool)
     # without the pool, near-identical images still give near-identical maps
     models = list(group.models)
     scale = np.float32(1.0 / np.sqrt(len(models)))
