@@ -20,7 +20,6 @@ from mdc_widgets.mining.job import RANKED_COLUMNS  # one home: the mine command'
 
 __all__ = ["mined_set", "ranked_frame", "file_stem", "stems_to_samples", "RANKED_COLUMNS"]
 
-# the columns of mining.job.ranked_table, in its order (ranked.csv of the mine command)
 
 
 def file_stem(sample_id: str) -> str:
