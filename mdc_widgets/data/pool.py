@@ -60,6 +60,11 @@ class Pool:
     def ground_truth(self) -> xr.Dataset | None:
         return None
 
+    @property
+    def has_ground_truth(self) -> bool:
+        """Whether the pool has any ground truth (without reading it, where the pool can tell)."""
+        return self.ground_truth() is not None
+
     def native_size(self, index: int) -> tuple[int, int]:
         """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools)."""
         return tuple(int(s) for s in self.image_size)
@@ -294,6 +299,10 @@ class FilePool(Pool):
                 continue
             out[i] = fit_to_canvas(mask, self.image_size, self.fit, "labels")
         return out
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return bool(self.semantic_masks or self.saliency_masks)
 
     def labeled(self, kind: str) -> np.ndarray:
         """``(n,)`` bool: which images have a ``kind`` (``"saliency"`` or ``"semantic"``) mask."""

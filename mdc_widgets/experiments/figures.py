@@ -162,13 +162,13 @@ def save_real_samples_png(result: dict[str, Any], path: str | Path, n: int = 4, 
     """
     from PIL import Image
 
-    from mdc_widgets.data.io import decode_image, from_canvas, resize_image, resize_mask
+    from mdc_widgets.data.io import decode_image, resize_image, resize_mask
     from mdc_widgets.explain import colorize_labels
-    from mdc_widgets.models.released_maps import MapCompetitor, pool_stems
+    from mdc_widgets.metrics import map_at_native_size
+    from mdc_widgets.models.released_maps import pool_stems, released_competitors
 
     pool, predictions = result["pool"], result["predictions"]
-    sources = predictions.attrs.get("sources") or {}
-    classes = predictions.attrs.get("classes") or {}
+    released = released_competitors(predictions)
     stems = pool_stems(pool)
     rows = []
     for sid in result["sets"][set_name][:n]:
@@ -184,15 +184,8 @@ def save_real_samples_png(result: dict[str, Any], path: str | Path, n: int = 4, 
             if model.endswith("-random"):
                 continue
             task = str(predictions["task"].sel(model=model).values)
-            if model in sources:
-                import json
-
-                folder = json.loads(sources[model])["folder"]
-                values = MapCompetitor(model, folder, task, classes.get(model)).read_native(stems[i], native)
-            else:
-                stored = np.asarray(predictions["prediction"].sel(sample=sid, model=model).values)
-                values = from_canvas(stored, native, pool.fit, "labels" if task == "ss" else "saliency")
-            values = resize_mask(values, size)
+            stored = np.asarray(predictions["prediction"].sel(sample=sid, model=model).values)
+            values = resize_mask(map_at_native_size(stored, task, native, pool.fit, released.get(model), stems[i]), size)
             columns.append((model.split("_s")[0] if task == "ss" else model,
                             colorize_labels(values) if task == "ss" else values))
         rows.append(sample_panel(columns[0][1], columns[1:], scale=1))

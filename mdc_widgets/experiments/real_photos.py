@@ -159,10 +159,13 @@ def bootstrap_set_metrics(evaluation: xr.Dataset, samples: Sequence[str], models
     return out
 
 
-def _set_value(evaluation: xr.Dataset, samples: Sequence[str], model: str, metric: str) -> float:
+def _set_values(evaluation: xr.Dataset, samples: Sequence[str], models: Sequence[str],
+                metrics: Sequence[str]) -> dict[tuple[str, str], float]:
+    """``{(model, metric): set-level value}`` of one set, from one :func:`summarize` of it."""
     from mdc_widgets.metrics import summarize
 
-    return float(summarize(evaluation, list(samples))[metric].sel(model=model).values)
+    summary = summarize(evaluation, list(samples))
+    return {(m, metric): float(summary[metric].sel(model=m).values) for m in models for metric in metrics}
 
 
 def set_table(evaluation: xr.Dataset, sets: dict[str, list[str]], random_sets: Sequence[Sequence[str]],
@@ -176,13 +179,16 @@ def set_table(evaluation: xr.Dataset, sets: dict[str, list[str]], random_sets: S
     the mined set (small = the mined set is harder than chance).
     """
     rows = []
-    random_values = {(m, metric): np.array([_set_value(evaluation, r, m, metric) for r in random_sets])
-                     for m in models for metric in metrics}
+    # one summary per random set, not one per (set, model, metric)
+    per_random = [_set_values(evaluation, r, models, metrics) for r in random_sets]
+    random_values = {key: np.array([values[key] for values in per_random])
+                     for key in ((m, metric) for m in models for metric in metrics)}
     for name, samples in sets.items():
         boot = bootstrap_set_metrics(evaluation, samples, models, metrics, n_boot, seed)
+        mined = _set_values(evaluation, samples, models, metrics)
         for model in models:
             for metric in metrics:
-                value = _set_value(evaluation, samples, model, metric)
+                value = mined[(model, metric)]
                 draws = random_values[(model, metric)]
                 harder = draws <= value if HIGHER_IS_BETTER[metric] else draws >= value
                 low, high = np.quantile(boot[(model, metric)], [0.025, 0.975])
@@ -208,11 +214,12 @@ def set_comparison(evaluation: xr.Dataset, harder: Sequence[str], easier: Sequen
     """
     a = bootstrap_set_metrics(evaluation, harder, models, metrics, n_boot, seed)
     b = bootstrap_set_metrics(evaluation, easier, models, metrics, n_boot, seed + 1)
+    on_harder = _set_values(evaluation, harder, models, metrics)
+    on_easier = _set_values(evaluation, easier, models, metrics)
     rows = []
     for model in models:
         for metric in metrics:
-            value = (_set_value(evaluation, harder, model, metric) / _set_value(evaluation, easier, model, metric)
-                     - 1) * 100
+            value = (on_harder[(model, metric)] / on_easier[(model, metric)] - 1) * 100
             change = (a[(model, metric)] / b[(model, metric)] - 1) * 100
             low, high = np.quantile(change, [0.025, 0.975])
             rows.append({"model": model, "metric": metric, "change_pct": value, "ci_low": low, "ci_high": high})

@@ -1,6 +1,13 @@
 """Metrics against ground truth: mIoU, F-beta (max and adaptive), MAE, S-measure; per image and per set."""
 
-from mdc_widgets.metrics.evaluate import SOD_METRICS, SS_METRICS, evaluate, evaluate_native, summarize
+from mdc_widgets.metrics.evaluate import (
+    SOD_METRICS,
+    SS_METRICS,
+    evaluate,
+    evaluate_native,
+    map_at_native_size,
+    summarize,
+)
 from mdc_widgets.metrics.functional import (
     fbeta_adaptive,
     fbeta_curve,
@@ -18,6 +25,7 @@ __all__ = [
     "SS_METRICS",
     "evaluate",
     "evaluate_native",
+    "map_at_native_size",
     "fbeta_adaptive",
     "fbeta_curve",
     "fbeta_max",

@@ -20,7 +20,7 @@ from mdc_widgets.metrics.functional import (
     segmentation_confusion,
 )
 
-__all__ = ["evaluate", "evaluate_native", "summarize", "SS_METRICS", "SOD_METRICS"]
+__all__ = ["evaluate", "evaluate_native", "map_at_native_size", "summarize", "SS_METRICS", "SOD_METRICS"]
 
 SS_METRICS = ("miou",)
 SOD_METRICS = ("fbeta_max", "fbeta_adaptive", "mae", "s_measure", "foreground_iou")
@@ -135,6 +135,21 @@ def evaluate(
                                {"resolution": "working", "normalize": int(normalize)})
 
 
+def map_at_native_size(stored: np.ndarray, task: str, native: tuple[int, int], fit: str = "stretch",
+                       released: Any = None, stem: str | None = None) -> np.ndarray:
+    """One model's map of one image at the image's own size ``native = (H, W)``.
+
+    A released-map competitor's file is read at full resolution; a network's
+    stored canvas map is cropped (letterbox) and resized back, nearest for
+    labels, bilinear for saliency.
+    """
+    from mdc_widgets.data.io import from_canvas
+
+    if released is not None:
+        return released.read_native(stem, native)
+    return from_canvas(stored, native, fit, "labels" if task == "ss" else "saliency")
+
+
 def evaluate_native(
     predictions: xr.Dataset,
     pool: Any,
@@ -161,10 +176,7 @@ def evaluate_native(
     batch_size : images of one size scored at once
     normalize : min-max stretch each saliency map first (PySODMetrics' default)
     """
-    import json
-
-    from mdc_widgets.data.io import from_canvas
-    from mdc_widgets.models.released_maps import MapCompetitor, pool_stems
+    from mdc_widgets.models.released_maps import pool_stems, released_competitors
 
     fingerprint = predictions.attrs.get("pool_fingerprint")
     if fingerprint and fingerprint != pool.fingerprint:
@@ -179,13 +191,7 @@ def evaluate_native(
         valid = predictions["valid"].values if "valid" in predictions else np.ones(len(pool), bool)
         samples = [str(s) for s, ok in zip(predictions["sample"].values, valid) if ok]
     samples = [str(s) for s in samples]
-    released: dict[str, MapCompetitor] = {}
-    for model, task in zip(models, tasks):
-        source = (predictions.attrs.get("sources") or {}).get(model)
-        if source:
-            info = json.loads(source)
-            released[model] = MapCompetitor(model, info["folder"], task,
-                                             (predictions.attrs.get("classes") or {}).get(model))
+    released = released_competitors(predictions)
     stems = pool_stems(pool)
     fit = getattr(pool, "fit", "stretch")
     m = len(models)
@@ -211,10 +217,8 @@ def evaluate_native(
             truth = [pool.native_ground_truth(indices[p]) for p in batch]
             for i, position in enumerate(batch):
                 for j, (model, task) in enumerate(zip(models, tasks)):
-                    if model in released:
-                        maps[i, j] = released[model].read_native(stems[indices[position]], native)
-                    else:
-                        maps[i, j] = from_canvas(stored[i, j], native, fit, "labels" if task == "ss" else "saliency")
+                    maps[i, j] = map_at_native_size(stored[i, j], task, native, fit, released.get(model),
+                                                    stems[indices[position]])
             # images lacking a kind of ground truth are scored apart, so they get NaN for it
             kinds = [(("saliency" in t), ("semantic" in t)) for t in truth]
             for has_sal, has_sem in set(kinds):

@@ -174,7 +174,7 @@ def run_mining_job(
     atomic_write_text(out / "ranked.csv", table.to_csv(index=False))
 
     files = {"ranked": str(out / "ranked.csv")}
-    if evaluate and pool.ground_truth() is not None:
+    if evaluate and pool.has_ground_truth:
         from mdc_widgets.metrics import evaluate_native
 
         start = time.perf_counter()

@@ -34,7 +34,7 @@ from mdc_widgets.data.io import decode_mask, fit_to_canvas, resize_mask, resize_
 from mdc_widgets.data.pool import relative_id
 from mdc_widgets.errors import ImageDecodeError, MdcError
 
-__all__ = ["MapCompetitor", "MapFolderError", "register_maps", "pool_stems"]
+__all__ = ["MapCompetitor", "MapFolderError", "register_maps", "pool_stems", "released_competitors"]
 
 _MAP_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 # VOC marks object boundaries 255 ("void"); in a released prediction it means "no class", i.e. background
@@ -307,3 +307,15 @@ def register_maps(name: str, folder: str | Path, task: str = "sod", classes: Seq
         tags=("maps",),
         overwrite=overwrite,
     )
+
+
+def released_competitors(predictions: Any) -> dict[str, MapCompetitor]:
+    """The released-map competitors of an ``open_predictions`` dataset, rebuilt from its ``sources`` attr.
+
+    Each folder is indexed once here, so callers read many maps without listing it again.
+    """
+    sources = predictions.attrs.get("sources") or {}
+    classes = predictions.attrs.get("classes") or {}
+    tasks = {str(m): str(t) for m, t in zip(predictions["model"].values, predictions["task"].values)}
+    return {model: MapCompetitor(model, json.loads(source)["folder"], tasks[model], classes.get(model))
+            for model, source in sources.items() if source and model in tasks}
