@@ -1,10 +1,10 @@
 """End to end in a real browser: JupyterLab on localhost, headless Chromium driven by Playwright.
 
 The quickstart notebook is opened and run in JupyterLab, a sample is clicked in
-the browser widget, and its overlay images must render. A screenshot is kept
-in ``reports/e2e/`` (the CI artifact). Needs Debian's ``chromium`` (``make
-test`` installs it where apt is available); without it the test is skipped
-with that reason.
+the browser widget, and its overlay images must render. Screenshots are kept in
+a temporary folder, or in ``$MDC_E2E_ARTIFACTS`` (e.g. ``reports/e2e``, for the
+README's pictures). Needs Debian's ``chromium`` (``make test`` installs it where
+apt is available); without it the test is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +26,8 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(os.environ.get("MDC_E2E_ARTIFACTS", REPO / "reports" / "e2e"))
+# screenshots go to a temporary folder (tests write nowhere else); MDC_E2E_ARTIFACTS=reports/e2e keeps them
+ARTIFACTS = Path(os.environ.get("MDC_E2E_ARTIFACTS", Path(tempfile.gettempdir()) / "mdc-widgets-e2e"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
