@@ -29,12 +29,15 @@ demo: setup
 
 # Debian's chromium drives the JupyterLab end-to-end test; where it cannot be installed that test is skipped.
 # The zoo is trained (or found in the cache) before the tests, so no test waits minutes on a fixture.
+# ruff (lint and format, configured in pyproject.toml) holds the code style without anyone remembering it.
 # nbval runs every notebook (--dist loadfile keeps a notebook's cells on one worker, hence one kernel);
 # MDC_WIDGETS_QUICK=1 shrinks the two long experiments to smoke size.
 test: setup
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 		apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
 		echo "chromium is not available: the browser test will be skipped"
+	$(PY) -m ruff check mdc_widgets tests benchmarks
+	$(PY) -m ruff format --check mdc_widgets tests benchmarks
 	$(PY) -m mdc_widgets train-zoo
 	MDC_WIDGETS_QUICK=1 $(PY) -m pytest -n auto --dist loadfile --timeout 900 --doctest-modules tests mdc_widgets \
 		--nbval-lax notebooks $(PYTEST_ARGS)

@@ -8,8 +8,9 @@ import resource
 import statistics
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,8 +39,10 @@ def machine() -> str:
         ram = float("nan")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, {gpu}, torch {torch.__version__}, "
-            f"Python {platform.python_version()}, load average {load}, torch threads {torch.get_num_threads()}")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, {gpu}, torch {torch.__version__}, "
+        f"Python {platform.python_version()}, load average {load}, torch threads {torch.get_num_threads()}"
+    )
 
 
 def timed(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, float, Any]:
@@ -80,9 +83,12 @@ def standin(name: str, task: str, width: int = 16) -> Any:
     torch.manual_seed(zlib.crc32(name.encode()))
     out = len(SS_CLASSES) if task == "ss" else 1
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, width, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(width, 2 * width, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(2 * width, 2 * width, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(3, width, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(width, 2 * width, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+        torch.nn.ReLU(),
         torch.nn.Conv2d(2 * width, out, 1),
     )
     return Competitor(name, task, SS_CLASSES if task == "ss" else ("background", "salient"), net)
@@ -94,8 +100,9 @@ def miniworld_subset(n: int) -> Any:
     from mdc_widgets.data.pool import DatasetPool
 
     pool = open_pool("miniworld", (64, 64))
-    return DatasetPool(pool.dataset.isel(sample=slice(0, n)), name=f"miniworld-{n}",
-                       fingerprint=f"{pool.fingerprint}-first{n}")
+    return DatasetPool(
+        pool.dataset.isel(sample=slice(0, n)), name=f"miniworld-{n}", fingerprint=f"{pool.fingerprint}-first{n}"
+    )
 
 
 class SyntheticPool:
@@ -151,5 +158,9 @@ class ThresholdModel:
 
 
 def threshold_models() -> list[ThresholdModel]:
-    return [ThresholdModel("ss_a", "ss", 0.3), ThresholdModel("ss_b", "ss", 0.6),
-            ThresholdModel("sod_p", "sod", 0.35), ThresholdModel("sod_q", "sod", 0.7)]
+    return [
+        ThresholdModel("ss_a", "ss", 0.3),
+        ThresholdModel("ss_b", "ss", 0.6),
+        ThresholdModel("sod_p", "sod", 0.35),
+        ThresholdModel("sod_q", "sod", 0.7),
+    ]

@@ -14,9 +14,7 @@ import argparse
 import tempfile
 import time
 
-import numpy as np
 import torch
-
 from _common import machine, miniworld_subset, zoo_or_standins
 
 from mdc_widgets.predictions import predict_pool
@@ -40,34 +38,65 @@ def main() -> None:
     # registered names travel as name + weights path; stand-ins travel pickled
     sources = NAMES if kind.startswith("mini-world") else models
     print(machine())
-    print(f"pool: {args.n} mini-world images 64x64, models {kind} {NAMES}, chunk {args.chunk_size}, "
-          f"batch {args.batch_size}, device cpu")
+    print(
+        f"pool: {args.n} mini-world images 64x64, models {kind} {NAMES}, chunk {args.chunk_size}, "
+        f"batch {args.batch_size}, device cpu"
+    )
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
 
         def local(threads: int, label: str):
             torch.set_num_threads(threads)
             t = time.perf_counter()
-            ds = predict_pool(pool, sources, f"{tmp}/local-{threads}-{label}", chunk_size=args.chunk_size,
-                              batch_size=args.batch_size, device="cpu", progress=False)
+            ds = predict_pool(
+                pool,
+                sources,
+                f"{tmp}/local-{threads}-{label}",
+                chunk_size=args.chunk_size,
+                batch_size=args.batch_size,
+                device="cpu",
+                progress=False,
+            )
             rows[f"local, {threads} torch thread(s), {label}"] = time.perf_counter() - t
             return ds
 
         ref = local(1, "before")["prediction"].values
         for n_workers in args.workers:
-            with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
-                    LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                 silence_logs=40) as cluster, Client(cluster) as client:
-                predict_pool(warm, sources, f"{tmp}/warm{n_workers}", chunk_size=args.chunk_size, client=client,
-                             device="cpu", progress=False)
+            with (
+                dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}),
+                LocalCluster(
+                    n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                predict_pool(
+                    warm,
+                    sources,
+                    f"{tmp}/warm{n_workers}",
+                    chunk_size=args.chunk_size,
+                    client=client,
+                    device="cpu",
+                    progress=False,
+                )
                 threads = set(client.run(torch.get_num_threads).values())
                 t = time.perf_counter()
-                ds = predict_pool(pool, sources, f"{tmp}/dask{n_workers}", chunk_size=args.chunk_size,
-                                  batch_size=args.batch_size, client=client, device="cpu", progress=False)
+                ds = predict_pool(
+                    pool,
+                    sources,
+                    f"{tmp}/dask{n_workers}",
+                    chunk_size=args.chunk_size,
+                    batch_size=args.batch_size,
+                    client=client,
+                    device="cpu",
+                    progress=False,
+                )
                 rows[f"LocalCluster, {n_workers} worker(s) x 1 thread"] = time.perf_counter() - t
                 same = float((ds["prediction"].values == ref).mean())
-                print(f"{n_workers} worker(s): torch threads on workers {sorted(threads)}; maps equal to the local "
-                      f"1-thread run on {100 * same:.3f} % of pixels", flush=True)
+                print(
+                    f"{n_workers} worker(s): torch threads on workers {sorted(threads)}; maps equal to the local "
+                    f"1-thread run on {100 * same:.3f} % of pixels",
+                    flush=True,
+                )
         # bracket the cluster runs: the machine is shared, its load drifts
         local(1, "after")
         local(2, "after")

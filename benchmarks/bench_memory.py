@@ -22,7 +22,6 @@ import tracemalloc
 from pathlib import Path
 
 import torch
-
 from _common import SyntheticPool, current_rss_mib, machine, peak_rss_mib, threshold_models
 
 GROUP = dict(ss=("ss_a", "ss_b"), sod=("sod_p", "sod_q"))
@@ -56,14 +55,22 @@ def phase_score(n: int, store: str) -> dict:
         tracemalloc.reset_peak()
         t = time.perf_counter()
         result = fn()
-        out[name] = {"seconds": time.perf_counter() - t, "rss_base": base, "rss_peak": peak_rss_mib(),
-                     "traced_peak": tracemalloc.get_traced_memory()[1] / 2**20}
+        out[name] = {
+            "seconds": time.perf_counter() - t,
+            "rss_base": base,
+            "rss_peak": peak_rss_mib(),
+            "traced_peak": tracemalloc.get_traced_memory()[1] / 2**20,
+        }
         return result
 
     preds = step("open_predictions", lambda: open_predictions(store))
     disc = step("compute_discrepancies", lambda: compute_discrepancies(preds, device="cpu"))
-    step("mine (no dedup)", lambda: mine(preds, group, k=100, constraints=Constraints(dedup_threshold=None),
-                                         discrepancy=disc, key="nodedup"))
+    step(
+        "mine (no dedup)",
+        lambda: mine(
+            preds, group, k=100, constraints=Constraints(dedup_threshold=None), discrepancy=disc, key="nodedup"
+        ),
+    )
     step("mine (default constraints)", lambda: mine(preds, group, k=100, discrepancy=disc, key="default"))
     tracemalloc.stop()
     return out
@@ -75,8 +82,9 @@ def main() -> None:
     parser.add_argument("--store-root", default=None)
     parser.add_argument("--phase", choices=["predict", "score"], help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: stable figures on a shared machine, see RESULTS.md)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: stable figures on a shared machine, see RESULTS.md)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.phase:
@@ -84,9 +92,10 @@ def main() -> None:
         import dask.array  # noqa: F401
         import scipy.stats  # noqa: F401
 
-        import mdc_widgets.discrepancy  # noqa: F401
-        import mdc_widgets.mining  # noqa: F401
+        import mdc_widgets.discrepancy
+        import mdc_widgets.mining
         import mdc_widgets.predictions  # noqa: F401
+
         fn = phase_predict if args.phase == "predict" else phase_score
         print(json.dumps(fn(args.sizes[0], args.store)))
         return
@@ -98,15 +107,32 @@ def main() -> None:
             store = str(Path(tmp) / "store")
             results = {}
             for phase in ("predict", "score"):
-                proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--sizes", str(n), "--store", store,
-                                       "--threads", str(args.threads)],
-                                      capture_output=True, text=True, check=True)
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--phase",
+                        phase,
+                        "--sizes",
+                        str(n),
+                        "--store",
+                        store,
+                        "--threads",
+                        str(args.threads),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 results.update(json.loads(proc.stdout.strip().splitlines()[-1]))
             maps_mib = n * 4 * 32 * 32 * 3 / 2**20  # uint8 maps + float16 entropy of four models
             for step, r in results.items():
                 rows.append((n, step, r["seconds"], r["rss_peak"] - r["rss_base"], r["traced_peak"], maps_mib))
-                print(f"n={n:>7} {step:28s} {r['seconds']:7.2f} s  RSS peak above imports {r['rss_peak'] - r['rss_base']:7.1f} MiB"
-                      f"  traced peak {r['traced_peak']:7.1f} MiB  (stored maps {maps_mib:7.1f} MiB)", flush=True)
+                print(
+                    f"n={n:>7} {step:28s} {r['seconds']:7.2f} s  RSS peak above imports {r['rss_peak'] - r['rss_base']:7.1f} MiB"
+                    f"  traced peak {r['traced_peak']:7.1f} MiB  (stored maps {maps_mib:7.1f} MiB)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

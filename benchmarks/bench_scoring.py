@@ -20,7 +20,6 @@ from itertools import combinations
 import numpy as np
 import torch
 import xarray as xr
-
 from _common import SS_CLASSES, machine
 
 from mdc_widgets.config import resolve_device
@@ -45,10 +44,19 @@ def synthetic_predictions(n: int, size: int = 64, seed: int = 0) -> xr.Dataset:
     models = ["ss_a", "ss_b", "sod_p", "sod_q"]
     return xr.Dataset(
         {"prediction": (("sample", "model", "y", "x"), maps)},
-        coords={"sample": np.array([f"s{i:06d}" for i in range(n)], dtype=object), "model": np.array(models, dtype=object),
-                "task": ("model", np.array(["ss", "ss", "sod", "sod"], dtype=object))},
-        attrs={"classes": {"ss_a": list(SS_CLASSES), "ss_b": list(SS_CLASSES),
-                           "sod_p": ["background", "salient"], "sod_q": ["background", "salient"]}},
+        coords={
+            "sample": np.array([f"s{i:06d}" for i in range(n)], dtype=object),
+            "model": np.array(models, dtype=object),
+            "task": ("model", np.array(["ss", "ss", "sod", "sod"], dtype=object)),
+        },
+        attrs={
+            "classes": {
+                "ss_a": list(SS_CLASSES),
+                "ss_b": list(SS_CLASSES),
+                "sod_p": ["background", "salient"],
+                "sod_q": ["background", "salient"],
+            }
+        },
     )
 
 
@@ -60,8 +68,10 @@ def loop_baseline(maps: np.ndarray, tasks: list[str]) -> np.ndarray:
     out = np.zeros((n, m, m))
     for i in range(n):
         image = torch.from_numpy(maps[i])
-        binary = [image[k] > 0 if tasks[k] == "ss" else torch.from_numpy(binarize_saliency(maps[i, k][None])[0])
-                  for k in range(m)]
+        binary = [
+            image[k] > 0 if tasks[k] == "ss" else torch.from_numpy(binarize_saliency(maps[i, k][None])[0])
+            for k in range(m)
+        ]
         for a, b in combinations(range(m), 2):
             if tasks[a] == tasks[b] == "ss":
                 iou = multiclass_jaccard_index(image[a].long(), image[b].long(), num_classes=len(SS_CLASSES))
@@ -78,8 +88,9 @@ def main() -> None:
     parser.add_argument("--loop-n", type=int, default=500, help="images for the (slow) per-image loop")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: stable figures on a shared machine, see RESULTS.md)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: stable figures on a shared machine, see RESULTS.md)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -115,13 +126,17 @@ def main() -> None:
     diff = np.abs(reference - disc.values[:loop_n]).max()
     rate = {name: args.n / t for name, t in (("mem", t_mem), ("zarr", t_zarr), ("down", t_down))}
     loop_rate = loop_n / t_loop
-    print(f"compute_discrepancies, in memory : {t_mem:6.2f} s  {rate['mem']:9.0f} images/s  "
-          f"({rate['mem'] * n_pairs:9.0f} pairs/s)")
+    print(
+        f"compute_discrepancies, in memory : {t_mem:6.2f} s  {rate['mem']:9.0f} images/s  "
+        f"({rate['mem'] * n_pairs:9.0f} pairs/s)"
+    )
     print(f"compute_discrepancies, zarr store: {t_zarr:6.2f} s  {rate['zarr']:9.0f} images/s (reads included)")
     print(f"compute_discrepancies, downsample 2: {t_down:6.2f} s  {rate['down']:9.0f} images/s")
     print(f"torchmetrics per-image loop      : {t_loop:6.2f} s for {loop_n} images  {loop_rate:9.1f} images/s")
-    print(f"speed-up: {rate['mem'] / loop_rate:.0f}x in memory, {rate['zarr'] / loop_rate:.0f}x from zarr "
-          f"(target >= 20x); max |difference| of the discrepancies {diff:.2e}")
+    print(
+        f"speed-up: {rate['mem'] / loop_rate:.0f}x in memory, {rate['zarr'] / loop_rate:.0f}x from zarr "
+        f"(target >= 20x); max |difference| of the discrepancies {diff:.2e}"
+    )
 
 
 if __name__ == "__main__":

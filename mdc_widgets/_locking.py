@@ -11,13 +11,13 @@ import errno
 import fcntl
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from mdc_widgets.errors import MdcError
 
-__all__ = ["LockTimeout", "StorageError", "file_lock", "storage_errors", "storage_error"]
+__all__ = ["LockTimeout", "StorageError", "file_lock", "storage_error", "storage_errors"]
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -67,8 +67,14 @@ def storage_errors(path: str | os.PathLike, doing: str = "writing") -> Iterator[
 
 
 @contextmanager
-def file_lock(path: str | os.PathLike, *, timeout: float | None = None, poll: float = 0.05,
-              what: str = "this file", on_wait: Callable[[], None] | None = None) -> Iterator[Path]:
+def file_lock(
+    path: str | os.PathLike,
+    *,
+    timeout: float | None = None,
+    poll: float = 0.05,
+    what: str = "this file",
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[Path]:
     """Hold an exclusive lock on ``path`` (created if needed) for the block.
 
     Parameters

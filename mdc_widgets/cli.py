@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from mdc_widgets.errors import MdcError
 
@@ -16,8 +16,15 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run the paper's experiment notebook headless and write reports/")
     rep.add_argument("--output", default="reports", help="folder for the executed notebook, HTML and tables")
     rep.add_argument("--params", help="YAML file of notebook parameters")
-    rep.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="one parameter (value parsed as YAML); repeatable")
+    rep.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="one parameter (value parsed as YAML); repeatable",
+    )
 
     ren = sub.add_parser("render", help="run notebooks headless with papermill and collect an HTML report")
     ren.add_argument("notebooks", nargs="*", help="notebook names or paths (default: all numbered notebooks)")
@@ -31,48 +38,101 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list registered models")
 
     mine = sub.add_parser(
-        "mine", help="mine the hardest images of a folder headless: ranked.csv, summary.json, evaluation.csv",
+        "mine",
+        help="mine the hardest images of a folder headless: ranked.csv, summary.json, evaluation.csv",
         description="Run the competitors over a folder of images (or read their released maps), score every image "
-                    "and select the k on which they disagree most. Writes OUT/ranked.csv, OUT/summary.json and, "
-                    "with ground truth, OUT/evaluation.csv; OUT/store keeps predictions, so a rerun resumes.")
+        "and select the k on which they disagree most. Writes OUT/ranked.csv, OUT/summary.json and, "
+        "with ground truth, OUT/evaluation.csv; OUT/store keeps predictions, so a rerun resumes.",
+    )
     mine.add_argument("--pool", required=True, help="folder, glob, .txt list or manifest .yaml of images")
-    mine.add_argument("--ground-truth", action="append", default=[], metavar="KIND=DIR",
-                      help="mask folder matched by file stem; KIND is saliency or semantic (repeatable)")
-    mine.add_argument("--maps", action="append", default=[], metavar="NAME=DIR",
-                      help="a folder of released saliency maps competing as NAME (repeatable)")
-    mine.add_argument("--label-maps", action="append", default=[], metavar="NAME=DIR",
-                      help="a folder of released label maps (SS, index/palette PNG) competing as NAME; "
-                           "needs --classes (repeatable)")
-    mine.add_argument("--classes", help="comma-separated class names of label maps and semantic masks "
-                                        "(index 0 background); default: the 21 PASCAL VOC classes")
-    mine.add_argument("--model", action="append", default=[], metavar="NAME[=CHECKPOINT]",
-                      help="a registered model (see `models`), optionally with a weights file (repeatable)")
+    mine.add_argument(
+        "--ground-truth",
+        action="append",
+        default=[],
+        metavar="KIND=DIR",
+        help="mask folder matched by file stem; KIND is saliency or semantic (repeatable)",
+    )
+    mine.add_argument(
+        "--maps",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a folder of released saliency maps competing as NAME (repeatable)",
+    )
+    mine.add_argument(
+        "--label-maps",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a folder of released label maps (SS, index/palette PNG) competing as NAME; needs --classes (repeatable)",
+    )
+    mine.add_argument(
+        "--classes",
+        help="comma-separated class names of label maps and semantic masks "
+        "(index 0 background); default: the 21 PASCAL VOC classes",
+    )
+    mine.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME[=CHECKPOINT]",
+        help="a registered model (see `models`), optionally with a weights file (repeatable)",
+    )
     mine.add_argument("--competition", required=True, choices=["ss", "sod", "cross", "joint"])
     mine.add_argument("--k", type=int, required=True, help="how many images to select")
     mine.add_argument("--image-size", default="320", help="working size: S (square canvas) or HxW (default 320)")
-    mine.add_argument("--fit", default="letterbox", choices=["letterbox", "stretch"],
-                      help="letterbox keeps each image's aspect ratio (default); stretch resizes to the canvas")
+    mine.add_argument(
+        "--fit",
+        default="letterbox",
+        choices=["letterbox", "stretch"],
+        help="letterbox keeps each image's aspect ratio (default); stretch resizes to the canvas",
+    )
     mine.add_argument("--no-constraints", action="store_true", help="plain top-k: no area bounds, no dedup")
-    mine.add_argument("--protocol", default="mdc", choices=["mdc", "ijcv2021"],
-                      help="mdc: top-k of the joint score (ours, default); ijcv2021: the published MAD rule for "
-                           "one SS pair (each model as defender, per-class 25th-75th percentile area band, N per "
-                           "class per defender), our analogue for one SOD pair")
-    mine.add_argument("--fusion", default="rank", choices=["rank", "raw", "minmax"],
-                      help="how pair discrepancies are put on one scale in the joint score (default rank)")
-    mine.add_argument("--min-confidence", type=float, metavar="C",
-                      help="keep only images on which every model's mean confidence over the disputed region is "
-                           ">= C (ICLR 2020 MAD: SOD |2s-1|, SS 1 - entropy)")
-    mine.add_argument("--min-content", type=float, metavar="F",
-                      help="drop images where a map is nearly empty: content fraction < F (ijcv2021 default 0.005, "
-                           "on the defender's map)")
+    mine.add_argument(
+        "--protocol",
+        default="mdc",
+        choices=["mdc", "ijcv2021"],
+        help="mdc: top-k of the joint score (ours, default); ijcv2021: the published MAD rule for "
+        "one SS pair (each model as defender, per-class 25th-75th percentile area band, N per "
+        "class per defender), our analogue for one SOD pair",
+    )
+    mine.add_argument(
+        "--fusion",
+        default="rank",
+        choices=["rank", "raw", "minmax"],
+        help="how pair discrepancies are put on one scale in the joint score (default rank)",
+    )
+    mine.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="C",
+        help="keep only images on which every model's mean confidence over the disputed region is "
+        ">= C (ICLR 2020 MAD: SOD |2s-1|, SS 1 - entropy)",
+    )
+    mine.add_argument(
+        "--min-content",
+        type=float,
+        metavar="F",
+        help="drop images where a map is nearly empty: content fraction < F (ijcv2021 default 0.005, "
+        "on the defender's map)",
+    )
     mine.add_argument("--batch-size", type=int, default=16)
     mine.add_argument("--device", default="auto")
-    mine.add_argument("--skip-bad-maps", action="store_true",
-                      help="leave out (and list) images whose released map is missing or unusable")
+    mine.add_argument(
+        "--skip-bad-maps",
+        action="store_true",
+        help="leave out (and list) images whose released map is missing or unusable",
+    )
     mine.add_argument("--out", required=True, help="output folder")
-    mine.add_argument("--export", action="append", default=[], choices=EXPORT_FORMATS, metavar="FORMAT",
-                      help="also hand the selected images on (repeatable): folder (PNGs + index.html), coco "
-                           "(CVAT), label-studio, fiftyone; files go to OUT/export/FORMAT")
+    mine.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        choices=EXPORT_FORMATS,
+        metavar="FORMAT",
+        help="also hand the selected images on (repeatable): folder (PNGs + index.html), coco "
+        "(CVAT), label-studio, fiftyone; files go to OUT/export/FORMAT",
+    )
     mine.add_argument("--fiftyone-name", help="name of the FiftyOne dataset (default mdc-<pool>-<competition>-k<k>)")
     return parser
 
@@ -113,7 +173,9 @@ def _mine(args: argparse.Namespace) -> dict:
         raise MdcError("Give the competitors: --maps NAME=DIR, --label-maps NAME=DIR or --model NAME[=CHECKPOINT].")
     if args.k < 1:
         raise MdcError(f"--k must be at least 1; got {args.k}.")
-    for flag, folder in [("--ground-truth", f) for f in ground_truth.values()] + [("--maps", f) for _, f in map_folders]:
+    for flag, folder in [("--ground-truth", f) for f in ground_truth.values()] + [
+        ("--maps", f) for _, f in map_folders
+    ]:
         if not Path(folder).expanduser().is_dir():
             raise MdcError(f"{flag}: the folder {folder} does not exist; check the path.")
 
@@ -124,25 +186,41 @@ def _mine(args: argparse.Namespace) -> dict:
     from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
 
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else VOC_CLASSES
-    pool = open_pool(args.pool, size, ground_truth=ground_truth or None,
-                     classes=classes if "semantic" in ground_truth else None, fit=args.fit)
+    pool = open_pool(
+        args.pool,
+        size,
+        ground_truth=ground_truth or None,
+        classes=classes if "semantic" in ground_truth else None,
+        fit=args.fit,
+    )
     errors = "skip" if args.skip_bad_maps else "raise"
     models = [MapCompetitor(name, folder, "sod", errors=errors) for name, folder in _pairs(args.maps, "--maps")]
-    models += [MapCompetitor(name, folder, "ss", classes, errors=errors)
-               for name, folder in _pairs(args.label_maps, "--label-maps")]
+    models += [
+        MapCompetitor(name, folder, "ss", classes, errors=errors)
+        for name, folder in _pairs(args.label_maps, "--label-maps")
+    ]
     models += [get_model(name, weights=checkpoint or "default", device=args.device) for name, checkpoint in model_refs]
     constraints = Constraints.none() if args.no_constraints else Constraints()
-    constraints = Constraints(**{**constraints.as_dict(), "min_confidence": args.min_confidence,
-                                 "min_content": args.min_content})
+    constraints = Constraints(
+        **{**constraints.as_dict(), "min_confidence": args.min_confidence, "min_content": args.min_content}
+    )
     if "fiftyone" in args.export:
         import importlib.util
 
         if importlib.util.find_spec("fiftyone") is None:  # say so before minutes of predicting, not after
             raise MdcError("--export fiftyone needs fiftyone: pip install 'mdc-widgets[fiftyone]'.")
     summary = run_mining_job(
-        pool, models, args.competition, args.k, args.out,
-        constraints=constraints, protocol=args.protocol, fusion=args.fusion,
-        batch_size=args.batch_size, device=args.device, progress=True,
+        pool,
+        models,
+        args.competition,
+        args.k,
+        args.out,
+        constraints=constraints,
+        protocol=args.protocol,
+        fusion=args.fusion,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=True,
         parameters={key: value for key, value in vars(args).items() if key != "command"},
     )
     if args.export:
@@ -201,8 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name}: {path} ({time.perf_counter() - start:.1f} s)", flush=True)
         elif args.command == "mine":
             summary = _mine(args)
-            print(f"selected {summary['selected']} of {summary['pool']['n_images']} images; "
-                  f"wrote {', '.join(summary['files'].values())}, {args.out}/summary.json")
+            print(
+                f"selected {summary['selected']} of {summary['pool']['n_images']} images; "
+                f"wrote {', '.join(summary['files'].values())}, {args.out}/summary.json"
+            )
         elif args.command == "models":
             from mdc_widgets.models import list_models
 

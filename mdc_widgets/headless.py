@@ -6,16 +6,24 @@ import ast
 import html
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
 from mdc_widgets._atomic import atomic_write_text
 from mdc_widgets.errors import MdcError
 
-__all__ = ["notebooks_dir", "list_notebooks", "run_notebook", "render_notebooks", "load_parameters",
-           "check_parameter", "validate_parameters"]
+__all__ = [
+    "check_parameter",
+    "list_notebooks",
+    "load_parameters",
+    "notebooks_dir",
+    "render_notebooks",
+    "run_notebook",
+    "validate_parameters",
+]
 
 
 def notebooks_dir() -> Path:
@@ -143,8 +151,9 @@ def validate_parameters(notebooks: Sequence[Path], parameters: Mapping[str, Any]
                 check_parameter(name, value, default, f"notebook {notebook.stem}")
     unknown = sorted(set(parameters) - declared_anywhere - {"notebooks"})
     if unknown:
-        raise MdcError(f"No notebook takes the parameter(s) {unknown}; the notebooks take: "
-                       f"{', '.join(sorted(declared_anywhere))}.")
+        raise MdcError(
+            f"No notebook takes the parameter(s) {unknown}; the notebooks take: {', '.join(sorted(declared_anywhere))}."
+        )
 
 
 def _params_for(notebook: Path, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,8 +187,13 @@ def run_notebook(
     # a papermill kernel cannot tell it has no front end: ask the widgets for static figures
     os.environ.setdefault("MDC_WIDGETS_STATIC", "1")
     pm.execute_notebook(
-        str(source), str(target), parameters=params, kernel_name=kernel_name,
-        cwd=str(source.parent), progress_bar=False, request_save_on_cell_execute=True,
+        str(source),
+        str(target),
+        parameters=params,
+        kernel_name=kernel_name,
+        cwd=str(source.parent),
+        progress_bar=False,
+        request_save_on_cell_execute=True,
         execution_timeout=timeout,
     )
     return target
@@ -223,15 +237,16 @@ def render_notebooks(
             status, ok = html.escape(nb.stem), html.escape(f"failed: {str(exc)[:500]}")
         rows.append(f"<tr><td>{status}</td><td>{ok}</td><td>{time.perf_counter() - t0:.1f} s</td></tr>")
     tables = [p for p in sorted(output_dir.glob("*.md"))]
-    table_html = "".join(
-        f"<h2>{html.escape(p.stem)}</h2><pre>{html.escape(p.read_text())}</pre>" for p in tables
-    )
+    table_html = "".join(f"<h2>{html.escape(p.stem)}</h2><pre>{html.escape(p.read_text())}</pre>" for p in tables)
     index = output_dir / "index.html"
-    atomic_write_text(index, (
-        "<!doctype html><html><head><meta charset='utf-8'><title>mdc-widgets report</title></head><body>"
-        "<h1>mdc-widgets report</h1><table border=1 cellpadding=4><tr><th>notebook</th><th>status</th>"
-        f"<th>time</th></tr>{''.join(rows)}</table>{table_html}</body></html>"
-    ))
+    atomic_write_text(
+        index,
+        (
+            "<!doctype html><html><head><meta charset='utf-8'><title>mdc-widgets report</title></head><body>"
+            "<h1>mdc-widgets report</h1><table border=1 cellpadding=4><tr><th>notebook</th><th>status</th>"
+            f"<th>time</th></tr>{''.join(rows)}</table>{table_html}</body></html>"
+        ),
+    )
     if failures:
         raise MdcError("Some notebooks failed (see " + str(index) + "): " + "; ".join(failures))
     return index

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from mdc_widgets.labeling import Label, LabelStore
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, load_mining, thumbnail_features
 from mdc_widgets.mining import mine as mine_pool
 
-__all__ = ["Session", "filter_table", "group_pairs", "group_of"]
+__all__ = ["Session", "filter_table", "group_of", "group_pairs"]
 
 Filter = str | tuple | Mapping[str, Any]
 _OPS = ("==", "!=", "<=", ">=", "<", ">", "=", "~", "not in", "in", "contains")
@@ -99,8 +100,12 @@ def _clause_mask(frame: pd.DataFrame, column: str, op: str | None, value: Any, n
             threshold = float(value)
         except (TypeError, ValueError) as exc:
             raise MdcError(f"{column} {op} {value!r}: both sides must be numbers.") from exc
-        mask = {"<": numbers < threshold, "<=": numbers <= threshold,
-                ">": numbers > threshold, ">=": numbers >= threshold}[op].to_numpy()
+        mask = {
+            "<": numbers < threshold,
+            "<=": numbers <= threshold,
+            ">": numbers > threshold,
+            ">=": numbers >= threshold,
+        }[op].to_numpy()
     else:
         raise MdcError(f"Unknown filter operator {op!r}; use one of {', '.join(_OPS)}.")
     return ~mask if negate else mask
@@ -208,8 +213,9 @@ def _at_native_aspect(detail: dict[str, Any], pool: Any, index: int) -> dict[str
     detail["predictions"] = {m: view(v) for m, v in detail["predictions"].items()}
     detail["disagreement"] = {k: view(v) for k, v in detail["disagreement"].items()}
     if detail.get("ground_truth"):
-        detail["ground_truth"] = {k: (view(v) if isinstance(v, dict) and "map" in v else v)
-                                  for k, v in detail["ground_truth"].items()}
+        detail["ground_truth"] = {
+            k: (view(v) if isinstance(v, dict) and "map" in v else v) for k, v in detail["ground_truth"].items()
+        }
     return detail
 
 
@@ -254,8 +260,11 @@ class Session:
         self.pool = pool
         self.store = Path(store) if store is not None else cache_dir() / "sessions" / str(pool.fingerprint)
         self.store.mkdir(parents=True, exist_ok=True)
-        self.labels = labels if isinstance(labels, LabelStore) else LabelStore(
-            labels or self.store / "labels.jsonl", sample_ids=pool.sample_ids)
+        self.labels = (
+            labels
+            if isinstance(labels, LabelStore)
+            else LabelStore(labels or self.store / "labels.jsonl", sample_ids=pool.sample_ids)
+        )
         self.device = device
         self.use_registry = use_registry
         self.results: dict[str, xr.Dataset] = {}
@@ -264,8 +273,10 @@ class Session:
         if maps:
             from mdc_widgets.models import MapCompetitor
 
-            models = list(models) + [MapCompetitor(name, *((spec,) if isinstance(spec, (str, Path)) else spec))
-                                     for name, spec in maps.items()]
+            models = list(models) + [
+                MapCompetitor(name, *((spec,) if isinstance(spec, (str, Path)) else spec))
+                for name, spec in maps.items()
+            ]
         for model in models:
             if isinstance(model, str):
                 self._competitors.setdefault(model, None)
@@ -281,8 +292,10 @@ class Session:
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return (f"Session(pool={getattr(self.pool, 'name', '?')!r}, n={len(self.pool)}, store={str(self.store)!r}, "
-                f"predicted={self.predicted_models()}, results={list(self.results)}, labels={len(self.labels)})")
+        return (
+            f"Session(pool={getattr(self.pool, 'name', '?')!r}, n={len(self.pool)}, store={str(self.store)!r}, "
+            f"predicted={self.predicted_models()}, results={list(self.results)}, labels={len(self.labels)})"
+        )
 
     # -- models ----------------------------------------------------------------------------
     def _stored(self) -> dict[str, dict[str, Any]]:
@@ -301,7 +314,9 @@ class Session:
             except Exception:  # an unreadable store is offered for recomputation, not fatal here
                 continue
             found[path.name[: -len(".zarr")]] = {
-                "task": attrs.get("task"), "classes": list(attrs.get("classes", [])), "complete": done,
+                "task": attrs.get("task"),
+                "classes": list(attrs.get("classes", [])),
+                "complete": done,
                 "this_pool": attrs.get("pool_fingerprint") == self.pool.fingerprint,
             }
         return found
@@ -309,7 +324,9 @@ class Session:
     def predicted_models(self, task: str | None = None) -> list[str]:
         """Models whose predictions of this pool are complete in the store (SS first, then SOD)."""
         stored = self._stored()
-        names = [n for n, s in stored.items() if s["complete"] and s["this_pool"] and (task is None or s["task"] == task)]
+        names = [
+            n for n, s in stored.items() if s["complete"] and s["this_pool"] and (task is None or s["task"] == task)
+        ]
         return sorted(names, key=lambda n: (stored[n]["task"] != "ss", n))
 
     def model_task(self, name: str) -> str:
@@ -336,8 +353,14 @@ class Session:
             names += [n for n in list_models(task) if n not in names]
         return names
 
-    def add_maps(self, name: str, folder: str | Path, task: str = "sod", classes: Sequence[str] | None = None,
-                 errors: str = "raise") -> Any:
+    def add_maps(
+        self,
+        name: str,
+        folder: str | Path,
+        task: str = "sod",
+        classes: Sequence[str] | None = None,
+        errors: str = "raise",
+    ) -> Any:
         """Offer a folder of released maps as the competitor ``name`` (checked against this pool at once).
 
         Raises ``MdcError`` naming the folder, the name or the bad maps; nothing
@@ -399,8 +422,16 @@ class Session:
         if todo:
             todo = [m if not isinstance(m, str) else self.competitor(m) for m in todo]
             try:
-                predict_pool(self.pool, todo, self.store, device=device, progress=progress, cancel=cancel,
-                             overwrite=overwrite, **options)
+                predict_pool(
+                    self.pool,
+                    todo,
+                    self.store,
+                    device=device,
+                    progress=progress,
+                    cancel=cancel,
+                    overwrite=overwrite,
+                    **options,
+                )
             finally:
                 # even a cancelled run may have finished some models
                 self._reset_predictions()
@@ -440,8 +471,7 @@ class Session:
             if key not in self._discrepancy:
                 from mdc_widgets.discrepancy import compute_discrepancies
 
-                self._discrepancy[key] = compute_discrepancies(predictions, sod_measure=sod_measure,
-                                                               device=self.device)
+                self._discrepancy[key] = compute_discrepancies(predictions, sod_measure=sod_measure, device=self.device)
             return self._discrepancy[key]
 
     def features(self) -> np.ndarray:
@@ -449,7 +479,9 @@ class Session:
         with self._lock:
             if self._features is None:
                 n, step = len(self.pool), 1024
-                blocks = [thumbnail_features(self.pool.read_images(lo, min(lo + step, n))[0]) for lo in range(0, n, step)]
+                blocks = [
+                    thumbnail_features(self.pool.read_images(lo, min(lo + step, n))[0]) for lo in range(0, n, step)
+                ]
                 self._features = np.concatenate(blocks) if blocks else np.zeros((0, 64), np.float32)
             return self._features
 
@@ -480,15 +512,29 @@ class Session:
             key = f"{group.key}__w{weights.ss:g}-{weights.sod:g}-{weights.cross:g}__k{k}"
             key += "" if (protocol, fusion) == ("mdc", "rank") else f"__{protocol}-{fusion}"
         if disjoint:
-            taken = {s for name, r in self.results.items() if name != key
-                     for s in r["sample"].values[r["selected"].values].astype(str)}
+            taken = {
+                s
+                for name, r in self.results.items()
+                if name != key
+                for s in r["sample"].values[r["selected"].values].astype(str)
+            }
             constraints = Constraints(**{**constraints.as_dict(), "exclude": frozenset(constraints.exclude | taken)})
         # the ijcv2021 rule has no near-duplicate suppression
         features = self.features() if constraints.dedup_threshold is not None and protocol == "mdc" else None
         result = mine_pool(
-            self.predictions, group, weights, k, constraints, discrepancy=self.discrepancy(sod_measure),
-            features=features, sod_measure=sod_measure, key=key, store=self.store, save=save,
-            protocol=protocol, fusion=fusion,
+            self.predictions,
+            group,
+            weights,
+            k,
+            constraints,
+            discrepancy=self.discrepancy(sod_measure),
+            features=features,
+            sod_measure=sod_measure,
+            key=key,
+            store=self.store,
+            save=save,
+            protocol=protocol,
+            fusion=fusion,
         )
         result.attrs["disjoint"] = bool(disjoint)
         with self._lock:
@@ -522,8 +568,9 @@ class Session:
             frame.index.name = "sample"
             classes = getattr(self.pool, "classes", None)
             if classes and "dominant_class" in frame:
-                frame["dominant_class_name"] = [classes[int(c)] if 0 <= int(c) < len(classes) else str(c)
-                                                for c in frame["dominant_class"].fillna(0)]
+                frame["dominant_class_name"] = [
+                    classes[int(c)] if 0 <= int(c) < len(classes) else str(c) for c in frame["dominant_class"].fillna(0)
+                ]
             self._metadata = frame
         return self._metadata
 
@@ -555,8 +602,9 @@ class Session:
         group = group_of(result)
         if group.ss and "pred_class" in frame:
             classes = self._classes(group.ss[0])
-            frame["pred_class_name"] = [classes[c] if 0 <= c < len(classes) else str(c)
-                                        for c in frame["pred_class"].astype(int)]
+            frame["pred_class_name"] = [
+                classes[c] if 0 <= c < len(classes) else str(c) for c in frame["pred_class"].astype(int)
+            ]
         meta = self.metadata()
         frame = frame.join(meta[[c for c in meta.columns if c not in frame.columns]], how="left")
         frame["verdicts"] = self._verdict_column(frame.index, group)
@@ -564,8 +612,9 @@ class Session:
         frame = filter_table(frame, filters)
         if sort_by not in frame:
             raise MdcError(f"Cannot sort by {sort_by!r}: no such column. Columns: {', '.join(frame.columns)}.")
-        return frame.sort_values([sort_by, "rank"], ascending=[ascending, True], na_position="last",
-                                 kind="stable").reset_index(drop=True)
+        return frame.sort_values(
+            [sort_by, "rank"], ascending=[ascending, True], na_position="last", kind="stable"
+        ).reset_index(drop=True)
 
     def _verdict_column(self, samples: pd.Index, group: CompetitionGroup) -> list[str]:
         pairs = {(a, b) if a <= b else (b, a) for a, b, _ in group_pairs(group)}
@@ -620,16 +669,24 @@ class Session:
         if masks is not None:
             size = tuple(int(s) for s in self.pool.image_size)
             if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
-                raise MdcError(f"The masks are {masks.sizes.get('y')}x{masks.sizes.get('x')} pixels, the pool's "
-                               f"working size is {size[0]}x{size[1]}; import masks of images exported from this pool.")
+                raise MdcError(
+                    f"The masks are {masks.sizes.get('y')}x{masks.sizes.get('x')} pixels, the pool's "
+                    f"working size is {size[0]}x{size[1]}; import masks of images exported from this pool."
+                )
             base = pool_ground_truth(masks, [str(s) for s in self.pool.sample_ids], base)
         with self._lock:
             self._ground_truth = base
             self._evaluation.clear()
         return base
 
-    def export(self, format: str, target: str | Path, result: str | xr.Dataset | None = None,
-               selected_only: bool = True, **options: Any) -> Any:
+    def export(
+        self,
+        format: str,
+        target: str | Path,
+        result: str | xr.Dataset | None = None,
+        selected_only: bool = True,
+        **options: Any,
+    ) -> Any:
         """Hand a mining result on: ``"folder"``, ``"coco"``, ``"label-studio"`` (into the folder ``target``)
         or ``"fiftyone"`` (the dataset named ``target``); see :mod:`mdc_widgets.export`.
 
@@ -645,10 +702,18 @@ class Session:
         from mdc_widgets.viz import overlay_saliency, saliency_legend
 
         if task == "ss":
-            return {"task": task, "map": prediction, "overlay": overlay_labels(image, prediction),
-                    "legend": legend(classes, present=np.unique(prediction))}
-        return {"task": task, "map": prediction, "overlay": overlay_saliency(image, prediction),
-                "legend": saliency_legend()}
+            return {
+                "task": task,
+                "map": prediction,
+                "overlay": overlay_labels(image, prediction),
+                "legend": legend(classes, present=np.unique(prediction)),
+            }
+        return {
+            "task": task,
+            "map": prediction,
+            "overlay": overlay_saliency(image, prediction),
+            "legend": saliency_legend(),
+        }
 
     def sample_detail(
         self,
@@ -697,9 +762,14 @@ class Session:
         disagreement = {}
         for a, b, kind in pairs:
             dmap = disagreement_map(views[a]["map"], views[b]["map"], kind)
-            disagreement[f"{a}|{b}"] = {"model_a": a, "model_b": b, "kind": kind, "map": dmap,
-                                        "overlay": overlay_saliency(image, dmap),
-                                        "fraction": float(dmap.mean())}
+            disagreement[f"{a}|{b}"] = {
+                "model_a": a,
+                "model_b": b,
+                "kind": kind,
+                "map": dmap,
+                "overlay": overlay_saliency(image, dmap),
+                "fraction": float(dmap.mean()),
+            }
 
         gt_view = None
         gt = self.ground_truth()
@@ -708,9 +778,11 @@ class Session:
             classes = list(getattr(self.pool, "classes", None) or gt.attrs.get("classes") or [])
             if "semantic" in gt:
                 sem = np.asarray(gt["semantic"].isel(sample=index).values)
-                gt_view["semantic"] = {"map": sem, "overlay": overlay_labels(image, sem),
-                                       "legend": legend(classes or [str(i) for i in range(int(sem.max()) + 1)],
-                                                        present=np.unique(sem))}
+                gt_view["semantic"] = {
+                    "map": sem,
+                    "overlay": overlay_labels(image, sem),
+                    "legend": legend(classes or [str(i) for i in range(int(sem.max()) + 1)], present=np.unique(sem)),
+                }
             if "saliency" in gt:
                 sal = np.asarray(gt["saliency"].isel(sample=index).values)
                 gt_view["saliency"] = self._prediction_view(image, sal, "sod", [])
@@ -726,8 +798,11 @@ class Session:
             score = scores.get("score")
             scores["rank"] = int((finite > score).sum()) + 1 if score is not None and np.isfinite(score) else None
         meta = self.metadata()
-        metadata = {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.loc[str(sample_id)].items()} \
-            if str(sample_id) in meta.index else {}
+        metadata = (
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.loc[str(sample_id)].items()}
+            if str(sample_id) in meta.index
+            else {}
+        )
         valid = bool(predictions["valid"].values[index]) if "valid" in predictions else True
         labels = {}
         for a, b, _ in pairs:
@@ -735,10 +810,18 @@ class Session:
             if found is not None:
                 labels[f"{a}|{b}"] = found.verdict
         detail = {
-            "sample": str(sample_id), "index": index, "image": image, "valid": valid,
+            "sample": str(sample_id),
+            "index": index,
+            "image": image,
+            "valid": valid,
             "error": getattr(self.pool, "errors", {}).get(str(sample_id)),
-            "models": list(models), "predictions": views, "disagreement": disagreement,
-            "ground_truth": gt_view, "scores": scores, "metadata": metadata, "labels": labels,
+            "models": list(models),
+            "predictions": views,
+            "disagreement": disagreement,
+            "ground_truth": gt_view,
+            "scores": scores,
+            "metadata": metadata,
+            "labels": labels,
         }
         return _at_native_aspect(detail, self.pool, index)
 
@@ -751,7 +834,9 @@ class Session:
         out = {}
         for m in models:
             row = ev.sel(model=m).isel(sample=0)
-            names = ("miou", "fbeta_max", "mae") if str(row["task"].values) == "ss" else ("fbeta_max", "mae", "s_measure")
+            names = (
+                ("miou", "fbeta_max", "mae") if str(row["task"].values) == "ss" else ("fbeta_max", "mae", "s_measure")
+            )
             out[m] = {k: float(row[k].values) for k in names if np.isfinite(row[k].values)}
         return out
 
@@ -781,18 +866,31 @@ class Session:
             if target_class not in comp.classes:
                 raise MdcError(f"Model {model!r} has no class {target_class!r}; its classes are {list(comp.classes)}.")
             target_class = list(comp.classes).index(target_class)
-        out: dict[str, Any] = {"sample": str(sample_id), "model": model, "task": comp.task, "image": image,
-                               "layers": list_cam_layers(comp), "layer": layer or comp.cam_layer}
+        out: dict[str, Any] = {
+            "sample": str(sample_id),
+            "model": model,
+            "task": comp.task,
+            "image": image,
+            "layers": list_cam_layers(comp),
+            "layer": layer or comp.cam_layer,
+        }
         if hasattr(comp, "predict_samples"):
             # released maps have no network to open: the map itself is all there is to show
             self._require([model])
-            prediction = np.asarray(self.predictions["prediction"].isel(sample=self.index_of(sample_id))
-                                    .sel(model=model).values)
+            prediction = np.asarray(
+                self.predictions["prediction"].isel(sample=self.index_of(sample_id)).sel(model=model).values
+            )
             view = self._prediction_view(image, prediction, comp.task, list(comp.classes))
-            out.update(cam=None, cam_overlay=None, prediction_overlay=view["overlay"], legend=view["legend"],
-                       target_class=None, target_name=None,
-                       note=f"{model} is a folder of released maps: there is no network, so no class activation "
-                            "map; the map is shown as released.")
+            out.update(
+                cam=None,
+                cam_overlay=None,
+                prediction_overlay=view["overlay"],
+                legend=view["legend"],
+                target_class=None,
+                target_name=None,
+                note=f"{model} is a folder of released maps: there is no network, so no class activation "
+                "map; the map is shown as released.",
+            )
             if comp.task == "sod":
                 out.update(saliency=prediction / 255.0, saliency_overlay=view["overlay"])
             return out
@@ -800,15 +898,20 @@ class Session:
             explained = saliency_explanation(comp, batch, layer=layer)
             saliency = np.asarray(explained["saliency"][0])
             cam = np.asarray(explained["cam"][0])
-            out.update(saliency=saliency, saliency_overlay=overlay_saliency(image, saliency),
-                       target_class=1, target_name="salient")
+            out.update(
+                saliency=saliency,
+                saliency_overlay=overlay_saliency(image, saliency),
+                target_class=1,
+                target_name="salient",
+            )
             prediction = (np.clip(saliency, 0, 1) * 255).round().astype(np.uint8)
         else:
             cam = np.asarray(grad_cam(comp, batch, target_class=target_class, layer=layer)[0])
             prediction = None
             if model in self.predicted_models():
-                prediction = np.asarray(self.predictions["prediction"].isel(sample=self.index_of(sample_id))
-                                        .sel(model=model).values)
+                prediction = np.asarray(
+                    self.predictions["prediction"].isel(sample=self.index_of(sample_id)).sel(model=model).values
+                )
             if prediction is None:
                 import torch
 
@@ -821,8 +924,12 @@ class Session:
                 target_class = int(counts.argmax()) if counts.max() > 0 else 0
             out.update(target_class=int(target_class), target_name=comp.classes[int(target_class)])
         view = self._prediction_view(image, prediction, comp.task, list(comp.classes))
-        out.update(cam=cam, cam_overlay=overlay_heatmap(image, cam, alpha=0.55),
-                   prediction_overlay=view["overlay"], legend=view["legend"])
+        out.update(
+            cam=cam,
+            cam_overlay=overlay_heatmap(image, cam, alpha=0.55),
+            prediction_overlay=view["overlay"],
+            legend=view["legend"],
+        )
         return out
 
     # -- labels and ranking ----------------------------------------------------------------
@@ -839,8 +946,9 @@ class Session:
     ) -> Label:
         """Record a verdict on one sample for a pair (saved to disk at once)."""
         self.index_of(sample_id)
-        return self.labels.label(str(sample_id), model_a, model_b, verdict, mask=mask, mask_model=mask_model,
-                                 annotator=annotator)
+        return self.labels.label(
+            str(sample_id), model_a, model_b, verdict, mask=mask, mask_model=mask_model, annotator=annotator
+        )
 
     def accept_mask(self, sample_id: str, model_a: str, model_b: str, model: str) -> Label:
         """Keep ``model``'s prediction as the sample's accepted mask for the pair.
@@ -854,7 +962,9 @@ class Session:
         if model not in (model_a, model_b):
             raise MdcError(f"The accepted mask must come from {model_a!r} or {model_b!r}, not {model!r}.")
         self._require([model])
-        prediction = np.asarray(self.predictions["prediction"].isel(sample=self.index_of(sample_id)).sel(model=model).values)
+        prediction = np.asarray(
+            self.predictions["prediction"].isel(sample=self.index_of(sample_id)).sel(model=model).values
+        )
         if self.model_task(model) == "sod":
             prediction = np.asarray(binarize_saliency(prediction[None]))[0].astype(np.uint8) * 255
         current = self.labels.get(str(sample_id), model_a, model_b)
@@ -948,8 +1058,18 @@ class Session:
                 frame = ranked[["strength", "ci_low", "ci_high", "win_rate", "n_comparisons", "rank"]].to_dataframe()
                 frame = frame.reset_index().assign(source=source, component="+".join(component))
                 rows.append(frame)
-        columns = ["source", "component", "model", "task", "strength", "ci_low", "ci_high", "win_rate",
-                   "n_comparisons", "rank"]
+        columns = [
+            "source",
+            "component",
+            "model",
+            "task",
+            "strength",
+            "ci_low",
+            "ci_high",
+            "win_rate",
+            "n_comparisons",
+            "rank",
+        ]
         if not rows:
             return pd.DataFrame(columns=columns)
         out = pd.concat(rows, ignore_index=True)
@@ -963,7 +1083,9 @@ class Session:
             return None
 
     # -- figures ---------------------------------------------------------------------------
-    def scatter_pairs(self, result: str | xr.Dataset | None = None) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+    def scatter_pairs(
+        self, result: str | xr.Dataset | None = None
+    ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
         """The intra-task pair and the cross-task pairs the intra-vs-cross scatter compares.
 
         The result's SS pair (else its SOD pair) against the group's cross
@@ -1003,15 +1125,20 @@ class Session:
             res = self.result(result)
         except MdcError:
             res = None
-        chosen = ([str(s) for s in res["sample"].values[res["selected"].values]] if res is not None else None)
+        chosen = [str(s) for s in res["sample"].values[res["selected"].values]] if res is not None else None
         figures["heatmap"] = discrepancy_heatmap(
-            discrepancy, samples=chosen if subset == "selected" and chosen else None,
-            title=None if subset != "selected" or not chosen else f"Mean pairwise discrepancy on the {len(chosen)} selected images")
+            discrepancy,
+            samples=chosen if subset == "selected" and chosen else None,
+            title=None
+            if subset != "selected" or not chosen
+            else f"Mean pairwise discrepancy on the {len(chosen)} selected images",
+        )
         if res is not None:
             intra, cross = self.scatter_pairs(res)
             if intra is not None:
-                figures["scatter"] = intra_cross_scatter(discrepancy, intra, cross, highlight=chosen or (),
-                                                         color=res["score"].values)
+                figures["scatter"] = intra_cross_scatter(
+                    discrepancy, intra, cross, highlight=chosen or (), color=res["score"].values
+                )
             figures["histograms"] = score_histograms(res)
         figures["ranking"] = ranking_figure(self.ranking(n_boot=n_boot))
         return figures

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
-
 
 MODELS = {"ss": ("ss_a", "ss_b"), "sod": ("sod_p", "sod_q")}
 
@@ -53,6 +51,7 @@ class RecordingSession:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._session, name)
         if name in self.RECORDED:
+
             def recorded(*args: Any, **kwargs: Any) -> Any:
                 self.calls.append((name, args, kwargs))
                 return attr(*args, **kwargs)
@@ -75,7 +74,8 @@ def blob_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("blob") / "store"
     models = threshold_competitors()
     Session(BLOB_POOL, store, models=models, use_registry=False, device="cpu").predict(
-        models, chunk_size=16, batch_size=16)
+        models, chunk_size=16, batch_size=16
+    )
     return store
 
 
@@ -84,8 +84,14 @@ def blob_session(blob_store, tmp_path):
     """A fresh Session (own labels) on the shared blob store."""
     from mdc_widgets.session import Session
 
-    return Session(BLOB_POOL, blob_store, models=threshold_competitors(), use_registry=False, device="cpu",
-                   labels=tmp_path / "labels.jsonl")
+    return Session(
+        BLOB_POOL,
+        blob_store,
+        models=threshold_competitors(),
+        use_registry=False,
+        device="cpu",
+        labels=tmp_path / "labels.jsonl",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +103,12 @@ def miniworld_small():
 
 
 def conv_competitors() -> list[Any]:
-    return [tiny_conv_competitor("conv_ss_1", "ss", seed=1), tiny_conv_competitor("conv_ss_2", "ss", seed=2),
-            tiny_conv_competitor("conv_sod_1", "sod", seed=3), tiny_conv_competitor("conv_sod_2", "sod", seed=4)]
+    return [
+        tiny_conv_competitor("conv_ss_1", "ss", seed=1),
+        tiny_conv_competitor("conv_ss_2", "ss", seed=2),
+        tiny_conv_competitor("conv_sod_1", "sod", seed=3),
+        tiny_conv_competitor("conv_sod_2", "sod", seed=4),
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -120,8 +130,14 @@ def gt_session(gt_store, miniworld_small, tmp_path):
     from mdc_widgets.data import DatasetPool
     from mdc_widgets.session import Session
 
-    return Session(DatasetPool(miniworld_small, name="mw-small"), gt_store, models=conv_competitors(),
-                   use_registry=False, device="cpu", labels=tmp_path / "labels.jsonl")
+    return Session(
+        DatasetPool(miniworld_small, name="mw-small"),
+        gt_store,
+        models=conv_competitors(),
+        use_registry=False,
+        device="cpu",
+        labels=tmp_path / "labels.jsonl",
+    )
 
 
 @pytest.fixture
@@ -129,8 +145,9 @@ def mined_blob_session(blob_session):
     """The blob session with a joint group mined (k=6, no constraints)."""
     from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 
-    blob_session.mine(CompetitionGroup(ss=MODELS["ss"], sod=MODELS["sod"]), Weights(1, 1, 1), k=6,
-                      constraints=Constraints.none())
+    blob_session.mine(
+        CompetitionGroup(ss=MODELS["ss"], sod=MODELS["sod"]), Weights(1, 1, 1), k=6, constraints=Constraints.none()
+    )
     return blob_session
 
 

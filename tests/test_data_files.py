@@ -13,7 +13,7 @@ from PIL import Image
 from mdc_widgets.data import decode_image, decode_mask, generate_miniworld, open_pool, verify_manifest
 from mdc_widgets.data.io import resize_image, resize_mask
 from mdc_widgets.data.manifest import write_file_manifest
-from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
+from mdc_widgets.errors import ImageDecodeError, ManifestError
 
 RNG = np.random.default_rng(0)
 
@@ -175,9 +175,13 @@ def test_dataset_source_is_served_at_the_working_resolution():
     assert images.shape == (2, 64, 48, 3) and valid.all()
     gt = bigger.ground_truth()
     assert gt["semantic"].shape == (4, 64, 48)
-    assert set(np.unique(gt["saliency"])) <= {0, 255} and set(np.unique(gt["semantic"])) <= set(np.unique(ds["semantic"]))
-    photos = xr.Dataset({"image": (("sample", "y", "x", "channel"), RNG.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8))},
-                        coords={"sample": ["p", "q"]})
+    assert set(np.unique(gt["saliency"])) <= {0, 255} and set(np.unique(gt["semantic"])) <= set(
+        np.unique(ds["semantic"])
+    )
+    photos = xr.Dataset(
+        {"image": (("sample", "y", "x", "channel"), RNG.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8))},
+        coords={"sample": ["p", "q"]},
+    )
     assert open_pool(photos, image_size=(8, 8)).ground_truth() is None
 
 
@@ -191,12 +195,21 @@ def test_manifest_with_masks_gives_ground_truth(tmp_path):
         labels = palette_image(np.full((8, 8), [0, 15, 255][i], np.uint8))
         labels.putpalette([0, 0, 0] * 256)
         labels.save(data / "sem" / f"{i}.png")
-        Image.fromarray(np.where(np.arange(64).reshape(8, 8) % 2, 255, 0).astype(np.uint8)).save(data / "sal" / f"{i}.png")
+        Image.fromarray(np.where(np.arange(64).reshape(8, 8) % 2, 255, 0).astype(np.uint8)).save(
+            data / "sal" / f"{i}.png"
+        )
     # a mask at another size is resized, and the pool says so
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(data / "sal" / "2.png")
-    body = {"name": "tiny", "source": "tests", "license": "none", "root": "data", "classes": ["background", "thing"],
-            "files": [{"path": f"img/{i}.png", "semantic_mask": f"sem/{i}.png", "saliency_mask": f"sal/{i}.png"}
-                      for i in range(3)]}
+    body = {
+        "name": "tiny",
+        "source": "tests",
+        "license": "none",
+        "root": "data",
+        "classes": ["background", "thing"],
+        "files": [
+            {"path": f"img/{i}.png", "semantic_mask": f"sem/{i}.png", "saliency_mask": f"sal/{i}.png"} for i in range(3)
+        ],
+    }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(body))
     pool = open_pool(tmp_path / "tiny.yaml", image_size=(8, 8))
     assert pool.classes == ("background", "thing")
@@ -210,8 +223,14 @@ def test_manifest_with_masks_gives_ground_truth(tmp_path):
 def test_manifest_errors_count_and_name_the_damaged_files(tmp_path):
     for i in range(5):
         Image.fromarray(rgb()).save(tmp_path / f"{i}.png")
-    manifest = write_file_manifest(tmp_path / "m.yaml", "five", tmp_path, [f"{i}.png" for i in range(5)],
-                                   source="https://example.org/five", license="none")
+    manifest = write_file_manifest(
+        tmp_path / "m.yaml",
+        "five",
+        tmp_path,
+        [f"{i}.png" for i in range(5)],
+        source="https://example.org/five",
+        license="none",
+    )
     assert len(verify_manifest(manifest).entries) == 5
     Image.fromarray(rgb()).save(tmp_path / "3.png")
     for i in (0, 1):
@@ -279,7 +298,9 @@ def test_templates_say_what_is_missing_and_how_to_fix_it(tmp_path, monkeypatch):
         open_pool("ecssd", root=tmp_path)
     (tmp_path / "ground_truth_mask").mkdir()
     for i in range(3):
-        Image.fromarray(np.full((12, 16), 255 * (i % 2), np.uint8)).save(tmp_path / "ground_truth_mask" / f"{i:04d}.png")
+        Image.fromarray(np.full((12, 16), 255 * (i % 2), np.uint8)).save(
+            tmp_path / "ground_truth_mask" / f"{i:04d}.png"
+        )
     monkeypatch.setenv("MDC_DATA_ROOT_ECSSD", str(tmp_path))
     pool = open_pool("ecssd", image_size=(12, 16))
     assert pool.ground_truth()["saliency"].values[:, 0, 0].tolist() == [0, 255, 0] and not pool.warnings
@@ -336,4 +357,3 @@ def test_manifest_glob_key(tmp_path):
         Image.fromarray(rgb()).save(tmp_path / f"{i}.png")
     (tmp_path / "g.yaml").write_text(yaml.safe_dump({"name": "g", "root": ".", "glob": "*.png"}))
     assert len(open_pool(tmp_path / "g.yaml")) == 2
-

@@ -19,16 +19,25 @@ from mdc_widgets.data.manifest import manifests_dir
 from mdc_widgets.errors import ManifestError, MdcError
 
 FACTOR_DTYPES = {
-    "object_scale": "f", "occlusion": "f", "blur": "f", "noise": "f", "contrast": "f", "camouflage": "f",
-    "clutter": "iu", "num_objects": "iu", "dominant_class": "iu",
+    "object_scale": "f",
+    "occlusion": "f",
+    "blur": "f",
+    "noise": "f",
+    "contrast": "f",
+    "camouflage": "f",
+    "clutter": "iu",
+    "num_objects": "iu",
+    "dominant_class": "iu",
 }
 
 
 @pytest.fixture(scope="module")
 def splits() -> dict:
     # big enough for rates to be stable to a few percent, small enough for ~4 s on one core
-    return {split: generate_miniworld(split, n=n, seed=0)
-            for split, n in (("train", 600), ("val", 200), ("pool", 600), ("test_hard", 300))}
+    return {
+        split: generate_miniworld(split, n=n, seed=0)
+        for split, n in (("train", 600), ("val", 200), ("pool", 600), ("test_hard", 300))
+    }
 
 
 def hard_flags(ds) -> dict[str, np.ndarray]:
@@ -74,7 +83,9 @@ def test_seed_split_and_size_define_the_content():
     np.testing.assert_array_equal(a["image"].values, generate_miniworld("val", n=12, seed=5)["image"].values)
     assert not np.array_equal(a["image"].values, generate_miniworld("val", n=12, seed=6)["image"].values)
     # every split draws from its own stream: no image is shared between two splits of one seed
-    others = np.concatenate([generate_miniworld(s, n=12, seed=5)["image"].values for s in ("train", "pool", "test_hard")])
+    others = np.concatenate(
+        [generate_miniworld(s, n=12, seed=5)["image"].values for s in ("train", "pool", "test_hard")]
+    )
     shared = (a["image"].values.reshape(12, 1, -1) == others.reshape(1, len(others), -1)).all(-1)
     assert not shared.any()
     assert generate_miniworld("val", n=3, seed=5, image_size=32)["image"].shape == (3, 32, 32, 3)
@@ -205,16 +216,23 @@ def test_tiny_image_sizes_work():
 
 
 def write_generated_manifest(path, splits: dict, version: str = GENERATOR_VERSION) -> None:
-    path.write_text(yaml.safe_dump({"name": "miniworld_small", "generator": {
-        "name": "miniworld", "version": version, "seed": 0, "image_size": 64, "splits": splits}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "miniworld_small",
+                "generator": {"name": "miniworld", "version": version, "seed": 0, "image_size": 64, "splits": splits},
+            }
+        )
+    )
 
 
 def test_generated_manifest_detects_a_changed_generator(tmp_path):
     good = miniworld_checksum(generate_miniworld("val", n=5, seed=0))
     write_generated_manifest(tmp_path / "ok.yaml", {"val": {"n": 5, "sha256": good}})
     assert verify_manifest(tmp_path / "ok.yaml").name == "miniworld_small"
-    write_generated_manifest(tmp_path / "bad.yaml", {"val": {"n": 5, "sha256": good},
-                                                     "train": {"n": 5, "sha256": "0" * 64}})
+    write_generated_manifest(
+        tmp_path / "bad.yaml", {"val": {"n": 5, "sha256": good}, "train": {"n": 5, "sha256": "0" * 64}}
+    )
     with pytest.raises(ManifestError, match=r"\['train'\]") as info:
         verify_manifest(tmp_path / "bad.yaml")
     assert "GENERATOR_VERSION" in str(info.value)

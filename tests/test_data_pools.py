@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from mdc_widgets.data import (
@@ -121,8 +120,9 @@ def test_glob_list_and_errors(tmp_path):
 
 def test_manifest_checksum_mismatch_names_the_file(tmp_path):
     write_odd_files(tmp_path)
-    manifest = write_file_manifest(tmp_path / "m.yaml", "odd", tmp_path, ["a_rgb.png", "b_grey.png"],
-                                   source="tests", license="none")
+    manifest = write_file_manifest(
+        tmp_path / "m.yaml", "odd", tmp_path, ["a_rgb.png", "b_grey.png"], source="tests", license="none"
+    )
     assert len(verify_manifest(manifest).entries) == 2
     assert len(open_pool(manifest)) == 2
     Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(tmp_path / "b_grey.png")
@@ -144,7 +144,8 @@ def test_templates_say_which_folder_is_missing_and_work_when_pointed_at_a_copy(t
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "DUTS-TE-Image" / f"{i}.jpg")
         Image.fromarray(np.where(rng.random((20, 20)) > 0.5, 255, 0).astype(np.uint8)).save(
-            tmp_path / "DUTS-TE-Mask" / f"{i}.png")
+            tmp_path / "DUTS-TE-Mask" / f"{i}.png"
+        )
     pool = open_pool("duts_te", root=tmp_path, image_size=(32, 32))
     gt = pool.ground_truth()
     assert gt["saliency"].shape == (3, 32, 32) and set(np.unique(gt["saliency"])) <= {0, 255}

@@ -7,6 +7,7 @@ from PIL import Image
 
 from mdc_widgets.data import generate_miniworld
 
+
 def test_overlay_paints_labeled_pixels_and_outlines_the_salient_region():
     from mdc_widgets.data import overlay_ground_truth
 
@@ -30,4 +31,4 @@ def test_save_preview_writes_a_grid_of_image_and_overlay_pairs(tmp_path):
     assert grid.shape == (2 * tile_h, 3 * tile_w, 3)
     # the top-left tile starts with the first image, upscaled 2x (after a 2-pixel margin)
     first = ds["image"].values[0].repeat(2, 0).repeat(2, 1)
-    np.testing.assert_array_equal(grid[2:2 + 64, 2:2 + 64], first)
+    np.testing.assert_array_equal(grid[2 : 2 + 64, 2 : 2 + 64], first)

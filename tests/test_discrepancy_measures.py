@@ -20,9 +20,9 @@ from mdc_widgets.discrepancy import (
 def test_ss_discrepancy_hand_cases():
     a = np.zeros((3, 2, 2), np.uint8)
     b = a.copy()
-    b[1] = [[1, 1], [0, 0]]          # classes 0 and 1: IoU 1/2 and 0 -> mIoU 1/4
+    b[1] = [[1, 1], [0, 0]]  # classes 0 and 1: IoU 1/2 and 0 -> mIoU 1/4
     a[2] = [[1, 1], [2, 2]]
-    b[2] = [[1, 1], [2, 0]]          # class 0: 0/1, class 1: 2/2, class 2: 1/2 -> mIoU 1/2
+    b[2] = [[1, 1], [2, 0]]  # class 0: 0/1, class 1: 2/2, class 2: 1/2 -> mIoU 1/2
     np.testing.assert_allclose(ss_discrepancy(a, b, 3), [0.0, 1 - 0.25, 1 - 0.5])
 
 
@@ -30,11 +30,11 @@ def test_sod_and_cross_task_hand_cases():
     s = np.zeros((2, 2, 4), np.uint8)
     t = s.copy()
     s[0, :, :2] = 255
-    t[0, :, 1:3] = 255              # binarised IoU = 2 / 6
+    t[0, :, 1:3] = 255  # binarised IoU = 2 / 6
     np.testing.assert_allclose(sod_discrepancy(s, t), [1 - 2 / 6, 0.0])  # both empty -> agree
     np.testing.assert_allclose(sod_discrepancy(s, t, "mae"), [0.5, 0.0])
     labels = np.zeros((1, 2, 4), np.uint8)
-    labels[0, :, :2] = [3, 5]          # any non-background class is foreground
+    labels[0, :, :2] = [3, 5]  # any non-background class is foreground
     assert cross_task_discrepancy(labels, s[:1])[0] == pytest.approx(0.0)
     assert cross_task_discrepancy(labels, t[:1])[0] == pytest.approx(1 - 2 / 6)
 
@@ -63,8 +63,11 @@ def random_predictions(n=40, size=16, seed=0) -> xr.Dataset:
     models = ["s1", "s2", "s3", "p1", "p2"]
     return xr.Dataset(
         {"prediction": (("sample", "model", "y", "x"), maps), "valid": ("sample", np.ones(n, bool))},
-        coords={"sample": [f"i{k}" for k in range(n)], "model": models,
-                "task": ("model", ["ss", "ss", "ss", "sod", "sod"])},
+        coords={
+            "sample": [f"i{k}" for k in range(n)],
+            "model": models,
+            "task": ("model", ["ss", "ss", "ss", "sod", "sod"]),
+        },
         attrs={"classes": {m: ["bg", "a", "b", "c"] for m in models[:3]}},
     )
 
@@ -76,10 +79,12 @@ def test_all_pairs_pass_equals_the_pairwise_functions(sod_measure):
     assert d.dims == ("sample", "model_a", "model_b")
     maps = {m: preds["prediction"].sel(model=m).values for m in preds["model"].values}
     np.testing.assert_allclose(d.sel(model_a="s1", model_b="s3"), ss_discrepancy(maps["s1"], maps["s3"], 4), atol=1e-6)
-    np.testing.assert_allclose(d.sel(model_a="p2", model_b="p1"), sod_discrepancy(maps["p1"], maps["p2"], sod_measure),
-                               atol=1e-6)
-    np.testing.assert_allclose(d.sel(model_a="p1", model_b="s2"), cross_task_discrepancy(maps["s2"], maps["p1"]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        d.sel(model_a="p2", model_b="p1"), sod_discrepancy(maps["p1"], maps["p2"], sod_measure), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        d.sel(model_a="p1", model_b="s2"), cross_task_discrepancy(maps["s2"], maps["p1"]), atol=1e-6
+    )
     assert str(d["kind"].sel(model_a="s1", model_b="p2").values) == "cross"
     assert str(d["kind"].sel(model_a="p1", model_b="p1").values) == "self"
     np.testing.assert_allclose(d.values, d.values.transpose(0, 2, 1))

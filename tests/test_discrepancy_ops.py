@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from mdc_widgets.errors import ShapeError
 from mdc_widgets.discrepancy import (
     binarize_saliency,
     confusion_counts,
@@ -18,6 +17,7 @@ from mdc_widgets.discrepancy import (
     sod_discrepancy,
     ss_discrepancy,
 )
+from mdc_widgets.errors import ShapeError
 
 
 def test_binarize_follows_the_contract_rule_for_uint8_and_float():
@@ -30,9 +30,9 @@ def test_binarize_follows_the_contract_rule_for_uint8_and_float():
 
 def test_binarize_degenerate_maps():
     zeros = np.zeros((1, 3, 3), np.uint8)
-    assert not binarize_saliency(zeros).any()           # all-zero map: all background, not "all >= 0"
+    assert not binarize_saliency(zeros).any()  # all-zero map: all background, not "all >= 0"
     full = np.full((1, 3, 3), 255, np.uint8)
-    assert binarize_saliency(full).all()                # threshold capped at 1
+    assert binarize_saliency(full).all()  # threshold capped at 1
     # a constant c in (0, 1) has threshold min(2c, 1) > c: nothing stands out, so nothing is salient
     assert not binarize_saliency(np.full((1, 3, 3), 3, np.uint8)).any()
     assert not binarize_saliency(np.full((1, 2, 2), 0.3)).any()

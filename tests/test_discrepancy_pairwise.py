@@ -45,10 +45,10 @@ def make_predictions(n: int = 23, h: int = 12, w: int = 10, seed: int = 0, n_cla
     for k, c in enumerate(n_classes):
         ss[:, k] = np.minimum(ss[:, k], c - 1)
     sod = np.clip((base > 0) * 180 + rng.normal(30, 50, (n, 2, h, w)), 0, 255)
-    ss[0] = 0            # both all background: SS pairs agree
-    sod[0] = 0           # both all zero: SOD pairs agree, cross pairs agree (empty vs empty)
-    sod[1, 0] = 255      # constant saliency: threshold 1, everything salient
-    ss[2, 1] = 2         # a single class everywhere
+    ss[0] = 0  # both all background: SS pairs agree
+    sod[0] = 0  # both all zero: SOD pairs agree, cross pairs agree (empty vs empty)
+    sod[1, 0] = 255  # constant saliency: threshold 1, everything salient
+    ss[2, 1] = 2  # a single class everywhere
     maps = np.concatenate([ss, sod], axis=1).astype(np.uint8)
     return xr.Dataset(
         {"prediction": (("sample", "model", "y", "x"), maps), "valid": ("sample", np.ones(n, bool))},
@@ -74,8 +74,12 @@ def test_every_pair_and_image_matches_the_naive_reference(sod_measure):
 def test_kind_coordinate_labels_every_pair():
     d = compute_discrepancies(make_predictions(n=3))
     kinds = d["kind"].values
-    expected = np.array([["self" if a == b else (ta if ta == tb else "cross") for b, tb in zip(MODELS, TASKS)]
-                         for a, ta in zip(MODELS, TASKS)])
+    expected = np.array(
+        [
+            ["self" if a == b else (ta if ta == tb else "cross") for b, tb in zip(MODELS, TASKS)]
+            for a, ta in zip(MODELS, TASKS)
+        ]
+    )
     np.testing.assert_array_equal(kinds.astype(str), expected)
     assert d.dims == ("sample", "model_a", "model_b")
     assert list(d["model_a"].values) == MODELS and list(d["sample"].values[:2]) == ["pool-000000", "pool-000001"]
@@ -118,8 +122,9 @@ def test_downsampling_by_two_on_block_constant_maps_is_exact():
     preds = make_predictions(h=12, w=10)
     blocky = preds["prediction"].values[..., ::2, ::2].repeat(2, -2).repeat(2, -1)
     preds["prediction"].values[:] = blocky
-    np.testing.assert_allclose(compute_discrepancies(preds, downsample=2).values,
-                               compute_discrepancies(preds).values, atol=1e-6)
+    np.testing.assert_allclose(
+        compute_discrepancies(preds, downsample=2).values, compute_discrepancies(preds).values, atol=1e-6
+    )
 
 
 def test_downsampling_works_when_the_size_is_not_a_multiple_of_the_factor():

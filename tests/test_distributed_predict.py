@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+
 from mdc_widgets.models import register_model
 from mdc_widgets.predictions import RunCancelled, completed_fraction, model_sources, predict_pool, split_shards
 
@@ -24,8 +24,14 @@ def registered(tmp_path_factory):
         net.weight.copy_(torch.tensor([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])[:, :, None, None])
         net.bias.copy_(torch.tensor([2.0, -0.5, -1.0]))
     torch.save(net.state_dict(), weights)
-    register_model(MODEL, lambda: torch.nn.Conv2d(3, 3, 1), "ss", ("background", "a", "b"),
-                   default_weights=lambda: weights, overwrite=True)
+    register_model(
+        MODEL,
+        lambda: torch.nn.Conv2d(3, 3, 1),
+        "ss",
+        ("background", "a", "b"),
+        default_weights=lambda: weights,
+        overwrite=True,
+    )
     return weights
 
 
@@ -36,10 +42,15 @@ def client():
 
     # workers fork from one server that imported torch and the store once, rather than each importing them
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        get_mp_context().set_forkserver_preload(["distributed", "numpy", "torch", "xarray", "zarr", "dask.array",
-                                                 "mdc_widgets.predictions", "conftest"])
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                      silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        get_mp_context().set_forkserver_preload(
+            ["distributed", "numpy", "torch", "xarray", "zarr", "dask.array", "mdc_widgets.predictions", "conftest"]
+        )
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             yield client
 
 
@@ -49,12 +60,20 @@ def _pool() -> ArrayPool:
 
 def test_cluster_run_equals_the_local_run_bit_for_bit(tmp_path, registered, client):
     models = [MODEL, ThresholdCompetitor("sod_p", "sod", 0.35)]
-    local = predict_pool(_pool(), models, tmp_path / "local", chunk_size=10, batch_size=4, device="cpu",
-                         progress=False)
+    local = predict_pool(_pool(), models, tmp_path / "local", chunk_size=10, batch_size=4, device="cpu", progress=False)
     pool = _pool()
     seen = []
-    remote = predict_pool(pool, models, tmp_path / "remote", chunk_size=10, batch_size=4, device="cpu",
-                          client=client, shard_size=2, progress=lambda done, total: seen.append((done, total)))
+    remote = predict_pool(
+        pool,
+        models,
+        tmp_path / "remote",
+        chunk_size=10,
+        batch_size=4,
+        device="cpu",
+        client=client,
+        shard_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     import dask.array as da
 
     assert isinstance(remote["prediction"].data, da.Array)
@@ -80,11 +99,18 @@ def test_cluster_run_resumes_only_the_missing_chunks(tmp_path, client):
         predict_pool(_pool(), [model], store, chunk_size=10, progress=False, cancel=lambda: model.calls >= 5)
     assert completed_fraction(store, "ss_a") == pytest.approx(5 / 12)
     counts = []
-    ds = predict_pool(_pool(), [ThresholdCompetitor("ss_a", "ss", 0.3)], store, chunk_size=10, client=client,
-                      progress=lambda done, total: counts.append(total))
+    ds = predict_pool(
+        _pool(),
+        [ThresholdCompetitor("ss_a", "ss", 0.3)],
+        store,
+        chunk_size=10,
+        client=client,
+        progress=lambda done, total: counts.append(total),
+    )
     assert set(counts) == {7}
-    fresh = predict_pool(_pool(), [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "fresh", chunk_size=10,
-                         progress=False)
+    fresh = predict_pool(
+        _pool(), [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "fresh", chunk_size=10, progress=False
+    )
     np.testing.assert_array_equal(ds["prediction"].values, fresh["prediction"].values)
 
 

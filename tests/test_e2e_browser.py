@@ -17,9 +17,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,15 @@ REPO = Path(__file__).resolve().parent.parent
 # screenshots go to a temporary folder (tests write nowhere else); MDC_E2E_ARTIFACTS=reports/e2e keeps them
 ARTIFACTS = Path(os.environ.get("MDC_E2E_ARTIFACTS", Path(tempfile.gettempdir()) / "mdc-widgets-e2e"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -77,12 +85,25 @@ def jupyterlab(tmp_path, trained_zoo):
     port, token = _free_port(), "mdc-e2e"
     log = open(tmp_path / "jupyterlab.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
-         # a fresh workspace: JupyterLab would otherwise reopen the notebooks of the previous test's server
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MDC_WIDGETS_STATIC": "0"},
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.open_browser=False",
+            # a fresh workspace: JupyterLab would otherwise reopen the notebooks of the previous test's server
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MDC_WIDGETS_STATIC": "0"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -92,7 +113,7 @@ def jupyterlab(tmp_path, trained_zoo):
             break
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError((tmp_path / "jupyterlab.log").read_text())
+                raise RuntimeError((tmp_path / "jupyterlab.log").read_text()) from None
             time.sleep(1)
     else:
         process.kill()
@@ -131,7 +152,8 @@ def _run_all_cells(page: Any, url: str, token: str, notebook: str) -> None:
         " && window.jupyterapp.shell.currentWidget.sessionContext.session"
         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected'",
-        timeout=120_000)
+        timeout=120_000,
+    )
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     news = page.get_by_role("button", name="No")  # JupyterLab's news prompt would cover the screenshot
     if news.count():
@@ -157,7 +179,8 @@ def test_real_photos_open_in_the_browser_at_their_own_aspect_ratio(jupyterlab):
             "() => { const imgs = [...document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets img')]"
             ".filter(i => i.offsetParent !== null && i.naturalWidth > 0 && i.naturalWidth !== i.naturalHeight);"
             " return imgs.length >= 4 ? imgs.map(i => [i.naturalWidth, i.naturalHeight]) : 0; }",
-            timeout=60_000).json_value()
+            timeout=60_000,
+        ).json_value()
         assert all(abs(w / h - 481 / 321) < 0.05 or abs(h / w - 481 / 321) < 0.05 for w, h in shapes), shapes
         caption.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "real_photos_browser.png"))
@@ -183,7 +206,8 @@ def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(j
             "() => { const imgs = [...document.querySelectorAll('.jupyter-widgets img')]"
             ".filter(i => i.offsetParent !== null);"
             " return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.length : 0; }",
-            timeout=60_000)
+            timeout=60_000,
+        )
         assert loaded.json_value() >= 4
         caption.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "quickstart_browser.png"))

@@ -21,12 +21,26 @@ from mdc_widgets.experiments.paper import (
 def _per_seed() -> pd.DataFrame:
     rows = []
     # model a: clearly harder on the joint set; model b: the difference crosses zero
-    values = {("a", "joint"): [0.20, 0.21, 0.19], ("a", "ss_only"): [0.40, 0.42, 0.41],
-              ("b", "joint"): [0.30, 0.50, 0.31], ("b", "ss_only"): [0.35, 0.36, 0.45]}
+    values = {
+        ("a", "joint"): [0.20, 0.21, 0.19],
+        ("a", "ss_only"): [0.40, 0.42, 0.41],
+        ("b", "joint"): [0.30, 0.50, 0.31],
+        ("b", "ss_only"): [0.35, 0.36, 0.45],
+    }
     for (model, set_name), vals in values.items():
         for seed, v in zip((1, 2, 3), vals):
-            rows.append({"seed": seed, "set": set_name, "model": model, "task": "ss", "metric": "miou",
-                         "value": v, "failure_rate": 1 - v, "n_images": 10})
+            rows.append(
+                {
+                    "seed": seed,
+                    "set": set_name,
+                    "model": model,
+                    "task": "ss",
+                    "metric": "miou",
+                    "value": v,
+                    "failure_rate": 1 - v,
+                    "n_images": 10,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -66,13 +80,24 @@ def test_sets_list_picks_best_first_interleaved_over_groups():
 
 def test_outputs_are_byte_identical_for_equal_results(tmp_path):
     table, drops = summarize_paper_experiment(_per_seed())
-    result = {"per_seed": _per_seed(), "table": table, "drops": drops, "sets": {1: {"joint": ["x", "y"]}},
-              "fusion_overlap": pd.DataFrame([{"fusion_a": "rank", "fusion_b": "raw", "jaccard": 1 / 3}]),
-              "timings": {"total_s": 1.0}, "config": {"protocol": "mdc"}}
+    result = {
+        "per_seed": _per_seed(),
+        "table": table,
+        "drops": drops,
+        "sets": {1: {"joint": ["x", "y"]}},
+        "fusion_overlap": pd.DataFrame([{"fusion_a": "rank", "fusion_b": "raw", "jaccard": 1 / 3}]),
+        "timings": {"total_s": 1.0},
+        "config": {"protocol": "mdc"},
+    }
     write_paper_outputs(result, tmp_path / "one")
     result["timings"] = {"total_s": 2.0}  # timings differ between runs; they stay out of the compared files
     write_paper_outputs(result, tmp_path / "two")
-    for name in ("paper_table_mdc.csv", "paper_table_mdc.md", "paper_drops_mdc.csv", "paper_sets_mdc.json",
-                 "paper_fusion_overlap.csv"):
+    for name in (
+        "paper_table_mdc.csv",
+        "paper_table_mdc.md",
+        "paper_drops_mdc.csv",
+        "paper_sets_mdc.json",
+        "paper_fusion_overlap.csv",
+    ):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     assert "0.333333" in (tmp_path / "one" / "paper_fusion_overlap.csv").read_text()

@@ -62,4 +62,7 @@ def test_overlays_and_legend():
     assert blended[0, 0].tolist() == [100, 100, 100] and blended[1, 0].tolist() == [0, 128, 0]
     assert overlay_heatmap(image, np.zeros((2, 2)), alpha=0.0)[0, 0].tolist() == [100, 100, 100]
     assert legend(["background", "disk", "square"], labels) == [
-        ("background", "#000000"), ("disk", "#800000"), ("square", "#008000")]
+        ("background", "#000000"),
+        ("disk", "#800000"),
+        ("square", "#008000"),
+    ]

@@ -77,8 +77,10 @@ def test_coco_round_trip_changes_the_evaluation_as_the_correction_says(mined_gt_
     assert not np.allclose(before, after.sel(model="conv_ss_1").values)
     # samples outside the export keep the pool's own masks
     others = [s for s in map(str, session.pool.sample_ids) if s not in ids]
-    np.testing.assert_array_equal(session.ground_truth()["semantic"].sel(sample=others).values,
-                                  session.pool.ground_truth()["semantic"].sel(sample=others).values)
+    np.testing.assert_array_equal(
+        session.ground_truth()["semantic"].sel(sample=others).values,
+        session.pool.ground_truth()["semantic"].sel(sample=others).values,
+    )
     ranking = session.ranking(n_boot=20, ground_truth="selected")
     assert "ground truth" in set(ranking["source"])
     session.set_ground_truth(None)
@@ -134,10 +136,18 @@ def test_label_studio_round_trip_with_brush_masks(mined_gt_session, tmp_path):
         results = by_model["conv_ss_2"] + by_model["conv_sod_1"]
         if task["data"]["mdc_sample"] == ids[0]:
             results = [r for r in results if r["from_name"] != "semantic"]
-            results += [{"from_name": "semantic", "to_name": "image", "type": "brushlabels",
-                         "original_width": 32, "original_height": 32,
-                         "value": {"format": "rle", "rle": brush_encode(truth == c), "brushlabels": [f"c{c}"]}}
-                        for c in np.unique(truth) if c > 0]
+            results += [
+                {
+                    "from_name": "semantic",
+                    "to_name": "image",
+                    "type": "brushlabels",
+                    "original_width": 32,
+                    "original_height": 32,
+                    "value": {"format": "rle", "rle": brush_encode(truth == c), "brushlabels": [f"c{c}"]},
+                }
+                for c in np.unique(truth)
+                if c > 0
+            ]
         task["annotations"] = [{"result": [], "was_cancelled": True}, {"result": results, "was_cancelled": False}]
     exported = tmp_path / "ls" / "project-export.json"
     exported.write_text(json.dumps(tasks))
@@ -156,13 +166,15 @@ def test_label_studio_round_trip_with_brush_masks(mined_gt_session, tmp_path):
     ev = session.evaluation(ids)
     np.testing.assert_allclose(ev["miou"].sel(model="conv_ss_2", sample=ids[1:]).values, 1.0)
     assert ev["miou"].sel(model="conv_ss_2", sample=ids[0]).item() == pytest.approx(
-        _miou(_prediction(session, ids[0], "conv_ss_2"), truth))
+        _miou(_prediction(session, ids[0], "conv_ss_2"), truth)
+    )
 
     # the same masks as a folder that open_pool reads beside the exported images
     export_folder(session, tmp_path / "folder")
     folders = write_mask_folder(masks, tmp_path / "corrected")
-    pool = open_pool(str(tmp_path / "folder" / "images"), image_size=(32, 32), ground_truth=folders,
-                     classes=masks.attrs["classes"])
+    pool = open_pool(
+        str(tmp_path / "folder" / "images"), image_size=(32, 32), ground_truth=folders, classes=masks.attrs["classes"]
+    )
     gt = pool.ground_truth()
     for sid in ids:
         np.testing.assert_array_equal(gt["semantic"].sel(sample=sid).values, masks["semantic"].sel(sample=sid).values)
@@ -176,9 +188,24 @@ def _miou(prediction: np.ndarray, truth: np.ndarray) -> float:
 
 
 def test_label_studio_polygons_and_bad_labels(tmp_path):
-    tasks = [{"data": {"mdc_sample": "img"}, "annotations": [{"result": [
-        {"from_name": "saliency", "type": "polygonlabels", "original_width": 4, "original_height": 4,
-         "value": {"points": [[0, 0], [50, 0], [50, 100], [0, 100]], "polygonlabels": ["salient"]}}]}]}]
+    tasks = [
+        {
+            "data": {"mdc_sample": "img"},
+            "annotations": [
+                {
+                    "result": [
+                        {
+                            "from_name": "saliency",
+                            "type": "polygonlabels",
+                            "original_width": 4,
+                            "original_height": 4,
+                            "value": {"points": [[0, 0], [50, 0], [50, 100], [0, 100]], "polygonlabels": ["salient"]},
+                        }
+                    ]
+                }
+            ],
+        }
+    ]
     path = tmp_path / "export.json"
     path.write_text(json.dumps(tasks))
     masks = import_label_studio(path)
@@ -204,7 +231,7 @@ def test_brush_decode_reads_label_studios_literal_blocks():
     bits = f"{4:032b}{7:05b}" + "".join(f"{s - 1:04b}" for s in (3, 4, 8, 16))
     bits += "0" + "00" + f"{3:03b}" + "".join(f"{v:08b}" for v in (0, 0, 0, 255))
     bits += "0" * (-len(bits) % 8)
-    rle = [int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)]
+    rle = [int(bits[i : i + 8], 2) for i in range(0, len(bits), 8)]
     assert brush_decode(rle, 1, 1).tolist() == [[255]]
 
 

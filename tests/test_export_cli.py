@@ -33,10 +33,31 @@ def photo_folder(tmp_path):
 def test_mine_export_writes_folder_coco_and_label_studio(photo_folder, tmp_path, capsys):
     pytest.importorskip("pycocotools")
     out = tmp_path / "out"
-    args = ["mine", "--pool", str(photo_folder["images"]), "--ground-truth", f"saliency={photo_folder['gt']}",
-            "--maps", f"a={photo_folder['map_a']}", "--maps", f"b={photo_folder['map_b']}",
-            "--competition", "sod", "--k", "3", "--image-size", "24", "--out", str(out),
-            "--export", "folder", "--export", "coco", "--export", "label-studio"]
+    args = [
+        "mine",
+        "--pool",
+        str(photo_folder["images"]),
+        "--ground-truth",
+        f"saliency={photo_folder['gt']}",
+        "--maps",
+        f"a={photo_folder['map_a']}",
+        "--maps",
+        f"b={photo_folder['map_b']}",
+        "--competition",
+        "sod",
+        "--k",
+        "3",
+        "--image-size",
+        "24",
+        "--out",
+        str(out),
+        "--export",
+        "folder",
+        "--export",
+        "coco",
+        "--export",
+        "label-studio",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     ranked = pd.read_csv(out / "ranked.csv", dtype={"sample_id": str})
     chosen = ranked.loc[ranked["selected"] == 1, "sample_id"].tolist()
@@ -58,9 +79,25 @@ def test_mine_export_fiftyone_without_fiftyone_says_how_to_install(photo_folder,
 
     if importlib.util.find_spec("fiftyone") is not None:
         pytest.skip("fiftyone is installed here")
-    args = ["mine", "--pool", str(photo_folder["images"]), "--maps", f"a={photo_folder['map_a']}",
-            "--maps", f"b={photo_folder['map_b']}", "--competition", "sod", "--k", "2", "--image-size", "24",
-            "--out", str(tmp_path / "out"), "--export", "fiftyone"]
+    args = [
+        "mine",
+        "--pool",
+        str(photo_folder["images"]),
+        "--maps",
+        f"a={photo_folder['map_a']}",
+        "--maps",
+        f"b={photo_folder['map_b']}",
+        "--competition",
+        "sod",
+        "--k",
+        "2",
+        "--image-size",
+        "24",
+        "--out",
+        str(tmp_path / "out"),
+        "--export",
+        "fiftyone",
+    ]
     assert main(args) == 2
     assert "mdc-widgets[fiftyone]" in capsys.readouterr().err
     assert not (tmp_path / "out" / "ranked.csv").exists()  # refused before any work
@@ -72,9 +109,27 @@ def test_mine_export_fiftyone_creates_the_named_dataset(photo_folder, tmp_path, 
     os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     fo = pytest.importorskip("fiftyone")
     name = f"mdc-cli-test-{os.getpid()}"
-    args = ["mine", "--pool", str(photo_folder["images"]), "--maps", f"a={photo_folder['map_a']}",
-            "--maps", f"b={photo_folder['map_b']}", "--competition", "sod", "--k", "2", "--image-size", "24",
-            "--out", str(tmp_path / "out"), "--export", "fiftyone", "--fiftyone-name", name]
+    args = [
+        "mine",
+        "--pool",
+        str(photo_folder["images"]),
+        "--maps",
+        f"a={photo_folder['map_a']}",
+        "--maps",
+        f"b={photo_folder['map_b']}",
+        "--competition",
+        "sod",
+        "--k",
+        "2",
+        "--image-size",
+        "24",
+        "--out",
+        str(tmp_path / "out"),
+        "--export",
+        "fiftyone",
+        "--fiftyone-name",
+        name,
+    ]
     try:
         assert main(args) == 0, capsys.readouterr().err
         dataset = fo.load_dataset(name)

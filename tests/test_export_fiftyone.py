@@ -42,17 +42,21 @@ def test_fiftyone_round_trip_keeps_fields_and_masks(gt_session, tmp_path):
         gt = session.ground_truth()
         for position, sample in enumerate(rows):
             sid = ids[position]
-            assert sample["selected"] is True and sample["score"] == pytest.approx(float(mined["score"].values[position]))
+            assert sample["selected"] is True and sample["score"] == pytest.approx(
+                float(mined["score"].values[position])
+            )
             for factor in ("occlusion", "blur", "camouflage"):  # nuisance factors of the mini-world
                 assert sample[factor] == pytest.approx(float(mined[factor].values[position]))
             for model in JOINT_CONV.ss:
-                np.testing.assert_array_equal(sample[f"pred_{model}"].mask,
-                                              session.predictions["prediction"].sel(sample=sid, model=model).values)
+                np.testing.assert_array_equal(
+                    sample[f"pred_{model}"].mask, session.predictions["prediction"].sel(sample=sid, model=model).values
+                )
             for model in JOINT_CONV.sod:
                 heat = sample[f"pred_{model}"]
                 assert list(heat.range) == [0, 255]
-                np.testing.assert_array_equal(heat.map,
-                                              session.predictions["prediction"].sel(sample=sid, model=model).values)
+                np.testing.assert_array_equal(
+                    heat.map, session.predictions["prediction"].sel(sample=sid, model=model).values
+                )
             np.testing.assert_array_equal(sample["gt_semantic"].mask, gt["semantic"].sel(sample=sid).values)
             np.testing.assert_array_equal(sample["gt_saliency"].mask, gt["saliency"].sel(sample=sid).values)
         assert rows[0]["verdicts"] == ["conv_ss_1|conv_ss_2:conv_ss_1"] and rows[1]["verdicts"] == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest_widgets import MODELS
+
 from mdc_widgets.data.io import decode_image, decode_mask
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export import export_folder, file_stem, mined_set
@@ -50,10 +50,13 @@ def test_folder_export_writes_images_maps_ground_truth_csv_and_sheet(mined_gt_se
             # SS: palette PNG whose indices are the classes; SOD: grey values as stored
             np.testing.assert_array_equal(decode_mask(out / model / f"{stem}.png", kind), stored)
             assert (out / "overlays" / model / f"{stem}.png").exists()
-        np.testing.assert_array_equal(decode_mask(out / "ground_truth" / "semantic" / f"{stem}.png"),
-                                      gt["semantic"].sel(sample=sid).values)
-        np.testing.assert_array_equal(decode_mask(out / "ground_truth" / "saliency" / f"{stem}.png", "grey"),
-                                      gt["saliency"].sel(sample=sid).values)
+        np.testing.assert_array_equal(
+            decode_mask(out / "ground_truth" / "semantic" / f"{stem}.png"), gt["semantic"].sel(sample=sid).values
+        )
+        np.testing.assert_array_equal(
+            decode_mask(out / "ground_truth" / "saliency" / f"{stem}.png", "grey"),
+            gt["saliency"].sel(sample=sid).values,
+        )
     from PIL import Image
 
     with Image.open(out / "conv_ss_1" / f"{file_stem(ids[0])}.png") as im:
@@ -87,8 +90,11 @@ def test_export_needs_a_result_and_names_the_fix(blob_session, tmp_path):
     with pytest.raises(MdcError, match="session.mine"):
         export_folder(blob_session, tmp_path / "x")
     with pytest.raises(MdcError, match="pool=... and predictions="):
-        mined_set(blob_session.mine(CompetitionGroup(ss=MODELS["ss"]), Weights(1, 0, 0), k=2,
-                                    constraints=Constraints.none(), save=False))
+        mined_set(
+            blob_session.mine(
+                CompetitionGroup(ss=MODELS["ss"]), Weights(1, 0, 0), k=2, constraints=Constraints.none(), save=False
+            )
+        )
 
 
 def test_file_stem_keeps_safe_ids_and_makes_others_unique():

@@ -21,10 +21,10 @@ from mdc_widgets.labeling import LabelStore, canonical_pair, simulate_verdicts
 def test_labels_survive_reopen_and_the_last_verdict_per_pair_wins(tmp_path):
     path = tmp_path / "labels.jsonl"
     store = LabelStore(path)
-    store.label("s1", "unet", "fcn", "a")          # unet better
+    store.label("s1", "unet", "fcn", "a")  # unet better
     store.label("s2", "unet", "fcn", "both_wrong")
-    store.label("s1", "fcn", "unet", "a")          # same pair seen the other way: fcn better now
-    store.label("s1", "unet", "vst", "b")          # another pair on the same sample stays separate
+    store.label("s1", "fcn", "unet", "a")  # same pair seen the other way: fcn better now
+    store.label("s1", "unet", "vst", "b")  # another pair on the same sample stays separate
 
     reopened = LabelStore(path)
     assert len(reopened) == 3 and len(reopened.history) == 4
@@ -37,7 +37,10 @@ def test_labels_survive_reopen_and_the_last_verdict_per_pair_wins(tmp_path):
     assert list(frame.columns[:4]) == ["sample", "model_a", "model_b", "verdict"]
     # canonical order: model_a < model_b alphabetically, verdict swapped with it
     assert frame.set_index(["sample", "model_a", "model_b"])["verdict"].to_dict() == {
-        ("s2", "fcn", "unet"): "both_wrong", ("s1", "fcn", "unet"): "a", ("s1", "unet", "vst"): "b"}
+        ("s2", "fcn", "unet"): "both_wrong",
+        ("s1", "fcn", "unet"): "a",
+        ("s1", "unet", "vst"): "b",
+    }
     # every line of the file is one JSON label
     lines = path.read_text().splitlines()
     assert len(lines) == 4 and all(json.loads(line)["sample"] in {"s1", "s2"} for line in lines)
@@ -122,8 +125,7 @@ def test_two_stores_on_one_file_do_not_lose_each_others_labels(tmp_path):
 def test_extend_remove_and_a_corrupt_line(tmp_path):
     path = tmp_path / "labels.jsonl"
     store = LabelStore(path)
-    frame = pd.DataFrame({"sample": ["s1", "s2"], "model_a": ["x", "y"], "model_b": ["y", "x"],
-                          "verdict": ["a", "a"]})
+    frame = pd.DataFrame({"sample": ["s1", "s2"], "model_a": ["x", "y"], "model_b": ["y", "x"], "verdict": ["a", "a"]})
     assert store.extend(frame, annotator="sim") == 2
     assert store.get("s2", "x", "y").verdict == "b" and store.get("s1", "x", "y").annotator == "sim"
     assert store.remove("s1", "y", "x") and not store.remove("s1", "x", "y")
@@ -135,8 +137,10 @@ def test_extend_remove_and_a_corrupt_line(tmp_path):
 
 def test_simulated_verdicts_follow_the_metric_with_ties_and_noise():
     scores = xr.DataArray(
-        [[0.9, 0.5], [0.5, 0.9], [0.8, 0.79], [0.3, 0.31], [0.6, 0.1]], dims=("sample", "model"),
-        coords={"sample": list("ijklm"), "model": ["A", "B"]})
+        [[0.9, 0.5], [0.5, 0.9], [0.8, 0.79], [0.3, 0.31], [0.6, 0.1]],
+        dims=("sample", "model"),
+        coords={"sample": list("ijklm"), "model": ["A", "B"]},
+    )
     verdicts = simulate_verdicts(scores, {("A", "B"): list("ijklm")}, tie_tol=0.02, good=0.7)
     assert verdicts["verdict"].tolist() == ["a", "b", "both_fine", "both_wrong", "a"]
     errors = simulate_verdicts(scores, {("A", "B"): list("ijklm")}, higher_is_better=False, good=0.2)

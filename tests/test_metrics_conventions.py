@@ -53,8 +53,12 @@ def reference_s_measure(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.5) ->
     h, w = gt.shape
     cy, cx = (int(v) + 1 for v in np.argwhere(gt).mean(0).round())
     wlt, wrt, wlb = cx * cy / (h * w), cy * (w - cx) / (h * w), (h - cy) * cx / (h * w)
-    region = (ssim(pred[:cy, :cx], gt[:cy, :cx]) * wlt + ssim(pred[:cy, cx:], gt[:cy, cx:]) * wrt
-              + ssim(pred[cy:, :cx], gt[cy:, :cx]) * wlb + ssim(pred[cy:, cx:], gt[cy:, cx:]) * (1 - wlt - wrt - wlb))
+    region = (
+        ssim(pred[:cy, :cx], gt[:cy, :cx]) * wlt
+        + ssim(pred[:cy, cx:], gt[:cy, cx:]) * wrt
+        + ssim(pred[cy:, :cx], gt[cy:, :cx]) * wlb
+        + ssim(pred[cy:, cx:], gt[cy:, cx:]) * (1 - wlt - wrt - wlb)
+    )
     return max(0.0, alpha * obj + (1 - alpha) * region)
 
 
@@ -70,14 +74,14 @@ def structured_cases(h: int, w: int, seed: int):
     """Ground truths that touch borders or corners, or are a single pixel, and random / noisy predictions."""
     rng = np.random.default_rng(seed)
     gts = np.zeros((7, h, w), np.uint8)
-    gts[0, :, -1] = 255                   # right border: centroid column is the last one
-    gts[1, -1, -1] = 255                  # one corner pixel
+    gts[0, :, -1] = 255  # right border: centroid column is the last one
+    gts[1, -1, -1] = 255  # one corner pixel
     gts[2, 0, 0] = 255
     gts[3] = (rng.random((h, w)) > 0.5) * 255
-    gts[4, h // 2:] = 255
+    gts[4, h // 2 :] = 255
     gts[5] = 255
     gts[5, 0, 0] = 0
-    gts[6, 1:-1, 1:-1] = 255              # interior object
+    gts[6, 1:-1, 1:-1] = 255  # interior object
     preds = np.clip(gts * 0.7 + rng.normal(40, 40, gts.shape), 0, 255).astype(np.uint8)
     preds[::2] = rng.integers(0, 256, preds[::2].shape)
     return preds, gts
@@ -99,11 +103,11 @@ def test_s_measure_matches_the_exact_reference_where_pysod_gives_nan(shape):
 def test_s_measure_hand_cases():
     gt = np.zeros((1, 6, 6), np.uint8)
     gt[0, 2:4, 1:5] = 255
-    assert s_measure(gt, gt)[0] == pytest.approx(1.0, abs=1e-9)           # a perfect map
-    assert s_measure(255 - gt, gt)[0] < 0.1                                # the inverted map
+    assert s_measure(gt, gt)[0] == pytest.approx(1.0, abs=1e-9)  # a perfect map
+    assert s_measure(255 - gt, gt)[0] < 0.1  # the inverted map
     empty = np.zeros_like(gt)
     pred = np.full_like(gt, 51)
-    assert s_measure(pred, empty)[0] == pytest.approx(1 - 0.2)             # empty GT: 1 - mean(pred)
+    assert s_measure(pred, empty)[0] == pytest.approx(1 - 0.2)  # empty GT: 1 - mean(pred)
     assert s_measure(pred, np.full_like(gt, 255))[0] == pytest.approx(0.2)  # full GT: mean(pred)
 
 
@@ -120,12 +124,13 @@ def test_per_image_miou_matches_torchmetrics_per_class_over_present_classes():
     rng = np.random.default_rng(2)
     gt = rng.integers(0, 3, (6, 8, 8))
     pred = np.where(rng.random((6, 8, 8)) < 0.6, gt, rng.integers(0, 5, (6, 8, 8)))
-    gt[0] = 0                            # image 0: gt all background
-    gt[1, :4] = 255                      # image 1: half ignored
+    gt[0] = 0  # image 0: gt all background
+    gt[1, :4] = 255  # image 1: half ignored
     ours = miou(pred, gt, 5)
     for i in range(6):
-        per_class = multiclass_jaccard_index(torch.as_tensor(pred[i]), torch.as_tensor(gt[i]), num_classes=5,
-                                             average="none", ignore_index=255).numpy()
+        per_class = multiclass_jaccard_index(
+            torch.as_tensor(pred[i]), torch.as_tensor(gt[i]), num_classes=5, average="none", ignore_index=255
+        ).numpy()
         keep = gt[i] != 255
         present = [c for c in range(5) if (pred[i][keep] == c).any() or (gt[i][keep] == c).any()]
         assert ours[i] == pytest.approx(per_class[present].mean(), abs=1e-6), i
@@ -189,7 +194,7 @@ def test_normalize_matches_pysodmetrics_default_preprocessing():
     sal = np.zeros((n, h, w), np.uint8)
     for i in range(n):
         y, x = rng.integers(2, 12, 2)
-        gt[i, y:y + 9, x:x + 7] = 255
+        gt[i, y : y + 9, x : x + 7] = 255
         low, high = sorted(rng.integers(0, 200, 2))
         sal[i] = rng.integers(low, high + 30, (h, w)).astype(np.uint8)  # a narrow range: stretching matters
     sal[0] = 77  # a constant map is left as it is
@@ -216,8 +221,10 @@ def test_evaluate_records_and_applies_normalize():
     sal[:, 0, :2] = 120
     gt = np.zeros((2, 4, 4), np.uint8)
     gt[:, :2] = 255
-    preds = xr.Dataset({"prediction": (("sample", "model", "y", "x"), sal)},
-                       coords={"sample": ["a", "b"], "model": ["p"], "task": ("model", ["sod"])})
+    preds = xr.Dataset(
+        {"prediction": (("sample", "model", "y", "x"), sal)},
+        coords={"sample": ["a", "b"], "model": ["p"], "task": ("model", ["sod"])},
+    )
     truth = xr.Dataset({"saliency": (("sample", "y", "x"), gt)}, coords={"sample": ["a", "b"]})
     plain, stretched = evaluate(preds, truth), evaluate(preds, truth, normalize=True)
     assert stretched.attrs["normalize"] == 1 and plain.attrs["normalize"] == 0

@@ -18,21 +18,30 @@ def make_pool(n: int = 9, size: int = 12, seed: int = 0) -> tuple[xr.Dataset, xr
     semantic = np.zeros((n, size, size), np.uint8)
     for i in range(n):
         y, x = rng.integers(0, size - 4, 2)
-        semantic[i, y:y + 5, x:x + 5] = rng.integers(1, 3)
+        semantic[i, y : y + 5, x : x + 5] = rng.integers(1, 3)
     semantic[0] = 0  # an image with nothing salient
     saliency = np.where(semantic > 0, 255, 0).astype(np.uint8)
     ss = np.where(rng.random((n, 2, size, size)) < 0.8, semantic[:, None], rng.integers(0, 3, (n, 2, size, size)))
     sod = np.clip(saliency[:, None] * 0.8 + rng.normal(30, 40, (n, 1, size, size)), 0, 255)
     ids = [f"pool-{k:06d}" for k in range(n)]
     predictions = xr.Dataset(
-        {"prediction": (("sample", "model", "y", "x"), np.concatenate([ss, sod], 1).astype(np.uint8)),
-         "valid": ("sample", np.ones(n, bool))},
+        {
+            "prediction": (("sample", "model", "y", "x"), np.concatenate([ss, sod], 1).astype(np.uint8)),
+            "valid": ("sample", np.ones(n, bool)),
+        },
         coords={"sample": ids, "model": MODELS, "task": ("model", ["ss", "ss", "sod"])},
-        attrs={"classes": {"ss_a": ["background", "a", "b"], "ss_b": ["background", "a", "b"],
-                           "sod_p": ["background", "salient"]}},
+        attrs={
+            "classes": {
+                "ss_a": ["background", "a", "b"],
+                "ss_b": ["background", "a", "b"],
+                "sod_p": ["background", "salient"],
+            }
+        },
     )
-    truth = xr.Dataset({"semantic": (("sample", "y", "x"), semantic), "saliency": (("sample", "y", "x"), saliency)},
-                       coords={"sample": ids})
+    truth = xr.Dataset(
+        {"semantic": (("sample", "y", "x"), semantic), "saliency": (("sample", "y", "x"), saliency)},
+        coords={"sample": ids},
+    )
     return predictions, truth
 
 
@@ -48,8 +57,12 @@ def test_per_image_values_are_the_functional_metrics():
             maps = np.where(maps > 0, 255, 0).astype(np.uint8)  # SS foreground as a saliency map
         else:
             assert np.isnan(ev["miou"].sel(model=model)).all()
-        for name, fn in [("mae", mae), ("fbeta_max", fbeta_max), ("fbeta_adaptive", fbeta_adaptive),
-                         ("s_measure", s_measure)]:
+        for name, fn in [
+            ("mae", mae),
+            ("fbeta_max", fbeta_max),
+            ("fbeta_adaptive", fbeta_adaptive),
+            ("s_measure", s_measure),
+        ]:
             np.testing.assert_allclose(ev[name].sel(model=model), fn(maps, sal), err_msg=f"{model} {name}")
 
 
@@ -74,7 +87,9 @@ def test_summarize_accumulates_miou_and_reports_pysod_set_level_max_f():
         maps = sub_pred["prediction"].sel(model=model).values
         want = float(miou(maps, sub_truth["semantic"].values, 3, per_image=False))
         assert float(summary["miou"].sel(model=model)) == pytest.approx(want)
-        assert float(summary["miou_image"].sel(model=model)) == pytest.approx(ev["miou"].sel(model=model, sample=ids).mean())
+        assert float(summary["miou_image"].sel(model=model)) == pytest.approx(
+            ev["miou"].sel(model=model, sample=ids).mean()
+        )
     assert np.isnan(float(summary["miou"].sel(model="sod_p")))
 
     with warnings.catch_warnings():

@@ -34,7 +34,7 @@ def saliency_cases(n: int = 12, size: int = 24, seed: int = 0):
         if i % 3 == 0:
             pred = rng.integers(0, 256, (size, size)).astype(np.uint8)
         else:
-            shifted = (((yy - cy - rng.integers(-3, 4)) ** 2 + (xx - cx) ** 2) <= (r + 1) ** 2)
+            shifted = ((yy - cy - rng.integers(-3, 4)) ** 2 + (xx - cx) ** 2) <= (r + 1) ** 2
             pred = np.clip(shifted * 200 + rng.normal(30, 20, (size, size)), 0, 255).astype(np.uint8)
         preds.append(pred)
         gts.append(gt)

@@ -34,13 +34,14 @@ def label_maps(rows_per_image: list[dict[int, int]]) -> np.ndarray:
     for i, rows in enumerate(rows_per_image):
         top = 0
         for cls, count in rows.items():
-            maps[i, top:top + count] = cls
+            maps[i, top : top + count] = cls
             top += count
     return maps
 
 
-def predictions_of(maps: dict[str, np.ndarray], tasks: dict[str, str], entropy: np.ndarray | None = None,
-                   classes: int = 3) -> xr.Dataset:
+def predictions_of(
+    maps: dict[str, np.ndarray], tasks: dict[str, str], entropy: np.ndarray | None = None, classes: int = 3
+) -> xr.Dataset:
     models = list(maps)
     data = np.stack([maps[m] for m in models], axis=1)
     n = len(data)
@@ -49,12 +50,15 @@ def predictions_of(maps: dict[str, np.ndarray], tasks: dict[str, str], entropy: 
         variables["entropy"] = (("sample", "model", "y", "x"), entropy.astype(np.float16))
     names = {m: ([f"c{i}" for i in range(classes)] if tasks[m] == "ss" else ["background", "salient"]) for m in models}
     samples = np.array([f"s{i}" for i in range(n)], dtype=object)  # variable-length strings, as stored
-    return xr.Dataset(variables, coords={"sample": samples, "model": models,
-                                         "task": ("model", [tasks[m] for m in models])},
-                      attrs={"classes": names})
+    return xr.Dataset(
+        variables,
+        coords={"sample": samples, "model": models, "task": ("model", [tasks[m] for m in models])},
+        attrs={"classes": names},
+    )
 
 
 # -- IJCV 2021: defender roles, per-class percentile bands, N per class per defender -----------
+
 
 def test_roles_change_the_selection():
     # image 0: only B sees class 1 (the largest discrepancy); images 1-3: only A sees it
@@ -122,8 +126,15 @@ def test_mine_ijcv2021_records_defender_and_class_and_round_trips(tmp_path):
     a = label_maps([{}, {1: 3}, {1: 3}, {2: 3}, {1: 2, 2: 2}])
     b = label_maps([{1: 3}, {}, {2: 3}, {}, {2: 4}])
     preds = predictions_of({"a": a, "b": b}, {"a": "ss", "b": "ss"})
-    result = mine(preds, CompetitionGroup(ss=("a", "b")), Weights(1, 0, 0), k=10, protocol="ijcv2021",
-                  n_per_class=1, store=tmp_path)
+    result = mine(
+        preds,
+        CompetitionGroup(ss=("a", "b")),
+        Weights(1, 0, 0),
+        k=10,
+        protocol="ijcv2021",
+        n_per_class=1,
+        store=tmp_path,
+    )
     picked = result["selected"].values
     assert result.attrs["protocol"] == "ijcv2021" and result.attrs["key"].endswith("__ijcv2021-rank")
     assert set(result["pick_defender"].values[picked]) <= {"a", "b"}
@@ -145,19 +156,26 @@ def test_ijcv2021_is_a_single_pair_protocol():
 
 # -- ICLR 2020: both models confident, class cap, unique class pairs ---------------------------
 
+
 def test_confident_only_filter_removes_an_image():
     p = np.zeros((3, SIZE, SIZE), np.uint8)
     q = np.zeros_like(p)
-    p[:, :5] = 255          # p: the top half, certainly salient
-    q[:, 5:] = 255          # q: the bottom half: the whole map is disputed
-    q[1, 5:] = 140          # ... but in image 1 q barely believes it (confidence |2s-1| = 0.1)
+    p[:, :5] = 255  # p: the top half, certainly salient
+    q[:, 5:] = 255  # q: the bottom half: the whole map is disputed
+    q[1, 5:] = 140  # ... but in image 1 q barely believes it (confidence |2s-1| = 0.1)
     q[1, :5] = 115
     preds = predictions_of({"p": p, "q": q}, {"p": "sod", "q": "sod"})
     group = CompetitionGroup(sod=("p", "q"))
     loose = mine(preds, group, Weights(0, 1, 0), k=3, constraints=Constraints.none(), save=False)
     assert loose["selected"].values.all()
-    strict = mine(preds, group, Weights(0, 1, 0), k=3, save=False,
-                  constraints=Constraints(foreground_area=None, dedup_threshold=None, min_confidence=0.8))
+    strict = mine(
+        preds,
+        group,
+        Weights(0, 1, 0),
+        k=3,
+        save=False,
+        constraints=Constraints(foreground_area=None, dedup_threshold=None, min_confidence=0.8),
+    )
     assert strict["selected"].values.tolist() == [True, False, True]
     assert json.loads(strict.attrs["skipped"])["min_confidence"] == ["s1"]
     assert strict["confidence_min"].values[1] == pytest.approx(0.1, abs=0.01)
@@ -187,6 +205,7 @@ def test_class_cap_counts_every_models_class_and_class_pairs_are_unique():
 
 # -- degenerate picks ---------------------------------------------------------------------------
 
+
 def almost_black_and_real_sod_pairs() -> tuple[np.ndarray, np.ndarray]:
     """Images 0-2: both maps almost black (faint noise in disjoint spots); 3-5: real objects that disagree."""
     p = np.zeros((6, SIZE, SIZE), np.uint8)
@@ -202,16 +221,16 @@ def test_both_saliency_maps_almost_black_tie_at_one_and_lose_the_tie():
     p, q = almost_black_and_real_sod_pairs()
     preds = predictions_of({"p": p, "q": q}, {"p": "sod", "q": "sod"})
     group = CompetitionGroup(sod=("p", "q"))
-    result = mine(preds, group, Weights(0, 1, 0), k=3, save=False,
-                  constraints=Constraints(dedup_threshold=None))
+    result = mine(preds, group, Weights(0, 1, 0), k=3, save=False, constraints=Constraints(dedup_threshold=None))
     d = result["d_sod"].values
     assert np.allclose(d, 1.0)  # every image ties at the maximum disagreement
     # the tie goes to the larger disputed area, not to the sample id: the real disagreements win
     assert result["selected"].values.tolist() == [False] * 3 + [True] * 3
     assert result["degenerate"].values.tolist() == [True] * 3 + [False] * 3
     # the minimum-content rule removes them outright
-    strict = mine(preds, group, Weights(0, 1, 0), k=6, save=False,
-                  constraints=Constraints(dedup_threshold=None, min_content=0.01))
+    strict = mine(
+        preds, group, Weights(0, 1, 0), k=6, save=False, constraints=Constraints(dedup_threshold=None, min_content=0.01)
+    )
     assert strict["selected"].values.tolist() == [False] * 3 + [True] * 3
     assert json.loads(strict.attrs["report"])["min_content"] == 3
 
@@ -219,17 +238,20 @@ def test_both_saliency_maps_almost_black_tie_at_one_and_lose_the_tie():
 def test_ijcv2021_keeps_only_images_where_the_defender_sees_an_object():
     p, q = almost_black_and_real_sod_pairs()
     preds = predictions_of({"p": p, "q": q}, {"p": "sod", "q": "sod"})
-    result = mine(preds, CompetitionGroup(sod=("p", "q")), Weights(0, 1, 0), k=6, protocol="ijcv2021",
-                  save=False)
+    result = mine(preds, CompetitionGroup(sod=("p", "q")), Weights(0, 1, 0), k=6, protocol="ijcv2021", save=False)
     picked = np.flatnonzero(result["selected"].values)
     assert picked.tolist() and (picked >= 3).all() and not result["degenerate"].values[picked].any()
 
 
 # -- fusion ---------------------------------------------------------------------------------------
 
+
 def test_fusion_rank_raw_and_minmax():
-    d = xr.DataArray(np.zeros((3, 2, 2)), dims=("sample", "model_a", "model_b"),
-                     coords={"sample": ["x", "y", "z"], "model_a": ["a", "b"], "model_b": ["a", "b"]})
+    d = xr.DataArray(
+        np.zeros((3, 2, 2)),
+        dims=("sample", "model_a", "model_b"),
+        coords={"sample": ["x", "y", "z"], "model_a": ["a", "b"], "model_b": ["a", "b"]},
+    )
     d[:, 0, 1] = d[:, 1, 0] = [0.2, 0.3, 0.8]
     group = CompetitionGroup(ss=("a", "b"))
     raw = joint_score(d, group, Weights(2, 0, 0), fusion="raw")
@@ -243,6 +265,7 @@ def test_fusion_rank_raw_and_minmax():
 
 # -- the command line ------------------------------------------------------------------------------
 
+
 def _write_sod_folders(root, n: int = 8):
     from PIL import Image
 
@@ -254,7 +277,7 @@ def _write_sod_folders(root, n: int = 8):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folders["images"] / f"im{i}.png")
         for name, shift in (("p", 0), ("q", 3 + i)):
             sal = np.zeros((32, 32), np.uint8)
-            sal[4 + shift:14 + shift + i, 6:20] = 255
+            sal[4 + shift : 14 + shift + i, 6:20] = 255
             Image.fromarray(sal).save(folders[name] / f"im{i}.png")
     return folders
 
@@ -266,9 +289,29 @@ def test_cli_mine_takes_the_protocol_and_the_confidence_filter(tmp_path, capsys)
 
     folders = _write_sod_folders(tmp_path)
     out = tmp_path / "out"
-    args = ["mine", "--pool", str(folders["images"]), "--maps", f"p={folders['p']}", "--maps", f"q={folders['q']}",
-            "--competition", "sod", "--k", "4", "--image-size", "32", "--out", str(out),
-            "--protocol", "ijcv2021", "--min-confidence", "0.5", "--fusion", "minmax"]
+    args = [
+        "mine",
+        "--pool",
+        str(folders["images"]),
+        "--maps",
+        f"p={folders['p']}",
+        "--maps",
+        f"q={folders['q']}",
+        "--competition",
+        "sod",
+        "--k",
+        "4",
+        "--image-size",
+        "32",
+        "--out",
+        str(out),
+        "--protocol",
+        "ijcv2021",
+        "--min-confidence",
+        "0.5",
+        "--fusion",
+        "minmax",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"] == "ijcv2021" and summary["fusion"] == "minmax"
@@ -282,11 +325,28 @@ def test_cli_rejects_ijcv2021_for_a_joint_competition(tmp_path, capsys):
     from mdc_widgets.cli import main
 
     with pytest.raises(SystemExit):
-        main(["mine", "--pool", "x", "--competition", "sod", "--k", "1", "--out", str(tmp_path),
-              "--protocol", "gmad"])
+        main(["mine", "--pool", "x", "--competition", "sod", "--k", "1", "--out", str(tmp_path), "--protocol", "gmad"])
     folders = _write_sod_folders(tmp_path, n=3)
-    args = ["mine", "--pool", str(folders["images"]), "--maps", f"p={folders['p']}", "--maps", f"q={folders['q']}",
-            "--maps", f"r={folders['q']}", "--competition", "sod", "--k", "2", "--image-size", "32",
-            "--out", str(tmp_path / "out"), "--protocol", "ijcv2021"]
+    args = [
+        "mine",
+        "--pool",
+        str(folders["images"]),
+        "--maps",
+        f"p={folders['p']}",
+        "--maps",
+        f"q={folders['q']}",
+        "--maps",
+        f"r={folders['q']}",
+        "--competition",
+        "sod",
+        "--k",
+        "2",
+        "--image-size",
+        "32",
+        "--out",
+        str(tmp_path / "out"),
+        "--protocol",
+        "ijcv2021",
+    ]
     assert main(args) == 2
     assert "one pair of one task" in capsys.readouterr().err

@@ -29,9 +29,14 @@ def make_discrepancy(pairs: dict[tuple[str, str], np.ndarray]) -> xr.DataArray:
         data[:, i, j] = data[:, j, i] = values
     kind = [["self" if x == y else ("cross" if TASKS[x] != TASKS[y] else TASKS[x]) for y in MODELS] for x in MODELS]
     return xr.DataArray(
-        data, dims=("sample", "model_a", "model_b"),
-        coords={"sample": [f"s{i}" for i in range(n)], "model_a": MODELS, "model_b": MODELS,
-                "kind": (("model_a", "model_b"), np.array(kind))},
+        data,
+        dims=("sample", "model_a", "model_b"),
+        coords={
+            "sample": [f"s{i}" for i in range(n)],
+            "model_a": MODELS,
+            "model_b": MODELS,
+            "kind": (("model_a", "model_b"), np.array(kind)),
+        },
     )
 
 
@@ -43,8 +48,12 @@ def test_rank_normalize_is_a_percentile_with_shared_ties_and_nan_last():
 def test_joint_score_weights_the_rank_normalised_terms():
     d_ss = np.array([0.9, 0.1, 0.5, 0.2])
     d_sod = np.array([0.0, 0.8, 0.4, 0.1])
-    cross = {("a", "p"): np.array([0.1, 0.2, 0.9, 0.3]), ("a", "q"): np.array([0.4, 0.3, 0.2, 0.1]),
-             ("b", "p"): np.array([0.1, 0.2, 0.3, 0.4]), ("b", "q"): np.array([0.4, 0.1, 0.2, 0.3])}
+    cross = {
+        ("a", "p"): np.array([0.1, 0.2, 0.9, 0.3]),
+        ("a", "q"): np.array([0.4, 0.3, 0.2, 0.1]),
+        ("b", "p"): np.array([0.1, 0.2, 0.3, 0.4]),
+        ("b", "q"): np.array([0.4, 0.1, 0.2, 0.3]),
+    }
     disc = make_discrepancy({("a", "b"): d_ss, ("p", "q"): d_sod, **cross})
     group = CompetitionGroup(ss=("a", "b"), sod=("p", "q"))
     out = joint_score(disc, group, Weights(ss=2.0, sod=0.5, cross=1.0))
@@ -86,8 +95,9 @@ def test_group_and_weights_validate_their_input():
 
 
 def _scores(values):
-    return xr.DataArray(np.asarray(values, float), dims="sample",
-                        coords={"sample": [f"s{i}" for i in range(len(values))]})
+    return xr.DataArray(
+        np.asarray(values, float), dims="sample", coords={"sample": [f"s{i}" for i in range(len(values))]}
+    )
 
 
 def test_plain_top_k_is_sorted_and_stable_under_ties():
@@ -103,15 +113,26 @@ def test_each_constraint_removes_what_it_should_and_reports_it():
     feats = np.eye(7)
     feats[4] = feats[0]  # s4 is a duplicate of s0
     sel = select_top_k(
-        scores, 3,
+        scores,
+        3,
         Constraints(foreground_area=(0.01, 0.95), dedup_threshold=0.9, max_per_class=2, exclude={"s2"}),
-        foreground_area=area, features=feats, dominant_class=classes,
+        foreground_area=area,
+        features=feats,
+        dominant_class=classes,
     )
     assert sel.samples == ["s0", "s5", "s6"]
-    assert sel.skipped == {"excluded": ["s2"], "foreground_area": ["s1", "s3"], "min_content": [],
-                           "min_confidence": [], "class_quota": [], "class_pair": [], "near_duplicate": ["s4"]}
-    sel = select_top_k(scores, 3, Constraints(foreground_area=None, dedup_threshold=None, max_per_class=1),
-                       dominant_class=classes)
+    assert sel.skipped == {
+        "excluded": ["s2"],
+        "foreground_area": ["s1", "s3"],
+        "min_content": [],
+        "min_confidence": [],
+        "class_quota": [],
+        "class_pair": [],
+        "near_duplicate": ["s4"],
+    }
+    sel = select_top_k(
+        scores, 3, Constraints(foreground_area=None, dedup_threshold=None, max_per_class=1), dominant_class=classes
+    )
     assert sel.samples == ["s0", "s3", "s6"]
     assert sel.report()["class_quota"] == 4
 
@@ -120,8 +141,7 @@ def test_selection_widens_its_partial_window_when_constraints_reject_many():
     rng = np.random.default_rng(0)
     scores = _scores(rng.random(5000))
     area = np.where(np.arange(5000) % 50 == 0, 0.5, 0.0)  # only 100 images are allowed
-    sel = select_top_k(scores, 80, Constraints(foreground_area=(0.1, 0.9), dedup_threshold=None),
-                       foreground_area=area)
+    sel = select_top_k(scores, 80, Constraints(foreground_area=(0.1, 0.9), dedup_threshold=None), foreground_area=area)
     allowed = np.flatnonzero(area > 0)
     best = allowed[np.argsort(-scores.values[allowed])][:80]
     assert sel.indices.tolist() == best.tolist()

@@ -66,8 +66,9 @@ def test_spectral_residual_and_frequency_tuned_find_a_lone_square():
 def test_class_mapping_merges_labels_and_probabilities():
     coco_like = ["background", "cat", "dog", "car", "bus"]
     common = ["background", "animal", "vehicle"]
-    mapping = ClassMapping.by_name(coco_like, common, {"cat": "animal", "dog": "animal", "car": "vehicle",
-                                                       "bus": "vehicle"})
+    mapping = ClassMapping.by_name(
+        coco_like, common, {"cat": "animal", "dog": "animal", "car": "vehicle", "bus": "vehicle"}
+    )
     np.testing.assert_array_equal(map_labels(np.array([[0, 1, 2, 3, 4]]), mapping), [[0, 1, 1, 2, 2]])
     net = torch.nn.Conv2d(3, 5, 1)
     from mdc_widgets.models import Competitor

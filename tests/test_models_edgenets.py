@@ -25,17 +25,25 @@ PERSON = VOC_CLASSES.index("person")
 
 # learnable parameters per file, from the table in shared/weights/edgenets/README.md
 README_PARAMS = {
-    ("espnetv2", 0.5): 80_353, ("espnetv2", 1.0): 234_021, ("espnetv2", 1.5): 468_373, ("espnetv2", 2.0): 789_253,
-    ("dicenet", 0.2): 46_927, ("dicenet", 0.5): 76_359, ("dicenet", 0.75): 189_663, ("dicenet", 1.0): 283_387,
-    ("dicenet", 1.25): 389_415, ("dicenet", 1.75): 807_951,
+    ("espnetv2", 0.5): 80_353,
+    ("espnetv2", 1.0): 234_021,
+    ("espnetv2", 1.5): 468_373,
+    ("espnetv2", 2.0): 789_253,
+    ("dicenet", 0.2): 46_927,
+    ("dicenet", 0.5): 76_359,
+    ("dicenet", 0.75): 189_663,
+    ("dicenet", 1.0): 283_387,
+    ("dicenet", 1.25): 389_415,
+    ("dicenet", 1.75): 807_951,
 }
 BUILDERS = {"espnetv2": espnetv2_seg, "dicenet": dicenet_seg}
 
 
 def _checkpoint_file(file_name: str) -> Path:
     if not WEIGHTS_DIR.is_dir():
-        pytest.skip(f"the EdgeNets checkpoints are not here: {WEIGHTS_DIR} is missing "
-                    "(a clone with ../shared beside it)")
+        pytest.skip(
+            f"the EdgeNets checkpoints are not here: {WEIGHTS_DIR} is missing (a clone with ../shared beside it)"
+        )
     path = WEIGHTS_DIR / file_name
     if not path.is_file():
         pytest.skip(f"checkpoint {path} is not present")
@@ -132,8 +140,9 @@ def test_working_size_rounds_each_side_to_a_multiple_of_32():
         dicenet_seg(3.0)
 
 
-@pytest.mark.parametrize("name", ["espnetv2_s2.0_voc384", "dicenet_s1.75_voc384", "espnetv2_s0.5_voc256",
-                                  "dicenet_s0.2_voc256"])
+@pytest.mark.parametrize(
+    "name", ["espnetv2_s2.0_voc384", "dicenet_s1.75_voc384", "espnetv2_s0.5_voc256", "dicenet_s0.2_voc256"]
+)
 def test_released_weights_see_the_woman_as_a_person(name, person_photo):
     checkpoint = next(c for c in CHECKPOINTS if c.model_name == name)
     model = get_model(name, weights=_checkpoint_file(checkpoint.file_name))

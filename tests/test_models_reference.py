@@ -19,7 +19,7 @@ from mdc_widgets.errors import MdcError, ShapeError
 from mdc_widgets.models import Competitor, get_model, normalize_imagenet
 from mdc_widgets.models.class_mapping import ClassMapping, map_labels, map_probabilities
 from mdc_widgets.models.saliency_classic import FrequencyTunedSaliency, SpectralResidualSaliency, rgb_to_lab
-from mdc_widgets.models.torchvision_adapters import TORCHVISION_SEGMENTATION, VOC_CLASSES
+from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
 
 
 def _textured_images(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -28,7 +28,7 @@ def _textured_images(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
     images = 0.3 + 0.2 * ndi.gaussian_filter(rng.random((n, 3, size, size)), (0, 0, 2, 2))
     for i in range(n):
         y, x, side = rng.integers(2, size // 2), rng.integers(2, size // 2), rng.integers(size // 8 + 2, size // 3 + 1)
-        images[i, :, y: y + side, x: x + side] = rng.random(3)[:, None, None]
+        images[i, :, y : y + side, x : x + side] = rng.random(3)[:, None, None]
     return images.clip(0, 1)
 
 
@@ -59,10 +59,10 @@ def test_rgb_to_lab_matches_scikit_image():
     reference = np.stack([rgb2lab(im.transpose(1, 2, 0)).transpose(2, 0, 1) for im in images])
     np.testing.assert_allclose(ours, reference, atol=0.02)  # the sRGB matrices differ in the 5th digit
     # white is L=100, a=b=0; black is 0
-    np.testing.assert_allclose(rgb_to_lab(torch.ones(1, 3, 1, 1, dtype=torch.float64)).flatten(), [100, 0, 0],
-                               atol=0.01)
-    np.testing.assert_allclose(rgb_to_lab(torch.zeros(1, 3, 1, 1, dtype=torch.float64)).flatten(), [0, 0, 0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        rgb_to_lab(torch.ones(1, 3, 1, 1, dtype=torch.float64)).flatten(), [100, 0, 0], atol=0.01
+    )
+    np.testing.assert_allclose(rgb_to_lab(torch.zeros(1, 3, 1, 1, dtype=torch.float64)).flatten(), [0, 0, 0], atol=1e-6)
 
 
 def test_spectral_residual_matches_a_numpy_reference_and_is_batch_invariant():
@@ -90,8 +90,9 @@ def test_classic_saliency_of_a_flat_image_is_defined_and_bounded():
 
 def test_class_mapping_tables_by_name_and_to_foreground():
     coco_like = ["background", "person", "airplane", "motorcycle", "couch", "giraffe"]
-    to_voc = ClassMapping.by_name(coco_like, VOC_CLASSES,
-                                  {"airplane": "aeroplane", "motorcycle": "motorbike", "couch": "sofa"})
+    to_voc = ClassMapping.by_name(
+        coco_like, VOC_CLASSES, {"airplane": "aeroplane", "motorcycle": "motorbike", "couch": "sofa"}
+    )
     assert to_voc.table.tolist() == [0, 15, 1, 14, 18, 0]  # giraffe has no VOC class: background
     assert ClassMapping.by_name(["BACKGROUND", "Person"], VOC_CLASSES).table.tolist() == [0, 15]
     assert ClassMapping.to_foreground(VOC_CLASSES).table.tolist() == [0] + [1] * 20
@@ -135,8 +136,9 @@ def test_label_maps_become_one_hot_and_bad_labels_are_named():
     assert probs.argmax(1).tolist() == labels.tolist() and probs.sum(1).eq(1).all()
     sod = Competitor.from_module(lambda x: labels, "sod", name="lut_sod", output="labels")
     assert sod.predict(torch.rand(1, 3, 2, 2))[0, 0].tolist() == [[0.0, 1.0], [1.0, 1.0]]
-    too_many = Competitor.from_module(lambda x: labels + 1, "ss", ["background", "a", "b"], name="off_by_one",
-                                      output="labels")
+    too_many = Competitor.from_module(
+        lambda x: labels + 1, "ss", ["background", "a", "b"], name="off_by_one", output="labels"
+    )
     with pytest.raises(ShapeError, match="'off_by_one' returned label 3"):
         too_many.predict(torch.rand(1, 3, 2, 2))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -70,8 +69,7 @@ def test_any_module_can_compete_and_bad_outputs_are_named():
 
 
 def test_registering_twice_needs_overwrite():
-    register_model("test_tmp_model", lambda: torch.nn.Conv2d(3, 1, 1), "sod", ("background", "salient"),
-                   overwrite=True)
+    register_model("test_tmp_model", lambda: torch.nn.Conv2d(3, 1, 1), "sod", ("background", "salient"), overwrite=True)
     with pytest.raises(MdcError, match="already registered"):
         register_model("test_tmp_model", lambda: torch.nn.Conv2d(3, 1, 1), "sod", ("background", "salient"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 
@@ -20,13 +21,12 @@ TINY_SS = TrainConfig("fcn", "ss", width=ZOO["mw_fcn_ss"].width, epochs=1, batch
 @pytest.fixture
 def small_eval_splits(monkeypatch):
     """Evaluate on 32 val/test_hard images (generated once) so tiny trainings take about a second."""
-    from functools import lru_cache
 
     from mdc_widgets.models import training
 
     original = training._split_tensors
 
-    @lru_cache(maxsize=None)
+    @functools.cache
     def small(split, n, seed, image_size, task):
         return original(split, 32 if n is None else n, seed, image_size, task)
 
@@ -57,16 +57,24 @@ def test_config_hash_names_the_weights_and_follows_every_field(tmp_path, monkeyp
     monkeypatch.setenv("MDC_WIDGETS_HOME", str(tmp_path))
     assert config_hash(TINY_SS) == config_hash(dataclasses.replace(TINY_SS))
     assert len(config_hash(TINY_SS)) == 12
-    variants = [dataclasses.replace(TINY_SS, **change) for change in
-                ({"width": 5}, {"epochs": 2}, {"augment": ("flip",)}, {"seed": 1}, {"data_seed": 1},
-                 {"train_size": 33}, {"lr": 2e-2})]
+    variants = [
+        dataclasses.replace(TINY_SS, **change)
+        for change in (
+            {"width": 5},
+            {"epochs": 2},
+            {"augment": ("flip",)},
+            {"seed": 1},
+            {"data_seed": 1},
+            {"train_size": 33},
+            {"lr": 2e-2},
+        )
+    ]
     assert len({config_hash(c) for c in [TINY_SS, *variants]}) == 1 + len(variants)
     assert weights_path("x", TINY_SS) == tmp_path / "weights" / f"x-{config_hash(TINY_SS)}.pt"
     assert len({config_hash(c) for c in ZOO.values()}) == len(ZOO)
 
 
-def test_get_model_trains_once_with_a_log_line_then_reuses_the_cache(tmp_path, monkeypatch, caplog,
-                                                                     small_eval_splits):
+def test_get_model_trains_once_with_a_log_line_then_reuses_the_cache(tmp_path, monkeypatch, caplog, small_eval_splits):
     monkeypatch.setenv("MDC_WIDGETS_HOME", str(tmp_path))
     monkeypatch.setitem(ZOO, "mw_fcn_ss", TINY_SS)
     torch.manual_seed(0)
@@ -109,8 +117,10 @@ def _dataset_max_f(saliency: torch.Tensor, gt: torch.Tensor, beta2: float = 0.3)
     level = (saliency * 255).to(torch.uint8).long().reshape(n, -1)  # pixel is positive at thresholds <= level
     fg = gt.reshape(n, -1).long()
     hist = torch.zeros(n, 2, 256, dtype=torch.float64).index_put_(
-        (torch.arange(n)[:, None].expand_as(level), fg, level), torch.ones(level.shape, dtype=torch.float64),
-        accumulate=True)
+        (torch.arange(n)[:, None].expand_as(level), fg, level),
+        torch.ones(level.shape, dtype=torch.float64),
+        accumulate=True,
+    )
     at_least = hist.flip(-1).cumsum(-1).flip(-1)  # index t: pixels with level >= t
     tp, predicted = at_least[:, 1], at_least.sum(1)
     precision = tp / predicted.clamp_min(1)
@@ -163,8 +173,7 @@ def test_sod_training_reproduces_its_quality_and_fails_on_hard_images(tmp_path, 
     assert np.isfinite(quality["val"]["mae"])
 
 
-def test_training_runs_on_the_configs_thread_count_and_restores_the_callers(tmp_path, monkeypatch,
-                                                                           small_eval_splits):
+def test_training_runs_on_the_configs_thread_count_and_restores_the_callers(tmp_path, monkeypatch, small_eval_splits):
     from mdc_widgets.models.competitor import normalize_half
     from mdc_widgets.models.zoo import _builder
 

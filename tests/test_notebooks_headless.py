@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -29,8 +28,11 @@ def test_notebooks_write_to_a_temporary_folder_under_quick(monkeypatch):
     monkeypatch.setenv("MDC_WIDGETS_QUICK", "0")
     assert report_dir("../reports") == "../reports"
     for path in list_notebooks():
-        params = next(c for c in nbformat.read(str(path), as_version=4).cells
-                      if "parameters" in c.get("metadata", {}).get("tags", []))
+        params = next(
+            c
+            for c in nbformat.read(str(path), as_version=4).cells
+            if "parameters" in c.get("metadata", {}).get("tags", [])
+        )
         assert 'output_dir = report_dir("../reports")' in params.source, path.name
         assert '"../reports' not in params.source.replace('report_dir("../reports")', ""), path.name
 

@@ -38,7 +38,9 @@ def _clean_env() -> dict[str, str]:
 def built(request, tmp_path_factory) -> dict[str, Path]:
     pytest.importorskip("build")
     cache = getattr(request.config, "cache", None)
-    folder = (Path(cache.mkdir("mdc_wheel")) if cache is not None else tmp_path_factory.mktemp("wheel")) / _source_digest()
+    folder = (
+        Path(cache.mkdir("mdc_wheel")) if cache is not None else tmp_path_factory.mktemp("wheel")
+    ) / _source_digest()
     log = folder / "build.log"
     if not list(folder.glob("*.whl")):
         import shutil
@@ -49,8 +51,14 @@ def built(request, tmp_path_factory) -> dict[str, Path]:
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(ROOT / name, source / name)
         shutil.copytree(ROOT / "mdc_widgets", source / "mdc_widgets", ignore=shutil.ignore_patterns("__pycache__"))
-        done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(folder), str(source)],
-                              capture_output=True, text=True, env=_clean_env(), cwd=folder, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(folder), str(source)],
+            capture_output=True,
+            text=True,
+            env=_clean_env(),
+            cwd=folder,
+            timeout=300,
+        )
         log.write_text(done.stdout + done.stderr)
         assert done.returncode == 0, done.stderr[-3000:]
     return {"wheel": next(folder.glob("*.whl")), "sdist": next(folder.glob("*.tar.gz")), "log": log}
@@ -79,30 +87,49 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_without_jupyter(built, tmp_path
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     # the dependencies (torch, xarray, ...) come from this environment, appended after the venv's own packages
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    str(built["wheel"])], check=True, env=_clean_env(), timeout=300)
-    probe = ("import sys, mdc_widgets, mdc_widgets.session, mdc_widgets.export, mdc_widgets.mining.job;"
-             "print(mdc_widgets.__file__);"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'anywidget', 'distributed')))")
-    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, env=_clean_env(),
-                          cwd=tmp_path, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(built["wheel"])],
+        check=True,
+        env=_clean_env(),
+        timeout=300,
+    )
+    probe = (
+        "import sys, mdc_widgets, mdc_widgets.session, mdc_widgets.export, mdc_widgets.mining.job;"
+        "print(mdc_widgets.__file__);"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'anywidget', 'distributed')))"
+    )
+    done = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, env=_clean_env(), cwd=tmp_path, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     where, widget_modules = done.stdout.splitlines()
     assert where.startswith(str(venv)), where  # the installed wheel, not the source tree
     assert widget_modules == "[]"  # the core never imports the widget layer or the distributed scheduler
-    models = subprocess.run([str(python), "-m", "mdc_widgets", "models"], capture_output=True, text=True,
-                            env=_clean_env(), cwd=tmp_path, timeout=300)
+    models = subprocess.run(
+        [str(python), "-m", "mdc_widgets", "models"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert models.returncode == 0 and "sod: " in models.stdout, models.stderr[-3000:]
 
 
 def test_environment_yml_lists_the_core_and_the_annotation_extra():
     import re
-    import tomllib
 
+    import tomllib
     import yaml
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
-from mdc_widgets.errors import MdcError, ShapeError
+
+from mdc_widgets.errors import MdcError
 from mdc_widgets.predictions import (
     PredictionRunError,
     RunCancelled,
@@ -45,8 +45,15 @@ def test_resume_after_cancel_recomputes_nothing_finished(tmp_path, blob_pool):
         return len(chunks_seen) >= 2
 
     with pytest.raises(RunCancelled, match="resume"):
-        predict_pool(blob_pool, [model], tmp_path, chunk_size=8, batch_size=8,
-                     progress=lambda done, total: chunks_seen.append(done), cancel=cancel_after_two)
+        predict_pool(
+            blob_pool,
+            [model],
+            tmp_path,
+            chunk_size=8,
+            batch_size=8,
+            progress=lambda done, total: chunks_seen.append(done),
+            cancel=cancel_after_two,
+        )
     assert completed_fraction(tmp_path, "ss_a") == pytest.approx(2 / 5)
     with pytest.raises(MdcError, match="unfinished"):
         open_predictions(tmp_path, ["ss_a"])
@@ -55,8 +62,9 @@ def test_resume_after_cancel_recomputes_nothing_finished(tmp_path, blob_pool):
     ds = predict_pool(blob_pool, [model], tmp_path, chunk_size=8, batch_size=8, progress=False)
     assert model.calls - calls_before == 3  # only the three missing chunks
     assert blob_pool.reads == [(16, 24), (24, 32), (32, 40)]
-    fresh = predict_pool(blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "fresh",
-                         chunk_size=8, progress=False)
+    fresh = predict_pool(
+        blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "fresh", chunk_size=8, progress=False
+    )
     np.testing.assert_array_equal(ds["prediction"].values, fresh["prediction"].values)
 
 
@@ -137,10 +145,12 @@ def test_a_registered_name_with_a_weights_file_is_built_with_those_weights(tmp_p
         net.weight[1, 0] = 6.0
         net.bias.copy_(torch.tensor([1.0, -2.0, -5.0]))
     torch.save(net.state_dict(), tmp_path / "w.pt")
-    register_model("test_store_pointwise", lambda: torch.nn.Conv2d(3, 3, 1), "ss", ("background", "a", "b"),
-                   overwrite=True)
-    ds = predict_pool(blob_pool, [("test_store_pointwise", tmp_path / "w.pt")], tmp_path / "s", progress=False,
-                      device="cpu")
+    register_model(
+        "test_store_pointwise", lambda: torch.nn.Conv2d(3, 3, 1), "ss", ("background", "a", "b"), overwrite=True
+    )
+    ds = predict_pool(
+        blob_pool, [("test_store_pointwise", tmp_path / "w.pt")], tmp_path / "s", progress=False, device="cpu"
+    )
     red = blob_pool.images[..., 0] / 255.0
     expected = (6 * red - 2 > 1).astype(np.uint8)  # logit of class 1 above background's
     np.testing.assert_array_equal(ds["prediction"].sel(model="test_store_pointwise").values, expected)

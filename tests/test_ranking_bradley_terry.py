@@ -48,8 +48,11 @@ def test_perfect_record_stays_finite():
 
 
 def test_win_matrix_from_scores_and_pairs():
-    scores = xr.DataArray([[0.9, 0.5, 0.1], [0.2, 0.4, 0.3], [0.7, 0.7, 0.9]], dims=("sample", "model"),
-                          coords={"sample": ["i", "j", "k"], "model": ["A", "B", "C"]})
+    scores = xr.DataArray(
+        [[0.9, 0.5, 0.1], [0.2, 0.4, 0.3], [0.7, 0.7, 0.9]],
+        dims=("sample", "model"),
+        coords={"sample": ["i", "j", "k"], "model": ["A", "B", "C"]},
+    )
     w = win_matrix(scores, ties="exclude")
     assert w.sel(model_a="A", model_b="B") == 1 and w.sel(model_a="B", model_b="A") == 1
     assert w.sel(model_a="C", model_b="A") == 2
@@ -58,8 +61,7 @@ def test_win_matrix_from_scores_and_pairs():
 
 
 def test_human_verdicts_count_ties_half():
-    labels = pd.DataFrame({"model_a": ["A", "A", "A"], "model_b": ["B", "B", "B"],
-                           "verdict": ["a", "both_wrong", "b"]})
+    labels = pd.DataFrame({"model_a": ["A", "A", "A"], "model_b": ["B", "B", "B"], "verdict": ["a", "both_wrong", "b"]})
     w = win_matrix_from_labels(labels)
     assert w.sel(model_a="A", model_b="B") == 1.5
     with pytest.raises(MdcError, match="Unknown verdicts"):

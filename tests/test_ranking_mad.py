@@ -43,10 +43,12 @@ def test_gmad_aggressiveness_and_resistance_by_hand():
 
 def scores_3_models() -> xr.DataArray:
     # per-image mIoU of models A, B, C on 6 images; each pair has its own MAD set
-    values = np.array([[0.9, 0.1, 0.5], [0.8, 0.4, 0.5], [0.7, 0.5, 0.2], [0.2, 0.6, 0.1],
-                       [0.5, 0.5, 0.9], [0.6, 0.3, 0.3]])
-    return xr.DataArray(values, dims=("sample", "model"),
-                        coords={"sample": [f"s{i}" for i in range(6)], "model": ["A", "B", "C"]})
+    values = np.array(
+        [[0.9, 0.1, 0.5], [0.8, 0.4, 0.5], [0.7, 0.5, 0.2], [0.2, 0.6, 0.1], [0.5, 0.5, 0.9], [0.6, 0.3, 0.3]]
+    )
+    return xr.DataArray(
+        values, dims=("sample", "model"), coords={"sample": [f"s{i}" for i in range(6)], "model": ["A", "B", "C"]}
+    )
 
 
 PAIR_SETS = {("A", "B"): ["s0", "s1"], ("A", "C"): ["s2", "s3"], ("B", "C"): ["s4", "s5"]}
@@ -69,13 +71,21 @@ def test_attack_success_uses_the_role_sets():
 
 def test_bootstrap_resamples_images_and_is_reproducible():
     scores = scores_3_models()
-    roles = {("B", "A"): ["s0"], ("A", "B"): ["s1"], ("C", "A"): ["s2"], ("A", "C"): ["s3"],
-             ("C", "B"): ["s4"], ("B", "C"): ["s5"]}
+    roles = {
+        ("B", "A"): ["s0"],
+        ("A", "B"): ["s1"],
+        ("C", "A"): ["s2"],
+        ("A", "C"): ["s3"],
+        ("C", "B"): ["s4"],
+        ("B", "C"): ["s5"],
+    }
     out = bootstrap_mad_ranking(scores, PAIR_SETS, roles, n_boot=200, seed=3)
     assert out.attrs["resampled"] == "images" and out.attrs["n_images"] == 6
     np.testing.assert_allclose(out["mad_score"], mad_eigenvector(pair_accuracy(scores, PAIR_SETS)))
     assert out["rank"].sel(model="A") == 1
-    assert (out["mad_ci_low"] <= out["mad_score"] + 1e-12).all() and (out["mad_score"] <= out["mad_ci_high"] + 1e-12).all()
+    assert (out["mad_ci_low"] <= out["mad_score"] + 1e-12).all() and (
+        out["mad_score"] <= out["mad_ci_high"] + 1e-12
+    ).all()
     again = bootstrap_mad_ranking(scores, PAIR_SETS, roles, n_boot=200, seed=3)
     np.testing.assert_array_equal(out["mad_ci_low"], again["mad_ci_low"])
     assert {"aggressiveness", "resistance", "resistance_ci_high"} <= set(out.data_vars)
@@ -84,7 +94,9 @@ def test_bootstrap_resamples_images_and_is_reproducible():
 
 
 def test_role_sets_from_an_ijcv2021_result():
-    result = xr.Dataset({"selected": ("sample", [True, True, False]),
-                         "pick_defender": ("sample", ["a", "b", ""])},
-                        coords={"sample": ["x", "y", "z"]}, attrs={"group_ss": ["a", "b"], "group_sod": []})
+    result = xr.Dataset(
+        {"selected": ("sample", [True, True, False]), "pick_defender": ("sample", ["a", "b", ""])},
+        coords={"sample": ["x", "y", "z"]},
+        attrs={"group_ss": ["a", "b"], "group_sod": []},
+    )
     assert role_sets(result) == {("b", "a"): ["x"], ("a", "b"): ["y"]}

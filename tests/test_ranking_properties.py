@@ -30,8 +30,11 @@ def test_fit_solves_the_likelihood_equations():
 
 
 def test_win_matrix_ties_split_or_excluded_and_direction():
-    scores = xr.DataArray([[0.9, 0.5], [0.2, 0.4], [0.7, 0.7 + 1e-12], [np.nan, 0.1]], dims=("sample", "model"),
-                          coords={"sample": list("ijkl"), "model": ["A", "B"]})
+    scores = xr.DataArray(
+        [[0.9, 0.5], [0.2, 0.4], [0.7, 0.7 + 1e-12], [np.nan, 0.1]],
+        dims=("sample", "model"),
+        coords={"sample": list("ijkl"), "model": ["A", "B"]},
+    )
     # i: A wins, j: B wins, k: a tie within tie_tol, l: A has no score so the image does not count
     assert win_matrix(scores).values.tolist() == [[0, 1.5], [1.5, 0]]
     assert win_matrix(scores, ties="exclude").values.tolist() == [[0, 1], [1, 0]]
@@ -44,8 +47,9 @@ def test_win_matrix_ties_split_or_excluded_and_direction():
 
 
 def test_human_verdicts_both_fine_and_order_of_columns():
-    labels = pd.DataFrame({"model_a": ["A", "B", "A", "C"], "model_b": ["B", "A", "C", "A"],
-                           "verdict": ["a", "a", "both_fine", "b"]})
+    labels = pd.DataFrame(
+        {"model_a": ["A", "B", "A", "C"], "model_b": ["B", "A", "C", "A"], "verdict": ["a", "a", "both_fine", "b"]}
+    )
     w = win_matrix_from_labels(labels, models=["A", "B", "C"])
     # A beat B, then B beat A (B listed first); A-C a tie; A beat C (C listed first, verdict b)
     assert w.values.tolist() == [[0, 1, 1.5], [1, 0, 0], [0.5, 0, 0]]
@@ -82,8 +86,11 @@ def test_bootstrap_is_reproducible_and_interval_contains_the_estimate():
 
 
 def test_bootstrap_from_per_image_scores_reports_plain_win_rates():
-    scores = xr.DataArray([[0.9, 0.5, 0.1], [0.8, 0.6, 0.7], [0.3, 0.4, 0.2], [0.9, 0.1, 0.2]],
-                          dims=("sample", "model"), coords={"sample": list("ijkl"), "model": ["A", "B", "C"]})
+    scores = xr.DataArray(
+        [[0.9, 0.5, 0.1], [0.8, 0.6, 0.7], [0.3, 0.4, 0.2], [0.9, 0.1, 0.2]],
+        dims=("sample", "model"),
+        coords={"sample": list("ijkl"), "model": ["A", "B", "C"]},
+    )
     result = bootstrap_ranking(scores, n_boot=50)
     wins = win_matrix(scores).values
     np.testing.assert_allclose(result["win_rate"].values, wins.sum(1) / (wins + wins.T).sum(1))

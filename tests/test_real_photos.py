@@ -54,6 +54,7 @@ def _grey(path: Path) -> np.ndarray:
 
 # -- (a) native-resolution metrics against PySODMetrics ----------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def native_evaluation(tmp_path_factory):
     _require_sod300()
@@ -63,8 +64,12 @@ def native_evaluation(tmp_path_factory):
     from mdc_widgets.predictions import predict_pool
 
     ids = _ids(6, 5)
-    pool = open_pool([SOD300 / "images" / f"{i}.jpg" for i in ids], image_size=96, fit="letterbox",
-                     ground_truth={"saliency": SOD300 / "gt"})
+    pool = open_pool(
+        [SOD300 / "images" / f"{i}.jpg" for i in ids],
+        image_size=96,
+        fit="letterbox",
+        ground_truth={"saliency": SOD300 / "gt"},
+    )
     maps = [MapCompetitor(m, SOD300 / "maps" / m) for m in METHODS]
     predictions = predict_pool(pool, maps, tmp_path_factory.mktemp("sod300_store"), chunk_size=8, progress=False)
     return ids, pool, predictions, evaluate_native(predictions, pool)
@@ -83,9 +88,14 @@ def _pysod(method: str, ids: list[str], normalize: bool) -> dict:
             pred, gt = pred / 255.0, gt > 128
         for metric in (fm, mae, sm):
             metric.step(pred, gt, normalize=normalize)
-    return {"mae": mae.get_results()["mae"], "fbeta_max": fm.get_results()["fm"]["curve"].max(),
-            "curve": np.mean(fm.changeable_fms, axis=0), "s_measure": sm.get_results()["sm"],
-            "mae_image": np.array(mae.maes), "s_image": np.array(sm.sms)}
+    return {
+        "mae": mae.get_results()["mae"],
+        "fbeta_max": fm.get_results()["fm"]["curve"].max(),
+        "curve": np.mean(fm.changeable_fms, axis=0),
+        "s_measure": sm.get_results()["sm"],
+        "mae_image": np.array(mae.maes),
+        "s_image": np.array(sm.sms),
+    }
 
 
 def test_the_photos_of_both_orientations_are_read_at_their_own_size(native_evaluation):
@@ -139,14 +149,14 @@ def test_min_max_normalised_pysodmetrics_agree_for_maps_that_span_0_to_255(nativ
 
 # -- (b) the CLI end to end ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def eight_photos(tmp_path_factory) -> dict[str, Path]:
     """images/, gt/ and one folder per method for 8 SOD-300 ids (5 landscape, 3 portrait)."""
     _require_sod300()
     root = tmp_path_factory.mktemp("eight")
     ids = _ids(5, 3)[:8]
-    folders = {"root": root, "images": root / "images", "gt": root / "gt",
-               **{m: root / "maps" / m for m in METHODS}}
+    folders = {"root": root, "images": root / "images", "gt": root / "gt", **{m: root / "maps" / m for m in METHODS}}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     for i in ids:
@@ -159,21 +169,48 @@ def eight_photos(tmp_path_factory) -> dict[str, Path]:
 
 
 def _mine_args(photos: dict, out: Path, *extra: str, k: str = "3") -> list[str]:
-    return ["mine", "--pool", str(photos["images"]), "--ground-truth", f"saliency={photos['gt']}",
-            *[a for m in METHODS for a in ("--maps", f"{m}={photos[m]}")],
-            "--k", k, "--image-size", "64", "--out", str(out), *extra]
+    return [
+        "mine",
+        "--pool",
+        str(photos["images"]),
+        "--ground-truth",
+        f"saliency={photos['gt']}",
+        *[a for m in METHODS for a in ("--maps", f"{m}={photos[m]}")],
+        "--k",
+        k,
+        "--image-size",
+        "64",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _run_cli(args: list[str], env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mdc_widgets", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout,
-                          cwd=Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", "mdc_widgets", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 def _check_ranked(out: Path, ids: list[str], k: int) -> pd.DataFrame:
     ranked = pd.read_csv(out / "ranked.csv", dtype={"sample_id": str})
-    assert list(ranked.columns[:10]) == ["sample_id", "rank", "selected", "score", "term_ss", "term_sod",
-                                         "term_cross", "d_ss", "d_sod", "d_cross"]
+    assert list(ranked.columns[:10]) == [
+        "sample_id",
+        "rank",
+        "selected",
+        "score",
+        "term_ss",
+        "term_sod",
+        "term_cross",
+        "d_ss",
+        "d_sod",
+        "d_cross",
+    ]
     assert len(ranked) == len(ids) and sorted(ranked["sample_id"]) == sorted(ids)  # sample ids are the stems
     assert ranked["rank"].tolist() == list(range(1, len(ids) + 1))
     assert ranked["selected"].sum() == k and ranked["selected"].tolist() == [1] * k + [0] * (len(ids) - k)
@@ -185,7 +222,8 @@ def _check_ranked(out: Path, ids: list[str], k: int) -> pd.DataFrame:
 def _check_evaluation(out: Path, models: list[str], n: int, k: int) -> pd.DataFrame:
     evaluation = pd.read_csv(out / "evaluation.csv")
     assert sorted(zip(evaluation["model"], evaluation["set"])) == sorted(
-        (m, s) for m in models for s in ("selected", "pool"))
+        (m, s) for m in models for s in ("selected", "pool")
+    )
     assert set(evaluation.loc[evaluation["set"] == "selected", "n_images"]) == {k}
     assert set(evaluation.loc[evaluation["set"] == "pool", "n_images"]) == {n}
     for metric in ("fbeta_max", "mae", "s_measure"):
@@ -209,8 +247,14 @@ def test_cli_mines_released_maps_end_to_end(eight_photos):
     evaluation = _check_evaluation(out, list(METHODS), 8, 3)
     # the pool rows are the published maps scored at native size (map/255 against gt > 128)
     for method in METHODS:
-        expected = np.mean([np.abs(_grey(eight_photos[method] / f"{i}.png") / 255.0
-                                   - (_grey(eight_photos["gt"] / f"{i}.png") > 128)).mean() for i in ids])
+        expected = np.mean(
+            [
+                np.abs(
+                    _grey(eight_photos[method] / f"{i}.png") / 255.0 - (_grey(eight_photos["gt"] / f"{i}.png") > 128)
+                ).mean()
+                for i in ids
+            ]
+        )
         row = evaluation[(evaluation["model"] == method) & (evaluation["set"] == "pool")]
         assert float(row["mae"].iloc[0]) == pytest.approx(expected, abs=2e-6)
     summary = json.loads((out / "summary.json").read_text())
@@ -228,23 +272,37 @@ def test_cli_mines_released_maps_end_to_end(eight_photos):
 def test_cli_joint_competition_with_two_edgenets_models(eight_photos):
     _require_weights("espnetv2_s_0.5_pascal_256x256.pth", "dicenet_s_0.2_pascal_256x256.pth")
     out = eight_photos["root"] / "out_joint"
-    args = _mine_args(eight_photos, out, "--competition", "joint", "--model", "espnetv2_s0.5_voc256",
-                      "--model", "dicenet_s0.2_voc256", "--device", "cpu")
+    args = _mine_args(
+        eight_photos,
+        out,
+        "--competition",
+        "joint",
+        "--model",
+        "espnetv2_s0.5_voc256",
+        "--model",
+        "dicenet_s0.2_voc256",
+        "--device",
+        "cpu",
+    )
     done = _run_cli(args, env={"MDC_WIDGETS_WEIGHTS": str(WEIGHTS)})
     assert done.returncode == 0, done.stderr[-3000:]
     ranked = _check_ranked(out, eight_photos["ids"], 3)
     for term in ("term_ss", "term_sod", "term_cross"):
         assert ranked[term].between(0, 1).all(), term
     assert ranked[["d_ss", "d_sod", "d_cross"]].notna().all().all()
-    np.testing.assert_allclose(ranked["score"], ranked["term_ss"] + ranked["term_sod"] + ranked["term_cross"],
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        ranked["score"], ranked["term_ss"] + ranked["term_sod"] + ranked["term_cross"], rtol=1e-9
+    )
     models = [*METHODS, "espnetv2_s0.5_voc256", "dicenet_s0.2_voc256"]
     evaluation = _check_evaluation(out, models, 8, 3)
     assert set(evaluation.loc[evaluation["model"].str.contains("_voc"), "task"]) == {"ss"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["competition"] == "joint" and summary["weights"] == {"ss": 1, "sod": 1, "cross": 1}
     assert {m: v["kind"] for m, v in summary["models"].items()} == {
-        **{m: "maps" for m in METHODS}, "espnetv2_s0.5_voc256": "network", "dicenet_s0.2_voc256": "network"}
+        **{m: "maps" for m in METHODS},
+        "espnetv2_s0.5_voc256": "network",
+        "dicenet_s0.2_voc256": "network",
+    }
 
 
 def test_cli_skip_bad_maps_leaves_the_image_out(eight_photos, tmp_path, capsys):
@@ -255,9 +313,24 @@ def test_cli_skip_bad_maps_leaves_the_image_out(eight_photos, tmp_path, capsys):
     gone = eight_photos["ids"][1]
     (holey / f"{gone}.png").unlink()
     out = tmp_path / "out"
-    args = ["mine", "--pool", str(eight_photos["images"]), "--maps", f"amulet={eight_photos['amulet']}",
-            "--maps", f"dss={holey}", "--competition", "sod", "--k", "3", "--image-size", "32", "--out", str(out),
-            "--skip-bad-maps"]
+    args = [
+        "mine",
+        "--pool",
+        str(eight_photos["images"]),
+        "--maps",
+        f"amulet={eight_photos['amulet']}",
+        "--maps",
+        f"dss={holey}",
+        "--competition",
+        "sod",
+        "--k",
+        "3",
+        "--image-size",
+        "32",
+        "--out",
+        str(out),
+        "--skip-bad-maps",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     ranked = pd.read_csv(out / "ranked.csv", dtype={"sample_id": str})
     assert len(ranked) == 8 and ranked["selected"].sum() == 3
@@ -269,6 +342,7 @@ def test_cli_skip_bad_maps_leaves_the_image_out(eight_photos, tmp_path, capsys):
 
 
 # -- (c) the CLI's answer to bad input -------------------------------------------------------------------------
+
 
 def _one_error_line(stderr: str) -> str:
     lines = stderr.splitlines()
@@ -285,31 +359,77 @@ def _bad_cases(photos: dict, tmp: Path) -> dict[str, tuple[list[str], str]]:
     base = ["mine", "--pool", str(photos["images"]), "--image-size", "32", "--out", str(tmp / "out")]
     two = ["--maps", f"amulet={photos['amulet']}", "--maps", f"dss={photos['dss']}"]
     return {
-        "pool_missing": ([*base[:1], "--pool", str(tmp / "no_such_pool"), *base[3:], *two, "--competition", "sod",
-                          "--k", "3"], str(tmp / "no_such_pool")),
-        "map_missing": ([*base, "--maps", f"amulet={photos['amulet']}", "--maps", f"dss={holey}",
-                         "--competition", "sod", "--k", "3"], f"1 missing (e.g. {photos['ids'][2]})"),
+        "pool_missing": (
+            [*base[:1], "--pool", str(tmp / "no_such_pool"), *base[3:], *two, "--competition", "sod", "--k", "3"],
+            str(tmp / "no_such_pool"),
+        ),
+        "map_missing": (
+            [
+                *base,
+                "--maps",
+                f"amulet={photos['amulet']}",
+                "--maps",
+                f"dss={holey}",
+                "--competition",
+                "sod",
+                "--k",
+                "3",
+            ],
+            f"1 missing (e.g. {photos['ids'][2]})",
+        ),
         "k_zero": ([*base, *two, "--competition", "sod", "--k", "0"], "k must be at least 1"),
         "k_too_big": ([*base, *two, "--competition", "sod", "--k", "9"], "got 9"),
-        "unknown_model": ([*base, *two, "--model", "no_such_net", "--competition", "sod", "--k", "3"],
-                          "'no_such_net'"),
-        "weights_absent": ([*base, *two, "--model", "espnetv2_s0.5_voc256", "--competition", "sod", "--k", "3"],
-                           "espnetv2_s_0.5_pascal_256x256.pth"),
-        "gt_folder_missing": ([*base, *two, "--ground-truth", f"saliency={tmp / 'no_gt'}", "--competition", "sod",
-                               "--k", "3"], str(tmp / "no_gt")),
-        "maps_folder_missing": ([*base, "--maps", f"amulet={tmp / 'no_maps'}", "--maps", f"dss={photos['dss']}",
-                                 "--competition", "sod", "--k", "3"], "no_maps"),
-        "maps_without_name": ([*base, "--maps", str(photos["amulet"]), "--competition", "sod", "--k", "3"],
-                              "--maps takes NAME=VALUE"),
-        "too_few_models": ([*base, "--maps", f"amulet={photos['amulet']}", "--competition", "sod", "--k", "3"],
-                           "'sod' competition needs at least 0 SS and 2 SOD"),
+        "unknown_model": ([*base, *two, "--model", "no_such_net", "--competition", "sod", "--k", "3"], "'no_such_net'"),
+        "weights_absent": (
+            [*base, *two, "--model", "espnetv2_s0.5_voc256", "--competition", "sod", "--k", "3"],
+            "espnetv2_s_0.5_pascal_256x256.pth",
+        ),
+        "gt_folder_missing": (
+            [*base, *two, "--ground-truth", f"saliency={tmp / 'no_gt'}", "--competition", "sod", "--k", "3"],
+            str(tmp / "no_gt"),
+        ),
+        "maps_folder_missing": (
+            [
+                *base,
+                "--maps",
+                f"amulet={tmp / 'no_maps'}",
+                "--maps",
+                f"dss={photos['dss']}",
+                "--competition",
+                "sod",
+                "--k",
+                "3",
+            ],
+            "no_maps",
+        ),
+        "maps_without_name": (
+            [*base, "--maps", str(photos["amulet"]), "--competition", "sod", "--k", "3"],
+            "--maps takes NAME=VALUE",
+        ),
+        "too_few_models": (
+            [*base, "--maps", f"amulet={photos['amulet']}", "--competition", "sod", "--k", "3"],
+            "'sod' competition needs at least 0 SS and 2 SOD",
+        ),
         "image_size": ([*base[:4], "4", *base[5:], *two, "--competition", "sod", "--k", "3"], "--image-size"),
     }
 
 
-@pytest.mark.parametrize("case", ["pool_missing", "map_missing", "k_zero", "k_too_big", "unknown_model", "weights_absent",
-                                  "gt_folder_missing", "maps_folder_missing", "maps_without_name", "too_few_models",
-                                  "image_size"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "pool_missing",
+        "map_missing",
+        "k_zero",
+        "k_too_big",
+        "unknown_model",
+        "weights_absent",
+        "gt_folder_missing",
+        "maps_folder_missing",
+        "maps_without_name",
+        "too_few_models",
+        "image_size",
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_error_line_naming_it(eight_photos, tmp_path, capsys, monkeypatch, case):
     from mdc_widgets.cli import main
 

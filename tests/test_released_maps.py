@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ThresholdCompetitor
 from PIL import Image
 
-from conftest import ThresholdCompetitor
 from mdc_widgets.data import open_pool
 from mdc_widgets.data.io import LETTERBOX_FILL, content_box, fit_to_canvas, from_canvas, resize_mask, resize_saliency
 from mdc_widgets.errors import ImageDecodeError, MdcError
@@ -46,8 +46,8 @@ def _saliency(i: int, size: tuple[int, int]) -> np.ndarray:
 def _labels(i: int, size: tuple[int, int]) -> np.ndarray:
     h, w = size
     out = np.zeros(size, np.uint8)
-    out[h // 4: 3 * h // 4, : w // 2] = 1 + i % 3
-    out[: h // 3, w // 2:] = 1 + (i + 1) % 3
+    out[h // 4 : 3 * h // 4, : w // 2] = 1 + i % 3
+    out[: h // 3, w // 2 :] = 1 + (i + 1) % 3
     return out
 
 
@@ -82,6 +82,7 @@ def _copy_maps(src: Path, dst: Path) -> Path:
 
 # -- matching and reading ------------------------------------------------------------------------
 
+
 def test_maps_match_images_by_stem_whatever_the_order_extension_and_extra_files(world, tmp_path):
     maps = tmp_path / "mixed"
     for i, (stem, size) in enumerate(zip(STEMS, SIZES)):
@@ -111,8 +112,13 @@ def test_predict_pool_reads_the_maps_without_any_network_and_records_their_folde
     monkeypatch.setattr(store_module, "_predict_maps", no_inference)
     monkeypatch.setattr(MapCompetitor, "predict", no_inference)
     pool = _pool(world, size=16, fit="letterbox")
-    ds = predict_pool(pool, [MapCompetitor("sal", world["sal"]), MapCompetitor("lab", world["lab"], "ss", CLASSES)],
-                      tmp_path / "store", chunk_size=4, progress=False)
+    ds = predict_pool(
+        pool,
+        [MapCompetitor("sal", world["sal"]), MapCompetitor("lab", world["lab"], "ss", CLASSES)],
+        tmp_path / "store",
+        chunk_size=4,
+        progress=False,
+    )
     assert ds["prediction"].shape == (6, 2, 16, 16)
     assert dict(zip(ds["model"].values, ds["task"].values)) == {"sal": "sod", "lab": "ss"}
     for i, stem in enumerate(STEMS):
@@ -129,7 +135,11 @@ def test_predict_pool_reads_the_maps_without_any_network_and_records_their_folde
     sources = open_predictions(tmp_path / "store").attrs["sources"]
     recorded = json.loads(sources["sal"])
     assert {k: recorded[k] for k in ("kind", "folder", "task", "files")} == {
-        "kind": "maps", "folder": str(world["sal"].resolve()), "task": "sod", "files": 6}
+        "kind": "maps",
+        "folder": str(world["sal"].resolve()),
+        "task": "sod",
+        "files": 6,
+    }
     assert len(recorded["digest"]) == 16  # name, size and mtime of every map: a changed folder is not reused
     assert json.loads(sources["lab"])["task"] == "ss"
 
@@ -152,6 +162,7 @@ def test_map_competitor_argument_checks(world, tmp_path):
 
 
 # -- bad map folders ---------------------------------------------------------------------------------
+
 
 def _break(folder: Path, stem: str, kind: str) -> str:
     """Spoil the map of ``stem``; returns the name the error must show."""
@@ -190,8 +201,13 @@ def test_each_bad_map_is_refused_before_anything_runs(world, tmp_path, kind):
 
 def test_all_bad_kinds_together_are_counted_and_named(world, tmp_path):
     maps = _copy_maps(world["sal"], tmp_path / "maps")
-    names = [_break(maps, "im0", "missing"), _break(maps, "im2", "missing"), _break(maps, "im1", "swapped"),
-             _break(maps, "im3", "unreadable"), _break(maps, "im4", "empty")]
+    names = [
+        _break(maps, "im0", "missing"),
+        _break(maps, "im2", "missing"),
+        _break(maps, "im1", "swapped"),
+        _break(maps, "im3", "unreadable"),
+        _break(maps, "im4", "empty"),
+    ]
     with pytest.raises(MapFolderError) as info:
         MapCompetitor("m", maps).check_pool(_pool(world))
     message = str(info.value)
@@ -230,8 +246,9 @@ def test_errors_skip_lists_the_bad_maps_and_stores_the_rest_invalid(world, tmp_p
     bad = comp.check_pool(pool)
     assert sorted(bad) == ["im0", "im1", "im3", "im4"]
     assert "swapped" in bad["im1"] and "0 bytes" in bad["im4"] and "cannot be read" in bad["im3"]
-    ds = predict_pool(pool, [comp, MapCompetitor("good", world["sal"])], tmp_path / "store", chunk_size=4,
-                      progress=False)
+    ds = predict_pool(
+        pool, [comp, MapCompetitor("good", world["sal"])], tmp_path / "store", chunk_size=4, progress=False
+    )
     assert sorted(comp.errors) == ["im0", "im1", "im3", "im4"]
     # valid is the AND over models: the good folder cannot make those images valid
     assert ds["valid"].values.tolist() == [False, False, True, False, False, True]
@@ -261,6 +278,7 @@ def test_an_exif_rotated_photo_is_compared_upright(tmp_path):
 
 # -- resizing and values -----------------------------------------------------------------------------
 
+
 def test_a_map_of_another_size_is_resized_bilinear_for_saliency_nearest_for_labels(world, tmp_path):
     sal, lab = tmp_path / "sal_small", tmp_path / "lab_big"
     small = _saliency(0, (6, 10))
@@ -288,8 +306,9 @@ def test_palette_and_16bit_label_maps_are_read_as_class_indices(world, tmp_path)
     wide = tmp_path / "lab16"
     _save(wide / "im0.png", _labels(0, SIZES[0]).astype(np.uint16))
     assert Image.open(wide / "im0.png").mode.startswith("I")
-    np.testing.assert_array_equal(MapCompetitor("l16", wide, "ss", CLASSES).read_native("im0", SIZES[0]),
-                                  _labels(0, SIZES[0]))
+    np.testing.assert_array_equal(
+        MapCompetitor("l16", wide, "ss", CLASSES).read_native("im0", SIZES[0]), _labels(0, SIZES[0])
+    )
 
 
 def test_labels_outside_the_class_list_are_refused(world, tmp_path):
@@ -332,6 +351,7 @@ def test_a_palette_saliency_map_is_read_as_its_grey_values(tmp_path):
 
 # -- registry -----------------------------------------------------------------------------------------
 
+
 def test_register_maps_makes_a_named_competitor(world, tmp_path, monkeypatch):
     from mdc_widgets.models import registry
 
@@ -349,13 +369,16 @@ def test_register_maps_makes_a_named_competitor(world, tmp_path, monkeypatch):
         get_model("test_released_sal", weights=tmp_path / "w.pth")
     ds = predict_pool(_pool(world), ["test_released_sal", "test_released_lab"], tmp_path / "store", progress=False)
     assert list(ds["model"].values) == ["test_released_sal", "test_released_lab"]
-    np.testing.assert_array_equal(ds["prediction"].sel(sample="im2", model="test_released_lab").values,
-                                  fit_to_canvas(_labels(2, SIZES[2]), (16, 16), "letterbox", "labels"))
+    np.testing.assert_array_equal(
+        ds["prediction"].sel(sample="im2", model="test_released_lab").values,
+        fit_to_canvas(_labels(2, SIZES[2]), (16, 16), "letterbox", "labels"),
+    )
     with pytest.raises(MapFolderError):
         register_maps("test_released_bad", tmp_path / "missing")
 
 
 # -- letterbox ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("native", [(12, 20), (20, 12), (7, 13), (321, 481), (481, 321), (16, 16)])
 @pytest.mark.parametrize("canvas", [(16, 16), (24, 40), (64, 48)])
@@ -378,13 +401,19 @@ def test_fit_to_canvas_and_back_round_trips_the_shape(native, canvas):
             image = fit_to_canvas(np.full((*native, 3), 9, np.uint8), canvas, fit, "image")
             assert (image[pad] == LETTERBOX_FILL).all() and (image[~pad] == 9).all()
     constant = np.full(native, 3, np.uint8)
-    np.testing.assert_array_equal(from_canvas(fit_to_canvas(constant, canvas, "letterbox", "labels"), native,
-                                              "letterbox", "labels"), constant)
+    np.testing.assert_array_equal(
+        from_canvas(fit_to_canvas(constant, canvas, "letterbox", "labels"), native, "letterbox", "labels"), constant
+    )
 
 
 def test_letterbox_pads_are_background_in_ground_truth_and_network_maps(world, tmp_path):
-    pool = _pool(world, size=(16, 16), fit="letterbox", ground_truth={"saliency": world["gt"], "semantic": world["sem"]},
-                 classes=CLASSES)
+    pool = _pool(
+        world,
+        size=(16, 16),
+        fit="letterbox",
+        ground_truth={"saliency": world["gt"], "semantic": world["sem"]},
+        classes=CLASSES,
+    )
     boxes = pool.content_boxes(0, 6)
     assert boxes.tolist() == [list(content_box(s, (16, 16), "letterbox")) for s in SIZES]
     images, valid = pool.read_images(0, 6)
@@ -412,13 +441,15 @@ def test_letterbox_pads_are_background_in_ground_truth_and_network_maps(world, t
 
 # -- ground truth by stem ------------------------------------------------------------------------------
 
+
 def test_ground_truth_folders_are_matched_by_stem_and_read_at_native_size(world, tmp_path):
     gt = _copy_maps(world["gt"], tmp_path / "gt")
     _save(gt / "other_image.png", np.zeros((3, 3), np.uint8))  # a mask of no pool image is ignored
     (gt / "im3.png").rename(gt / "im3.bmp")  # any image extension
     order = [world["images"] / f"{s}.png" for s in ("im4", "im3", "im0", "im5", "im1", "im2")]
-    pool = open_pool(order, image_size=16, fit="letterbox",
-                     ground_truth={"saliency": gt, "semantic": world["sem"]}, classes=CLASSES)
+    pool = open_pool(
+        order, image_size=16, fit="letterbox", ground_truth={"saliency": gt, "semantic": world["sem"]}, classes=CLASSES
+    )
     assert pool.classes == CLASSES
     for index, path in enumerate(order):
         i = STEMS.index(path.stem)
@@ -471,6 +502,7 @@ def test_partly_labeled_pool_leaves_unlabeled_images_out_of_working_metrics(worl
 
 # -- native-resolution metrics of released maps ----------------------------------------------------------
 
+
 def test_native_metrics_read_released_maps_at_full_resolution(world, tmp_path):
     """Fine stripes vanish on a 16x16 canvas; native metrics must still see them (read from the file)."""
     maps, perfect = tmp_path / "stripes", tmp_path / "perfect"
@@ -480,16 +512,18 @@ def test_native_metrics_read_released_maps_at_full_resolution(world, tmp_path):
         _save(maps / f"{stem}.png", stripes)
         _save(perfect / f"{stem}.png", np.where(_saliency(i, size) >= 200, 255, 0).astype(np.uint8))
     pool = _pool(world, ground_truth={"saliency": world["gt"]})
-    ds = predict_pool(pool, [MapCompetitor("stripes", maps), MapCompetitor("perfect", perfect)], tmp_path / "store",
-                      progress=False)
+    ds = predict_pool(
+        pool, [MapCompetitor("stripes", maps), MapCompetitor("perfect", perfect)], tmp_path / "store", progress=False
+    )
     native = evaluate_native(ds, pool)
     assert native.attrs["resolution"] == "native"
     for i, stem in enumerate(STEMS):
         gt = np.where(_saliency(i, SIZES[i]) >= 200, 1.0, 0.0)
         stripes = np.zeros(SIZES[i])
         stripes[:, ::2] = 1.0
-        assert float(native["mae"].sel(sample=stem, model="stripes")) == pytest.approx(np.abs(stripes - gt).mean(),
-                                                                                       abs=1e-12)
+        assert float(native["mae"].sel(sample=stem, model="stripes")) == pytest.approx(
+            np.abs(stripes - gt).mean(), abs=1e-12
+        )
     summary = summarize(native)
     assert float(summary["mae"].sel(model="perfect")) == 0.0
     assert float(summary["fbeta_max"].sel(model="perfect")) == pytest.approx(1.0)
@@ -497,6 +531,7 @@ def test_native_metrics_read_released_maps_at_full_resolution(world, tmp_path):
 
 
 # -- mining with more than two models of a task ------------------------------------------------------------
+
 
 def test_mining_three_released_sod_maps_averages_the_three_pairs(world, tmp_path):
     from mdc_widgets.discrepancy import compute_discrepancies
@@ -510,8 +545,7 @@ def test_mining_three_released_sod_maps_averages_the_three_pairs(world, tmp_path
     ds = predict_pool(pool, [MapCompetitor(n, f) for n, f in folders.items()], tmp_path / "store", progress=False)
     group = CompetitionGroup(sod=("a", "b", "c"))
     assert group.intra_pairs("sod") == [("a", "b"), ("a", "c"), ("b", "c")] and group.intra_pairs("ss") == []
-    result = mine(ds, group, Weights(ss=0, sod=1, cross=0), k=2, constraints=Constraints.none(), pool=pool,
-                  save=False)
+    result = mine(ds, group, Weights(ss=0, sod=1, cross=0), k=2, constraints=Constraints.none(), pool=pool, save=False)
     d = compute_discrepancies(ds, device="cpu")
     pairs = [d.sel(model_a=a, model_b=b).values for a, b in group.intra_pairs("sod")]
     np.testing.assert_allclose(result["d_sod"].values, np.mean(pairs, axis=0), rtol=1e-6)
@@ -525,6 +559,7 @@ def test_mining_three_released_sod_maps_averages_the_three_pairs(world, tmp_path
 
 
 # -- pool fingerprints and stores -----------------------------------------------------------------------
+
 
 def test_miniworld_fingerprint_covers_the_working_size_and_stores_are_not_shared(tmp_path, monkeypatch):
     from mdc_widgets.session import Session
@@ -543,7 +578,7 @@ def test_miniworld_fingerprint_covers_the_working_size_and_stores_are_not_shared
     session = Session(wide, store=store, use_registry=False)
     assert session.predicted_models() == []
     with pytest.raises(MdcError, match="No predictions"):
-        session.predictions
+        _ = session.predictions
     with pytest.raises(MdcError, match="another pool"):
         session.predict([net])
     assert Session(square, store=store, use_registry=False).predicted_models() == ["net"]
@@ -553,8 +588,11 @@ def test_miniworld_fingerprint_covers_the_working_size_and_stores_are_not_shared
 
 
 def test_file_pool_fingerprint_covers_size_and_fit(world):
-    prints = {(size, fit): _pool(world, size=size, fit=fit).fingerprint
-              for size in (16, (16, 24)) for fit in ("letterbox", "stretch")}
+    prints = {
+        (size, fit): _pool(world, size=size, fit=fit).fingerprint
+        for size in (16, (16, 24))
+        for fit in ("letterbox", "stretch")
+    }
     assert len(set(prints.values())) == 4
     assert _pool(world, size=16, fit="letterbox").fingerprint == prints[(16, "letterbox")]
 
@@ -563,9 +601,12 @@ def test_released_maps_on_a_dask_client_keep_their_source(world, tmp_path):
     distributed = pytest.importorskip("distributed")
     pool = _pool(world)
     predict_pool(pool, [MapCompetitor("m", world["sal"])], tmp_path / "local", progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
-        ds = predict_pool(pool, [MapCompetitor("m", world["sal"])], tmp_path / "remote", progress=False,
-                          client=client)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        ds = predict_pool(pool, [MapCompetitor("m", world["sal"])], tmp_path / "remote", progress=False, client=client)
         assert json.loads(ds.attrs["sources"]["m"])["kind"] == "maps"
         predict_pool(pool, [MapCompetitor("m", world["sal"])], tmp_path / "local", progress=False, client=client)

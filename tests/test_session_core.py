@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest_widgets import MODELS, threshold_competitors
+
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 from mdc_widgets.session import Session, filter_table, group_pairs
@@ -40,8 +40,14 @@ def test_predict_runs_each_model_once_and_resumes_from_the_store(blob_store, tmp
 def test_mine_remembers_results_and_disjoint_never_picks_a_sample_twice(blob_session):
     first = blob_session.mine(JOINT, Weights(1, 1, 1), k=8, constraints=Constraints.none(), key="first")
     assert blob_session.current_key == "first" and blob_session.result() is first
-    second = blob_session.mine(CompetitionGroup(ss=MODELS["ss"]), Weights(1, 0, 0), k=8,
-                               constraints=Constraints.none(), key="second", disjoint=True)
+    second = blob_session.mine(
+        CompetitionGroup(ss=MODELS["ss"]),
+        Weights(1, 0, 0),
+        k=8,
+        constraints=Constraints.none(),
+        key="second",
+        disjoint=True,
+    )
     a = set(first["sample"].values[first["selected"].values])
     b = set(second["sample"].values[second["selected"].values])
     assert len(a) == len(b) == 8 and not a & b
@@ -73,7 +79,8 @@ def test_ranked_table_ranks_sorts_and_filters(mined_blob_session):
     expected = table[(table["d_ss"] > 0.5) & ~table["selected"]]["sample"]
     assert set(filtered["sample"]) == set(expected) and len(filtered) == len(expected)
     assert len(session.ranked_table(filters=[("pred_class", "==", 2), {"selected": True}])) == int(
-        ((table["pred_class"] == 2) & table["selected"]).sum())
+        ((table["pred_class"] == 2) & table["selected"]).sum()
+    )
     with pytest.raises(MdcError, match="no such column"):
         session.ranked_table(filters="occlusion > 0.2")
     with pytest.raises(MdcError, match="Cannot sort by 'nope'"):
@@ -81,8 +88,14 @@ def test_ranked_table_ranks_sorts_and_filters(mined_blob_session):
 
 
 def test_filter_table_expressions():
-    t = pd.DataFrame({"s": ["a", "b", "c", "d"], "x": [0.1, 0.5, 0.9, np.nan], "k": [1, 2, 3, 2],
-                      "path": ["beach/1.jpg", "city/2.jpg", "beach/3.jpg", "x.png"]})
+    t = pd.DataFrame(
+        {
+            "s": ["a", "b", "c", "d"],
+            "x": [0.1, 0.5, 0.9, np.nan],
+            "k": [1, 2, 3, 2],
+            "path": ["beach/1.jpg", "city/2.jpg", "beach/3.jpg", "x.png"],
+        }
+    )
     assert filter_table(t, "x >= 0.5")["s"].tolist() == ["b", "c"]
     assert filter_table(t, "k in [2, 3] & path ~ BEACH")["s"].tolist() == ["c"]
     assert filter_table(t, "k not in [2]")["s"].tolist() == ["a", "c"]
@@ -107,8 +120,9 @@ def test_sample_detail_disagreement_maps_match_an_independent_computation(mined_
     d = detail["disagreement"]
     assert [(v["model_a"], v["model_b"], v["kind"]) for v in d.values()] == group_pairs(JOINT)
     np.testing.assert_array_equal(d["ss_a|ss_b"]["map"], (maps["ss_a"] != maps["ss_b"]).astype(np.float32))
-    np.testing.assert_allclose(d["sod_p|sod_q"]["map"],
-                               np.abs(maps["sod_p"].astype(float) - maps["sod_q"].astype(float)) / 255, atol=1e-6)
+    np.testing.assert_allclose(
+        d["sod_p|sod_q"]["map"], np.abs(maps["sod_p"].astype(float) - maps["sod_q"].astype(float)) / 255, atol=1e-6
+    )
     cross = (maps["ss_b"] > 0) ^ _adaptive_binary(maps["sod_q"])
     np.testing.assert_array_equal(d["ss_b|sod_q"]["map"], cross.astype(np.float32))
     assert d["ss_b|sod_q"]["fraction"] == pytest.approx(cross.mean())
@@ -125,8 +139,12 @@ def test_sample_detail_disagreement_maps_match_an_independent_computation(mined_
 
 def test_sample_detail_with_ground_truth_and_metadata(gt_session, miniworld_small):
     session = gt_session
-    session.mine(CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1",)), Weights(1, 0, 1), k=4,
-                 constraints=Constraints.none())
+    session.mine(
+        CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1",)),
+        Weights(1, 0, 1),
+        k=4,
+        constraints=Constraints.none(),
+    )
     table = session.ranked_table(filters="occlusion >= 0")
     for column in ("occlusion", "blur", "contrast", "dominant_class", "dominant_class_name"):
         assert column in table
@@ -137,8 +155,9 @@ def test_sample_detail_with_ground_truth_and_metadata(gt_session, miniworld_smal
     detail = session.sample_detail(row["sample"])
     gt = detail["ground_truth"]
     np.testing.assert_array_equal(gt["semantic"]["map"], truth["semantic"].values)
-    assert {n for n, _ in gt["semantic"]["legend"]} == {miniworld_small.attrs["classes"][c]
-                                                        for c in np.unique(truth["semantic"].values)}
+    assert {n for n, _ in gt["semantic"]["legend"]} == {
+        miniworld_small.attrs["classes"][c] for c in np.unique(truth["semantic"].values)
+    }
     assert set(gt["metrics"]) == {"conv_ss_1", "conv_ss_2", "conv_sod_1"}
     assert 0 <= gt["metrics"]["conv_ss_1"]["miou"] <= 1
     assert detail["metadata"]["occlusion"] == pytest.approx(float(truth["occlusion"]))
@@ -175,7 +194,9 @@ def test_labels_drive_a_ranking_beside_the_ground_truth_one(gt_session):
     assert labels.loc["conv_ss_1", "rank"] == 1
     assert labels.loc["conv_ss_1", "win_rate"] == pytest.approx(11 / 12)
     assert labels.loc["conv_ss_1", "n_comparisons"] == 12
-    assert labels.loc["conv_ss_1", "ci_low"] <= labels.loc["conv_ss_1", "strength"] <= labels.loc["conv_ss_1", "ci_high"]
+    assert (
+        labels.loc["conv_ss_1", "ci_low"] <= labels.loc["conv_ss_1", "strength"] <= labels.loc["conv_ss_1", "ci_high"]
+    )
     # the ground-truth ranking compares the same 12 (sample, pair)s by per-image mIoU
     miou = session.evaluation(ids)["miou"]
     a = miou.sel(model="conv_ss_1", sample=ids).values

@@ -19,8 +19,10 @@ SOD300 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sod300"
 IDS = ["2092", "8143", "12003", "181018", "301007", "43083"]  # 301007 and 181018 are portrait
 METHODS = ("amulet", "dss", "picanet")
 
-pytestmark = pytest.mark.skipif(not SOD300.exists(), reason=f"the SOD-300 photos are not at {SOD300} "
-                                "(../shared is absent outside the development machines)")
+pytestmark = pytest.mark.skipif(
+    not SOD300.exists(),
+    reason=f"the SOD-300 photos are not at {SOD300} (../shared is absent outside the development machines)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +38,15 @@ def photos(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def session(photos, tmp_path_factory) -> Session:
-    session = Session(str(photos / "images"), tmp_path_factory.mktemp("store"), image_size=(96, 96),
-                      fit="letterbox", ground_truth={"saliency": str(photos / "gt")},
-                      maps={m: str(photos / "maps" / m) for m in METHODS}, device="cpu")
+    session = Session(
+        str(photos / "images"),
+        tmp_path_factory.mktemp("store"),
+        image_size=(96, 96),
+        fit="letterbox",
+        ground_truth={"saliency": str(photos / "gt")},
+        maps={m: str(photos / "maps" / m) for m in METHODS},
+        device="cpu",
+    )
     session.predict(list(METHODS))
     session.mine(CompetitionGroup(sod=METHODS), k=3, constraints=Constraints.none())
     return session
@@ -85,8 +93,14 @@ def test_explaining_released_maps_shows_the_map_and_says_why_there_is_no_cam(ses
 def test_the_picker_adds_a_folder_of_released_maps(photos, tmp_path):
     from mdc_widgets.widgets.picker import CompetitionPicker
 
-    session = Session(str(photos / "images"), tmp_path / "store", image_size=(64, 64), fit="letterbox",
-                      use_registry=False, device="cpu")
+    session = Session(
+        str(photos / "images"),
+        tmp_path / "store",
+        image_size=(64, 64),
+        fit="letterbox",
+        use_registry=False,
+        device="cpu",
+    )
     picker = CompetitionPicker(session, task="sod")
     picker.maps_name.value, picker.maps_folder.value = "dss", str(photos / "maps" / "dss")
     assert picker.add_maps() and "dss" in picker.sod_p.options

@@ -22,6 +22,7 @@ def gen(seed: int = 0) -> torch.Generator:
 
 # ---- Hide-and-Seek -------------------------------------------------------------------------------
 
+
 def test_hide_and_seek_extremes():
     images = torch.rand(5, 3, 12, 12, generator=gen(1))
     fill = torch.tensor([0.2, 0.4, 0.6])
@@ -34,7 +35,7 @@ def test_hide_and_seek_extremes():
 def test_hide_and_seek_hides_about_hide_prob_in_whole_patches():
     images = torch.ones(400, 3, 16, 16)
     out, mask = hide_and_seek(images, grid_size=4, hide_prob=0.3, fill=0.5, generator=gen(2), return_mask=True)
-    hidden = (out[:, 0] == 0.5)
+    hidden = out[:, 0] == 0.5
     assert torch.equal(hidden, mask)
     assert abs(hidden.float().mean().item() - 0.3) < 0.02
     # a patch (4 x 4 pixels) is hidden whole or not at all
@@ -59,6 +60,7 @@ def test_same_generator_seed_same_perturbation():
 
 # ---- occlusion -----------------------------------------------------------------------------------
 
+
 def test_occlusion_changes_exactly_one_rectangle_of_one_colour():
     images = torch.full((20, 3, 20, 16), 0.123456)
     out, mask = random_occlusion(images, (0.2, 0.6), gen(3), return_mask=True)
@@ -66,7 +68,7 @@ def test_occlusion_changes_exactly_one_rectangle_of_one_colour():
     assert torch.equal(changed, mask)
     for i in range(len(images)):
         ys, xs = np.nonzero(changed[i].numpy())
-        box = changed[i, ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+        box = changed[i, ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         assert box.all()  # the changed pixels fill their bounding box: one rectangle
         assert changed[i].sum() == box.numel()
         side = (ys.max() - ys.min() + 1) / 20
@@ -81,6 +83,7 @@ def test_fixed_size_occlusion_has_the_requested_area():
 
 
 # ---- blur ----------------------------------------------------------------------------------------
+
 
 def test_blur_preserves_the_mean_and_constants():
     images = torch.zeros(2, 3, 24, 24)
@@ -100,7 +103,7 @@ def test_blur_matches_a_direct_two_dimensional_gaussian():
     sigma = 1.2
     yy, xx = np.mgrid[-7:8, -7:8]
     radius = int(np.ceil(3 * sigma))
-    kernel = np.exp(-(yy ** 2 + xx ** 2) / (2 * sigma ** 2)) * ((abs(yy) <= radius) & (abs(xx) <= radius))
+    kernel = np.exp(-(yy**2 + xx**2) / (2 * sigma**2)) * ((abs(yy) <= radius) & (abs(xx) <= radius))
     kernel /= kernel.sum()
     np.testing.assert_allclose(gaussian_blur(x, sigma)[0, 0].numpy(), kernel, atol=1e-6)
 
@@ -111,6 +114,7 @@ def test_perturbations_refuse_other_layouts():
 
 
 # ---- pool mean and previews -----------------------------------------------------------------------
+
 
 def test_pool_mean_pixel_skips_unreadable_images(blob_pool):
     blob_pool.bad = (3,)

@@ -18,9 +18,20 @@ from mdc_widgets.strategies import (
 )
 
 BUILTIN = {
-    "random", "loss", "focal", "entropy", "u2pl_unreliable", "ensemble_mutual_information",
-    "occlusion_stress", "hide_and_seek_stress", "blur_stress", "adversarial_erasing_depth",
-    "mad_ss", "mad_sod", "mad_cross", "mad_joint",
+    "random",
+    "loss",
+    "focal",
+    "entropy",
+    "u2pl_unreliable",
+    "ensemble_mutual_information",
+    "occlusion_stress",
+    "hide_and_seek_stress",
+    "blur_stress",
+    "adversarial_erasing_depth",
+    "mad_ss",
+    "mad_sod",
+    "mad_cross",
+    "mad_joint",
 }
 
 
@@ -74,9 +85,13 @@ class LabelledPool:
 
     def ground_truth(self) -> xr.Dataset:
         red = self.images[..., 0] > 128
-        return xr.Dataset({"semantic": (("sample", "y", "x"), red.astype(np.uint8)),
-                           "saliency": (("sample", "y", "x"), np.where(red, 255, 0).astype(np.uint8))},
-                          coords={"sample": self.sample_ids})
+        return xr.Dataset(
+            {
+                "semantic": (("sample", "y", "x"), red.astype(np.uint8)),
+                "saliency": (("sample", "y", "x"), np.where(red, 255, 0).astype(np.uint8)),
+            },
+            coords={"sample": self.sample_ids},
+        )
 
 
 def store_like(pool, models) -> xr.Dataset:
@@ -93,11 +108,16 @@ def store_like(pool, models) -> xr.Dataset:
     if pool.bad is not None:
         valid[pool.bad] = False
     return xr.Dataset(
-        {"prediction": (("sample", "model", "y", "x"), np.stack(maps, 1).astype(np.uint8)),
-         "entropy": (("sample", "model", "y", "x"), np.stack(entropies, 1).astype(np.float16)),
-         "valid": ("sample", valid)},
-        coords={"sample": pool.sample_ids, "model": [m.name for m in models],
-                "task": ("model", [m.task for m in models])},
+        {
+            "prediction": (("sample", "model", "y", "x"), np.stack(maps, 1).astype(np.uint8)),
+            "entropy": (("sample", "model", "y", "x"), np.stack(entropies, 1).astype(np.float16)),
+            "valid": ("sample", valid),
+        },
+        coords={
+            "sample": pool.sample_ids,
+            "model": [m.name for m in models],
+            "task": ("model", [m.task for m in models]),
+        },
         attrs={"classes": {m.name: list(m.classes) for m in models}},
     )
 
@@ -108,8 +128,12 @@ def world():
     images = (rng.random((12, 16, 16, 3)) * 255).astype(np.uint8)
     images[:6, 4:12, 4:12, 0] = 255  # a red square on half of the images
     pool = LabelledPool(images, bad=5)
-    models = [StandIn("ss_lo", "ss", RedNet(0.3)), StandIn("ss_hi", "ss", RedNet(0.7)),
-              StandIn("sod_lo", "sod", RedNet(0.3)), StandIn("sod_hi", "sod", RedNet(0.6))]
+    models = [
+        StandIn("ss_lo", "ss", RedNet(0.3)),
+        StandIn("ss_hi", "ss", RedNet(0.7)),
+        StandIn("sod_lo", "sod", RedNet(0.3)),
+        StandIn("sod_hi", "sod", RedNet(0.6)),
+    ]
     return pool, models, store_like(pool, models)
 
 
@@ -152,12 +176,14 @@ def test_labels_come_from_the_pool_when_not_given(world):
     pool, models, predictions = world
     from_pool = score_pool("loss", pool=pool, models=models, predictions=predictions, model="sod_hi", device="cpu")
     gt = pool.ground_truth().isel(sample=slice(None, None, -1))  # another order: aligned by sample id
-    given = score_pool("loss", pool=pool, models=models, predictions=predictions, model="sod_hi",
-                       ground_truth=gt, device="cpu")
+    given = score_pool(
+        "loss", pool=pool, models=models, predictions=predictions, model="sod_hi", ground_truth=gt, device="cpu"
+    )
     np.testing.assert_array_equal(from_pool.values, given.values)
     misaligned = gt.assign_coords(sample=pool.sample_ids)
-    wrong = score_pool("loss", pool=pool, models=models, predictions=predictions, model="sod_hi",
-                       ground_truth=misaligned, device="cpu")
+    wrong = score_pool(
+        "loss", pool=pool, models=models, predictions=predictions, model="sod_hi", ground_truth=misaligned, device="cpu"
+    )
     assert not np.allclose(np.nan_to_num(wrong.values), np.nan_to_num(from_pool.values))
 
 
@@ -168,10 +194,15 @@ def test_strategies_read_the_real_prediction_store(world, tmp_path):
 
     pool, models, _ = world
     pool.bad = None
-    stored = predict_pool(pool, models, tmp_path, batch_size=8, chunk_size=8, device="cpu",
-                          probabilities=True, progress=False)
-    for name, model in [("loss", "ss_lo"), ("entropy", "ss_hi"), ("entropy", "sod_lo"),
-                        ("ensemble_mutual_information", None)]:
+    stored = predict_pool(
+        pool, models, tmp_path, batch_size=8, chunk_size=8, device="cpu", probabilities=True, progress=False
+    )
+    for name, model in [
+        ("loss", "ss_lo"),
+        ("entropy", "ss_hi"),
+        ("entropy", "sod_lo"),
+        ("ensemble_mutual_information", None),
+    ]:
         params = {} if model is None else {"model": model}
         from_store = score_pool(name, predictions=stored, ground_truth=pool.ground_truth(), **params)
         live = score_pool(name, pool=pool, models=models, ground_truth=pool.ground_truth(), device="cpu", **params)
@@ -184,8 +215,9 @@ def test_a_custom_strategy_plugs_in():
         images, _ = pool.read_images(0, len(pool.sample_ids))
         return xr.DataArray(255 - images.mean(axis=(1, 2, 3)), dims="sample", coords={"sample": pool.sample_ids})
 
-    register_strategy("test_darkest", darkest, needs_labels=False, needs_models=0, description="dark first",
-                      overwrite=True)
+    register_strategy(
+        "test_darkest", darkest, needs_labels=False, needs_models=0, description="dark first", overwrite=True
+    )
     images = np.zeros((3, 2, 2, 3), np.uint8)
     images[1] = 200
     scores = score_pool("test_darkest", pool=LabelledPool(images), predictions=None, models=[])
@@ -194,6 +226,7 @@ def test_a_custom_strategy_plugs_in():
 
 
 # ---- MAD wrappers --------------------------------------------------------------------------------
+
 
 def hand_predictions() -> xr.Dataset:
     n = 4
@@ -208,10 +241,14 @@ def hand_predictions() -> xr.Dataset:
     pred[2, 3, 2:] = 255  # image 2: the SOD models disagree completely
     return xr.Dataset(
         {"prediction": (("sample", "model", "y", "x"), pred), "valid": ("sample", np.ones(n, bool))},
-        coords={"sample": [f"s{i}" for i in range(n)], "model": ["ss_a", "ss_b", "sod_p", "sod_q"],
-                "task": ("model", ["ss", "ss", "sod", "sod"])},
-        attrs={"classes": {"ss_a": ["bg", "x", "y"], "ss_b": ["bg", "x", "y"], "sod_p": ["bg", "s"],
-                           "sod_q": ["bg", "s"]}},
+        coords={
+            "sample": [f"s{i}" for i in range(n)],
+            "model": ["ss_a", "ss_b", "sod_p", "sod_q"],
+            "task": ("model", ["ss", "ss", "sod", "sod"]),
+        },
+        attrs={
+            "classes": {"ss_a": ["bg", "x", "y"], "ss_b": ["bg", "x", "y"], "sod_p": ["bg", "s"], "sod_q": ["bg", "s"]}
+        },
     )
 
 

@@ -59,7 +59,7 @@ class ArrayPool:
 def squares(sides: list[int], size: int = 32) -> torch.Tensor:
     images = torch.zeros(len(sides), 3, size, size)
     for i, side in enumerate(sides):
-        images[i, :, 3: 3 + side, 5: 5 + side] = 1.0
+        images[i, :, 3 : 3 + side, 5 : 5 + side] = 1.0
     return images
 
 
@@ -85,8 +85,16 @@ def test_adversarial_erasing_flips_after_the_expected_number_of_erasures():
 def test_adversarial_erasing_strategy_scores_the_pool():
     comp = StandIn(BrightCountNet(30))
     images = (squares([8, 6, 4, 9]).permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
-    scores = score_pool("adversarial_erasing_depth", pool=ArrayPool(images), models=[comp], fraction=16 / 1024,
-                        max_steps=5, fill=0.0, batch_size=3, device="cpu")
+    scores = score_pool(
+        "adversarial_erasing_depth",
+        pool=ArrayPool(images),
+        models=[comp],
+        fraction=16 / 1024,
+        max_steps=5,
+        fill=0.0,
+        batch_size=3,
+        device="cpu",
+    )
     np.testing.assert_allclose(scores.values, [0.4, 0.8, 0.0, 0.2])
     assert list(scores["sample"].values) == ["p0", "p1", "p2", "p3"]
 
@@ -100,8 +108,11 @@ def miou_change(a: np.ndarray, b: np.ndarray, num_classes: int) -> np.ndarray:
     """1 - mean IoU over the classes present in either map, image by image (independent of the package)."""
     out = []
     for x, y in zip(a, b):
-        ious = [((x == c) & (y == c)).sum() / ((x == c) | (y == c)).sum()
-                for c in range(num_classes) if ((x == c) | (y == c)).any()]
+        ious = [
+            ((x == c) & (y == c)).sum() / ((x == c) | (y == c)).sum()
+            for c in range(num_classes)
+            if ((x == c) | (y == c)).any()
+        ]
         out.append(1 - np.mean(ious))
     return np.array(out)
 
@@ -123,8 +134,9 @@ def test_hide_and_seek_stress_extremes_give_known_changes(blob_pool, threshold_m
     model = threshold_models[0]  # SS: foreground where red > 0.3
     zero = score_pool("hide_and_seek_stress", pool=blob_pool, models=[model], hide_prob=0.0, device="cpu")
     assert np.all(zero.values == 0)
-    full = score_pool("hide_and_seek_stress", pool=blob_pool, models=[model], hide_prob=1.0, fill=0.0,
-                      device="cpu", batch_size=16)
+    full = score_pool(
+        "hide_and_seek_stress", pool=blob_pool, models=[model], hide_prob=1.0, fill=0.0, device="cpu", batch_size=16
+    )
     images = torch.as_tensor(blob_pool.images).permute(0, 3, 1, 2).float() / 255
     clean = model.predict(images).argmax(1).numpy()
     np.testing.assert_allclose(full.values, miou_change(clean, np.zeros_like(clean), 3), rtol=1e-6)
@@ -132,25 +144,28 @@ def test_hide_and_seek_stress_extremes_give_known_changes(blob_pool, threshold_m
 
 def test_occlusion_stress_is_the_change_under_the_seeded_rectangle(blob_pool, threshold_models):
     model = threshold_models[2]  # SOD
-    scores = score_pool("occlusion_stress", pool=blob_pool, models=[model], size_fraction=0.5, seed=3,
-                        batch_size=16, device="cpu")
+    scores = score_pool(
+        "occlusion_stress", pool=blob_pool, models=[model], size_fraction=0.5, seed=3, batch_size=16, device="cpu"
+    )
     images = torch.as_tensor(blob_pool.images).permute(0, 3, 1, 2).float() / 255
     expected = []
     for start in range(0, len(images), 16):
-        x = images[start: start + 16]
+        x = images[start : start + 16]
         occluded = random_occlusion(x, 0.5, batch_generator(3, start))
         expected.append(prediction_change(model.predict(x), model.predict(occluded)).numpy())
     np.testing.assert_allclose(scores.values, np.concatenate(expected), rtol=1e-6)
     assert scores.values.max() > 0
-    again = score_pool("occlusion_stress", pool=blob_pool, models=[model], size_fraction=0.5, seed=3,
-                       batch_size=16, device="cpu")
+    again = score_pool(
+        "occlusion_stress", pool=blob_pool, models=[model], size_fraction=0.5, seed=3, batch_size=16, device="cpu"
+    )
     np.testing.assert_array_equal(scores.values, again.values)
 
 
 def test_blur_stress_is_zero_without_blur_and_the_model_must_be_live(blob_pool, threshold_models):
     scores = score_pool("blur_stress", pool=blob_pool, models=threshold_models[:1], sigma=0.0, device="cpu")
     assert np.all(scores.values == 0)
-    assert score_pool("blur_stress", pool=blob_pool, models=threshold_models[:1], sigma=3.0,
-                      device="cpu").values.max() > 0
+    assert (
+        score_pool("blur_stress", pool=blob_pool, models=threshold_models[:1], sigma=3.0, device="cpu").values.max() > 0
+    )
     with pytest.raises(MdcError, match="Competitor"):
         score_pool("blur_stress", pool=blob_pool, models=["ss_a"], device="cpu")

@@ -28,26 +28,39 @@ def constant_probs(rows: list[list[float]], size: int = 4) -> np.ndarray:
     return np.broadcast_to(p[:, :, None, None], (*p.shape, size, size)).copy()
 
 
-def predictions_dataset(prediction: np.ndarray, tasks: list[str], entropy: np.ndarray | None = None,
-                        valid: np.ndarray | None = None, classes: dict | None = None) -> xr.Dataset:
+def predictions_dataset(
+    prediction: np.ndarray,
+    tasks: list[str],
+    entropy: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    classes: dict | None = None,
+) -> xr.Dataset:
     n, m = prediction.shape[:2]
     names = [f"m{i}" for i in range(m)]
-    data = {"prediction": (("sample", "model", "y", "x"), prediction.astype(np.uint8)),
-            "valid": ("sample", np.ones(n, bool) if valid is None else valid)}
+    data = {
+        "prediction": (("sample", "model", "y", "x"), prediction.astype(np.uint8)),
+        "valid": ("sample", np.ones(n, bool) if valid is None else valid),
+    }
     if entropy is not None:
         data["entropy"] = (("sample", "model", "y", "x"), entropy.astype(np.float16))
-    classes = classes or {name: (["background", "a", "b"] if t == "ss" else ["background", "salient"])
-                          for name, t in zip(names, tasks)}
-    return xr.Dataset(data, coords={"sample": [f"s{i}" for i in range(n)], "model": names,
-                                    "task": ("model", tasks)}, attrs={"classes": classes})
+    classes = classes or {
+        name: (["background", "a", "b"] if t == "ss" else ["background", "salient"]) for name, t in zip(names, tasks)
+    }
+    return xr.Dataset(
+        data,
+        coords={"sample": [f"s{i}" for i in range(n)], "model": names, "task": ("model", tasks)},
+        attrs={"classes": classes},
+    )
 
 
 # ---- entropy --------------------------------------------------------------------------------------
+
 
 def test_entropy_ranks_uniform_above_medium_above_confident():
     probs = constant_probs([[0.98, 0.01, 0.01], [1 / 3, 1 / 3, 1 / 3], [0.6, 0.3, 0.1]])
     scores = score_pool("entropy", probabilities={"m": probs})
     assert scores.dims == ("sample",) and scores.name == "entropy"
+
     def h(p):
         return -sum(v * math.log(v) for v in p) / math.log(3)
 
@@ -75,6 +88,7 @@ def test_normalized_entropy_of_saliency_is_the_bernoulli_entropy():
 
 # ---- U2PL -----------------------------------------------------------------------------------------
 
+
 def test_u2pl_ratio_equals_the_hand_computed_fraction():
     entropy = np.array([[0.1, 0.2], [0.3, 0.4]]), np.array([[0.5, 0.6], [0.7, 0.8]])
     entropy = np.stack(entropy)[:, None]  # (2 samples, 1 model, 2, 2)
@@ -98,8 +112,7 @@ def test_u2pl_percentile_is_exact_over_the_pool_and_skips_invalid_images():
     valid = np.ones(7, bool)
     valid[4] = False
     preds = predictions_dataset(np.zeros((7, 1, 6, 6)), ["ss"], entropy, valid)
-    scores = score_pool("u2pl_unreliable", predictions=preds, alpha_0=20.0, step=3, total_steps=10,
-                        batch_size=3)
+    scores = score_pool("u2pl_unreliable", predictions=preds, alpha_0=20.0, step=3, total_steps=10, batch_size=3)
     alpha = u2pl_alpha(20.0, 3, 10)
     values = entropy[valid, 0].astype(np.float64)
     threshold = np.percentile(values, 100 - alpha)
@@ -117,6 +130,7 @@ def test_histogram_percentile_matches_numpy(percent):
 
 
 # ---- ensemble mutual information -----------------------------------------------------------------
+
 
 def test_mutual_information_is_zero_when_models_agree_and_positive_when_they_disagree():
     a = constant_probs([[0.9, 0.05, 0.05], [0.98, 0.01, 0.01], [1 / 3, 1 / 3, 1 / 3]])
@@ -144,8 +158,11 @@ def test_mutual_information_of_stored_saliency_as_bernoulli():
 
 def test_mutual_information_refuses_mixed_tasks_and_class_lists():
     with pytest.raises(MdcError, match="one task"):
-        score_pool("ensemble_mutual_information", probabilities={"a": constant_probs([[0.5, 0.5, 0.0]]),
-                                                                 "b": np.zeros((1, 4, 4))}, members=["a", "b"])
+        score_pool(
+            "ensemble_mutual_information",
+            probabilities={"a": constant_probs([[0.5, 0.5, 0.0]]), "b": np.zeros((1, 4, 4))},
+            members=["a", "b"],
+        )
     pred = np.zeros((1, 2, 2, 2))
     preds = predictions_dataset(pred, ["ss", "ss"], classes={"m0": ["bg", "a"], "m1": ["bg", "b"]})
     with pytest.raises(MdcError):
@@ -154,8 +171,10 @@ def test_mutual_information_refuses_mixed_tasks_and_class_lists():
 
 # ---- loss and focal -------------------------------------------------------------------------------
 
-def ground_truth(semantic: np.ndarray | None = None, saliency: np.ndarray | None = None,
-                 prefix: str = "sample-") -> xr.Dataset:
+
+def ground_truth(
+    semantic: np.ndarray | None = None, saliency: np.ndarray | None = None, prefix: str = "sample-"
+) -> xr.Dataset:
     data = {}
     if semantic is not None:
         data["semantic"] = (("sample", "y", "x"), semantic.astype(np.uint8))
@@ -181,8 +200,9 @@ def test_binary_cross_entropy_of_stored_saliency():
     pred[1, 0] = [[51, 51], [204, 204]]  # the opposite: wrong
     sal = np.zeros((2, 2, 2), np.uint8)
     sal[:, 0] = 255
-    scores = score_pool("loss", predictions=predictions_dataset(pred, ["sod"]),
-                        ground_truth=ground_truth(saliency=sal, prefix="s"))
+    scores = score_pool(
+        "loss", predictions=predictions_dataset(pred, ["sod"]), ground_truth=ground_truth(saliency=sal, prefix="s")
+    )
     np.testing.assert_allclose(scores.values, [-math.log(0.8), -math.log(0.2)], rtol=1e-5)
 
 
@@ -206,7 +226,7 @@ def test_focal_weight_is_below_cross_entropy_for_confident_correct_pixels():
     focal, _ = pixel_focal_loss(probs, labels, alpha=1.0, gamma=2.0)
     assert (focal < ce).all()
     ratio = (focal / ce).flatten().numpy()
-    np.testing.assert_allclose(ratio, [0.05 ** 2, 0.3 ** 2, 0.8 ** 2], rtol=1e-5)
+    np.testing.assert_allclose(ratio, [0.05**2, 0.3**2, 0.8**2], rtol=1e-5)
     plain, _ = pixel_focal_loss(probs, labels, alpha=1.0, gamma=0.0)
     torch.testing.assert_close(plain, ce)
 
@@ -215,7 +235,7 @@ def test_focal_strategy_ranks_wrong_above_right_and_uses_alpha():
     probs = constant_probs([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
     gt = ground_truth(np.ones((2, 4, 4), np.uint8))
     scores = score_pool("focal", probabilities={"m": probs}, ground_truth=gt, alpha=0.5, gamma=2.0).values
-    np.testing.assert_allclose(scores, [0.5 * 0.2 ** 2 * -math.log(0.8), 0.5 * 0.9 ** 2 * -math.log(0.1)], rtol=1e-5)
+    np.testing.assert_allclose(scores, [0.5 * 0.2**2 * -math.log(0.8), 0.5 * 0.9**2 * -math.log(0.1)], rtol=1e-5)
 
 
 def test_loss_from_a_live_model_equals_the_loss_from_its_probabilities(blob_pool, threshold_models):
@@ -239,6 +259,7 @@ def test_loss_needs_labels_and_refuses_other_resolutions():
 
 
 # ---- random --------------------------------------------------------------------------------------
+
 
 def test_random_is_seeded_and_skips_invalid_images():
     preds = predictions_dataset(np.zeros((50, 1, 2, 2)), ["ss"], valid=np.arange(50) != 7)

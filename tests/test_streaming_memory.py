@@ -7,11 +7,18 @@ import tracemalloc
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+
 from mdc_widgets.discrepancy import binarize_saliency, compute_discrepancies
-from mdc_widgets.mining import CompetitionGroup, Constraints, dominant_class, foreground_fraction, mine, thumbnail_features
-from mdc_widgets.mining import mad
+from mdc_widgets.mining import (
+    CompetitionGroup,
+    Constraints,
+    dominant_class,
+    foreground_fraction,
+    mad,
+    mine,
+    thumbnail_features,
+)
 from mdc_widgets.predictions import predict_pool
 
 N, SIZE = 3000, 32
@@ -21,8 +28,12 @@ N, SIZE = 3000, 32
 def stored(tmp_path_factory):
     """Four competitors' maps of 3000 32x32 images, in a store (12 MB of uint8 maps, 24 MB of entropy)."""
     pool = ArrayPool(random_blob_images(N, size=SIZE, seed=5))
-    models = [ThresholdCompetitor("ss_a", "ss", 0.3), ThresholdCompetitor("ss_b", "ss", 0.6),
-              ThresholdCompetitor("sod_p", "sod", 0.35), ThresholdCompetitor("sod_q", "sod", 0.7)]
+    models = [
+        ThresholdCompetitor("ss_a", "ss", 0.3),
+        ThresholdCompetitor("ss_b", "ss", 0.6),
+        ThresholdCompetitor("sod_p", "sod", 0.35),
+        ThresholdCompetitor("sod_q", "sod", 0.7),
+    ]
     store = tmp_path_factory.mktemp("store")
     return predict_pool(pool, models, store, chunk_size=200, batch_size=200, device="cpu", progress=False)
 
@@ -62,7 +73,7 @@ def test_pool_wide_steps_take_flat_memory_in_pool_size(stored, small_blocks, ste
     peaks = {}
     for n in (1000, N):
         part = stored.isel(sample=slice(0, n))
-        result, peak = _peak(lambda: STEPS[step](part))
+        result, peak = _peak(lambda part=part: STEPS[step](part))
         peaks[n] = peak - _output_bytes(result)
     maps_bytes = N * 4 * SIZE * SIZE  # uint8 maps of the four models: 12 MB
     assert peaks[N] < maps_bytes, peaks
@@ -75,8 +86,15 @@ def test_streamed_helpers_match_an_in_memory_computation(stored, small_blocks):
     dom = dominant_class(stored, "ss_a")
     feats = mad._default_features(stored, GROUP, None)
     maps = stored["prediction"].values
-    expected_area = np.mean([(maps[:, 0] > 0).mean((1, 2)), (maps[:, 1] > 0).mean((1, 2)),
-                             binarize_saliency(maps[:, 2]).mean((1, 2)), binarize_saliency(maps[:, 3]).mean((1, 2))], 0)
+    expected_area = np.mean(
+        [
+            (maps[:, 0] > 0).mean((1, 2)),
+            (maps[:, 1] > 0).mean((1, 2)),
+            binarize_saliency(maps[:, 2]).mean((1, 2)),
+            binarize_saliency(maps[:, 3]).mean((1, 2)),
+        ],
+        0,
+    )
     np.testing.assert_allclose(area.values, expected_area, rtol=1e-12)
     counts = np.stack([(maps[:, 0] == c).sum((1, 2)) for c in range(3)], 1)
     counts[:, 0] = 0
@@ -91,7 +109,8 @@ def test_streamed_helpers_match_an_in_memory_computation(stored, small_blocks):
 def test_helpers_accept_in_memory_predictions_too(stored):
     loaded = stored.compute()
     group = GROUP
-    np.testing.assert_array_equal(foreground_fraction(loaded, group.models).values,
-                                  foreground_fraction(stored, group.models).values)
+    np.testing.assert_array_equal(
+        foreground_fraction(loaded, group.models).values, foreground_fraction(stored, group.models).values
+    )
     assert isinstance(loaded["prediction"].data, np.ndarray)
     assert isinstance(foreground_fraction(loaded.isel(sample=slice(0, 0)), ["ss_a"]), xr.DataArray)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-
 from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+
 from mdc_widgets.errors import MdcError
 from mdc_widgets.predictions import completed_fraction, open_predictions, predict_pool
 from mdc_widgets.predictions.store import PredictionRunError
@@ -60,8 +60,9 @@ def test_sigkill_mid_run_resumes_without_recomputing_finished_chunks(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(tests=str(TESTS), n=N_IMAGES, chunk=CHUNK))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, str(script), str(store)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(store)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -102,8 +103,15 @@ def test_sigkill_mid_run_resumes_without_recomputing_finished_chunks(tmp_path):
             assert after[key] == finished_files[m][key], f"{m} chunk {c} was rewritten"
     assert not list(store.rglob("*.partial"))
 
-    fresh = predict_pool(ArrayPool(random_blob_images(N_IMAGES, seed=3), bad=(17,)), _models(), tmp_path / "fresh",
-                         chunk_size=CHUNK, batch_size=CHUNK, device="cpu", progress=False)
+    fresh = predict_pool(
+        ArrayPool(random_blob_images(N_IMAGES, seed=3), bad=(17,)),
+        _models(),
+        tmp_path / "fresh",
+        chunk_size=CHUNK,
+        batch_size=CHUNK,
+        device="cpu",
+        progress=False,
+    )
     for var in ("prediction", "entropy", "valid"):
         np.testing.assert_array_equal(resumed[var].values, fresh[var].values, err_msg=var)
     assert not resumed["valid"].values[17]
@@ -126,8 +134,9 @@ def test_an_unexpected_error_leaves_every_queued_chunk_on_disk(tmp_path, blob_po
     model = ThresholdCompetitor("ss_a", "ss", 0.3)
     ds = predict_pool(blob_pool, [model], tmp_path, chunk_size=8, batch_size=8, progress=False)
     assert model.calls == 2
-    expected = predict_pool(blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "ref", chunk_size=8,
-                            progress=False)
+    expected = predict_pool(
+        blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "ref", chunk_size=8, progress=False
+    )
     np.testing.assert_array_equal(ds["prediction"].values, expected["prediction"].values)
 
 
@@ -163,8 +172,7 @@ def test_entropy_can_be_left_out_and_the_store_remembers_it(tmp_path, blob_pool)
     assert "entropy" not in ds
     with pytest.raises(MdcError, match="entropy"):
         predict_pool(blob_pool, [model], tmp_path, entropy=True, progress=False)
-    with_entropy = predict_pool(blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "full",
-                                progress=False)
+    with_entropy = predict_pool(blob_pool, [ThresholdCompetitor("ss_a", "ss", 0.3)], tmp_path / "full", progress=False)
     np.testing.assert_array_equal(ds["prediction"].values, with_entropy["prediction"].values)
 
 
@@ -178,8 +186,9 @@ def test_channels_last_and_amp_give_the_same_maps_on_cpu_and_restore_the_model(t
     comp = Competitor.from_module(net, "ss", ["background", "a", "b"], name="conv")
     pool = ArrayPool(random_blob_images(24, size=16))
     plain = predict_pool(pool, [comp], tmp_path / "plain", chunk_size=8, device="cpu", progress=False)
-    fast = predict_pool(pool, [comp], tmp_path / "fast", chunk_size=8, device="cpu", amp=True, channels_last=True,
-                        progress=False)
+    fast = predict_pool(
+        pool, [comp], tmp_path / "fast", chunk_size=8, device="cpu", amp=True, channels_last=True, progress=False
+    )
     # float32 on the CPU either way (autocast is CUDA-only): only the layout changed
     agree = (plain["prediction"].values == fast["prediction"].values).mean()
     assert agree > 0.999

@@ -30,11 +30,23 @@ def _discrepancy(seed: int = 0, n: int = 30) -> xr.DataArray:
     values = rng.random((n, 4, 4))
     values = (values + values.transpose(0, 2, 1)) / 2
     values[:, range(4), range(4)] = 0
-    kind = np.array([["self" if i == j else (ti if ti == tj else "cross") for j, tj in enumerate(tasks)]
-                     for i, ti in enumerate(tasks)], dtype=object)
-    return xr.DataArray(values, dims=("sample", "model_a", "model_b"),
-                        coords={"sample": [f"s{i}" for i in range(n)], "model_a": models, "model_b": models,
-                                "kind": (("model_a", "model_b"), kind)})
+    kind = np.array(
+        [
+            ["self" if i == j else (ti if ti == tj else "cross") for j, tj in enumerate(tasks)]
+            for i, ti in enumerate(tasks)
+        ],
+        dtype=object,
+    )
+    return xr.DataArray(
+        values,
+        dims=("sample", "model_a", "model_b"),
+        coords={
+            "sample": [f"s{i}" for i in range(n)],
+            "model_a": models,
+            "model_b": models,
+            "kind": (("model_a", "model_b"), kind),
+        },
+    )
 
 
 def test_heatmap_is_the_mean_over_the_pool_or_a_subset():
@@ -50,8 +62,15 @@ def test_heatmap_is_the_mean_over_the_pool_or_a_subset():
 
 
 def test_scatter_keeps_sample_ids_in_customdata_and_splits_the_selected():
-    table = pd.DataFrame({"sample": ["i", "j", "k", "l"], "x": [0.1, 0.2, 0.3, 0.4], "y": [1.0, 2.0, 3.0, 4.0],
-                          "selected": [False, True, False, True], "score": [0.5, 0.6, 0.7, 0.8]})
+    table = pd.DataFrame(
+        {
+            "sample": ["i", "j", "k", "l"],
+            "x": [0.1, 0.2, 0.3, 0.4],
+            "y": [1.0, 2.0, 3.0, 4.0],
+            "selected": [False, True, False, True],
+            "score": [0.5, 0.6, 0.7, 0.8],
+        }
+    )
     fig = sample_scatter(table, "x", "y", color="score")
     pool, chosen = fig.data
     assert list(pool.customdata) == ["i", "k"] and list(pool.x) == [0.1, 0.3] and list(pool.marker.color) == [0.5, 0.7]
@@ -77,19 +96,31 @@ def test_intra_cross_scatter_puts_the_intra_pair_against_the_mean_cross_pairs():
 
 def test_histograms_leave_out_absent_terms_and_overlay_the_selected():
     result = xr.Dataset(
-        {"score": ("sample", [0.2, 0.4, 0.9, 1.0]), "term_ss": ("sample", [0.25, 0.5, 0.75, 1.0]),
-         "term_sod": ("sample", [0.0, 0.0, 0.0, 0.0]), "term_cross": ("sample", [np.nan] * 4),
-         "selected": ("sample", [False, False, True, True])},
-        coords={"sample": list("ijkl")})
+        {
+            "score": ("sample", [0.2, 0.4, 0.9, 1.0]),
+            "term_ss": ("sample", [0.25, 0.5, 0.75, 1.0]),
+            "term_sod": ("sample", [0.0, 0.0, 0.0, 0.0]),
+            "term_cross": ("sample", [np.nan] * 4),
+            "selected": ("sample", [False, False, True, True]),
+        },
+        coords={"sample": list("ijkl")},
+    )
     fig = score_histograms(result)
     assert [tr.name for tr in fig.data] == ["score: pool", "score: selected", "term_ss: pool", "term_ss: selected"]
     assert list(fig.data[1].x) == [0.9, 1.0] and list(fig.data[2].x) == [0.25, 0.5]
 
 
 def test_ranking_figure_error_bars_are_the_confidence_intervals():
-    ranking = pd.DataFrame({"source": ["labels"] * 2 + ["ground truth"] * 2, "model": ["A", "B", "A", "B"],
-                            "strength": [0.5, -0.5, 0.2, -0.2], "ci_low": [0.1, -0.9, 0.0, -0.5],
-                            "ci_high": [0.8, -0.2, 0.3, 0.1], "win_rate": [0.7, 0.3, 0.6, 0.4]})
+    ranking = pd.DataFrame(
+        {
+            "source": ["labels"] * 2 + ["ground truth"] * 2,
+            "model": ["A", "B", "A", "B"],
+            "strength": [0.5, -0.5, 0.2, -0.2],
+            "ci_low": [0.1, -0.9, 0.0, -0.5],
+            "ci_high": [0.8, -0.2, 0.3, 0.1],
+            "win_rate": [0.7, 0.3, 0.6, 0.4],
+        }
+    )
     fig = ranking_figure(ranking)
     labels_points, labels_bars = fig.data[0], fig.data[1]
     assert list(labels_points.x) == ["A", "B"]
@@ -119,13 +150,16 @@ def test_disagreement_maps_batch_and_detail_row_order():
     b = np.array([[[0, 2], [2, 0]], [[1, 1], [1, 0]]], np.uint8)
     np.testing.assert_array_equal(disagreement_map(a, b, "ss").sum(axis=(1, 2)), [1, 1])
     saliency = np.array([[[0, 0], [0, 255]], [[0, 0], [0, 0]]], np.uint8)
-    np.testing.assert_array_equal(disagreement_map(a, saliency, "cross"),
-                                  [[[0, 1], [1, 1]], [[1, 1], [1, 1]]])
+    np.testing.assert_array_equal(disagreement_map(a, saliency, "cross"), [[[0, 1], [1, 1]], [[1, 1], [1, 1]]])
     with pytest.raises(MdcError, match="Unknown pair kind"):
         disagreement_map(a, b, "depth")
     tile = np.zeros((2, 2, 3), np.uint8)
-    detail = {"sample": "s1", "image": tile, "scores": {"rank": 3},
-              "ground_truth": {"semantic": {"overlay": tile}},
-              "predictions": {"m1": {"overlay": tile}, "m2": {"overlay": tile}},
-              "disagreement": {"m1|m2": {"kind": "ss", "fraction": 0.25, "overlay": tile}}}
+    detail = {
+        "sample": "s1",
+        "image": tile,
+        "scores": {"rank": 3},
+        "ground_truth": {"semantic": {"overlay": tile}},
+        "predictions": {"m1": {"overlay": tile}, "m2": {"overlay": tile}},
+        "disagreement": {"m1|m2": {"kind": "ss", "fraction": 0.25, "overlay": tile}},
+    }
     assert [c for c, _ in detail_row(detail)] == ["#3 s1", "GT semantic", "m1", "m2", "ss 0.25"]

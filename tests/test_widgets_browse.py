@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-
 from conftest_widgets import MODELS, RecordingSession
+
 from mdc_widgets.mining import CompetitionGroup, Constraints
 from mdc_widgets.widgets import ExplainPanel, LabelPanel, MadApp, PlotsPanel, SampleBrowser, static_mode
 
@@ -55,8 +55,9 @@ def test_browser_pages_sorts_filters_and_opens(mined_blob_session):
     assert len(view.models.children) == 4 and len(view.disagreement.children) == 6
     assert "scores" in view.tables.value
     # the detail image is the sample's image, enlarged three times
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     png = view.images.children[0].children[1].value
     shown = np.asarray(Image.open(io.BytesIO(png)))
@@ -67,8 +68,11 @@ def test_browser_pages_sorts_filters_and_opens(mined_blob_session):
 
 
 def test_explain_panel_passes_the_dropdowns_to_session_explain(gt_session):
-    gt_session.mine(CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1", "conv_sod_2")), k=3,
-                    constraints=Constraints.none())
+    gt_session.mine(
+        CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1", "conv_sod_2")),
+        k=3,
+        constraints=Constraints.none(),
+    )
     session = RecordingSession(gt_session)
     browser = SampleBrowser(session)
     panel = ExplainPanel(session, browser)
@@ -83,7 +87,7 @@ def test_explain_panel_passes_the_dropdowns_to_session_explain(gt_session):
     assert [value for _, value in panel.layer.options] == [None, "0", "2"]
     panel.target.value, panel.layer.value = 3, "2"
     panel.explain_button.click()
-    (args, kwargs), = session.called("explain")
+    ((args, kwargs),) = session.called("explain")
     assert args == (sid, "conv_ss_1") and kwargs == {"target_class": 3, "layer": "2"}
     assert len(panel.output.children) == 3 and panel.last["target_name"] == "c3"
     panel.model.value = "conv_sod_2"
@@ -173,8 +177,14 @@ def test_app_wires_the_panels_and_degrades_to_static_output(mined_blob_session, 
 
     display_static(mined_blob_session, output_dir=tmp_path / "static", n_boot=10)
     written = sorted(p.name for p in (tmp_path / "static").iterdir())
-    assert written == ["heatmap.html", "histograms.html", "mad_samples.png", "plotly.min.js", "ranking.html",
-                       "scatter.html"]
+    assert written == [
+        "heatmap.html",
+        "histograms.html",
+        "mad_samples.png",
+        "plotly.min.js",
+        "ranking.html",
+        "scatter.html",
+    ]
     monkeypatch.setenv("MDC_WIDGETS_STATIC", "0")
     assert not static_mode()
     monkeypatch.delenv("MDC_WIDGETS_STATIC")

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
-
 from conftest import ThresholdCompetitor
 from conftest_widgets import MODELS, RecordingSession
+
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 from mdc_widgets.widgets import CompetitionPicker, RunPanel
@@ -20,7 +20,11 @@ def test_picker_task_switch_sets_models_weights_and_switches(blob_session):
     picker = CompetitionPicker(blob_session, task="joint", k=7)
     assert list(picker.ss_a.options) == ["ss_a", "ss_b"] and list(picker.sod_p.options) == ["sod_p", "sod_q"]
     assert (picker.ss_a.value, picker.ss_b.value, picker.sod_p.value, picker.sod_q.value) == (
-        "ss_a", "ss_b", "sod_p", "sod_q")
+        "ss_a",
+        "ss_b",
+        "sod_p",
+        "sod_q",
+    )
     assert picker.group() == CompetitionGroup(ss=MODELS["ss"], sod=MODELS["sod"])
     assert picker.weights() == Weights(1, 1, 1)
 
@@ -61,10 +65,10 @@ def test_run_predicts_then_mines_with_the_pickers_settings(blob_session):
     panel.on_done(received.append)
     panel.run_button.click()
     assert panel.wait(60)
-    (args, kwargs), = session.called("predict")
+    ((args, kwargs),) = session.called("predict")
     assert args[0] == ["ss_a", "ss_b"] and kwargs["device"] == "auto" and kwargs["chunk_size"] == 16
     assert callable(kwargs["progress"]) and isinstance(kwargs["cancel"], threading.Event)
-    (args, kwargs), = session.called("mine")
+    ((args, kwargs),) = session.called("mine")
     assert args == (CompetitionGroup(ss=MODELS["ss"]), Weights(1, 0, 0), 5, Constraints.none())
     assert kwargs == {"disjoint": False}
     assert len(received) == 1 and int(received[0]["selected"].sum()) == 5
@@ -98,6 +102,7 @@ class GatedCompetitor(ThresholdCompetitor):
 
 def test_cancel_keeps_finished_chunks_and_the_next_run_resumes(tmp_path):
     from conftest_widgets import BLOB_POOL
+
     from mdc_widgets.predictions import completed_fraction
     from mdc_widgets.session import Session
 
@@ -140,7 +145,7 @@ def test_picker_protocol_dropdown_and_confidence_filter_reach_the_session(blob_s
     panel = RunPanel(session, picker, predict_options={"chunk_size": 16})
     panel.run_button.click()
     assert panel.wait(60), panel.status.value
-    (_, kwargs), = session.called("mine")
+    ((_, kwargs),) = session.called("mine")
     assert kwargs == {"disjoint": False, "protocol": "ijcv2021"}
     result = panel.result
     assert result.attrs["protocol"] == "ijcv2021" and result.attrs["key"].endswith("__ijcv2021-rank")

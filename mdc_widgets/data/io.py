@@ -11,17 +11,17 @@ from PIL import Image, ImageOps
 from mdc_widgets.errors import ImageDecodeError
 
 __all__ = [
+    "FITS",
+    "content_box",
     "decode_image",
     "decode_mask",
-    "to_rgb_uint8",
+    "fit_to_canvas",
+    "from_canvas",
+    "native_size",
     "resize_image",
     "resize_mask",
     "resize_saliency",
-    "native_size",
-    "FITS",
-    "content_box",
-    "fit_to_canvas",
-    "from_canvas",
+    "to_rgb_uint8",
 ]
 
 # how an image of another aspect ratio becomes the working canvas:

@@ -137,7 +137,7 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
         h, w = (rng.uniform(0.15, 0.15 + 0.3 * sev, 2) * size).astype(int) + 2
         y0, x0 = int(ys[k] - rng.integers(0, h)), int(xs[k] - rng.integers(0, w))
         occ = np.zeros_like(semantic, bool)
-        occ[max(y0, 0): y0 + h, max(x0, 0): x0 + w] = True
+        occ[max(y0, 0) : y0 + h, max(x0, 0) : x0 + w] = True
         before = (semantic > 0).sum()
         occluder = _background(rng, size, yy, xx)
         image = np.where(occ[..., None], occluder, image)
@@ -152,7 +152,10 @@ def _render(rng: np.random.Generator, size: int, rates: NuisanceRates) -> tuple[
         if rng.random() < 0.5:
             theta = rng.uniform(0, np.pi)
             length, width = rng.uniform(0.08, 0.25) * size, rng.uniform(0.6, 1.4)
-            du, dv = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta), -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
+            du, dv = (
+                (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta),
+                -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta),
+            )
             m = (np.abs(du) <= length / 2) & (np.abs(dv) <= width)
         else:
             m = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.uniform(0.8, max(0.8, 0.04 * size)) ** 2
@@ -229,7 +232,10 @@ def generate_miniworld(split: str = "pool", n: int | None = None, seed: int = 0,
             "saliency": (("sample", "y", "x"), np.where(semantic > 0, 255, 0).astype(np.uint8)),
             **{key: ("sample", np.asarray(values)) for key, values in factors.items()},
         },
-        coords={"sample": np.array([f"{split}-{i:06d}" for i in range(n)], dtype=object), "channel": np.array(["R", "G", "B"], dtype=object)},
+        coords={
+            "sample": np.array([f"{split}-{i:06d}" for i in range(n)], dtype=object),
+            "channel": np.array(["R", "G", "B"], dtype=object),
+        },
         attrs={
             "classes": list(MINIWORLD_CLASSES),
             "generator": "mdc_widgets.miniworld",

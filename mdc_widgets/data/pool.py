@@ -10,8 +10,9 @@ from __future__ import annotations
 import glob as globlib
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -28,8 +29,18 @@ from mdc_widgets.data.io import (
 )
 from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
 
-__all__ = ["Pool", "DatasetPool", "FilePool", "open_pool", "skimage_pool", "match_by_stem", "IMAGE_EXTENSIONS",
-           "relative_id", "relative_ids", "common_root"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DatasetPool",
+    "FilePool",
+    "Pool",
+    "common_root",
+    "match_by_stem",
+    "open_pool",
+    "relative_id",
+    "relative_ids",
+    "skimage_pool",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 METADATA_SKIP = ("image", "semantic", "saliency")
@@ -96,8 +107,13 @@ class Pool:
 class DatasetPool(Pool):
     """A pool over an ``xr.Dataset`` with ``image (sample, y, x, channel)`` and optional ground truth."""
 
-    def __init__(self, dataset: xr.Dataset, name: str | None = None, image_size: tuple[int, int] | None = None,
-                 fingerprint: str | None = None):
+    def __init__(
+        self,
+        dataset: xr.Dataset,
+        name: str | None = None,
+        image_size: tuple[int, int] | None = None,
+        fingerprint: str | None = None,
+    ):
         if "image" not in dataset:
             raise MdcError("A dataset pool needs an 'image' variable with dims (sample, y, x, channel).")
         self.dataset = dataset
@@ -211,11 +227,19 @@ class FilePool(Pool):
         extension (:func:`relative_ids`), so a flat folder gives file stems
     """
 
-    def __init__(self, paths: Sequence[str | Path], *, name: str = "files", image_size: tuple[int, int] = (64, 64),
-                 semantic_masks: Sequence[str | Path | None] | None = None,
-                 saliency_masks: Sequence[str | Path | None] | None = None,
-                 classes: Sequence[str] | None = None, sample_ids: Sequence[str] | None = None,
-                 fit: str = "stretch", root: str | Path | None = None):
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        name: str = "files",
+        image_size: tuple[int, int] = (64, 64),
+        semantic_masks: Sequence[str | Path | None] | None = None,
+        saliency_masks: Sequence[str | Path | None] | None = None,
+        classes: Sequence[str] | None = None,
+        sample_ids: Sequence[str] | None = None,
+        fit: str = "stretch",
+        root: str | Path | None = None,
+    ):
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise MdcError(f"Pool {name!r} has no image files; check the folder, glob or list you gave.")
@@ -254,8 +278,9 @@ class FilePool(Pool):
     def content_boxes(self, start: int, stop: int) -> np.ndarray:
         if self.fit == "stretch":
             return super().content_boxes(start, stop)
-        return np.array([content_box(self.native_size(i), self.image_size, self.fit) for i in range(start, stop)],
-                        np.int64).reshape(-1, 4)
+        return np.array(
+            [content_box(self.native_size(i), self.image_size, self.fit) for i in range(start, stop)], np.int64
+        ).reshape(-1, 4)
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         h, w = self.image_size
@@ -281,8 +306,10 @@ class FilePool(Pool):
         native = self.native_size(index)
         if mask.shape[:2] != native:
             sid = self.sample_ids[index]
-            self.warnings[sid] = (f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is "
-                                  f"{native[1]}x{native[0]}; resized the mask (nearest).")
+            self.warnings[sid] = (
+                f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is "
+                f"{native[1]}x{native[0]}; resized the mask (nearest)."
+            )
             mask = resize_mask(mask, native)
         return np.where(mask > 127, 255, 0).astype(np.uint8) if binary else mask
 
@@ -339,12 +366,15 @@ class FilePool(Pool):
         return out
 
     def metadata(self) -> xr.Dataset:
-        return xr.Dataset({"path": ("sample", np.array([str(p) for p in self.paths], dtype=object))},
-                          coords={"sample": self.sample_ids})
+        return xr.Dataset(
+            {"path": ("sample", np.array([str(p) for p in self.paths], dtype=object))},
+            coords={"sample": self.sample_ids},
+        )
 
 
-def match_by_stem(paths: Sequence[Path], folder: str | Path, what: str,
-                  ids: Sequence[str] | None = None) -> list[Path | None]:
+def match_by_stem(
+    paths: Sequence[Path], folder: str | Path, what: str, ids: Sequence[str] | None = None
+) -> list[Path | None]:
     """For each of ``paths``, the file in ``folder`` with the same name (any image extension), or None.
 
     With ``ids`` (the images' sample ids, paths under the pool root), an
@@ -374,8 +404,10 @@ def match_by_stem(paths: Sequence[Path], folder: str | Path, what: str,
         stem = Path(path).stem
         if len(by_stem.get(stem, ())) > 1:
             names = ", ".join(str(p.relative_to(folder)) for p in by_stem[stem][:3])
-            raise MdcError(f"The {what} folder {folder} holds several files for the image {path} ({names}); "
-                           "mirror the image folders (sub/name.png) or keep one.")
+            raise MdcError(
+                f"The {what} folder {folder} holds several files for the image {path} ({names}); "
+                "mirror the image folders (sub/name.png) or keep one."
+            )
         return by_stem.get(stem, [None])[0]
 
     matched = [find(p, None if ids is None else ids[i]) for i, p in enumerate(paths)]
@@ -393,8 +425,10 @@ def _miniworld_pool(split: str, n: int | None, seed: int, image_size: tuple[int,
     from mdc_widgets.data.miniworld import GENERATOR_VERSION, SPLIT_DEFAULTS, generate_miniworld
 
     if split not in SPLIT_DEFAULTS:
-        raise MdcError(f"Unknown mini-world split {split!r}; use one of "
-                       f"{', '.join(repr(f'miniworld:{s}') for s in SPLIT_DEFAULTS)}.")
+        raise MdcError(
+            f"Unknown mini-world split {split!r}; use one of "
+            f"{', '.join(repr(f'miniworld:{s}') for s in SPLIT_DEFAULTS)}."
+        )
     side = int(image_size[0])
     n = SPLIT_DEFAULTS[split][0] if n is None else int(n)
     # "meta2": the cached metadata changed (num_objects counts objects), so old caches must not be reused
@@ -404,8 +438,10 @@ def _miniworld_pool(split: str, n: int | None, seed: int, image_size: tuple[int,
         ds = generate_miniworld(split, n=n, seed=seed, image_size=side)
         atomic_write_dir(path, lambda tmp: ds.to_zarr(str(tmp), mode="w", consolidated=False))
     ds = xr.open_zarr(str(path), consolidated=False).load()
-    ds = ds.assign_coords(sample=np.array([str(s) for s in ds["sample"].values], dtype=object),
-                          channel=np.array(["R", "G", "B"], dtype=object))
+    ds = ds.assign_coords(
+        sample=np.array([str(s) for s in ds["sample"].values], dtype=object),
+        channel=np.array(["R", "G", "B"], dtype=object),
+    )
     # the data is generated square at `side`; the fingerprint also covers the working (H, W) the pool serves,
     # so a 64x96 pool never takes a 64x64 pool's stored predictions
     served = hashlib.sha256(f"{key}|{tuple(int(s) for s in image_size)}".encode()).hexdigest()[:16]
@@ -417,8 +453,22 @@ def skimage_pool(image_size: tuple[int, int] = (64, 64)) -> DatasetPool:
     from skimage import data as skdata
 
     # photographs only: 'cat' is 'chelsea' again and 'horse' is a binary silhouette
-    names = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
-             "motorcycle_left", "retina", "camera", "coins", "moon", "page", "text", "clock"]
+    names = [
+        "astronaut",
+        "chelsea",
+        "coffee",
+        "rocket",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "motorcycle_left",
+        "retina",
+        "camera",
+        "coins",
+        "moon",
+        "page",
+        "text",
+        "clock",
+    ]
     images, ids = [], []
     for name in names:
         loader = getattr(skdata, name, None)
@@ -434,8 +484,11 @@ def skimage_pool(image_size: tuple[int, int] = (64, 64)) -> DatasetPool:
 
         images.append(resize_image(to_rgb_uint8(np.asarray(raw)), tuple(image_size)))
         ids.append(name)
-    ds = xr.Dataset({"image": (("sample", "y", "x", "channel"), np.stack(images))},
-                    coords={"sample": np.array(ids, dtype=object)}, attrs={"split": "skimage"})
+    ds = xr.Dataset(
+        {"image": (("sample", "y", "x", "channel"), np.stack(images))},
+        coords={"sample": np.array(ids, dtype=object)},
+        attrs={"split": "skimage"},
+    )
     return DatasetPool(ds, name="skimage", image_size=tuple(image_size))
 
 
@@ -498,15 +551,17 @@ def open_pool(
     if text == "skimage":
         return skimage_pool(image_size)
     path = Path(os.path.expanduser(text))
-    if path.suffix.lower() in (".yaml", ".yml") or (not path.exists() and not any(c in text for c in "*?[")
-                                                   and not path.suffix and _is_manifest_name(text)):
+    if path.suffix.lower() in (".yaml", ".yml") or (
+        not path.exists() and not any(c in text for c in "*?[") and not path.suffix and _is_manifest_name(text)
+    ):
         return _manifest_pool(text, image_size, root, fit)
     if path.is_dir():
         return _file_pool(_list_folder(path), path.name, {**files, "root": path}, ground_truth)
     if path.suffix.lower() == ".txt" and path.exists():
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-        return _file_pool([Path(p) if Path(p).is_absolute() else path.parent / p for p in lines],
-                          path.stem, files, ground_truth)
+        return _file_pool(
+            [Path(p) if Path(p).is_absolute() else path.parent / p for p in lines], path.stem, files, ground_truth
+        )
     if any(c in text for c in "*?["):
         matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(text), recursive=True))
         if not matches:
@@ -520,12 +575,15 @@ def open_pool(
     )
 
 
-def _file_pool(paths: Sequence[str | Path], name: str, options: dict[str, Any],
-               ground_truth: dict[str, str | Path] | None) -> FilePool:
+def _file_pool(
+    paths: Sequence[str | Path], name: str, options: dict[str, Any], ground_truth: dict[str, str | Path] | None
+) -> FilePool:
     paths = [Path(p) for p in paths]
     ids = relative_ids(paths, options.get("root") or common_root(paths)) if paths else None
-    masks = {f"{kind}_masks": match_by_stem(paths, folder, f"{kind} ground-truth", ids)
-             for kind, folder in (ground_truth or {}).items()}
+    masks = {
+        f"{kind}_masks": match_by_stem(paths, folder, f"{kind} ground-truth", ids)
+        for kind, folder in (ground_truth or {}).items()
+    }
     return FilePool(paths, name=name, **options, **masks)
 
 
@@ -549,10 +607,15 @@ def _manifest_pool(source: str, image_size: tuple[int, int], root: str | Path | 
     verify_manifest(manifest)
     return FilePool(
         # like a list: ids are paths under the images' common folder (VOC keeps '2007_000001', not 'JPEGImages/...')
-        manifest.image_paths(), name=manifest.name, image_size=image_size,
-        semantic_masks=manifest.mask_paths("semantic_mask") if manifest.raw.get("semantic_mask") or any(
-            e.get("semantic_mask") for e in manifest.entries) else None,
-        saliency_masks=manifest.mask_paths("saliency_mask") if manifest.raw.get("saliency_mask") or any(
-            e.get("saliency_mask") for e in manifest.entries) else None,
-        classes=manifest.classes, fit=fit,
+        manifest.image_paths(),
+        name=manifest.name,
+        image_size=image_size,
+        semantic_masks=manifest.mask_paths("semantic_mask")
+        if manifest.raw.get("semantic_mask") or any(e.get("semantic_mask") for e in manifest.entries)
+        else None,
+        saliency_masks=manifest.mask_paths("saliency_mask")
+        if manifest.raw.get("saliency_mask") or any(e.get("saliency_mask") for e in manifest.entries)
+        else None,
+        classes=manifest.classes,
+        fit=fit,
     )

@@ -14,14 +14,25 @@ __all__ = ["CLASS_PALETTE", "overlay_ground_truth", "preview_grid", "save_previe
 
 # one colour per class index (0, background, is never painted)
 CLASS_PALETTE = np.array(
-    [[0, 0, 0], [255, 60, 40], [40, 110, 255], [40, 220, 70], [255, 220, 0], [220, 60, 220],
-     [0, 220, 220], [255, 140, 0], [140, 90, 40], [255, 255, 255]],
+    [
+        [0, 0, 0],
+        [255, 60, 40],
+        [40, 110, 255],
+        [40, 220, 70],
+        [255, 220, 0],
+        [220, 60, 220],
+        [0, 220, 220],
+        [255, 140, 0],
+        [140, 90, 40],
+        [255, 255, 255],
+    ],
     dtype=np.uint8,
 )
 
 
-def overlay_ground_truth(images: np.ndarray, semantic: np.ndarray, saliency: np.ndarray | None = None,
-                         alpha: float = 0.55) -> np.ndarray:
+def overlay_ground_truth(
+    images: np.ndarray, semantic: np.ndarray, saliency: np.ndarray | None = None, alpha: float = 0.55
+) -> np.ndarray:
     """Paint class colours over labeled pixels and outline the salient region in white.
 
     Parameters
@@ -56,8 +67,9 @@ def overlay_ground_truth(images: np.ndarray, semantic: np.ndarray, saliency: np.
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def preview_grid(ds: xr.Dataset, n: int = 16, columns: int = 4, scale: int = 3,
-                 samples: np.ndarray | list[int] | None = None) -> np.ndarray:
+def preview_grid(
+    ds: xr.Dataset, n: int = 16, columns: int = 4, scale: int = 3, samples: np.ndarray | list[int] | None = None
+) -> np.ndarray:
     """A grid of tiles, each an image beside the same image with its ground truth overlaid.
 
     Parameters
@@ -94,8 +106,14 @@ def preview_grid(ds: xr.Dataset, n: int = 16, columns: int = 4, scale: int = 3,
     return tiles.transpose(0, 2, 1, 3, 4).reshape(rows * pairs.shape[1], columns * pairs.shape[2], 3)
 
 
-def save_preview(ds: xr.Dataset, path: str | Path, n: int = 16, columns: int = 4, scale: int = 3,
-                 samples: np.ndarray | list[int] | None = None) -> Path:
+def save_preview(
+    ds: xr.Dataset,
+    path: str | Path,
+    n: int = 16,
+    columns: int = 4,
+    scale: int = 3,
+    samples: np.ndarray | list[int] | None = None,
+) -> Path:
     """Write ``preview_grid(ds, n, ...)`` to ``path`` as a PNG (atomically) and return the path.
 
     Examples

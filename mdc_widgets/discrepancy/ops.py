@@ -17,16 +17,16 @@ import torch.nn.functional as F
 
 __all__ = [
     "as_tensor",
-    "confusion_counts",
     "binarize_saliency",
-    "saliency_to_float",
-    "iou_binary",
-    "mean_iou_from_confusion",
-    "ss_discrepancy",
-    "sod_discrepancy",
+    "confusion_counts",
     "cross_task_discrepancy",
     "downsample_labels",
     "downsample_saliency",
+    "iou_binary",
+    "mean_iou_from_confusion",
+    "saliency_to_float",
+    "sod_discrepancy",
+    "ss_discrepancy",
 ]
 
 
@@ -88,8 +88,7 @@ def mean_iou_from_confusion(conf: torch.Tensor, empty: float = 1.0) -> torch.Ten
     present = union > 0
     iou = torch.where(present, inter / union.clamp_min(1), torch.zeros_like(inter))
     n_present = present.sum(-1)
-    return torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1),
-                       torch.full_like(iou.sum(-1), float(empty)))
+    return torch.where(n_present > 0, iou.sum(-1) / n_present.clamp_min(1), torch.full_like(iou.sum(-1), float(empty)))
 
 
 def binarize_saliency(s: Any) -> Any:

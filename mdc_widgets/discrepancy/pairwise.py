@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,8 +35,9 @@ def _num_classes(predictions: xr.Dataset, ss_models: Sequence[str]) -> int:
     return max(sizes) if sizes else 256
 
 
-def _chunk_matrix(maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str,
-                  models: Sequence[str] | None = None) -> torch.Tensor:
+def _chunk_matrix(
+    maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str, models: Sequence[str] | None = None
+) -> torch.Tensor:
     """``(n, M, M)`` discrepancies of one chunk ``maps (n, M, H, W)`` uint8."""
     n, m = maps.shape[:2]
     out = torch.zeros((n, m, m), dtype=torch.float64, device=maps.device)
@@ -120,17 +121,24 @@ def compute_discrepancies(
         hi = min(lo + chunk_size, n)
         maps = torch.from_numpy(np.ascontiguousarray(pred.isel(sample=slice(lo, hi)).values)).to(device)
         if downsample > 1:
-            parts = [downsample_labels(maps[:, i], downsample) if t == "ss"
-                     else downsample_saliency(maps[:, i], downsample) for i, t in enumerate(tasks)]
+            parts = [
+                downsample_labels(maps[:, i], downsample) if t == "ss" else downsample_saliency(maps[:, i], downsample)
+                for i, t in enumerate(tasks)
+            ]
             maps = torch.stack(parts, 1)
         result[lo:hi] = _chunk_matrix(maps, tasks, num_classes, sod_measure, models).float().cpu().numpy()
-    kind = np.array([[pair_kind(ta, tb, ma == mb) for mb, tb in zip(models, tasks)] for ma, ta in zip(models, tasks)],
-                    dtype=object)
+    kind = np.array(
+        [[pair_kind(ta, tb, ma == mb) for mb, tb in zip(models, tasks)] for ma, ta in zip(models, tasks)], dtype=object
+    )
     return xr.DataArray(
         result,
         dims=("sample", "model_a", "model_b"),
-        coords={"sample": predictions["sample"].values, "model_a": models, "model_b": models,
-                "kind": (("model_a", "model_b"), kind)},
+        coords={
+            "sample": predictions["sample"].values,
+            "model_a": models,
+            "model_b": models,
+            "kind": (("model_a", "model_b"), kind),
+        },
         name="discrepancy",
         attrs={"sod_measure": sod_measure, "downsample": int(downsample)},
     )

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
     "paper_table_figure",
-    "sample_panel",
-    "save_mined_samples_png",
     "real_sets_figure",
     "recovery_figure",
+    "sample_panel",
+    "save_mined_samples_png",
     "save_real_samples_png",
 ]
 
@@ -37,11 +38,17 @@ def paper_table_figure(table: pd.DataFrame, protocol: str = "ijcv2021") -> Any:
         err_plus = (rows["ci_high"] - rows["mean"]).fillna(0)
         err_minus = (rows["mean"] - rows["ci_low"]).fillna(0)
         fig.add_bar(
-            name=labels[set_name], x=rows["model"] + " (" + rows["metric"] + ")", y=rows["mean"],
+            name=labels[set_name],
+            x=rows["model"] + " (" + rows["metric"] + ")",
+            y=rows["mean"],
             error_y={"type": "data", "array": err_plus, "arrayminus": err_minus},
         )
-    fig.update_layout(barmode="group", yaxis_title="score on the set (higher is better)",
-                      title="Each model on the joint, single-task and random sets", height=420)
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="score on the set (higher is better)",
+        title="Each model on the joint, single-task and random sets",
+        height=420,
+    )
     return fig
 
 
@@ -78,7 +85,11 @@ def sample_panel(
 
 
 def save_mined_samples_png(
-    result: dict[str, Any], config: Any, path: str | Path, n: int = 6, set_name: str = "joint",
+    result: dict[str, Any],
+    config: Any,
+    path: str | Path,
+    n: int = 6,
+    set_name: str = "joint",
 ) -> Path:
     """Render the first ``n`` images of the first seed's ``set_name`` set with GT and every prediction.
 
@@ -104,8 +115,10 @@ def save_mined_samples_png(
     for sid in ids:
         i = index[sid]
         image = pool.read_images(i, i + 1)[0][0]
-        columns = [("GT semantic", colorize_labels(gt["semantic"].sel(sample=sid).values)),
-                   ("GT saliency", gt["saliency"].sel(sample=sid).values)]
+        columns = [
+            ("GT semantic", colorize_labels(gt["semantic"].sel(sample=sid).values)),
+            ("GT saliency", gt["saliency"].sel(sample=sid).values),
+        ]
         for model in preds["model"].values:
             pred = preds["prediction"].sel(sample=sid, model=model).values
             task = str(preds["task"].sel(model=model).values)
@@ -129,12 +142,24 @@ def real_sets_figure(set_table: pd.DataFrame, metric: str = "fbeta_max") -> Any:
         part = rows[rows["set"] == set_name]
         if part.empty:
             continue
-        fig.add_bar(name=SET_LABELS[set_name], x=part["model"], y=part["value"],
-                    error_y={"type": "data", "array": (part["ci_high"] - part["value"]).clip(lower=0),
-                             "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0)})
+        fig.add_bar(
+            name=SET_LABELS[set_name],
+            x=part["model"],
+            y=part["value"],
+            error_y={
+                "type": "data",
+                "array": (part["ci_high"] - part["value"]).clip(lower=0),
+                "arrayminus": (part["value"] - part["ci_low"]).clip(lower=0),
+            },
+        )
     better = "lower is better" if metric == "mae" else "higher is better"
-    fig.update_layout(barmode="group", height=400, yaxis_title=f"{metric} on the set ({better})",
-                      title=f"{metric} of each model on the mined and random sets", legend_title_text="set")
+    fig.update_layout(
+        barmode="group",
+        height=400,
+        yaxis_title=f"{metric} on the set ({better})",
+        title=f"{metric} of each model on the mined and random sets",
+        legend_title_text="set",
+    )
     return fig
 
 
@@ -142,19 +167,25 @@ def recovery_figure(recovery: pd.DataFrame) -> Any:
     """Whether MAD's labels recover the full-pool order (0/1), and how often random labels do, against labels spent."""
     import plotly.graph_objects as go
 
-    mean = recovery.groupby("labels", as_index=False).agg(mad=("mad_recovers", "mean"),
-                                                          random=("random_recovers", "mean"))
+    mean = recovery.groupby("labels", as_index=False).agg(
+        mad=("mad_recovers", "mean"), random=("random_recovers", "mean")
+    )
     fig = go.Figure()
     fig.add_scatter(x=mean["labels"], y=mean["mad"], mode="lines+markers", name="MAD (top-n per pair)")
     fig.add_scatter(x=mean["labels"], y=mean["random"], mode="lines+markers", name="random (n per pair)")
-    fig.update_layout(height=360, xaxis_title="labels spent (images judged, all pairs)",
-                      yaxis_title="full-pool order recovered (fraction)", yaxis_range=[-0.05, 1.05],
-                      title="Ranking the published methods from few labels")
+    fig.update_layout(
+        height=360,
+        xaxis_title="labels spent (images judged, all pairs)",
+        yaxis_title="full-pool order recovered (fraction)",
+        yaxis_range=[-0.05, 1.05],
+        title="Ranking the published methods from few labels",
+    )
     return fig
 
 
-def save_real_samples_png(result: dict[str, Any], path: str | Path, n: int = 4, set_name: str = "joint",
-                          height: int = 160) -> Path:
+def save_real_samples_png(
+    result: dict[str, Any], path: str | Path, n: int = 4, set_name: str = "joint", height: int = 160
+) -> Path:
     """The first ``n`` images of a mined set at their own aspect ratio: photo, ground truth and every map.
 
     Released maps are shown as published (full resolution), network maps as
@@ -185,9 +216,12 @@ def save_real_samples_png(result: dict[str, Any], path: str | Path, n: int = 4, 
                 continue
             task = str(predictions["task"].sel(model=model).values)
             stored = np.asarray(predictions["prediction"].sel(sample=sid, model=model).values)
-            values = resize_mask(map_at_native_size(stored, task, native, pool.fit, released.get(model), stems[i]), size)
-            columns.append((model.split("_s")[0] if task == "ss" else model,
-                            colorize_labels(values) if task == "ss" else values))
+            values = resize_mask(
+                map_at_native_size(stored, task, native, pool.fit, released.get(model), stems[i]), size
+            )
+            columns.append(
+                (model.split("_s")[0] if task == "ss" else model, colorize_labels(values) if task == "ss" else values)
+            )
         rows.append(sample_panel(columns[0][1], columns[1:], scale=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

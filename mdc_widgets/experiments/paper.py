@@ -30,10 +30,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations, product
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,8 +43,15 @@ import xarray as xr
 from mdc_widgets._atomic import atomic_write_text
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, image_features, mine_groups, selected_samples
 
-__all__ = ["PaperConfig", "SET_NAMES", "fusion_overlap", "mine_paper_sets", "paper_table_markdown",
-           "run_paper_experiment", "set_labels"]
+__all__ = [
+    "SET_NAMES",
+    "PaperConfig",
+    "fusion_overlap",
+    "mine_paper_sets",
+    "paper_table_markdown",
+    "run_paper_experiment",
+    "set_labels",
+]
 
 SET_NAMES = ("joint", "ss_only", "sod_only", "random")
 PROTOCOLS = ("ijcv2021", "mdc")
@@ -59,8 +67,12 @@ def set_labels(protocol: str = "ijcv2021") -> dict[str, str]:
     ('SS-only MAD (ijcv2021)', 'SOD-only MAD (ours, mdc)')
     """
     sod = "ours, ijcv2021-style" if protocol == "ijcv2021" else f"ours, {protocol}"
-    return {"joint": "GHS-CV (joint)", "ss_only": f"SS-only MAD ({protocol})", "sod_only": f"SOD-only MAD ({sod})",
-            "random": "random"}
+    return {
+        "joint": "GHS-CV (joint)",
+        "ss_only": f"SS-only MAD ({protocol})",
+        "sod_only": f"SOD-only MAD ({sod})",
+        "random": "random",
+    }
 
 
 SET_LABELS = set_labels("ijcv2021")
@@ -152,9 +164,17 @@ def mine_paper_sets(
         k = max(1, config.set_size // len(groups))
         protocol = "mdc" if name == "joint" else config.protocol
         results = mine_groups(
-            predictions, groups, _set_weights(name, config.weights), k, constraints,
-            disjoint=True, discrepancy=discrepancy, save=False, protocol=protocol,
-            fusion=config.fusion if name == "joint" else "rank", features=features,
+            predictions,
+            groups,
+            _set_weights(name, config.weights),
+            k,
+            constraints,
+            disjoint=True,
+            discrepancy=discrepancy,
+            save=False,
+            protocol=protocol,
+            fusion=config.fusion if name == "joint" else "rank",
+            features=features,
             # ijcv2021: the pair's budget k is filled round-robin over its (defender, class) cells, i.e.
             # N = ceil(k / cells) per class per defender with the last round cut at k (N = 20 for PASCAL)
             n_per_class=k if protocol == "ijcv2021" else None,
@@ -195,16 +215,34 @@ def fusion_overlap(
     k = max(1, config.set_size // len(groups))
     picked = {}
     for fusion in fusions:
-        results = mine_groups(predictions, groups, _set_weights("joint", config.weights), k, constraints,
-                              disjoint=True, discrepancy=discrepancy, save=False, fusion=fusion,
-                              features=features)
+        results = mine_groups(
+            predictions,
+            groups,
+            _set_weights("joint", config.weights),
+            k,
+            constraints,
+            disjoint=True,
+            discrepancy=discrepancy,
+            save=False,
+            fusion=fusion,
+            features=features,
+        )
         picked[fusion] = set(_picks(results))
     rows = []
     for a, b in combinations(fusions, 2):
         common = len(picked[a] & picked[b])
         union = len(picked[a] | picked[b])
-        rows.append({"set": "joint", "fusion_a": a, "fusion_b": b, "n_a": len(picked[a]), "n_b": len(picked[b]),
-                     "overlap": common, "jaccard": common / union if union else float("nan")})
+        rows.append(
+            {
+                "set": "joint",
+                "fusion_a": a,
+                "fusion_b": b,
+                "n_a": len(picked[a]),
+                "n_b": len(picked[b]),
+                "overlap": common,
+                "jaccard": common / union if union else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -222,9 +260,7 @@ def _weights_key(models: Sequence[Any]) -> str:
     return digest.hexdigest()[:10]
 
 
-def _evaluate_sets(
-    predictions: xr.Dataset, ground_truth: xr.Dataset, sets: dict[str, list[str]]
-) -> pd.DataFrame:
+def _evaluate_sets(predictions: xr.Dataset, ground_truth: xr.Dataset, sets: dict[str, list[str]]) -> pd.DataFrame:
     from mdc_widgets.metrics import evaluate, summarize
 
     union = sorted({s for ids in sets.values() for s in ids})
@@ -237,13 +273,18 @@ def _evaluate_sets(
             metric = "miou" if task == "ss" else "fbeta_max"
             images = per_image[metric].sel(model=model, sample=ids).values
             # a failure: the image's own score is below one half
-            rows.append({
-                "set": set_name, "model": str(model), "task": task, "metric": metric,
-                "value": float(summary[metric].sel(model=model)),
-                "failure_rate": float(np.nanmean(images < 0.5)),
-                "n_images": len(ids),
-                **{f"{m}": float(summary[m].sel(model=model)) for m in summary.data_vars},
-            })
+            rows.append(
+                {
+                    "set": set_name,
+                    "model": str(model),
+                    "task": task,
+                    "metric": metric,
+                    "value": float(summary[metric].sel(model=model)),
+                    "failure_rate": float(np.nanmean(images < 0.5)),
+                    "n_images": len(ids),
+                    **{f"{m}": float(summary[m].sel(model=model)) for m in summary.data_vars},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -326,8 +367,16 @@ def run_paper_experiment(
     per_seed = pd.concat(frames, ignore_index=True)
     table, drops = summarize_paper_experiment(per_seed)
     timings["total_s"] = time.perf_counter() - t0
-    result = {"per_seed": per_seed, "table": table, "drops": drops, "sets": all_sets,
-              "fusion_overlap": overlap, "stores": stores, "timings": timings, "config": asdict(config)}
+    result = {
+        "per_seed": per_seed,
+        "table": table,
+        "drops": drops,
+        "sets": all_sets,
+        "fusion_overlap": overlap,
+        "stores": stores,
+        "timings": timings,
+        "config": asdict(config),
+    }
     if output is not None:
         write_paper_outputs(result, output)
     return result
@@ -339,9 +388,19 @@ def summarize_paper_experiment(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd
     for (model, set_name), grp in per_seed.groupby(["model", "set"], sort=False):
         mean, low, high = _ci(grp["value"].values)
         fmean, _, _ = _ci(grp["failure_rate"].values)
-        rows.append({"model": model, "task": grp["task"].iloc[0], "metric": grp["metric"].iloc[0],
-                     "set": set_name, "mean": mean, "ci_low": low, "ci_high": high, "failure_rate": fmean,
-                     "n_images": int(grp["n_images"].iloc[0])})
+        rows.append(
+            {
+                "model": model,
+                "task": grp["task"].iloc[0],
+                "metric": grp["metric"].iloc[0],
+                "set": set_name,
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "failure_rate": fmean,
+                "n_images": int(grp["n_images"].iloc[0]),
+            }
+        )
     table = pd.DataFrame(rows)
     drop_rows = []
     wide = per_seed.pivot_table(index=["model", "seed"], columns="set", values="value")
@@ -360,8 +419,10 @@ def paper_table_markdown(table: pd.DataFrame, drops: pd.DataFrame, protocol: str
     interval crosses zero is marked: the claim does not hold at 95 %.
     """
     labels = set_labels(protocol)
-    lines = ["| model | metric | " + " | ".join(labels[s] for s in SET_NAMES) + " |",
-             "|---|---|" + "---|" * len(SET_NAMES)]
+    lines = [
+        "| model | metric | " + " | ".join(labels[s] for s in SET_NAMES) + " |",
+        "|---|---|" + "---|" * len(SET_NAMES),
+    ]
     for model, grp in table.groupby("model", sort=False):
         cells = []
         for s in SET_NAMES:
@@ -406,11 +467,18 @@ def write_paper_outputs(result: dict[str, Any], output: str | Path) -> None:
     atomic_write_text(output / f"paper_table_{protocol}.csv", csv(result["table"]))
     atomic_write_text(output / f"paper_drops_{protocol}.csv", csv(result["drops"]))
     atomic_write_text(output / f"paper_per_seed_{protocol}.csv", csv(result["per_seed"]))
-    atomic_write_text(output / f"paper_table_{protocol}.md",
-                      paper_table_markdown(result["table"], result["drops"], protocol))
+    atomic_write_text(
+        output / f"paper_table_{protocol}.md", paper_table_markdown(result["table"], result["drops"], protocol)
+    )
     if len(result.get("fusion_overlap", ())):
         atomic_write_text(output / "paper_fusion_overlap.csv", csv(result["fusion_overlap"]))
-    atomic_write_text(output / f"paper_sets_{protocol}.json", json.dumps(
-        {"sets": {str(k): v for k, v in result["sets"].items()}, "config": result["config"]},
-        indent=2, default=str, sort_keys=True))
+    atomic_write_text(
+        output / f"paper_sets_{protocol}.json",
+        json.dumps(
+            {"sets": {str(k): v for k, v in result["sets"].items()}, "config": result["config"]},
+            indent=2,
+            default=str,
+            sort_keys=True,
+        ),
+    )
     atomic_write_text(output / f"paper_timings_{protocol}.json", json.dumps(result["timings"], indent=2))

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,17 +36,17 @@ from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, mine, selected_samples
 
 __all__ = [
-    "RealPhotosConfig",
     "SET_ORDER",
+    "RealPhotosConfig",
     "bootstrap_set_metrics",
+    "findings",
     "labels_to_recover",
     "random_weight_twin",
+    "real_photos_markdown",
     "run_real_photos",
     "set_comparison",
     "set_table",
     "standin_folders",
-    "findings",
-    "real_photos_markdown",
     "write_real_outputs",
 ]
 
@@ -53,8 +54,11 @@ __all__ = [
 HIGHER_IS_BETTER = {"fbeta_max": True, "mae": False, "s_measure": True, "foreground_iou": True, "miou": True}
 SET_ORDER = ("sod_only", "cross", "joint", "random")
 SET_LABELS = {"sod_only": "SOD-only (SOD-C)", "cross": "cross-task", "joint": "joint (GHS-CV)", "random": "random"}
-_COMPETITIONS = {"sod_only": Weights(ss=0, sod=1, cross=0), "cross": Weights(ss=0, sod=0, cross=1),
-                 "joint": Weights(ss=1, sod=1, cross=1)}
+_COMPETITIONS = {
+    "sod_only": Weights(ss=0, sod=1, cross=0),
+    "cross": Weights(ss=0, sod=0, cross=1),
+    "joint": Weights(ss=1, sod=1, cross=1),
+}
 
 
 @dataclass
@@ -63,8 +67,9 @@ class RealPhotosConfig:
 
     pool: str = "../shared/data/sod300/images"
     saliency_gt: str = "../shared/data/sod300/gt"
-    maps: dict[str, str] = field(default_factory=lambda: {
-        m: f"../shared/data/sod300/maps/{m}" for m in ("amulet", "dss", "picanet")})
+    maps: dict[str, str] = field(
+        default_factory=lambda: {m: f"../shared/data/sod300/maps/{m}" for m in ("amulet", "dss", "picanet")}
+    )
     sod_models: Sequence[str] = ("spectral_residual_sod", "frequency_tuned_sod")
     ss_models: Sequence[str] = ("espnetv2_s2.0_voc384", "dicenet_s1.75_voc384")
     # which SOD competitors enter the SOD term (default: every one, maps and classic models)
@@ -111,9 +116,13 @@ def standin_folders(out: str | Path, n: int = 40, seed: int = 5) -> dict[str, An
         for model in sod_models:
             values = predictions["prediction"].sel(model=model).values[i]
             Image.fromarray(values).save(out / "maps" / model / f"{sid}.png")
-    return {"pool": str(out / "images"), "saliency_gt": str(out / "gt"),
-            "maps": {m: str(out / "maps" / m) for m in sod_models},
-            "ss_models": ["mw_unet_ss", "mw_fcn_ss"], "sod_models": []}
+    return {
+        "pool": str(out / "images"),
+        "saliency_gt": str(out / "gt"),
+        "maps": {m: str(out / "maps" / m) for m in sod_models},
+        "ss_models": ["mw_unet_ss", "mw_fcn_ss"],
+        "sod_models": [],
+    }
 
 
 def random_weight_twin(name: str, seed: int = 0, device: str = "cpu") -> Any:
@@ -136,9 +145,14 @@ def _bootstrap_index(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
-def bootstrap_set_metrics(evaluation: xr.Dataset, samples: Sequence[str], models: Sequence[str],
-                          metrics: Sequence[str] = ("fbeta_max", "mae", "s_measure"), n_boot: int = 1000,
-                          seed: int = 0) -> dict[tuple[str, str], np.ndarray]:
+def bootstrap_set_metrics(
+    evaluation: xr.Dataset,
+    samples: Sequence[str],
+    models: Sequence[str],
+    metrics: Sequence[str] = ("fbeta_max", "mae", "s_measure"),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[tuple[str, str], np.ndarray]:
     """``{(model, metric): (n_boot,) replicates}`` of set-level metrics, resampling the set's images.
 
     ``fbeta_max`` is the maximum of the resampled set's mean F-beta curve (as
@@ -159,8 +173,9 @@ def bootstrap_set_metrics(evaluation: xr.Dataset, samples: Sequence[str], models
     return out
 
 
-def _set_values(evaluation: xr.Dataset, samples: Sequence[str], models: Sequence[str],
-                metrics: Sequence[str]) -> dict[tuple[str, str], float]:
+def _set_values(
+    evaluation: xr.Dataset, samples: Sequence[str], models: Sequence[str], metrics: Sequence[str]
+) -> dict[tuple[str, str], float]:
     """``{(model, metric): set-level value}`` of one set, from one :func:`summarize` of it."""
     from mdc_widgets.metrics import summarize
 
@@ -168,9 +183,15 @@ def _set_values(evaluation: xr.Dataset, samples: Sequence[str], models: Sequence
     return {(m, metric): float(summary[metric].sel(model=m).values) for m in models for metric in metrics}
 
 
-def set_table(evaluation: xr.Dataset, sets: dict[str, list[str]], random_sets: Sequence[Sequence[str]],
-              models: Sequence[str], metrics: Sequence[str] = ("fbeta_max", "mae", "s_measure"),
-              n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def set_table(
+    evaluation: xr.Dataset,
+    sets: dict[str, list[str]],
+    random_sets: Sequence[Sequence[str]],
+    models: Sequence[str],
+    metrics: Sequence[str] = ("fbeta_max", "mae", "s_measure"),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per (set, model, metric): the value with a 95 % interval and how it compares with random.
 
     Mined sets get a bootstrap interval over their images; the random row is
@@ -181,8 +202,10 @@ def set_table(evaluation: xr.Dataset, sets: dict[str, list[str]], random_sets: S
     rows = []
     # one summary per random set, not one per (set, model, metric)
     per_random = [_set_values(evaluation, r, models, metrics) for r in random_sets]
-    random_values = {key: np.array([values[key] for values in per_random])
-                     for key in ((m, metric) for m in models for metric in metrics)}
+    random_values = {
+        key: np.array([values[key] for values in per_random])
+        for key in ((m, metric) for m in models for metric in metrics)
+    }
     for name, samples in sets.items():
         boot = bootstrap_set_metrics(evaluation, samples, models, metrics, n_boot, seed)
         mined = _set_values(evaluation, samples, models, metrics)
@@ -192,21 +215,46 @@ def set_table(evaluation: xr.Dataset, sets: dict[str, list[str]], random_sets: S
                 draws = random_values[(model, metric)]
                 harder = draws <= value if HIGHER_IS_BETTER[metric] else draws >= value
                 low, high = np.quantile(boot[(model, metric)], [0.025, 0.975])
-                rows.append({"set": name, "model": model, "metric": metric, "value": value, "ci_low": low,
-                             "ci_high": high, "p_random_as_hard": float(harder.mean()), "n_images": len(samples)})
+                rows.append(
+                    {
+                        "set": name,
+                        "model": model,
+                        "metric": metric,
+                        "value": value,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "p_random_as_hard": float(harder.mean()),
+                        "n_images": len(samples),
+                    }
+                )
     for model in models:
         for metric in metrics:
             draws = random_values[(model, metric)]
             low, high = np.quantile(draws, [0.025, 0.975])
-            rows.append({"set": "random", "model": model, "metric": metric, "value": float(draws.mean()),
-                         "ci_low": low, "ci_high": high, "p_random_as_hard": np.nan,
-                         "n_images": len(random_sets[0]) if random_sets else 0})
+            rows.append(
+                {
+                    "set": "random",
+                    "model": model,
+                    "metric": metric,
+                    "value": float(draws.mean()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_random_as_hard": np.nan,
+                    "n_images": len(random_sets[0]) if random_sets else 0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def set_comparison(evaluation: xr.Dataset, harder: Sequence[str], easier: Sequence[str], models: Sequence[str],
-                   metrics: Sequence[str] = ("fbeta_max", "mae", "s_measure"), n_boot: int = 1000,
-                   seed: int = 0) -> pd.DataFrame:
+def set_comparison(
+    evaluation: xr.Dataset,
+    harder: Sequence[str],
+    easier: Sequence[str],
+    models: Sequence[str],
+    metrics: Sequence[str] = ("fbeta_max", "mae", "s_measure"),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Relative change (%) of each model's metric on set ``harder`` against set ``easier``, with a 95 % interval.
 
     The two sets are resampled independently (they hold different images).
@@ -234,21 +282,39 @@ def _order(strengths: np.ndarray, models: Sequence[str]) -> tuple[str, ...] | No
     return tuple(models[i] for i in ranked)
 
 
-def _bt_order(scores: xr.DataArray, pairs_samples: dict[tuple[str, str], list[str]], models: Sequence[str],
-              higher_is_better: bool, tie_tol: float) -> tuple[str, ...] | None:
+def _bt_order(
+    scores: xr.DataArray,
+    pairs_samples: dict[tuple[str, str], list[str]],
+    models: Sequence[str],
+    higher_is_better: bool,
+    tie_tol: float,
+) -> tuple[str, ...] | None:
     from mdc_widgets.labeling.simulate import simulate_verdicts
     from mdc_widgets.ranking import bradley_terry, win_matrix_from_labels
 
-    verdicts = simulate_verdicts(scores, pairs_samples, tie_tol=tie_tol, higher_is_better=higher_is_better,
-                                 good=0.1 if not higher_is_better else 0.7)
+    verdicts = simulate_verdicts(
+        scores,
+        pairs_samples,
+        tie_tol=tie_tol,
+        higher_is_better=higher_is_better,
+        good=0.1 if not higher_is_better else 0.7,
+    )
     if verdicts.empty:
         return None
     return _order(bradley_terry(win_matrix_from_labels(verdicts, models)), list(models))
 
 
-def labels_to_recover(evaluation: xr.Dataset, discrepancy: xr.DataArray, models: Sequence[str], *,
-                      metric: str = "mae", labels_per_pair: Sequence[int] = (1, 2, 3, 5, 10, 20),
-                      random_draws: int = 200, tie_tol: float = 0.005, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def labels_to_recover(
+    evaluation: xr.Dataset,
+    discrepancy: xr.DataArray,
+    models: Sequence[str],
+    *,
+    metric: str = "mae",
+    labels_per_pair: Sequence[int] = (1, 2, 3, 5, 10, 20),
+    random_draws: int = 200,
+    tie_tol: float = 0.005,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
     """How many labels MAD needs to recover the models' order on the whole labeled pool, against random picks.
 
     The reference order is the Bradley-Terry order of verdicts simulated on
@@ -281,9 +347,15 @@ def labels_to_recover(evaluation: xr.Dataset, discrepancy: xr.DataArray, models:
         for _ in range(random_draws):
             picks = {p: list(rng.choice(samples, size=n, replace=False)) for p in pairs}
             hits += _bt_order(scores, picks, models, higher, tie_tol) == reference
-        rows.append({"labels_per_pair": n, "labels": n * len(pairs), "mad_recovers": mad_order == reference,
-                     "mad_order": " > ".join(mad_order) if mad_order else "tie",
-                     "random_recovers": hits / random_draws})
+        rows.append(
+            {
+                "labels_per_pair": n,
+                "labels": n * len(pairs),
+                "mad_recovers": mad_order == reference,
+                "mad_order": " > ".join(mad_order) if mad_order else "tie",
+                "random_recovers": hits / random_draws,
+            }
+        )
     table = pd.DataFrame(rows)
 
     def fewest(column: str, threshold: float | None = None) -> int | None:
@@ -324,15 +396,21 @@ def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str
         from mdc_widgets.data import FilePool
 
         keep = slice(0, int(config.limit))
-        pool = FilePool(pool.paths[keep], name=pool.name, image_size=pool.image_size, fit=pool.fit,
-                        saliency_masks=pool.saliency_masks[keep])
+        pool = FilePool(
+            pool.paths[keep],
+            name=pool.name,
+            image_size=pool.image_size,
+            fit=pool.fit,
+            saliency_masks=pool.saliency_masks[keep],
+        )
     published = list(config.maps)
     competitors = [MapCompetitor(name, folder, "sod") for name, folder in config.maps.items()]
     competitors += [get_model(name, device=config.device) for name in (*config.sod_models, *config.ss_models)]
     if config.random_weights:
         competitors += [random_weight_twin(name, device=config.device) for name in config.ss_models]
-    predictions = predict_pool(pool, competitors, config.store, batch_size=config.batch_size, device=config.device,
-                               progress=progress)
+    predictions = predict_pool(
+        pool, competitors, config.store, batch_size=config.batch_size, device=config.device, progress=progress
+    )
     timings["predict_s"] = time.perf_counter() - start
 
     tick = time.perf_counter()
@@ -346,8 +424,16 @@ def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str
     sets: dict[str, list[str]] = {}
     for name, weights in _COMPETITIONS.items():
         group = CompetitionGroup(ss=ss if name != "sod_only" else (), sod=sod)
-        result = mine(predictions, group, weights, config.k, Constraints(), discrepancy=discrepancy, pool=pool,
-                      key=f"real_{name}_k{config.k}")
+        result = mine(
+            predictions,
+            group,
+            weights,
+            config.k,
+            Constraints(),
+            discrepancy=discrepancy,
+            pool=pool,
+            key=f"real_{name}_k{config.k}",
+        )
         sets[name] = selected_samples(result)
     timings["mine_s"] = time.perf_counter() - tick
 
@@ -362,15 +448,24 @@ def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str
     }
     recover_tables, recover_summaries = [], []
     for seed in config.seeds:
-        table, summary = labels_to_recover(evaluation, discrepancy, published, metric=config.rank_metric,
-                                           labels_per_pair=config.labels_per_pair, seed=int(seed))
+        table, summary = labels_to_recover(
+            evaluation,
+            discrepancy,
+            published,
+            metric=config.rank_metric,
+            labels_per_pair=config.labels_per_pair,
+            seed=int(seed),
+        )
         recover_tables.append(table.assign(seed=int(seed)))
         recover_summaries.append({**summary, "seed": int(seed)})
     timings["analysis_s"] = time.perf_counter() - tick
 
     summary = summarize(evaluation)
-    pool_scores = summary[["fbeta_max", "mae", "s_measure", "foreground_iou"]].to_dataframe().drop(
-        columns="task", errors="ignore")
+    pool_scores = (
+        summary[["fbeta_max", "mae", "s_measure", "foreground_iou"]]
+        .to_dataframe()
+        .drop(columns="task", errors="ignore")
+    )
     timings["total_s"] = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -422,8 +517,10 @@ def real_photos_markdown(result: dict[str, Any]) -> str:
     """The README's tables: each method on each set, the set comparisons, and the label budget to rank."""
     table = result["set_table"]
     published = result["published"]
-    lines = ["| method | metric | SOD-only (SOD-C) | cross-task | joint (GHS-CV) | random | all photos |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | metric | SOD-only (SOD-C) | cross-task | joint (GHS-CV) | random | all photos |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for model in published:
         for metric in ("fbeta_max", "mae", "s_measure"):
             cells = []
@@ -438,12 +535,20 @@ def real_photos_markdown(result: dict[str, Any]) -> str:
     lines += ["", "| comparison | method | metric | change % [95 % CI] |", "|---|---|---|---|"]
     for key, comparison in result["comparisons"].items():
         for _, row in comparison.iterrows():
-            lines.append(f"| {key} | {row['model']} | {row['metric']} | "
-                         f"{row['change_pct']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] |")
-    lines += ["", "| labels per pair | labels | MAD recovers the full order | random recovers (fraction) |",
-              "|---|---|---|---|"]
-    recovery = result["recovery"].groupby("labels_per_pair", as_index=False).agg(
-        labels=("labels", "first"), mad=("mad_recovers", "mean"), random=("random_recovers", "mean"))
+            lines.append(
+                f"| {key} | {row['model']} | {row['metric']} | "
+                f"{row['change_pct']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] |"
+            )
+    lines += [
+        "",
+        "| labels per pair | labels | MAD recovers the full order | random recovers (fraction) |",
+        "|---|---|---|---|",
+    ]
+    recovery = (
+        result["recovery"]
+        .groupby("labels_per_pair", as_index=False)
+        .agg(labels=("labels", "first"), mad=("mad_recovers", "mean"), random=("random_recovers", "mean"))
+    )
     for row in recovery.itertuples(index=False):
         lines.append(f"| {int(row.labels_per_pair)} | {int(row.labels)} | {row.mad:.2f} | {row.random:.2f} |")
     return "\n".join(lines) + "\n"
@@ -466,15 +571,27 @@ def write_real_outputs(result: dict[str, Any], output: str | Path) -> dict[str, 
         "json": output / "real_photos.json",
     }
     atomic_write_text(files["sets_csv"], result["set_table"].to_csv(index=False))
-    atomic_write_text(files["comparisons_csv"], pd.concat(
-        [c.assign(comparison=k) for k, c in result["comparisons"].items()]).to_csv(index=False))
+    atomic_write_text(
+        files["comparisons_csv"],
+        pd.concat([c.assign(comparison=k) for k, c in result["comparisons"].items()]).to_csv(index=False),
+    )
     atomic_write_text(files["recovery_csv"], result["recovery"].to_csv(index=False))
     atomic_write_text(files["pool_csv"], result["pool_scores"].to_csv())
     atomic_write_text(files["markdown"], real_photos_markdown(result))
     config = result["config"]
-    atomic_write_text(files["json"], json.dumps({
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-        "sets": result["sets"], "findings": findings(result), "timings": result["timings"],
-        "peak_rss_mib": result["peak_rss_mib"], "pool_fingerprint": result["pool"].fingerprint,
-    }, indent=2, default=str))
+    atomic_write_text(
+        files["json"],
+        json.dumps(
+            {
+                "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+                "sets": result["sets"],
+                "findings": findings(result),
+                "timings": result["timings"],
+                "peak_rss_mib": result["peak_rss_mib"],
+                "pool_fingerprint": result["pool"].fingerprint,
+            },
+            indent=2,
+            default=str,
+        ),
+    )
     return files

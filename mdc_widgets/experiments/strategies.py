@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,12 +30,29 @@ import torch.nn.functional as F
 
 from mdc_widgets._atomic import atomic_write_text
 
-__all__ = ["StrategyStudyConfig", "DEFAULT_STRATEGIES", "run_strategy_study", "finetune_gain", "strategy_table_markdown"]
+__all__ = [
+    "DEFAULT_STRATEGIES",
+    "StrategyStudyConfig",
+    "finetune_gain",
+    "run_strategy_study",
+    "strategy_table_markdown",
+]
 
 DEFAULT_STRATEGIES = (
-    "random", "loss", "focal", "entropy", "u2pl_unreliable", "ensemble_mutual_information",
-    "occlusion_stress", "hide_and_seek_stress", "blur_stress", "adversarial_erasing_depth",
-    "mad_ss", "mad_sod", "mad_cross", "mad_joint",
+    "random",
+    "loss",
+    "focal",
+    "entropy",
+    "u2pl_unreliable",
+    "ensemble_mutual_information",
+    "occlusion_stress",
+    "hide_and_seek_stress",
+    "blur_stress",
+    "adversarial_erasing_depth",
+    "mad_ss",
+    "mad_sod",
+    "mad_cross",
+    "mad_joint",
 )
 HARD_FACTORS = {
     "small": lambda md: md["object_scale"] < 0.09,
@@ -85,8 +103,7 @@ def _finetune_data(pool: Any, ids: Sequence[str], ground_truth: Any) -> tuple[to
     rows = [index[s] for s in ids]
     images = np.stack([pool.read_images(i, i + 1)[0][0] for i in rows])
     labels = ground_truth["semantic"].sel(sample=list(ids)).values
-    return (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0,
-            torch.from_numpy(labels.astype(np.int64)))
+    return (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0, torch.from_numpy(labels.astype(np.int64)))
 
 
 def finetune_gain(
@@ -107,8 +124,9 @@ def finetune_gain(
     def test_miou(module: torch.nn.Module) -> float:
         module.eval()
         with torch.inference_mode():
-            pred = torch.cat([module(competitor.preprocess(test[0][i: i + 256])).argmax(1)
-                              for i in range(0, len(test[0]), 256)])
+            pred = torch.cat(
+                [module(competitor.preprocess(test[0][i : i + 256])).argmax(1) for i in range(0, len(test[0]), 256)]
+            )
         return float(miou(pred, test[1], n_cls, per_image=False))
 
     module = copy.deepcopy(competitor.module).cpu()
@@ -144,8 +162,9 @@ def _diversity(metadata: Any, ids: Sequence[str]) -> dict[str, float]:
     }
 
 
-def run_strategy_study(config: StrategyStudyConfig | None = None, output: str | Path | None = None,
-                       progress: bool = False) -> dict[str, Any]:
+def run_strategy_study(
+    config: StrategyStudyConfig | None = None, output: str | Path | None = None, progress: bool = False
+) -> dict[str, Any]:
     """Run the comparison; returns ``per_seed`` rows, the summary ``table`` and ``timings``."""
     from mdc_widgets.config import cache_dir, resolve_device
     from mdc_widgets.data import generate_miniworld, open_pool
@@ -162,11 +181,15 @@ def run_strategy_study(config: StrategyStudyConfig | None = None, output: str | 
     models = [get_model(n, device=device) for n in names]
     target = next(m for m in models if m.name == config.target_model)
     test_ds = generate_miniworld("test_hard", n=config.test_size, seed=0)
-    test = (torch.from_numpy(test_ds["image"].values).permute(0, 3, 1, 2).float() / 255.0,
-            torch.from_numpy(test_ds["semantic"].values.astype(np.int64)))
+    test = (
+        torch.from_numpy(test_ds["image"].values).permute(0, 3, 1, 2).float() / 255.0,
+        torch.from_numpy(test_ds["semantic"].values.astype(np.int64)),
+    )
     train_ds = generate_miniworld("train", n=800, seed=0)
-    replay = (torch.from_numpy(train_ds["image"].values).permute(0, 3, 1, 2).float() / 255.0,
-              torch.from_numpy(train_ds["semantic"].values.astype(np.int64)))
+    replay = (
+        torch.from_numpy(train_ds["image"].values).permute(0, 3, 1, 2).float() / 255.0,
+        torch.from_numpy(train_ds["semantic"].values.astype(np.int64)),
+    )
     rows = []
     for seed in config.seeds:
         pool = open_pool("miniworld", n=config.pool_size, seed=seed)
@@ -185,13 +208,25 @@ def run_strategy_study(config: StrategyStudyConfig | None = None, output: str | 
         for name in config.strategies:
             strategy = get_strategy(name)
             t0 = time.perf_counter()
-            scores = score_pool(name, pool=pool, predictions=predictions, models=models,
-                                ground_truth=ground_truth if strategy.needs_labels else None, seed=seed,
-                                device=device, **_strategy_kwargs(name, config, discrepancy))
+            scores = score_pool(
+                name,
+                pool=pool,
+                predictions=predictions,
+                models=models,
+                ground_truth=ground_truth if strategy.needs_labels else None,
+                seed=seed,
+                device=device,
+                **_strategy_kwargs(name, config, discrepancy),
+            )
             seconds = time.perf_counter() - t0 + (discrepancy_seconds if name.startswith("mad_") else 0.0)
             picked = select_top_k(scores, config.k, Constraints.none()).samples
-            row = {"seed": seed, "strategy": name, "seconds": seconds,
-                   "labels_needed": config.pool_size if strategy.needs_labels else 0, "k": len(picked)}
+            row = {
+                "seed": seed,
+                "strategy": name,
+                "seconds": seconds,
+                "labels_needed": config.pool_size if strategy.needs_labels else 0,
+                "k": len(picked),
+            }
             drops = []
             for m in names:
                 value = float(per_image[metric[m]].sel(model=m, sample=picked).mean())
@@ -199,8 +234,15 @@ def run_strategy_study(config: StrategyStudyConfig | None = None, output: str | 
                 drops.append(100.0 * (value - baseline[m]) / max(baseline[m], 1e-9))
             row["hardness_drop_pct"] = float(np.mean(drops))
             row.update(_diversity(metadata, picked))
-            before, after = finetune_gain(target, _finetune_data(pool, picked, ground_truth), replay, test,
-                                          config.finetune_steps, config.finetune_lr, seed)
+            before, after = finetune_gain(
+                target,
+                _finetune_data(pool, picked, ground_truth),
+                replay,
+                test,
+                config.finetune_steps,
+                config.finetune_lr,
+                seed,
+            )
             row.update({"test_miou_before": before, "test_miou_after": after, "finetune_gain": after - before})
             rows.append(row)
     per_seed = pd.DataFrame(rows)
@@ -223,28 +265,41 @@ def summarize_strategy_study(per_seed: pd.DataFrame) -> pd.DataFrame:
     for name, grp in per_seed.groupby("strategy", sort=False):
         hard, hard_lo, hard_hi = _ci(grp["hardness_drop_pct"].values)
         gain, gain_lo, gain_hi = _ci(grp["finetune_gain"].values)
-        rows.append({
-            "strategy": name, "hardness_drop_pct": hard, "hardness_ci_low": hard_lo, "hardness_ci_high": hard_hi,
-            "finetune_gain": gain, "gain_ci_low": gain_lo, "gain_ci_high": gain_hi,
-            "factors_covered": grp["factors_covered"].mean(), "factors_per_image": grp["factors_per_image"].mean(),
-            "classes_covered": grp["classes_covered"].mean(), "labels_needed": int(grp["labels_needed"].iloc[0]),
-            "seconds": grp["seconds"].mean(),
-        })
+        rows.append(
+            {
+                "strategy": name,
+                "hardness_drop_pct": hard,
+                "hardness_ci_low": hard_lo,
+                "hardness_ci_high": hard_hi,
+                "finetune_gain": gain,
+                "gain_ci_low": gain_lo,
+                "gain_ci_high": gain_hi,
+                "factors_covered": grp["factors_covered"].mean(),
+                "factors_per_image": grp["factors_per_image"].mean(),
+                "classes_covered": grp["classes_covered"].mean(),
+                "labels_needed": int(grp["labels_needed"].iloc[0]),
+                "seconds": grp["seconds"].mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def strategy_table_markdown(table: pd.DataFrame) -> str:
     """The strategy table as Markdown, hardest picks first."""
+
     def ci(lo: float, hi: float, fmt: str) -> str:
         return "" if np.isnan(lo) else f" [{lo:{fmt}}, {hi:{fmt}}]"
 
-    lines = ["| strategy | score vs random, % | fine-tune gain (test mIoU) | factors covered (of 7) | "
-             "factors per image | classes | labels before selection | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| strategy | score vs random, % | fine-tune gain (test mIoU) | factors covered (of 7) | "
+        "factors per image | classes | labels before selection | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for _, r in table.sort_values("hardness_drop_pct").iterrows():
         lines.append(
             f"| {r['strategy']} | {r['hardness_drop_pct']:.1f}{ci(r['hardness_ci_low'], r['hardness_ci_high'], '.1f')} "
             f"| {r['finetune_gain']:+.3f}{ci(r['gain_ci_low'], r['gain_ci_high'], '+.3f')} "
             f"| {r['factors_covered']:.1f} | {r['factors_per_image']:.2f} | {r['classes_covered']:.1f} "
-            f"| {r['labels_needed']} | {r['seconds']:.1f} |")
+            f"| {r['labels_needed']} | {r['seconds']:.1f} |"
+        )
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 
 from mdc_widgets.errors import MdcError
 
-__all__ = ["list_cam_layers", "grad_cam", "saliency_explanation"]
+__all__ = ["grad_cam", "list_cam_layers", "saliency_explanation"]
 
 
 class _LogitsModule(nn.Module):
@@ -44,7 +45,9 @@ def _layer(competitor: Any, layer: str | None) -> nn.Module:
             raise MdcError(f"Model {competitor.name!r} has no convolution layer for Grad-CAM.")
         layer = convs[-1]
     if layer not in modules:
-        raise MdcError(f"Model {competitor.name!r} has no layer {layer!r}; choose one of {list_cam_layers(competitor)}.")
+        raise MdcError(
+            f"Model {competitor.name!r} has no layer {layer!r}; choose one of {list_cam_layers(competitor)}."
+        )
     return modules[layer]
 
 
@@ -109,8 +112,9 @@ def grad_cam(
     return np.clip(np.asarray(heat, np.float32), 0, 1)
 
 
-def saliency_explanation(competitor: Any, images: torch.Tensor | np.ndarray, layer: str | None = None
-                         ) -> dict[str, np.ndarray]:
+def saliency_explanation(
+    competitor: Any, images: torch.Tensor | np.ndarray, layer: str | None = None
+) -> dict[str, np.ndarray]:
     """For a SOD model: its saliency map and a Grad-CAM of the saliency score over the salient region."""
     if competitor.task != "sod":
         raise MdcError(f"Model {competitor.name!r} is a {competitor.task.upper()} model; use grad_cam for it.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["label_palette", "colorize_labels", "overlay_labels", "heatmap_colors", "overlay_heatmap", "legend"]
+__all__ = ["colorize_labels", "heatmap_colors", "label_palette", "legend", "overlay_heatmap", "overlay_labels"]
 
 
 def label_palette(n: int = 256) -> np.ndarray:
@@ -35,8 +35,9 @@ def colorize_labels(labels: np.ndarray, palette: np.ndarray | None = None) -> np
     return palette[np.asarray(labels, np.int64) % len(palette)]
 
 
-def overlay_labels(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55, palette: np.ndarray | None = None
-                   ) -> np.ndarray:
+def overlay_labels(
+    image: np.ndarray, labels: np.ndarray, alpha: float = 0.55, palette: np.ndarray | None = None
+) -> np.ndarray:
     """Blend coloured labels over an RGB image; background (0) stays the image."""
     colours = colorize_labels(labels, palette).astype(np.float32)
     img = np.asarray(image, np.float32)
@@ -74,4 +75,4 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) 
 def legend(classes: list[str] | tuple[str, ...], present: np.ndarray | None = None) -> list[tuple[str, str]]:
     """``(class name, '#rrggbb')`` for every class (or only those in ``present``)."""
     ids = range(len(classes)) if present is None else sorted(int(i) for i in np.unique(present))
-    return [(classes[i] if i < len(classes) else str(i), "#%02x%02x%02x" % tuple(_PALETTE[i])) for i in ids]
+    return [(classes[i] if i < len(classes) else str(i), "#{:02x}{:02x}{:02x}".format(*_PALETTE[i])) for i in ids]

@@ -17,27 +17,31 @@ from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
 
 __all__ = [
     "EXPORTERS",
-    "export_as",
-    "mined_set",
-    "ranked_frame",
-    "file_stem",
-    "export_folder",
-    "contact_sheet_html",
-    "masks_dataset",
-    "pool_ground_truth",
-    "write_mask_folder",
-    "export_coco",
-    "import_coco",
-    "export_label_studio",
-    "import_label_studio",
-    "brush_encode",
     "brush_decode",
+    "brush_encode",
+    "contact_sheet_html",
+    "export_as",
+    "export_coco",
     "export_fiftyone",
+    "export_folder",
+    "export_label_studio",
+    "file_stem",
+    "import_coco",
+    "import_label_studio",
+    "masks_dataset",
+    "mined_set",
+    "pool_ground_truth",
+    "ranked_frame",
+    "write_mask_folder",
 ]
 
 # the formats a Session, a widget or ``mine --export`` names; each takes (source, target, **options)
-EXPORTERS = {"folder": export_folder, "coco": export_coco, "label-studio": export_label_studio,
-             "fiftyone": export_fiftyone}
+EXPORTERS = {
+    "folder": export_folder,
+    "coco": export_coco,
+    "label-studio": export_label_studio,
+    "fiftyone": export_fiftyone,
+}
 
 
 def export_as(format: str, source, target, **options):

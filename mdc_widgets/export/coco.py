@@ -11,8 +11,9 @@ correct the masks, export "COCO 1.0" again and read it back with
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -49,9 +50,13 @@ def mask_annotations(labels: np.ndarray, image_id: int, first_id: int = 1, score
     for offset, value in enumerate(int(v) for v in np.unique(labels) if v not in (0, 255)):
         rle = mask_api.encode(np.asfortranarray(labels == value, dtype=np.uint8))
         annotation = {
-            "id": first_id + offset, "image_id": int(image_id), "category_id": value,
+            "id": first_id + offset,
+            "image_id": int(image_id),
+            "category_id": value,
             "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
-            "area": int(mask_api.area(rle)), "bbox": [int(round(b)) for b in mask_api.toBbox(rle)], "iscrowd": 1,
+            "area": int(mask_api.area(rle)),
+            "bbox": [int(round(b)) for b in mask_api.toBbox(rle)],
+            "iscrowd": 1,
         }
         if score is not None:
             annotation["score"] = float(score)
@@ -59,8 +64,9 @@ def mask_annotations(labels: np.ndarray, image_id: int, first_id: int = 1, score
     return annotations
 
 
-def rasterize_annotations(annotations: Sequence[dict], height: int, width: int,
-                          value_of: Any = lambda category_id: category_id) -> np.ndarray:
+def rasterize_annotations(
+    annotations: Sequence[dict], height: int, width: int, value_of: Any = lambda category_id: category_id
+) -> np.ndarray:
     """A class map ``(H, W)`` uint8 of COCO annotations (RLE, compressed or not, or polygons); later ones on top.
 
     Examples
@@ -107,8 +113,10 @@ def export_coco(
     out = Path(out)
     write_images(mined, out / "images")
     height, width = int(mined.sizes["y"]), int(mined.sizes["x"])
-    images = [{"id": i + 1, "file_name": f"{file_stem(str(s))}.png", "width": width, "height": height}
-              for i, s in enumerate(mined["sample"].values)]
+    images = [
+        {"id": i + 1, "file_name": f"{file_stem(str(s))}.png", "width": width, "height": height}
+        for i, s in enumerate(mined["sample"].values)
+    ]
     files = {}
     for model, (kind, labels, classes) in prelabels(mined).items():
         categories = [{"id": i, "name": name, "supercategory": kind} for i, name in enumerate(classes) if i > 0]
@@ -116,9 +124,15 @@ def export_coco(
         for i, image in enumerate(images):
             annotations += mask_annotations(labels[i], image["id"], first_id=len(annotations) + 1)
         document = {
-            "info": {"description": f"pre-annotations of {model} ({kind}) for mining result "
-                                    f"{mined.attrs.get('result_key', '')}", "version": "1.0"},
-            "licenses": [], "images": images, "categories": categories, "annotations": annotations,
+            "info": {
+                "description": f"pre-annotations of {model} ({kind}) for mining result "
+                f"{mined.attrs.get('result_key', '')}",
+                "version": "1.0",
+            },
+            "licenses": [],
+            "images": images,
+            "categories": categories,
+            "annotations": annotations,
         }
         files[model] = out / "annotations" / f"{model}.json"
         atomic_write_json(files[model], document)
@@ -145,8 +159,9 @@ def import_coco(
         document = json.loads(path.read_text(encoding="utf-8"))
         images, categories = document["images"], document["categories"]
     except (OSError, ValueError, KeyError) as exc:
-        raise MdcError(f"{path} is not a COCO file with 'images' and 'categories' ({exc}); "
-                       "export the task as COCO 1.0.") from exc
+        raise MdcError(
+            f"{path} is not a COCO file with 'images' and 'categories' ({exc}); export the task as COCO 1.0."
+        ) from exc
     names = {int(c["id"]): str(c["name"]) for c in categories}
     saliency = set(names.values()) == {SALIENT[1]}
     if saliency:
@@ -164,7 +179,8 @@ def import_coco(
     masks = {}
     for image in images:
         stem = Path(str(image["file_name"])).stem
-        masks[to_sample.get(stem, stem)] = rasterize_annotations(by_image.get(int(image["id"]), []),
-                                                                 image["height"], image["width"], value_of)
+        masks[to_sample.get(stem, stem)] = rasterize_annotations(
+            by_image.get(int(image["id"]), []), image["height"], image["width"], value_of
+        )
     names_out = list(SALIENT) if saliency else list(classes or [])
     return masks_dataset({kind: masks}, names_out)

@@ -36,8 +36,10 @@ def _fiftyone() -> Any:
     try:
         import fiftyone
     except ImportError as exc:
-        raise MdcError("FiftyOne export needs fiftyone: pip install 'mdc-widgets[fiftyone]' (or set "
-                       "FIFTYONE_DATABASE_URI to a MongoDB of your own).") from exc
+        raise MdcError(
+            "FiftyOne export needs fiftyone: pip install 'mdc-widgets[fiftyone]' (or set "
+            "FIFTYONE_DATABASE_URI to a MongoDB of your own)."
+        ) from exc
     return fiftyone
 
 
@@ -109,17 +111,21 @@ def export_fiftyone(
             sample[variable] = _scalar(mined[variable].values[i])
         text = str(mined["verdicts"].values[i]) if "verdicts" in mined else ""
         sample["verdicts"] = [v for v in text.split("; ") if v]
-        for j, (model, task, fld) in enumerate(models):
-            sample[fld] = (fo.Segmentation(mask=maps[i, j]) if task == "ss"
-                           else fo.Heatmap(map=maps[i, j], range=[0, 255]))
+        for j, (_model, task, fld) in enumerate(models):
+            sample[fld] = (
+                fo.Segmentation(mask=maps[i, j]) if task == "ss" else fo.Heatmap(map=maps[i, j], range=[0, 255])
+            )
         for kind in ("semantic", "saliency"):
             if kind in mined and labeled_flags(mined, kind)[i]:
                 sample[f"gt_{kind}"] = fo.Segmentation(mask=np.asarray(mined[kind].values[i]))
         samples.append(sample)
     dataset.add_samples(samples, progress=False)
     dataset.mask_targets = targets
-    dataset.info = {"mdc_result": mined.attrs.get("result_key", ""), "mdc_pool": mined.attrs.get("pool", ""),
-                    "mdc_models": {fld: {"model": m, "task": t} for m, t, fld in models},
-                    "mdc_ranked_columns": list(RANKED_COLUMNS)}
+    dataset.info = {
+        "mdc_result": mined.attrs.get("result_key", ""),
+        "mdc_pool": mined.attrs.get("pool", ""),
+        "mdc_models": {fld: {"model": m, "task": t} for m, t, fld in models},
+        "mdc_ranked_columns": list(RANKED_COLUMNS),
+    }
     dataset.save()
     return dataset

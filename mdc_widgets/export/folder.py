@@ -24,7 +24,7 @@ from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import grey_png, label_png, labeled_flags, rgb_png, write_images
 from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
 
-__all__ = ["export_folder", "contact_sheet_html"]
+__all__ = ["contact_sheet_html", "export_folder"]
 
 _RESERVED = {"images", "ground_truth", "overlays"}
 
@@ -68,13 +68,19 @@ def contact_sheet_html(mined: xr.Dataset, title: str = "Mined images") -> str:
     rows = []
     for i, sample in enumerate(mined["sample"].values):
         stem = html.escape(file_stem(str(sample)))
-        cells = [f"<td>{int(mined['rank'].values[i])}</td>", f"<td>{html.escape(str(sample))}</td>",
-                 f"<td>{float(mined['score'].values[i]):.3f}</td>",
-                 f'<td><img src="images/{stem}.png" alt="{stem}"></td>']
+        cells = [
+            f"<td>{int(mined['rank'].values[i])}</td>",
+            f"<td>{html.escape(str(sample))}</td>",
+            f"<td>{float(mined['score'].values[i]):.3f}</td>",
+            f'<td><img src="images/{stem}.png" alt="{stem}"></td>',
+        ]
         for name, _, flags in columns:
             shown = flags is None or bool(flags[i])
-            cells.append(f'<td><img src="overlays/{html.escape(name)}/{stem}.png" alt="{html.escape(name)}"></td>'
-                         if shown else "<td>no mask</td>")
+            cells.append(
+                f'<td><img src="overlays/{html.escape(name)}/{stem}.png" alt="{html.escape(name)}"></td>'
+                if shown
+                else "<td>no mask</td>"
+            )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     entries: list[tuple[str, str]] = []
     ss_classes = {}
@@ -83,8 +89,11 @@ def contact_sheet_html(mined: xr.Dataset, title: str = "Mined images") -> str:
             ss_classes = dict(enumerate((mined.attrs.get("classes") or {}).get(str(model), []))) or ss_classes
     if "semantic" in mined and mined.attrs.get("gt_classes"):
         ss_classes = {**dict(enumerate(mined.attrs["gt_classes"])), **ss_classes}
-    ss_maps = [np.asarray(mined["prediction"].values)[:, j] for j, t in enumerate(mined["task"].values)
-               if str(t) == "ss"] if "prediction" in mined else []
+    ss_maps = (
+        [np.asarray(mined["prediction"].values)[:, j] for j, t in enumerate(mined["task"].values) if str(t) == "ss"]
+        if "prediction" in mined
+        else []
+    )
     if "semantic" in mined:
         ss_maps.append(np.asarray(mined["semantic"].values))
     if ss_maps:
@@ -94,13 +103,18 @@ def contact_sheet_html(mined: xr.Dataset, title: str = "Mined images") -> str:
         entries += legend(names, present=present)
     if any(str(t) == "sod" for _, t, _ in columns):
         entries += saliency_legend()
-    style = ("body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-             "padding:3px;font-size:12px;text-align:center}img{width:128px;image-rendering:pixelated}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
-            f"<p>{len(rows)} images; maps in the model folders, scores in <a href=\"ranked.csv\">ranked.csv</a>.</p>\n"
-            f"{legend_html(entries)}\n<table><tr><th>rank</th><th>sample</th><th>score</th><th>image</th>{head}</tr>\n"
-            + "\n".join(rows) + "\n</table></body></html>\n")
+    style = (
+        "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:3px;font-size:12px;text-align:center}img{width:128px;image-rendering:pixelated}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+        f'<p>{len(rows)} images; maps in the model folders, scores in <a href="ranked.csv">ranked.csv</a>.</p>\n'
+        f"{legend_html(entries)}\n<table><tr><th>rank</th><th>sample</th><th>score</th><th>image</th>{head}</tr>\n"
+        + "\n".join(rows)
+        + "\n</table></body></html>\n"
+    )
 
 
 def export_folder(
@@ -140,15 +154,19 @@ def export_folder(
         for j, (model, task) in enumerate(zip(mined["model"].values, mined["task"].values)):
             writer = label_png if str(task) == "ss" else grey_png
             atomic_write_bytes(out / str(model) / f"{stem}.png", writer(maps[i, j]))
-            atomic_write_bytes(out / "overlays" / str(model) / f"{stem}.png",
-                               rgb_png(_overlay(images[i], maps[i, j], str(task))))
+            atomic_write_bytes(
+                out / "overlays" / str(model) / f"{stem}.png", rgb_png(_overlay(images[i], maps[i, j], str(task)))
+            )
         for kind, task in (("semantic", "ss"), ("saliency", "sod")):
             if kind in mined and labeled_flags(mined, kind)[i]:
                 truth = np.asarray(mined[kind].values[i])
-                atomic_write_bytes(out / "ground_truth" / kind / f"{stem}.png",
-                                   label_png(truth) if kind == "semantic" else grey_png(truth))
-                atomic_write_bytes(out / "overlays" / f"gt_{kind}" / f"{stem}.png",
-                                   rgb_png(_overlay(images[i], truth, task)))
+                atomic_write_bytes(
+                    out / "ground_truth" / kind / f"{stem}.png",
+                    label_png(truth) if kind == "semantic" else grey_png(truth),
+                )
+                atomic_write_bytes(
+                    out / "overlays" / f"gt_{kind}" / f"{stem}.png", rgb_png(_overlay(images[i], truth, task))
+                )
     atomic_write_text(out / "ranked.csv", ranked_frame(mined).to_csv(index=False))
     title = f"Mined images: {mined.attrs.get('result_key') or 'result'} ({mined.attrs.get('pool') or 'pool'})"
     atomic_write_text(out / "index.html", contact_sheet_html(mined, title))

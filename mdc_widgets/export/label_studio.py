@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -26,7 +27,7 @@ from mdc_widgets.export.masks import masks_dataset, write_images
 from mdc_widgets.export.mined import file_stem, mined_set
 from mdc_widgets.export.prelabels import SALIENT, class_index, prelabels, semantic_classes
 
-__all__ = ["brush_encode", "brush_decode", "export_label_studio", "import_label_studio", "label_config"]
+__all__ = ["brush_decode", "brush_encode", "export_label_studio", "import_label_studio", "label_config"]
 
 # Label Studio's run-length field widths (bits) and the word size of its RGBA values
 _RLE_SIZES = (3, 4, 8, 16)
@@ -54,13 +55,13 @@ def brush_encode(mask: np.ndarray) -> list[int]:
             value = f"{int(flat[start]):08b}"
             while length > 0:
                 run = min(int(length), 2 ** _RLE_SIZES[-1])
-                size = next(i for i, s in enumerate(_RLE_SIZES) if run - 1 < 2 ** s)
+                size = next(i for i, s in enumerate(_RLE_SIZES) if run - 1 < 2**s)
                 # '1': a run of one repeated value; its length - 1 in the smallest field that holds it
                 bits.append(f"1{size:02b}{run - 1:0{_RLE_SIZES[size]}b}{value}")
                 length -= run
     text = "".join(bits)
     text += "0" * (-len(text) % 8)
-    return [int(text[i:i + 8], 2) for i in range(0, len(text), 8)]
+    return [int(text[i : i + 8], 2) for i in range(0, len(text), 8)]
 
 
 def brush_decode(rle: Sequence[int], height: int, width: int) -> np.ndarray:
@@ -79,7 +80,7 @@ def brush_decode(rle: Sequence[int], height: int, width: int) -> np.ndarray:
 
     def read(n: int) -> int:
         nonlocal position
-        chunk = bits[position:position + n]
+        chunk = bits[position : position + n]
         position += n
         return int("".join("1" if b else "0" for b in chunk) or "0", 2)
 
@@ -98,8 +99,10 @@ def brush_decode(rle: Sequence[int], height: int, width: int) -> np.ndarray:
                 out[k] = read(word)
         i = end
     if total != height * width * 4:
-        raise MdcError(f"A brush mask holds {total} values, not {height}x{width}x4; "
-                       "its original_width/original_height do not match the image.")
+        raise MdcError(
+            f"A brush mask holds {total} values, not {height}x{width}x4; "
+            "its original_width/original_height do not match the image."
+        )
     return out.reshape(height, width, 4)[..., 3]
 
 
@@ -122,8 +125,12 @@ def label_config(kinds: dict[str, Sequence[str]]) -> str:
     lines = ["<View>", '  <Image name="image" value="$image" zoom="true"/>']
     for kind, classes in kinds.items():
         lines.append(f'  <BrushLabels name="{kind}" toName="image">')
-        lines += [f'    <Label value="{html.escape(name, quote=True)}" background="#%02x%02x%02x"/>'
-                  % tuple(int(c) for c in palette[i]) for i, name in enumerate(classes) if i > 0]
+        lines += [
+            f'    <Label value="{html.escape(name, quote=True)}" background="#%02x%02x%02x"/>'
+            % tuple(int(c) for c in palette[i])
+            for i, name in enumerate(classes)
+            if i > 0
+        ]
         lines.append("  </BrushLabels>")
     lines.append("</View>")
     return "\n".join(lines)
@@ -131,11 +138,19 @@ def label_config(kinds: dict[str, Sequence[str]]) -> str:
 
 def _brush_results(labels: np.ndarray, kind: str, classes: Sequence[str], model: str) -> list[dict]:
     height, width = labels.shape
-    return [{
-        "id": f"{file_stem(model)}-{value}", "from_name": kind, "to_name": "image", "type": "brushlabels",
-        "original_width": int(width), "original_height": int(height), "image_rotation": 0,
-        "value": {"format": "rle", "rle": brush_encode(labels == value), "brushlabels": [classes[value]]},
-    } for value in (int(v) for v in np.unique(labels) if 0 < v < len(classes))]
+    return [
+        {
+            "id": f"{file_stem(model)}-{value}",
+            "from_name": kind,
+            "to_name": "image",
+            "type": "brushlabels",
+            "original_width": int(width),
+            "original_height": int(height),
+            "image_rotation": 0,
+            "value": {"format": "rle", "rle": brush_encode(labels == value), "brushlabels": [classes[value]]},
+        }
+        for value in (int(v) for v in np.unique(labels) if 0 < v < len(classes))
+    ]
 
 
 def export_label_studio(
@@ -166,13 +181,23 @@ def export_label_studio(
     tasks = []
     for i, sample in enumerate(mined["sample"].values):
         predictions_of_image = [
-            {"model_version": model, "score": float(np.nan_to_num(mined["score"].values[i])),
-             "result": _brush_results(labels[i], kind, classes, model)}
+            {
+                "model_version": model,
+                "score": float(np.nan_to_num(mined["score"].values[i])),
+                "result": _brush_results(labels[i], kind, classes, model),
+            }
             for model, (kind, labels, classes) in pre.items()
         ]
-        tasks.append({"data": {"image": f"{image_root}{file_stem(str(sample))}.png", "mdc_sample": str(sample),
-                               "rank": int(mined["rank"].values[i])},
-                      "predictions": predictions_of_image})
+        tasks.append(
+            {
+                "data": {
+                    "image": f"{image_root}{file_stem(str(sample))}.png",
+                    "mdc_sample": str(sample),
+                    "rank": int(mined["rank"].values[i]),
+                },
+                "predictions": predictions_of_image,
+            }
+        )
     atomic_write_json(out / "tasks.json", tasks)
     atomic_write_text(out / "label_config.xml", label_config(kinds) + "\n")
     return out / "tasks.json"
@@ -218,12 +243,15 @@ def import_label_studio(
             chosen[sample] = done[-1].get("result", [])
         elif not annotated_only and task.get("predictions"):
             chosen[sample] = task["predictions"][0].get("result", [])
-    kinds = sorted(set(config_kinds) | {r["from_name"] for results in chosen.values() for r in results
-                                        if r.get("from_name")})
+    kinds = sorted(
+        set(config_kinds) | {r["from_name"] for results in chosen.values() for r in results if r.get("from_name")}
+    )
     unknown = [k for k in kinds if k not in ("semantic", "saliency")]
     if unknown:
-        raise MdcError(f"{path} has results from the tags {unknown}; only 'semantic' and 'saliency' (the tags of "
-                       "the exported label_config.xml) can be imported.")
+        raise MdcError(
+            f"{path} has results from the tags {unknown}; only 'semantic' and 'saliency' (the tags of "
+            "the exported label_config.xml) can be imported."
+        )
     masks: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in kinds}
     for sample, results in chosen.items():
         shapes = {(int(r["original_height"]), int(r["original_width"])) for r in results if "original_height" in r}

@@ -11,8 +11,8 @@ writes them where ``open_pool(..., ground_truth={kind: DIR})`` finds them.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
@@ -20,8 +20,16 @@ import xarray as xr
 from mdc_widgets._atomic import atomic_write_bytes
 from mdc_widgets.errors import MdcError, ShapeError
 
-__all__ = ["label_png", "grey_png", "rgb_png", "write_mask_folder", "pool_ground_truth", "masks_dataset",
-           "labeled_flags", "write_images"]
+__all__ = [
+    "grey_png",
+    "label_png",
+    "labeled_flags",
+    "masks_dataset",
+    "pool_ground_truth",
+    "rgb_png",
+    "write_images",
+    "write_mask_folder",
+]
 
 
 def label_png(labels: np.ndarray) -> bytes:
@@ -94,19 +102,24 @@ def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str
         raise MdcError("No mask was imported: the annotation file holds no annotated image.")
     shapes = {np.asarray(m).shape for per_sample in masks.values() for m in per_sample.values()}
     if len(shapes) != 1:
-        raise ShapeError(f"Imported masks have different sizes {sorted(shapes)}; export and import one mined set "
-                         "(its images share the working size).")
+        raise ShapeError(
+            f"Imported masks have different sizes {sorted(shapes)}; export and import one mined set "
+            "(its images share the working size)."
+        )
     shape = shapes.pop()
     variables = {}
     for kind, per_sample in masks.items():
         fill = 255 if kind == "semantic" else 0  # 255: ignored by the metrics, like an unlabeled file-pool mask
-        stack = np.stack([np.asarray(per_sample[s], np.uint8) if s in per_sample else np.full(shape, fill, np.uint8)
-                          for s in samples])
+        stack = np.stack(
+            [
+                np.asarray(per_sample[s], np.uint8) if s in per_sample else np.full(shape, fill, np.uint8)
+                for s in samples
+            ]
+        )
         variables[kind] = (("sample", "y", "x"), stack)
         if len(per_sample) < len(samples):
             variables[f"{kind}_labeled"] = ("sample", np.array([s in per_sample for s in samples]))
-    return xr.Dataset(variables, coords={"sample": np.asarray(samples, dtype=object)},
-                      attrs={"classes": list(classes)})
+    return xr.Dataset(variables, coords={"sample": np.asarray(samples, dtype=object)}, attrs={"classes": list(classes)})
 
 
 def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.Dataset | None = None) -> xr.Dataset:
@@ -127,8 +140,10 @@ def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.
     ids = [str(s) for s in sample_ids]
     unknown = sorted(set(map(str, imported["sample"].values)) - set(ids))
     if unknown:
-        raise MdcError(f"Imported masks name {len(unknown)} images that are not in the pool (e.g. {unknown[:3]}); "
-                       "import the annotations of a set exported from this pool.")
+        raise MdcError(
+            f"Imported masks name {len(unknown)} images that are not in the pool (e.g. {unknown[:3]}); "
+            "import the annotations of a set exported from this pool."
+        )
     shape = (imported.sizes["y"], imported.sizes["x"])
     variables = {}
     for kind in ("semantic", "saliency"):
@@ -139,8 +154,10 @@ def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.
         labeled = np.zeros(len(ids), bool)
         if base is not None and kind in base:
             if (base.sizes["y"], base.sizes["x"]) != shape:
-                raise ShapeError(f"The imported masks are {shape}, the pool's ground truth "
-                                 f"{(base.sizes['y'], base.sizes['x'])}; import masks of this pool's working size.")
+                raise ShapeError(
+                    f"The imported masks are {shape}, the pool's ground truth "
+                    f"{(base.sizes['y'], base.sizes['x'])}; import masks of this pool's working size."
+                )
             base = base.sel(sample=ids)
             values[:] = np.asarray(base[kind].values)
             labeled[:] = labeled_flags(base, kind)

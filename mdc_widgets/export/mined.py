@@ -18,8 +18,7 @@ import xarray as xr
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining.job import RANKED_COLUMNS  # one home: the mine command's ranked.csv
 
-__all__ = ["mined_set", "ranked_frame", "file_stem", "stems_to_samples", "RANKED_COLUMNS"]
-
+__all__ = ["RANKED_COLUMNS", "file_stem", "mined_set", "ranked_frame", "stems_to_samples"]
 
 
 def file_stem(sample_id: str) -> str:
@@ -61,8 +60,10 @@ def _session_of(source: Any, pool: Any, predictions: xr.Dataset | None) -> tuple
         return source, None
     if isinstance(source, xr.Dataset) and "score" in source:
         if pool is None or predictions is None or not predictions.attrs.get("store"):
-            raise MdcError("A mining result alone holds no images: pass pool=... and predictions=... "
-                           "(from open_predictions), or export a Session.")
+            raise MdcError(
+                "A mining result alone holds no images: pass pool=... and predictions=... "
+                "(from open_predictions), or export a Session."
+            )
         session = Session(pool, predictions.attrs["store"], use_registry=False)
         return session, source
     raise MdcError(f"Export a Session or a mining result (xr.Dataset with 'score'); got {type(source).__name__}.")
@@ -110,8 +111,10 @@ def mined_set(
     if selected_only:
         table = table[table["selected"] == 1]
     if not len(table):
-        raise MdcError(f"Mining result {res.attrs.get('key', '?')!r} selected no image; nothing to export. "
-                       "Loosen its constraints or pass selected_only=False.")
+        raise MdcError(
+            f"Mining result {res.attrs.get('key', '?')!r} selected no image; nothing to export. "
+            "Loosen its constraints or pass selected_only=False."
+        )
     ids = table["sample_id"].tolist()
     models = list(group_of(res).models)
     preds = session.predictions.sel(model=models, sample=ids)
@@ -119,8 +122,10 @@ def mined_set(
     extra = session.ranked_table(res).set_index("sample").reindex(ids)
     variables: dict[str, Any] = {
         "image": (("sample", "y", "x", "channel"), session.images(ids)),
-        "prediction": (("sample", "model", "y", "x"),
-                       np.asarray(preds["prediction"].transpose("sample", "model", "y", "x").values, np.uint8)),
+        "prediction": (
+            ("sample", "model", "y", "x"),
+            np.asarray(preds["prediction"].transpose("sample", "model", "y", "x").values, np.uint8),
+        ),
     }
     for column in RANKED_COLUMNS:
         if column in frame:
@@ -134,9 +139,15 @@ def mined_set(
         if column in ("verdicts", "pred_class_name", "path") or values.dtype == object:
             values = values.fillna("").astype(str)
         variables[column] = ("sample", values.to_numpy())
-    ds = xr.Dataset(variables, coords={"sample": np.asarray(ids, dtype=object), "model": models,
-                                       "task": ("model", [str(t) for t in preds["task"].values]),
-                                       "channel": ["R", "G", "B"]})
+    ds = xr.Dataset(
+        variables,
+        coords={
+            "sample": np.asarray(ids, dtype=object),
+            "model": models,
+            "task": ("model", [str(t) for t in preds["task"].values]),
+            "channel": ["R", "G", "B"],
+        },
+    )
     gt = session.ground_truth()
     gt_classes: list[str] = []
     if gt is not None:
@@ -146,8 +157,12 @@ def mined_set(
                 ds[name] = (gt[name].dims, np.asarray(gt[name].values))
         gt_classes = list(getattr(session.pool, "classes", None) or gt.attrs.get("classes") or [])
     classes = model_classes(session.predictions)
-    ds.attrs.update(classes={m: list(classes.get(m, [])) for m in models}, gt_classes=gt_classes,
-                    result_key=str(res.attrs.get("key", "")), pool=str(getattr(session.pool, "name", "")))
+    ds.attrs.update(
+        classes={m: list(classes.get(m, [])) for m in models},
+        gt_classes=gt_classes,
+        result_key=str(res.attrs.get("key", "")),
+        pool=str(getattr(session.pool, "name", "")),
+    )
     return ds
 
 

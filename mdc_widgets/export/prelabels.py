@@ -8,14 +8,14 @@ with :func:`class_index`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
 from mdc_widgets.errors import MdcError
 
-__all__ = ["SALIENT", "prelabels", "semantic_classes", "class_index"]
+__all__ = ["SALIENT", "class_index", "prelabels", "semantic_classes"]
 
 SALIENT = ("background", "salient")
 
@@ -71,5 +71,7 @@ def class_index(name: str, classes: Sequence[str], where: str) -> int:
     try:
         return list(classes).index(name)
     except ValueError:
-        raise MdcError(f"{where} uses the label {name!r}, which is not one of the classes {list(classes)}; "
-                       "rename it in the annotation tool or pass classes=... with it.") from None
+        raise MdcError(
+            f"{where} uses the label {name!r}, which is not one of the classes {list(classes)}; "
+            "rename it in the annotation tool or pass classes=... with it."
+        ) from None

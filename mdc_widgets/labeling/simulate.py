@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,13 +60,18 @@ def simulate_verdicts(
         diff = sign * (sa - sb)
         mean = (sa + sb) / 2
         fine = mean >= good if higher_is_better else mean <= good
-        verdict = np.where(diff > tie_tol, "a", np.where(diff < -tie_tol, "b", np.where(fine, "both_fine", "both_wrong")))
+        verdict = np.where(
+            diff > tie_tol, "a", np.where(diff < -tie_tol, "b", np.where(fine, "both_fine", "both_wrong"))
+        )
         if noise:
             flip = rng.random(len(verdict)) < noise
             verdict = np.where(flip & (verdict == "a"), "b", np.where(flip & (verdict == "b"), "a", verdict))
         ok = np.isfinite(sa) & np.isfinite(sb)
-        frames.append(pd.DataFrame({"sample": np.asarray(ids, dtype=object)[ok], "model_a": a, "model_b": b,
-                                    "verdict": verdict[ok]}))
+        frames.append(
+            pd.DataFrame(
+                {"sample": np.asarray(ids, dtype=object)[ok], "model_a": a, "model_b": b, "verdict": verdict[ok]}
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=["sample", "model_a", "model_b", "verdict"])
     return pd.concat(frames, ignore_index=True)

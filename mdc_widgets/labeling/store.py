@@ -20,9 +20,10 @@ import os
 import re
 import time
 import warnings
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Collection, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -202,7 +203,7 @@ class LabelStore:
         self.dropped = torn
         return history
 
-    def reload(self) -> "LabelStore":
+    def reload(self) -> LabelStore:
         """Re-read the file (labels another process wrote since)."""
         self._history = self._read()
         return self
@@ -284,8 +285,19 @@ class LabelStore:
                 "this pool (see Pool.sample_ids), or open the LabelStore without sample_ids."
             )
 
-    def _make(self, sample: str, model_a: str, model_b: str, verdict: str, *, mask: np.ndarray | None,
-              mask_model: str | None, annotator: str, note: str, when: float | None) -> Label:
+    def _make(
+        self,
+        sample: str,
+        model_a: str,
+        model_b: str,
+        verdict: str,
+        *,
+        mask: np.ndarray | None,
+        mask_model: str | None,
+        annotator: str,
+        note: str,
+        when: float | None,
+    ) -> Label:
         self._check_sample(sample)
         a, b, v = canonical_pair(str(model_a), str(model_b), str(verdict))
         mask_path = None
@@ -296,12 +308,15 @@ class LabelStore:
             if mask.dtype == bool:
                 mask = mask.astype(np.uint8) * 255
             if mask.min() < 0 or mask.max() > 255:
-                raise ShapeError(f"An accepted mask holds values 0..255; sample {sample!r} has {mask.min()}..{mask.max()}.")
+                raise ShapeError(
+                    f"An accepted mask holds values 0..255; sample {sample!r} has {mask.min()}..{mask.max()}."
+                )
             name = _mask_name(str(sample), a, b)
             atomic_write_bytes(self.mask_dir / name, _png_bytes(mask.astype(np.uint8)))
             mask_path = f"{self.mask_dir.name}/{name}"
-        return Label(str(sample), a, b, v, time.time() if when is None else float(when), annotator,
-                     mask_path, mask_model, note)
+        return Label(
+            str(sample), a, b, v, time.time() if when is None else float(when), annotator, mask_path, mask_model, note
+        )
 
     def label(
         self,
@@ -316,8 +331,17 @@ class LabelStore:
         note: str = "",
     ) -> Label:
         """Record a verdict (saved to disk before this returns); returns the stored label."""
-        item = self._make(sample, model_a, model_b, verdict, mask=mask, mask_model=mask_model,
-                          annotator=annotator, note=note, when=None)
+        item = self._make(
+            sample,
+            model_a,
+            model_b,
+            verdict,
+            mask=mask,
+            mask_model=mask_model,
+            annotator=annotator,
+            note=note,
+            when=None,
+        )
         # another notebook may have labelled since we read the file: append to what is on disk now
         self._append([item])
         return item
@@ -326,9 +350,17 @@ class LabelStore:
         """Record many verdicts with one write (columns ``sample, model_a, model_b, verdict``)."""
         rows = labels.to_dict("records") if isinstance(labels, pd.DataFrame) else list(labels)
         items = [
-            self._make(r["sample"], r["model_a"], r["model_b"], r["verdict"], mask=None, mask_model=None,
-                       annotator=str(r.get("annotator", annotator) or annotator), note=str(r.get("note", "") or ""),
-                       when=None)
+            self._make(
+                r["sample"],
+                r["model_a"],
+                r["model_b"],
+                r["verdict"],
+                mask=None,
+                mask_model=None,
+                annotator=str(r.get("annotator", annotator) or annotator),
+                note=str(r.get("note", "") or ""),
+                when=None,
+            )
             for r in rows
         ]
         if items:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from mdc_widgets.errors import MdcError
-
 from mdc_widgets.discrepancy.ops import binarize_saliency
+from mdc_widgets.errors import MdcError
 from mdc_widgets.metrics.functional import (
     fbeta_adaptive,
     fbeta_curve,
@@ -20,14 +20,20 @@ from mdc_widgets.metrics.functional import (
     segmentation_confusion,
 )
 
-__all__ = ["evaluate", "evaluate_native", "map_at_native_size", "summarize", "SS_METRICS", "SOD_METRICS"]
+__all__ = ["SOD_METRICS", "SS_METRICS", "evaluate", "evaluate_native", "map_at_native_size", "summarize"]
 
 SS_METRICS = ("miou",)
 SOD_METRICS = ("fbeta_max", "fbeta_adaptive", "mae", "s_measure", "foreground_iou")
 
 
-def _score_block(maps: np.ndarray, tasks: Sequence[str], sal_gt: np.ndarray | None, sem_gt: np.ndarray | None,
-                 num_classes: int, normalize: bool = False) -> dict[str, np.ndarray]:
+def _score_block(
+    maps: np.ndarray,
+    tasks: Sequence[str],
+    sal_gt: np.ndarray | None,
+    sem_gt: np.ndarray | None,
+    num_classes: int,
+    normalize: bool = False,
+) -> dict[str, np.ndarray]:
     """Per-image metrics of one block of maps ``(n, M, H, W)`` against ``(n, H, W)`` ground truth.
 
     SS models are scored against ``sem_gt`` (mIoU and confusion) and, on their
@@ -59,13 +65,19 @@ def _score_block(maps: np.ndarray, tasks: Sequence[str], sal_gt: np.ndarray | No
         out["fbeta_adaptive"][:, j] = fbeta_adaptive(saliency, sal_gt, normalize=normalize)
         out["mae"][:, j] = mae(saliency, sal_gt, normalize=normalize)
         out["s_measure"][:, j] = s_measure(saliency, sal_gt, normalize=normalize)
-        out["foreground_iou"][:, j] = foreground_iou(saliency > 0 if task == "ss" else binarize_saliency(saliency),
-                                                     sal_gt)
+        out["foreground_iou"][:, j] = foreground_iou(
+            saliency > 0 if task == "ss" else binarize_saliency(saliency), sal_gt
+        )
     return out
 
 
-def _evaluation_dataset(scores: dict[str, np.ndarray], samples: np.ndarray, models: Sequence[str],
-                        tasks: Sequence[str], attrs: dict | None = None) -> xr.Dataset:
+def _evaluation_dataset(
+    scores: dict[str, np.ndarray],
+    samples: np.ndarray,
+    models: Sequence[str],
+    tasks: Sequence[str],
+    attrs: dict | None = None,
+) -> xr.Dataset:
     coords = {"sample": samples, "model": list(models), "task": ("model", list(tasks))}
     return xr.Dataset(
         {
@@ -121,8 +133,10 @@ def evaluate(
     for lo in range(0, n, chunk_size):
         hi = min(lo + chunk_size, n)
         maps = np.asarray(pred_all.isel(sample=slice(lo, hi)).values)
-        sal_gt, sem_gt = (np.asarray(ground_truth[v].isel(sample=slice(lo, hi)).values) if v in ground_truth
-                          else None for v in ("saliency", "semantic"))
+        sal_gt, sem_gt = (
+            np.asarray(ground_truth[v].isel(sample=slice(lo, hi)).values) if v in ground_truth else None
+            for v in ("saliency", "semantic")
+        )
         block = _score_block(maps, tasks, sal_gt, sem_gt, num_classes, normalize)
         if "saliency_labeled" in ground_truth:
             # images without a saliency mask have no saliency score, rather than one against an empty mask
@@ -131,12 +145,19 @@ def evaluate(
                 block[key][unlabeled] = np.nan
         blocks.append(block)
     scores = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
-    return _evaluation_dataset(scores, predictions["sample"].values, models, tasks,
-                               {"resolution": "working", "normalize": int(normalize)})
+    return _evaluation_dataset(
+        scores, predictions["sample"].values, models, tasks, {"resolution": "working", "normalize": int(normalize)}
+    )
 
 
-def map_at_native_size(stored: np.ndarray, task: str, native: tuple[int, int], fit: str = "stretch",
-                       released: Any = None, stem: str | None = None) -> np.ndarray:
+def map_at_native_size(
+    stored: np.ndarray,
+    task: str,
+    native: tuple[int, int],
+    fit: str = "stretch",
+    released: Any = None,
+    stem: str | None = None,
+) -> np.ndarray:
     """One model's map of one image at the image's own size ``native = (H, W)``.
 
     A released-map competitor's file is read at full resolution; a network's
@@ -202,8 +223,10 @@ def evaluate_native(
     for position, index in enumerate(indices):
         by_size.setdefault(tuple(pool.native_size(index)), []).append(position)
     scores = _score_block(np.zeros((0, m, 1, 1), np.uint8), tasks, None, None, num_classes)
-    scores = {k: np.full((len(samples), *v.shape[1:]), np.nan if v.dtype.kind == "f" else 0, v.dtype)
-              for k, v in scores.items()}
+    scores = {
+        k: np.full((len(samples), *v.shape[1:]), np.nan if v.dtype.kind == "f" else 0, v.dtype)
+        for k, v in scores.items()
+    }
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -211,14 +234,15 @@ def evaluate_native(
         bar = tqdm(total=len(samples), desc="evaluate (native size)", unit="image")
     for native, positions in by_size.items():
         for lo in range(0, len(positions), batch_size):
-            batch = positions[lo:lo + batch_size]
+            batch = positions[lo : lo + batch_size]
             stored = np.asarray(maps_all.sel(sample=[samples[p] for p in batch]).values)
             maps = np.zeros((len(batch), m, *native), np.uint8)
             truth = [pool.native_ground_truth(indices[p]) for p in batch]
             for i, position in enumerate(batch):
                 for j, (model, task) in enumerate(zip(models, tasks)):
-                    maps[i, j] = map_at_native_size(stored[i, j], task, native, fit, released.get(model),
-                                                    stems[indices[position]])
+                    maps[i, j] = map_at_native_size(
+                        stored[i, j], task, native, fit, released.get(model), stems[indices[position]]
+                    )
             # images lacking a kind of ground truth are scored apart, so they get NaN for it
             kinds = [(("saliency" in t), ("semantic" in t)) for t in truth]
             for has_sal, has_sem in set(kinds):
@@ -231,8 +255,9 @@ def evaluate_native(
                 bar.update(len(batch))
     if bar is not None:
         bar.close()
-    return _evaluation_dataset(scores, np.asarray(samples, dtype=object), models, tasks,
-                               {"resolution": "native", "normalize": int(normalize)})
+    return _evaluation_dataset(
+        scores, np.asarray(samples, dtype=object), models, tasks, {"resolution": "native", "normalize": int(normalize)}
+    )
 
 
 def summarize(evaluation: xr.Dataset, samples: Sequence[str] | None = None) -> xr.Dataset:

@@ -18,16 +18,16 @@ import torch
 from mdc_widgets.discrepancy.ops import as_tensor, confusion_counts, mean_iou_from_confusion, saliency_to_float
 
 __all__ = [
-    "segmentation_confusion",
+    "fbeta_adaptive",
+    "fbeta_curve",
+    "fbeta_max",
+    "foreground_iou",
+    "mae",
     "miou",
     "miou_from_confusion",
     "pixel_accuracy",
-    "mae",
-    "fbeta_curve",
-    "fbeta_max",
-    "fbeta_adaptive",
     "s_measure",
-    "foreground_iou",
+    "segmentation_confusion",
 ]
 
 EPS = float(np.spacing(1))
@@ -199,8 +199,9 @@ def _ssim_masked(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> to
     sx, sy, sxy = (dx**2).sum((1, 2)) / denom, (dy**2).sum((1, 2)) / denom, (dx * dy).sum((1, 2)) / denom
     alpha = 4 * x * y * sxy
     beta = (x**2 + y**2) * (sx + sy)
-    score = torch.where(alpha != 0, alpha / (beta + EPS), torch.where(beta == 0, torch.ones_like(beta),
-                                                                     torch.zeros_like(beta)))
+    score = torch.where(
+        alpha != 0, alpha / (beta + EPS), torch.where(beta == 0, torch.ones_like(beta), torch.zeros_like(beta))
+    )
     return torch.where(count > 0, score, torch.zeros_like(score))
 
 
@@ -231,8 +232,12 @@ def s_measure(saliency: Any, gt: Any, alpha: float = 0.5, normalize: bool = Fals
     w_rt = cy * (w - cx) / area
     w_lb = (h - cy) * cx / area
     w_rb = 1 - w_lt - w_rt - w_lb
-    region = (_ssim_masked(pred, gd, top & left) * w_lt + _ssim_masked(pred, gd, top & ~left) * w_rt
-              + _ssim_masked(pred, gd, ~top & left) * w_lb + _ssim_masked(pred, gd, ~top & ~left) * w_rb)
+    region = (
+        _ssim_masked(pred, gd, top & left) * w_lt
+        + _ssim_masked(pred, gd, top & ~left) * w_rt
+        + _ssim_masked(pred, gd, ~top & left) * w_lb
+        + _ssim_masked(pred, gd, ~top & ~left) * w_rb
+    )
     score = (alpha * obj + (1 - alpha) * region).clamp_min(0)
     mean_pred = pred.mean((1, 2))
     score = torch.where(y_mean == 0, 1 - mean_pred, torch.where(y_mean == 1, mean_pred, score))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from mdc_widgets.mining.mad import mine
 from mdc_widgets.mining.score import CompetitionGroup, Weights
 from mdc_widgets.mining.selection import Constraints
 
-__all__ = ["COMPETITIONS", "RANKED_COLUMNS", "competition_group", "ranked_table", "evaluation_table", "run_mining_job"]
+__all__ = ["COMPETITIONS", "RANKED_COLUMNS", "competition_group", "evaluation_table", "ranked_table", "run_mining_job"]
 
 # which terms each competition weighs: single-task MAD, the cross-task term alone, or all together
 COMPETITIONS: dict[str, Weights] = {
@@ -56,14 +57,28 @@ def competition_group(competition: str, ss: Sequence[str], sod: Sequence[str]) -
             f"The {competition!r} competition needs at least {need[0]} SS and {need[1]} SOD models; "
             f"got SS {list(ss)} and SOD {list(sod)}."
         )
-    group = CompetitionGroup(ss=tuple(ss) if competition != "sod" else (),
-                             sod=tuple(sod) if competition != "ss" else ())
+    group = CompetitionGroup(
+        ss=tuple(ss) if competition != "sod" else (), sod=tuple(sod) if competition != "ss" else ()
+    )
     return group, COMPETITIONS[competition]
 
 
 # the columns of ranked.csv after ``sample_id``, in order (the last three only where the result has them)
-RANKED_COLUMNS = ("rank", "selected", "score", "term_ss", "term_sod", "term_cross", "d_ss", "d_sod", "d_cross",
-                  "foreground_area", "degenerate", "defender", "class")
+RANKED_COLUMNS = (
+    "rank",
+    "selected",
+    "score",
+    "term_ss",
+    "term_sod",
+    "term_cross",
+    "d_ss",
+    "d_sod",
+    "d_cross",
+    "foreground_area",
+    "degenerate",
+    "defender",
+    "class",
+)
 
 
 def ranked_table(result: Any) -> pd.DataFrame:
@@ -83,8 +98,9 @@ def ranked_table(result: Any) -> pd.DataFrame:
     for name, column in (("degenerate", "degenerate"), ("pick_defender", "defender"), ("pick_class", "class")):
         if name in result:
             frame[column] = result[name].values.astype(int) if name == "degenerate" else result[name].values
-    order = np.lexsort((np.arange(len(frame)), -np.nan_to_num(score, nan=-np.inf),
-                        np.where(rank >= 0, rank, np.iinfo(np.int64).max)))
+    order = np.lexsort(
+        (np.arange(len(frame)), -np.nan_to_num(score, nan=-np.inf), np.where(rank >= 0, rank, np.iinfo(np.int64).max))
+    )
     frame = frame.iloc[order].reset_index(drop=True)
     frame.insert(1, "rank", np.arange(1, len(frame) + 1))
     return frame
@@ -98,8 +114,12 @@ def evaluation_table(evaluation: Any, selected: Sequence[str]) -> pd.DataFrame:
     for subset, samples in (("selected", list(selected)), ("pool", None)):
         summary = summarize(evaluation, samples)
         for model in summary["model"].values:
-            row = {"model": str(model), "set": subset, "n_images": summary.attrs["n_images"],
-                   "task": str(summary["task"].sel(model=model).values)}
+            row = {
+                "model": str(model),
+                "set": subset,
+                "n_images": summary.attrs["n_images"],
+                "task": str(summary["task"].sel(model=model).values),
+            }
             for metric in ("miou", "fbeta_max", "fbeta_adaptive", "mae", "s_measure"):
                 value = float(summary[metric].sel(model=model).values)
                 row[metric] = None if np.isnan(value) else round(value, 6)
@@ -166,8 +186,9 @@ def run_mining_job(
 
     start = time.perf_counter()
     key = f"{competition}__k{int(k)}" + ("" if (protocol, fusion) == ("mdc", "rank") else f"__{protocol}-{fusion}")
-    result = mine(predictions, group, weights, int(k), constraints, pool=pool, key=key, protocol=protocol,
-                  fusion=fusion)
+    result = mine(
+        predictions, group, weights, int(k), constraints, pool=pool, key=key, protocol=protocol, fusion=fusion
+    )
     timings["mine_s"] = time.perf_counter() - start
     table = ranked_table(result)
     n_selected = int(table["selected"].sum())
@@ -196,20 +217,33 @@ def run_mining_job(
         "weights": weights.as_dict(),
         "constraints": constraints.as_dict(),
         "constraint_report": json.loads(result.attrs.get("report", "{}")),
-        "models": {m.name: {"task": m.task, "kind": "maps" if hasattr(m, "predict_samples") else "network",
-                            "description": getattr(m, "description", "")} for m in used},
-        "pool": {"name": pool.name, "n_images": len(pool), "fingerprint": pool.fingerprint,
-                 "image_size": list(pool.image_size), "fit": getattr(pool, "fit", "stretch"),
-                 "skipped": dict(pool.errors)},
+        "models": {
+            m.name: {
+                "task": m.task,
+                "kind": "maps" if hasattr(m, "predict_samples") else "network",
+                "description": getattr(m, "description", ""),
+            }
+            for m in used
+        },
+        "pool": {
+            "name": pool.name,
+            "n_images": len(pool),
+            "fingerprint": pool.fingerprint,
+            "image_size": list(pool.image_size),
+            "fit": getattr(pool, "fit", "stretch"),
+            "skipped": dict(pool.errors),
+        },
         "skipped_by_models": {m.name: dict(m.errors) for m in used if getattr(m, "errors", None)},
         "timings": {key: round(value, 3) for key, value in timings.items()},
         "files": files,
     }
     if n_selected < int(k):
-        summary["warning"] = (f"only {n_selected} of k={k} images passed the diversity constraints; "
-                              "loosen them (area bounds, near-duplicate threshold, class quota)"
-                              if protocol == "mdc" else
-                              f"the {protocol} protocol selected {n_selected} of k={k} images (N per class "
-                              f"per defender = {result.attrs.get('n_per_class')}); raise k for more")
+        summary["warning"] = (
+            f"only {n_selected} of k={k} images passed the diversity constraints; "
+            "loosen them (area bounds, near-duplicate threshold, class quota)"
+            if protocol == "mdc"
+            else f"the {protocol} protocol selected {n_selected} of k={k} images (N per class "
+            f"per defender = {result.attrs.get('n_per_class')}); raise k for more"
+        )
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -23,17 +24,17 @@ from mdc_widgets.mining.protocols import (
     select_by_defender,
 )
 from mdc_widgets.mining.score import CompetitionGroup, Weights, joint_score
-from mdc_widgets.mining.selection import Constraints, Selection, select_top_k, thumbnail_features
+from mdc_widgets.mining.selection import Constraints, select_top_k, thumbnail_features
 
 __all__ = [
-    "foreground_fraction",
     "dominant_class",
-    "mine",
-    "mine_groups",
-    "load_mining",
-    "mining_path",
+    "foreground_fraction",
     "group_statistics",
     "image_features",
+    "load_mining",
+    "mine",
+    "mine_groups",
+    "mining_path",
 ]
 
 
@@ -97,8 +98,9 @@ def foreground_fraction(predictions: xr.Dataset, models: Sequence[str]) -> xr.Da
             binary = binarize_saliency(maps[:, sod].reshape(n * len(sod), h, w))
             total += binary.reshape(n, len(sod), h * w).mean(axis=2).sum(axis=1)
         fraction[samples] = total / len(models)
-    return xr.DataArray(fraction, dims="sample", coords={"sample": predictions["sample"].values},
-                        name="foreground_fraction")
+    return xr.DataArray(
+        fraction, dims="sample", coords={"sample": predictions["sample"].values}, name="foreground_fraction"
+    )
 
 
 def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:
@@ -121,15 +123,15 @@ def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:
         # bincount needs intp indices (8 bytes a pixel): build them for ~1M pixels at a time
         rows = max(1, 2**20 // max(1, labels.shape[1]))
         for lo in range(0, len(labels), rows):
-            part = labels[lo:lo + rows]
+            part = labels[lo : lo + rows]
             index = part.astype(np.intp)
             index += (np.arange(len(part)) * n_cls)[:, None]
             counts = np.bincount(index.ravel(), minlength=len(part) * n_cls).reshape(len(part), n_cls)
             counts[:, 0] = 0
-            dominant[samples.start + lo:samples.start + lo + len(part)] = np.where(
-                counts.max(axis=1) > 0, counts.argmax(axis=1), 0)
-    return xr.DataArray(dominant, dims="sample", coords={"sample": predictions["sample"].values},
-                        name="dominant_class")
+            dominant[samples.start + lo : samples.start + lo + len(part)] = np.where(
+                counts.max(axis=1) > 0, counts.argmax(axis=1), 0
+            )
+    return xr.DataArray(dominant, dims="sample", coords={"sample": predictions["sample"].values}, name="dominant_class")
 
 
 def _num_classes(predictions: xr.Dataset, model: str) -> int:
@@ -272,8 +274,10 @@ def mine(
     if protocol == "ijcv2021":
         pair = group.ss if group.ss else group.sod
         if len(pair) != 2 or (group.ss and group.sod):
-            raise MdcError(f"The ijcv2021 protocol mines one pair of one task (ss=(a, b) or sod=(p, q)); "
-                           f"got {group.key!r}. Use protocol='mdc' for joint or cross-task groups.")
+            raise MdcError(
+                f"The ijcv2021 protocol mines one pair of one task (ss=(a, b) or sod=(p, q)); "
+                f"got {group.key!r}. Use protocol='mdc' for joint or cross-task groups."
+            )
         if constraints.min_content is None:
             constraints = Constraints(**{**constraints.as_dict(), "min_content": DEGENERATE_CONTENT})
     if discrepancy is None:
@@ -285,8 +289,9 @@ def mine(
 
     area = foreground_fraction(predictions, group.models)
     dom = dominant_class(predictions, group.ss[0]) if group.ss else xr.zeros_like(area, dtype=np.int64)
-    stats = group_statistics(predictions, group.models, confidence=constraints.min_confidence is not None,
-                             class_areas=protocol == "ijcv2021")
+    stats = group_statistics(
+        predictions, group.models, confidence=constraints.min_confidence is not None, class_areas=protocol == "ijcv2021"
+    )
     content_min = stats["content"].min(axis=1)
     confidence_min = stats["confidence"].min(axis=1) if "confidence" in stats else np.full(len(content_min), np.nan)
     n = result.sizes["sample"]
@@ -294,26 +299,36 @@ def mine(
     pick_class = np.full(n, -1, np.int64)
     if protocol == "ijcv2021":
         indices, report, skipped, n_per_class = _select_ijcv2021(
-            result, group, k, constraints, stats, content_min, confidence_min, n_per_class, defender, pick_class)
+            result, group, k, constraints, stats, content_min, confidence_min, n_per_class, defender, pick_class
+        )
     else:
         if not group.ss and (constraints.max_per_class is not None or constraints.unique_class_pairs):
             # class rules are over predicted classes, which only SS models give
-            constraints = Constraints(**{**constraints.as_dict(), "max_per_class": None,
-                                         "unique_class_pairs": False})
+            constraints = Constraints(**{**constraints.as_dict(), "max_per_class": None, "unique_class_pairs": False})
         if constraints.dedup_threshold is not None and features is None:
             features = _default_features(predictions, group, pool)
         # the ICLR class rules count the predicted class of every SS model, not only the first one's
         by_class = constraints.max_per_class is not None or constraints.unique_class_pairs
-        classes = (np.stack([dom.values] + [dominant_class(predictions, m).values for m in group.ss[1:]], axis=1)
-                   if group.ss and by_class else dom.values)
+        classes = (
+            np.stack([dom.values] + [dominant_class(predictions, m).values for m in group.ss[1:]], axis=1)
+            if group.ss and by_class
+            else dom.values
+        )
         selection = select_top_k(
-            result["score"], k, constraints,
-            foreground_area=area, features=features, dominant_class=classes,
-            content=content_min, confidence=confidence_min,
+            result["score"],
+            k,
+            constraints,
+            foreground_area=area,
+            features=features,
+            dominant_class=classes,
+            content=content_min,
+            confidence=confidence_min,
             # equal joint scores (ties of percentile ranks) go to the larger raw disagreement, then to the
             # larger disputed area: two near-empty maps "disagree completely" on a few pixels
-            tiebreak=[sum(np.nan_to_num(result[f"d_{t}"].values) for t in ("ss", "sod", "cross")),
-                      stats["disputed_area"]],
+            tiebreak=[
+                sum(np.nan_to_num(result[f"d_{t}"].values) for t in ("ss", "sod", "cross")),
+                stats["disputed_area"],
+            ],
         )
         indices, report, skipped = selection.indices, selection.report(), selection.skipped
     selected = np.zeros(n, bool)
@@ -375,8 +390,11 @@ def _select_ijcv2021(
     defender_sees = stats["content"] >= (constraints.min_content or 0.0)
     filters = {
         "excluded": np.isin(ids, list(constraints.exclude)),
-        "min_confidence": (confidence_min < constraints.min_confidence if constraints.min_confidence is not None
-                           else np.zeros(len(ids), bool)),
+        "min_confidence": (
+            confidence_min < constraints.min_confidence
+            if constraints.min_confidence is not None
+            else np.zeros(len(ids), bool)
+        ),
         "min_content": ~defender_sees.any(axis=1),
     }
     eligible = np.isfinite(discrepancy)
@@ -385,9 +403,16 @@ def _select_ijcv2021(
         # like select_top_k's report: images a filter removed that an earlier one had not
         skipped[name] = ids[eligible & removed].tolist()
         eligible &= ~removed
-    picks = select_by_defender(stats["areas"][0], stats["areas"][1], discrepancy, n_per_class, k=int(k),
-                               band=IJCV2021_BAND, eligible=eligible[:, None] & defender_sees,
-                               secondary=stats["disputed_area"])
+    picks = select_by_defender(
+        stats["areas"][0],
+        stats["areas"][1],
+        discrepancy,
+        n_per_class,
+        k=int(k),
+        band=IJCV2021_BAND,
+        eligible=eligible[:, None] & defender_sees,
+        secondary=stats["disputed_area"],
+    )
     indices = picks["index"].to_numpy(np.int64)
     defender[indices] = np.asarray(pair)[picks["defender"].to_numpy()]
     pick_class[indices] = picks["class"].to_numpy()
@@ -406,7 +431,7 @@ def image_features(pool: Any, step: int = 1024) -> np.ndarray:
         block = thumbnail_features(pool.read_images(lo, min(lo + step, len(pool)))[0])
         if features is None:
             features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
-        features[lo:lo + len(block)] = block
+        features[lo : lo + len(block)] = block
     return features if features is not None else np.zeros((0, 64), np.float32)
 
 
@@ -424,7 +449,7 @@ def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: An
             if features is None:
                 d = block.shape[1]
                 features = np.empty((predictions.sizes["sample"], d * len(models)), dtype=np.float32)
-            features[samples, i * d:(i + 1) * d] = block * scale
+            features[samples, i * d : (i + 1) * d] = block * scale
     return features if features is not None else np.zeros((0, 64 * len(models)), np.float32)
 
 

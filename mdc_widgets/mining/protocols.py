@@ -33,14 +33,14 @@ import pandas as pd
 from mdc_widgets.errors import MdcError
 
 __all__ = [
-    "PROTOCOLS",
-    "IJCV2021_BAND",
     "DEGENERATE_CONTENT",
+    "IJCV2021_BAND",
+    "PROTOCOLS",
     "class_fractions",
     "content_fraction",
-    "foreground_mask",
-    "disputed_mask",
     "disputed_confidence",
+    "disputed_mask",
+    "foreground_mask",
     "per_class_quota",
     "select_by_defender",
     "select_ijcv2021",
@@ -69,7 +69,9 @@ def class_fractions(labels: np.ndarray, num_classes: int | None = None) -> np.nd
     flat = labels.reshape(n, -1).astype(np.intp)
     c = int(num_classes) if num_classes is not None else (int(flat.max()) + 1 if flat.size else 1)
     if flat.size and int(flat.max()) >= c:
-        raise MdcError(f"A label map holds class {int(flat.max())} but num_classes is {c}; pass the model's class count.")
+        raise MdcError(
+            f"A label map holds class {int(flat.max())} but num_classes is {c}; pass the model's class count."
+        )
     counts = np.bincount((flat + (np.arange(n) * c)[:, None]).ravel(), minlength=n * c).reshape(n, c)
     return counts / max(1, flat.shape[1])
 
@@ -155,8 +157,10 @@ def disputed_confidence(
             conf = np.abs(2 * maps[:, j].reshape(n, -1).astype(np.float32) / 255 - 1)
         else:
             if entropy is None:
-                raise MdcError("The confidence filter needs the SS models' entropy; "
-                               "predict with predict_pool(..., entropy=True) or switch min_confidence off.")
+                raise MdcError(
+                    "The confidence filter needs the SS models' entropy; "
+                    "predict with predict_pool(..., entropy=True) or switch min_confidence off."
+                )
             conf = 1 - np.asarray(entropy[:, j], dtype=np.float32).reshape(n, -1)
         out[:, j] = (conf * weight).sum(axis=1)
     return out
@@ -321,8 +325,9 @@ def select_ijcv2021(
     else:
         salient = [foreground_mask(m, "sod").reshape(len(m), -1).mean(axis=1) for m in (maps_a, maps_b)]
         area_a, area_b = (np.stack([1 - f, f], axis=1) for f in salient)
-    return select_by_defender(area_a, area_b, discrepancy, n_per_class, k=k, band=band, eligible=eligible,
-                              secondary=secondary, unique=unique)
+    return select_by_defender(
+        area_a, area_b, discrepancy, n_per_class, k=k, band=band, eligible=eligible, secondary=secondary, unique=unique
+    )
 
 
 def _check_protocol(protocol: Any) -> str:

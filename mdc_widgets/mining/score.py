@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import combinations, product
 from typing import Any
 
@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 
 from mdc_widgets.errors import MdcError, UnknownModelError
 
-__all__ = ["CompetitionGroup", "Weights", "FUSIONS", "rank_normalize", "minmax_normalize", "fuse", "joint_score"]
+__all__ = ["FUSIONS", "CompetitionGroup", "Weights", "fuse", "joint_score", "minmax_normalize", "rank_normalize"]
 
 # how each pair's discrepancy is put on a common scale before the terms are weighted
 FUSIONS = ("rank", "raw", "minmax")
@@ -45,9 +45,7 @@ class CompetitionGroup:
         object.__setattr__(self, "sod", tuple(self.sod or ()))
         for task, names in (("ss", self.ss), ("sod", self.sod)):
             if len(set(names)) != len(names):
-                raise MdcError(
-                    f"A competition group takes distinct {task.upper()} models; {names} names one twice."
-                )
+                raise MdcError(f"A competition group takes distinct {task.upper()} models; {names} names one twice.")
         if not self.ss and not self.sod:
             raise MdcError("A competition group needs at least one model; pass ss=(...) or sod=(...).")
 
@@ -101,8 +99,11 @@ def rank_normalize(values: Any, dim: str = "sample") -> Any:
     """
     if isinstance(values, xr.DataArray):
         axis = values.get_axis_num(dim)
-        return values.copy(data=rank_normalize(values.values, dim) if values.ndim == 1
-                           else np.apply_along_axis(rank_normalize, axis, values.values))
+        return values.copy(
+            data=rank_normalize(values.values, dim)
+            if values.ndim == 1
+            else np.apply_along_axis(rank_normalize, axis, values.values)
+        )
     arr = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(arr)
     out = np.zeros_like(arr)
@@ -222,6 +223,10 @@ def joint_score(
             **{f"d_{t}": ("sample", raw[t]) for t in raw},
         },
         coords={"sample": sample},
-        attrs={"group_ss": list(group.ss), "group_sod": list(group.sod), "fusion": fusion,
-               **{f"weight_{k}": v for k, v in w.items()}},
+        attrs={
+            "group_ss": list(group.ss),
+            "group_sod": list(group.sod),
+            "fusion": fusion,
+            **{f"weight_{k}": v for k, v in w.items()},
+        },
     )

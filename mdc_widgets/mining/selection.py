@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -65,7 +66,7 @@ class Constraints:
                 raise MdcError(f"{name} is a fraction in [0, 1] (None switches it off); got {value}.")
 
     @classmethod
-    def none(cls) -> "Constraints":
+    def none(cls) -> Constraints:
         """No constraint at all: plain top-k."""
         return cls(foreground_area=None, dedup_threshold=None, max_per_class=None)
 
@@ -160,8 +161,11 @@ def select_top_k(
     if k < 1:
         raise MdcError(f"k must be at least 1; got {k}.")
     values = np.asarray(score.values if isinstance(score, xr.DataArray) else score, dtype=np.float64)
-    ids = (np.array([str(s) for s in score["sample"].values]) if isinstance(score, xr.DataArray)
-           else np.arange(len(values)).astype(str))
+    ids = (
+        np.array([str(s) for s in score["sample"].values])
+        if isinstance(score, xr.DataArray)
+        else np.arange(len(values)).astype(str)
+    )
     n = len(values)
 
     def need(name: str, arr: Any) -> np.ndarray:
@@ -173,8 +177,16 @@ def select_top_k(
         return arr
 
     reasons = np.zeros(n, dtype=np.int8)  # 0 ok, else index into names below (vectorised filters)
-    names = ["ok", "excluded", "foreground_area", "min_content", "min_confidence", "class_quota", "class_pair",
-             "near_duplicate"]
+    names = [
+        "ok",
+        "excluded",
+        "foreground_area",
+        "min_content",
+        "min_confidence",
+        "class_quota",
+        "class_pair",
+        "near_duplicate",
+    ]
     if constraints.exclude:
         reasons[np.isin(ids, list(constraints.exclude))] = 1
     if constraints.foreground_area is not None:
@@ -186,14 +198,22 @@ def select_top_k(
     if constraints.min_confidence is not None:
         low_confidence = need("confidence", confidence).astype(np.float64) < constraints.min_confidence
         reasons[(reasons == 0) & low_confidence] = 4
-    classes = (need("dominant_class", dominant_class).astype(np.int64).reshape(n, -1)
-               if constraints.max_per_class or constraints.unique_class_pairs else None)
+    classes = (
+        need("dominant_class", dominant_class).astype(np.int64).reshape(n, -1)
+        if constraints.max_per_class or constraints.unique_class_pairs
+        else None
+    )
     feats = need("features", features).astype(np.float32) if constraints.dedup_threshold is not None else None
 
-    keys = [] if tiebreak is None else ([tiebreak] if np.ndim(getattr(tiebreak, "values", tiebreak)) == 1
-                                        else list(tiebreak))
-    secondary = [np.nan_to_num(np.asarray(key.values if isinstance(key, xr.DataArray) else key, dtype=np.float64))
-                 for key in keys]
+    keys = (
+        []
+        if tiebreak is None
+        else ([tiebreak] if np.ndim(getattr(tiebreak, "values", tiebreak)) == 1 else list(tiebreak))
+    )
+    secondary = [
+        np.nan_to_num(np.asarray(key.values if isinstance(key, xr.DataArray) else key, dtype=np.float64))
+        for key in keys
+    ]
     finite = np.flatnonzero(np.isfinite(values))
     skipped: dict[str, list[str]] = {name: [] for name in names[1:]}
     chosen: list[int] = []
@@ -212,8 +232,11 @@ def select_top_k(
             examined.add(int(idx))
             reason = int(reasons[idx])
             own = sorted({int(c) for c in classes[idx]}) if classes is not None else []
-            if reason == 0 and constraints.max_per_class and any(
-                    class_counts.get(c, 0) >= constraints.max_per_class for c in own):
+            if (
+                reason == 0
+                and constraints.max_per_class
+                and any(class_counts.get(c, 0) >= constraints.max_per_class for c in own)
+            ):
                 reason = 5
             pair = tuple(sorted(int(c) for c in classes[idx])) if classes is not None else ()
             if reason == 0 and constraints.unique_class_pairs and pair in pairs_seen:

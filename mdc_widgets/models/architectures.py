@@ -11,7 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["UNet", "FCN", "DeepLabV3Plus", "TokenSaliencyTransformer", "mw_unet", "mw_fcn", "mw_deeplabv3plus", "mw_vst"]
+__all__ = [
+    "FCN",
+    "DeepLabV3Plus",
+    "TokenSaliencyTransformer",
+    "UNet",
+    "mw_deeplabv3plus",
+    "mw_fcn",
+    "mw_unet",
+    "mw_vst",
+]
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -51,9 +60,12 @@ class FCN(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            _conv_bn_relu(3, w, stride=2), _conv_bn_relu(w, w),
-            _conv_bn_relu(w, 2 * w, stride=2), _conv_bn_relu(2 * w, 2 * w),
-            _conv_bn_relu(2 * w, 4 * w, stride=2), _conv_bn_relu(4 * w, 4 * w),
+            _conv_bn_relu(3, w, stride=2),
+            _conv_bn_relu(w, w),
+            _conv_bn_relu(w, 2 * w, stride=2),
+            _conv_bn_relu(2 * w, 2 * w),
+            _conv_bn_relu(2 * w, 4 * w, stride=2),
+            _conv_bn_relu(4 * w, 4 * w),
         )
         self.classifier = nn.Conv2d(4 * w, out_channels, 1)
 
@@ -110,8 +122,9 @@ class TokenSaliencyTransformer(nn.Module):
         self.patch = patch
         self.embed = nn.Conv2d(3, dim, patch, stride=patch)
         self.pos = nn.Parameter(torch.zeros(1, dim, 16, 16))
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.decoder = nn.Sequential(_conv_bn_relu(dim + 3, dim // 2), nn.Conv2d(dim // 2, out_channels, 1))
         nn.init.trunc_normal_(self.pos, std=0.02)
@@ -119,8 +132,11 @@ class TokenSaliencyTransformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(x)
         n, c, h, w = tokens.shape
-        pos = self.pos if self.pos.shape[-2:] == (h, w) else F.interpolate(self.pos, size=(h, w), mode="bilinear",
-                                                                           align_corners=False)
+        pos = (
+            self.pos
+            if self.pos.shape[-2:] == (h, w)
+            else F.interpolate(self.pos, size=(h, w), mode="bilinear", align_corners=False)
+        )
         seq = (tokens + pos).flatten(2).transpose(1, 2)
         seq = self.encoder(seq)
         grid = seq.transpose(1, 2).reshape(n, c, h, w)

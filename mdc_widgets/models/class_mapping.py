@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from mdc_widgets.errors import MdcError
 
-__all__ = ["ClassMapping", "map_labels", "map_probabilities", "remap_competitor", "FOREGROUND"]
+__all__ = ["FOREGROUND", "ClassMapping", "map_labels", "map_probabilities", "remap_competitor"]
 
 FOREGROUND = ("background", "foreground")
 
@@ -34,8 +34,13 @@ class ClassMapping:
     table: np.ndarray  # source index -> target index
 
     @classmethod
-    def by_name(cls, source: Sequence[str], target: Sequence[str], mapping: Mapping[str, str] | None = None,
-                fallback: str = "background") -> "ClassMapping":
+    def by_name(
+        cls,
+        source: Sequence[str],
+        target: Sequence[str],
+        mapping: Mapping[str, str] | None = None,
+        fallback: str = "background",
+    ) -> ClassMapping:
         """Same-named classes map to each other (case-insensitive); ``mapping`` adds or overrides pairs."""
         target_index = {t.lower(): i for i, t in enumerate(target)}
         if fallback.lower() not in target_index:
@@ -44,12 +49,14 @@ class ClassMapping:
         unknown = [v for v in explicit.values() if v not in target_index]
         if unknown:
             raise MdcError(f"Mapping targets {unknown} are not in the target classes {list(target)}.")
-        table = np.array([target_index.get(explicit.get(s.lower(), s.lower()), target_index[fallback.lower()])
-                          for s in source], dtype=np.int64)
+        table = np.array(
+            [target_index.get(explicit.get(s.lower(), s.lower()), target_index[fallback.lower()]) for s in source],
+            dtype=np.int64,
+        )
         return cls(tuple(source), tuple(target), table)
 
     @classmethod
-    def to_foreground(cls, source: Sequence[str], background: str = "background") -> "ClassMapping":
+    def to_foreground(cls, source: Sequence[str], background: str = "background") -> ClassMapping:
         """Every class but ``background`` becomes ``foreground`` (what the cross-task term compares)."""
         return cls(tuple(source), FOREGROUND, np.array([0 if s == background else 1 for s in source], np.int64))
 
@@ -83,7 +90,13 @@ def remap_competitor(competitor, mapping: ClassMapping, name: str | None = None)
     def module(images: torch.Tensor) -> torch.Tensor:
         return map_probabilities(competitor.predict(images), mapping)
 
-    mapped = Competitor(name or f"{competitor.name}@{len(mapping.target)}cls", "ss", mapping.target, module,
-                        output="probabilities", description=f"{competitor.name} mapped to {list(mapping.target)}")
+    mapped = Competitor(
+        name or f"{competitor.name}@{len(mapping.target)}cls",
+        "ss",
+        mapping.target,
+        module,
+        output="probabilities",
+        description=f"{competitor.name} mapped to {list(mapping.target)}",
+    )
     mapped.cam_layer = None
     return mapped

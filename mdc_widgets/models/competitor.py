@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ from torch import nn
 
 from mdc_widgets.errors import MdcError, ShapeError
 
-__all__ = ["Competitor", "normalize_imagenet", "normalize_half"]
+__all__ = ["Competitor", "normalize_half", "normalize_imagenet"]
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -80,7 +81,7 @@ class Competitor:
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         output: str = "logits",
         cam_layer: str | None = None,
-    ) -> "Competitor":
+    ) -> Competitor:
         """Wrap any module or callable returning logits, probabilities or a label map.
 
         Examples
@@ -92,10 +93,17 @@ class Competitor:
         """
         if task == "ss" and not classes:
             raise MdcError("An SS model needs its class list (index 0 = background) to compete.")
-        return cls(name or type(module).__name__, task, classes or ("background", "salient"), module,
-                   preprocess=preprocess, output=output, cam_layer=cam_layer)
+        return cls(
+            name or type(module).__name__,
+            task,
+            classes or ("background", "salient"),
+            module,
+            preprocess=preprocess,
+            output=output,
+            cam_layer=cam_layer,
+        )
 
-    def to(self, device: str | torch.device) -> "Competitor":
+    def to(self, device: str | torch.device) -> Competitor:
         if isinstance(self.module, nn.Module):
             self.module.to(device)
         self.device = str(device)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
 from mdc_widgets.errors import MdcError, UnknownModelError, WeightsNotFoundError
 from mdc_widgets.models.competitor import Competitor
 
-__all__ = ["ModelSpec", "register_model", "get_model", "list_models", "model_spec"]
+__all__ = ["ModelSpec", "get_model", "list_models", "model_spec", "register_model"]
 
 
 @dataclass
@@ -58,8 +59,19 @@ def register_model(
     """
     if name in _REGISTRY and not overwrite:
         raise MdcError(f"A model named {name!r} is already registered; pass overwrite=True to replace it.")
-    spec = ModelSpec(name, builder, task, tuple(classes), description, default_weights, cam_layer, preprocess,
-                     output, tuple(tags), state_dict_filter)
+    spec = ModelSpec(
+        name,
+        builder,
+        task,
+        tuple(classes),
+        description,
+        default_weights,
+        cam_layer,
+        preprocess,
+        output,
+        tuple(tags),
+        state_dict_filter,
+    )
     _REGISTRY[name] = spec
     return spec
 
@@ -137,8 +149,11 @@ def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -
         if weights not in ("default", None):
             raise MdcError(f"{name!r} is a folder of released maps; it takes no weights.")
         return module
-    source = spec.default_weights() if (weights == "default" and spec.default_weights) else (
-        None if weights == "default" else weights)
+    source = (
+        spec.default_weights()
+        if (weights == "default" and spec.default_weights)
+        else (None if weights == "default" else weights)
+    )
     if source is not None:
         state = _load_state_dict(source, name)
         if spec.state_dict_filter is not None:
@@ -150,8 +165,16 @@ def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -
                 f"The weights given for {name!r} do not fit its architecture ({str(exc).splitlines()[0]}); "
                 "were they saved from another model?"
             ) from exc
-    competitor = Competitor(spec.name, spec.task, spec.classes, module, preprocess=spec.preprocess,
-                            output=spec.output, cam_layer=spec.cam_layer, description=spec.description)
+    competitor = Competitor(
+        spec.name,
+        spec.task,
+        spec.classes,
+        module,
+        preprocess=spec.preprocess,
+        output=spec.output,
+        cam_layer=spec.cam_layer,
+        description=spec.description,
+    )
     # the checkpoint file, so a prediction store can tell these weights from others (model_identity)
     competitor.weights_file = str(source) if isinstance(source, (str, Path)) else None
     return competitor.to(resolve_device(device))

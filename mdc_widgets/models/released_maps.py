@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from mdc_widgets.data.io import decode_mask, fit_to_canvas, resize_mask, resize_
 from mdc_widgets.data.pool import relative_id
 from mdc_widgets.errors import ImageDecodeError, MdcError
 
-__all__ = ["MapCompetitor", "MapFolderError", "register_maps", "pool_stems", "released_competitors"]
+__all__ = ["MapCompetitor", "MapFolderError", "pool_stems", "register_maps", "released_competitors"]
 
 _MAP_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 # VOC marks object boundaries 255 ("void"); in a released prediction it means "no class", i.e. background
@@ -81,8 +82,16 @@ class MapCompetitor:
     preprocess = None
     output = "probabilities"
 
-    def __init__(self, name: str, folder: str | Path, task: str = "sod", classes: Sequence[str] | None = None, *,
-                 errors: str = "raise", description: str = ""):
+    def __init__(
+        self,
+        name: str,
+        folder: str | Path,
+        task: str = "sod",
+        classes: Sequence[str] | None = None,
+        *,
+        errors: str = "raise",
+        description: str = "",
+    ):
         if task not in ("ss", "sod"):
             raise MdcError(f"Released maps {name!r}: task must be 'ss' or 'sod', not {task!r}.")
         if task == "ss" and not classes:
@@ -129,13 +138,20 @@ class MapCompetitor:
         import hashlib
 
         digest = hashlib.sha256()
-        for stem, path in self._files.items():
+        for path in self._files.values():
             stat = path.stat()
             digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        return json.dumps({"kind": "maps", "folder": str(self.folder), "task": self.task,
-                           "files": len(self._files), "digest": digest.hexdigest()[:16]})
+        return json.dumps(
+            {
+                "kind": "maps",
+                "folder": str(self.folder),
+                "task": self.task,
+                "files": len(self._files),
+                "digest": digest.hexdigest()[:16],
+            }
+        )
 
-    def to(self, device: str | torch.device) -> "MapCompetitor":
+    def to(self, device: str | torch.device) -> MapCompetitor:
         self.device = str(device)  # files need no device; kept so the competitor looks like any other
         return self
 
@@ -280,8 +296,16 @@ def _swapped(shape: tuple[int, int], native: tuple[int, int], tolerance: float =
     return abs(aspect * image_aspect - 1) <= tolerance and abs(aspect / image_aspect - 1) > tolerance
 
 
-def register_maps(name: str, folder: str | Path, task: str = "sod", classes: Sequence[str] | None = None, *,
-                  errors: str = "raise", description: str = "", overwrite: bool = True) -> Any:
+def register_maps(
+    name: str,
+    folder: str | Path,
+    task: str = "sod",
+    classes: Sequence[str] | None = None,
+    *,
+    errors: str = "raise",
+    description: str = "",
+    overwrite: bool = True,
+) -> Any:
     """Register a folder of released maps by name, so ``get_model``, the CLI and the widgets' picker offer it.
 
     Examples
@@ -317,5 +341,8 @@ def released_competitors(predictions: Any) -> dict[str, MapCompetitor]:
     sources = predictions.attrs.get("sources") or {}
     classes = predictions.attrs.get("classes") or {}
     tasks = {str(m): str(t) for m, t in zip(predictions["model"].values, predictions["task"].values)}
-    return {model: MapCompetitor(model, json.loads(source)["folder"], tasks[model], classes.get(model))
-            for model, source in sources.items() if source and model in tasks}
+    return {
+        model: MapCompetitor(model, json.loads(source)["folder"], tasks[model], classes.get(model))
+        for model, source in sources.items()
+        if source and model in tasks
+    }

@@ -8,7 +8,7 @@ from torch import nn
 
 from mdc_widgets.models.registry import register_model
 
-__all__ = ["SpectralResidualSaliency", "FrequencyTunedSaliency", "rgb_to_lab", "gaussian_blur"]
+__all__ = ["FrequencyTunedSaliency", "SpectralResidualSaliency", "gaussian_blur", "rgb_to_lab"]
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -19,7 +19,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = kernel / kernel.sum()
     c = x.shape[1]
     pad = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    k = kernel[radius - pad: radius + pad + 1]
+    k = kernel[radius - pad : radius + pad + 1]
     x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
@@ -57,9 +57,9 @@ class SpectralResidualSaliency(nn.Module):
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1] ``(n, 3, H, W)`` to CIE L*a*b* (D65)."""
     linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    matrix = rgb.new_tensor([[0.4124564, 0.3575761, 0.1804375],
-                             [0.2126729, 0.7151522, 0.0721750],
-                             [0.0193339, 0.1191920, 0.9503041]])
+    matrix = rgb.new_tensor(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+    )
     xyz = torch.einsum("ij,njhw->nihw", matrix, linear)
     xyz = xyz / rgb.new_tensor([0.95047, 1.0, 1.08883]).view(1, 3, 1, 1)
     f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
@@ -84,5 +84,13 @@ for _name, _cls, _text in (
     ("spectral_residual_sod", SpectralResidualSaliency, "spectral residual saliency (Hou & Zhang 2007), no weights"),
     ("frequency_tuned_sod", FrequencyTunedSaliency, "frequency-tuned saliency (Achanta et al. 2009), no weights"),
 ):
-    register_model(_name, _cls, "sod", ("background", "salient"), description=_text, output="probabilities",
-                   tags=("classic",), overwrite=True)
+    register_model(
+        _name,
+        _cls,
+        "sod",
+        ("background", "salient"),
+        description=_text,
+        output="probabilities",
+        tags=("classic",),
+        overwrite=True,
+    )

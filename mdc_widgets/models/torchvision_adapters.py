@@ -9,8 +9,9 @@ too, and ``weights=None`` gives the real architecture with random weights.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -21,11 +22,30 @@ from mdc_widgets.errors import WeightsNotFoundError
 from mdc_widgets.models.competitor import normalize_imagenet
 from mdc_widgets.models.registry import register_model
 
-__all__ = ["VOC_CLASSES", "TORCHVISION_SEGMENTATION", "hub_checkpoint_path", "load_hub_weights"]
+__all__ = ["TORCHVISION_SEGMENTATION", "VOC_CLASSES", "hub_checkpoint_path", "load_hub_weights"]
 
 VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 
 # builder, weight enum, the layer Grad-CAM looks at
@@ -35,10 +55,12 @@ TORCHVISION_SEGMENTATION: dict[str, tuple[Callable[..., torch.nn.Module], Any, s
     "deeplabv3_resnet50": (seg.deeplabv3_resnet50, seg.DeepLabV3_ResNet50_Weights, "backbone.layer4"),
     "deeplabv3_resnet101": (seg.deeplabv3_resnet101, seg.DeepLabV3_ResNet101_Weights, "backbone.layer4"),
     # the MobileNet backbones return a dict of features; Grad-CAM needs the last block's tensor
-    "deeplabv3_mobilenet_v3_large": (seg.deeplabv3_mobilenet_v3_large, seg.DeepLabV3_MobileNet_V3_Large_Weights,
-                                     "backbone.16"),
-    "lraspp_mobilenet_v3_large": (seg.lraspp_mobilenet_v3_large, seg.LRASPP_MobileNet_V3_Large_Weights,
-                                  "backbone.16"),
+    "deeplabv3_mobilenet_v3_large": (
+        seg.deeplabv3_mobilenet_v3_large,
+        seg.DeepLabV3_MobileNet_V3_Large_Weights,
+        "backbone.16",
+    ),
+    "lraspp_mobilenet_v3_large": (seg.lraspp_mobilenet_v3_large, seg.LRASPP_MobileNet_V3_Large_Weights, "backbone.16"),
 }
 
 
@@ -69,8 +91,9 @@ def _preprocess(resize_size: int | None) -> Callable[[torch.Tensor], torch.Tenso
         if resize_size and min(images.shape[-2:]) != resize_size:
             h, w = images.shape[-2:]
             scale = resize_size / min(h, w)
-            images = F.interpolate(images, size=(round(h * scale), round(w * scale)), mode="bilinear",
-                                   align_corners=False, antialias=True)
+            images = F.interpolate(
+                images, size=(round(h * scale), round(w * scale)), mode="bilinear", align_corners=False, antialias=True
+            )
         return normalize_imagenet(images)
 
     return preprocess

@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mdc_widgets._atomic import atomic_write_bytes, atomic_write_json
 from mdc_widgets.config import cache_dir
 
-__all__ = ["TrainConfig", "TRAINING_VERSION", "config_hash", "train", "augment", "weights_path"]
+__all__ = ["TRAINING_VERSION", "TrainConfig", "augment", "config_hash", "train", "weights_path"]
 
 TRAINING_VERSION = "1"
 
@@ -46,8 +46,7 @@ def config_hash(config: TrainConfig) -> str:
     """A short stable hash of the config, the generator version and the training code version."""
     from mdc_widgets.data.miniworld import GENERATOR_VERSION
 
-    body = json.dumps({**asdict(config), "generator": GENERATOR_VERSION, "training": TRAINING_VERSION},
-                      sort_keys=True)
+    body = json.dumps({**asdict(config), "generator": GENERATOR_VERSION, "training": TRAINING_VERSION}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
@@ -55,8 +54,9 @@ def weights_path(name: str, config: TrainConfig) -> Path:
     return cache_dir() / "weights" / f"{name}-{config_hash(config)}.pt"
 
 
-def augment(images: torch.Tensor, targets: torch.Tensor, kinds: tuple[str, ...], generator: torch.Generator
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    images: torch.Tensor, targets: torch.Tensor, kinds: tuple[str, ...], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched, seeded augmentations: ``flip``, ``color`` (jitter), ``contrast``, ``blur``, ``noise``."""
     n = images.shape[0]
 
@@ -82,12 +82,13 @@ def augment(images: torch.Tensor, targets: torch.Tensor, kinds: tuple[str, ...],
     return images, targets
 
 
-def _quality(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, task: str, n_cls: int,
-             preprocess: Any) -> dict[str, float]:
+def _quality(
+    model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, task: str, n_cls: int, preprocess: Any
+) -> dict[str, float]:
     """Validation quality: SS mIoU from the set's confusion; SOD IoU of the adaptively binarised maps."""
     model.eval()
     with torch.inference_mode():
-        out = torch.cat([model(preprocess(images[i: i + 128])) for i in range(0, len(images), 128)])
+        out = torch.cat([model(preprocess(images[i : i + 128])) for i in range(0, len(images), 128)])
     if task == "ss":
         pred = out.argmax(1)
         conf = torch.bincount((targets.long() * n_cls + pred).flatten(), minlength=n_cls * n_cls).reshape(n_cls, n_cls)
@@ -106,7 +107,9 @@ def _quality(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor
     return {"iou": float(iou.mean()), "mae": float(mae)}
 
 
-def _split_tensors(split: str, n: int | None, seed: int, image_size: int, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _split_tensors(
+    split: str, n: int | None, seed: int, image_size: int, task: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     from mdc_widgets.data.miniworld import generate_miniworld
 
     ds = generate_miniworld(split, n=n, seed=seed, image_size=image_size)
@@ -116,8 +119,7 @@ def _split_tensors(split: str, n: int | None, seed: int, image_size: int, task: 
     return images, torch.from_numpy((ds["saliency"].values > 0).astype(np.float32))
 
 
-def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes: int,
-          progress: bool = True) -> Path:
+def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes: int, progress: bool = True) -> Path:
     """Train one model from ``config`` and save ``state_dict`` + metadata atomically; returns the weights path.
 
     Same config, same weights, bit for bit on one machine (and across machines
@@ -131,8 +133,9 @@ def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes
         return _train(path, name, config, build, preprocess, n_classes, progress)
 
 
-def _train(path: Path, name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes: int,
-           progress: bool) -> Path:
+def _train(
+    path: Path, name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes: int, progress: bool
+) -> Path:
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     images, targets = _split_tensors("train", config.train_size, config.data_seed, config.image_size, config.task)
@@ -152,7 +155,7 @@ def _train(path: Path, name: str, config: TrainConfig, build: Any, preprocess: A
         for _ in range(config.epochs):
             order = torch.randperm(len(images), generator=generator)
             for lo in range(0, len(images), config.batch_size):
-                idx = order[lo: lo + config.batch_size]
+                idx = order[lo : lo + config.batch_size]
                 x, y = augment(images[idx], targets[idx], config.augment, generator)
                 logits = model(preprocess(x))
                 if config.task == "ss":
@@ -178,10 +181,17 @@ def _train(path: Path, name: str, config: TrainConfig, build: Any, preprocess: A
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     atomic_write_bytes(path, buffer.getvalue())
-    atomic_write_json(path.with_suffix(".json"), {
-        "name": name, "config": asdict(config), "config_hash": config_hash(config),
-        "train_seconds": round(train_seconds, 2), "quality": quality, "torch": torch.__version__,
-    })
+    atomic_write_json(
+        path.with_suffix(".json"),
+        {
+            "name": name,
+            "config": asdict(config),
+            "config_hash": config_hash(config),
+            "train_seconds": round(train_seconds, 2),
+            "quality": quality,
+            "torch": torch.__version__,
+        },
+    )
     return path
 
 

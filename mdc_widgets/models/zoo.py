@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mdc_widgets.data.miniworld import MINIWORLD_CLASSES
 from mdc_widgets.models import architectures as arch
@@ -20,7 +20,7 @@ from mdc_widgets.models.competitor import normalize_half
 from mdc_widgets.models.registry import register_model
 from mdc_widgets.models.training import TrainConfig, train, weights_path
 
-__all__ = ["ZOO", "train_model", "load_or_train", "train_zoo", "zoo_quality", "is_trained"]
+__all__ = ["ZOO", "is_trained", "load_or_train", "train_model", "train_zoo", "zoo_quality"]
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,14 @@ _CAM_LAYERS = {"unet": "dec1", "fcn": "features", "deeplabv3plus": "decoder", "v
 ZOO: dict[str, TrainConfig] = {
     "mw_unet_ss": TrainConfig("unet", "ss", width=10, epochs=4, augment=("flip", "color"), seed=0),
     "mw_fcn_ss": TrainConfig("fcn", "ss", width=16, epochs=5, augment=(), seed=1, train_size=1400),
-    "mw_deeplabv3plus_ss": TrainConfig("deeplabv3plus", "ss", width=12, epochs=5,
-                                       augment=("flip", "blur", "noise"), seed=2),
+    "mw_deeplabv3plus_ss": TrainConfig(
+        "deeplabv3plus", "ss", width=12, epochs=5, augment=("flip", "blur", "noise"), seed=2
+    ),
     "mw_unet_sod": TrainConfig("unet", "sod", width=8, epochs=4, augment=("flip",), seed=3, train_size=1400),
     "mw_fcn_sod": TrainConfig("fcn", "sod", width=12, epochs=4, augment=(), seed=4),
-    "mw_vst_sod": TrainConfig("vst", "sod", width=32, epochs=4, augment=("flip", "contrast"), seed=5, lr=2e-3,
-                             train_size=1600),
+    "mw_vst_sod": TrainConfig(
+        "vst", "sod", width=32, epochs=4, augment=("flip", "contrast"), seed=5, lr=2e-3, train_size=1600
+    ),
 }
 
 

@@ -13,9 +13,10 @@ import ctypes
 import os
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,9 +55,18 @@ class ModelSource:
 
                 if self.name not in list_models():
                     s = self.spec
-                    register_model(s.name, s.builder, s.task, s.classes, description=s.description,
-                                   cam_layer=s.cam_layer, preprocess=s.preprocess, output=s.output,
-                                   tags=s.tags, overwrite=True)
+                    register_model(
+                        s.name,
+                        s.builder,
+                        s.task,
+                        s.classes,
+                        description=s.description,
+                        cam_layer=s.cam_layer,
+                        preprocess=s.preprocess,
+                        output=s.output,
+                        tags=s.tags,
+                        overwrite=True,
+                    )
                 competitor = get_model(self.name, weights=self.weights, device=device)
             self._built[device] = competitor
         return self._built[device]
@@ -115,7 +125,7 @@ def split_shards(chunks: Sequence[int], n_workers: int, shard_size: int | None =
     if not chunks:
         return []
     size = int(shard_size) if shard_size else max(1, -(-len(chunks) // (4 * max(1, n_workers))))
-    return [chunks[lo:lo + size] for lo in range(0, len(chunks), size)]
+    return [chunks[lo : lo + size] for lo in range(0, len(chunks), size)]
 
 
 @dataclass
@@ -168,8 +178,9 @@ def _run_shard(payload: _Payload, todo: dict[str, list[int]]) -> dict[str, Any]:
                 not_built[source.name] = f"building it on a worker failed: {type(exc).__name__}: {exc}"
     arrays = {name: _open_arrays(prediction_store_path(payload.store, name)) for name in names}
     with _memory_format(competitors, payload.options.channels_last):
-        failures = _run_chunks(payload.pool, competitors, arrays, todo, payload.options, device,
-                               store=Path(payload.store))
+        failures = _run_chunks(
+            payload.pool, competitors, arrays, todo, payload.options, device, store=Path(payload.store)
+        )
     failures.update(not_built)
     done = sum(len(chunks) for name, chunks in todo.items() if name not in failures)
     return {"done": done, "failures": failures, "errors": dict(getattr(payload.pool, "errors", {}) or {})}
@@ -200,8 +211,7 @@ def run_on_cluster(
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     shards = split_shards(chunk_order, n_workers, shard_size)
     wanted = {name: {int(c) for c in chunks} for name, chunks in todo.items()}
-    [payload] = client.scatter([_Payload(pool, list(sources), str(store), options, device)], broadcast=True,
-                               hash=False)
+    [payload] = client.scatter([_Payload(pool, list(sources), str(store), options, device)], broadcast=True, hash=False)
     futures = []
     for shard in shards:
         shard_todo = {name: [c for c in shard if c in chunks] for name, chunks in wanted.items()}

@@ -33,17 +33,17 @@ into place, so a run killed while creating it leaves nothing half-made.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,17 +56,17 @@ from mdc_widgets.config import resolve_device
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = [
-    "RunCancelled",
     "PredictionRunError",
+    "RunCancelled",
     "StoreDamagedError",
-    "damaged_chunks",
-    "model_identity",
-    "predict_pool",
-    "open_predictions",
-    "prediction_store_path",
     "completed_fraction",
-    "open_probabilities",
+    "damaged_chunks",
     "model_classes",
+    "model_identity",
+    "open_predictions",
+    "open_probabilities",
+    "predict_pool",
+    "prediction_store_path",
 ]
 
 STORE_FORMAT = 1
@@ -189,8 +189,10 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
         "valid": (("sample",), da.zeros((n,), dtype=bool, chunks=(c,))),
         # one zarr chunk per flag, so setting one flag never rewrites another
         "chunk_done": (("chunk",), da.zeros((n_chunks,), dtype=bool, chunks=(1,))),
-        "chunk_bytes": (("chunk", "part"), da.zeros((n_chunks, len(_MAP_VARIABLES)), dtype=np.int64,
-                                                    chunks=(1, len(_MAP_VARIABLES)))),
+        "chunk_bytes": (
+            ("chunk", "part"),
+            da.zeros((n_chunks, len(_MAP_VARIABLES)), dtype=np.int64, chunks=(1, len(_MAP_VARIABLES))),
+        ),
     }
     if spec.entropy:
         data_vars["entropy"] = (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.float16, chunks=(c, h, w)))
@@ -226,8 +228,13 @@ def _chunk_file(path: Path, name: str, array: zarr.Array, chunk: int) -> Path:
 
 def _chunk_sizes(path: Path, arrays: dict[str, zarr.Array], chunk: int) -> np.ndarray:
     """``(parts,)`` byte sizes of the files of ``chunk`` (-1 for an array the store does not have)."""
-    return np.array([_chunk_file(path, name, arrays[name], chunk).stat().st_size if name in arrays else -1
-                     for name in _MAP_VARIABLES], np.int64)
+    return np.array(
+        [
+            _chunk_file(path, name, arrays[name], chunk).stat().st_size if name in arrays else -1
+            for name in _MAP_VARIABLES
+        ],
+        np.int64,
+    )
 
 
 def _chunk_problem(path: Path, arrays: dict[str, zarr.Array], chunk: int, recorded: np.ndarray | None) -> str | None:
@@ -333,7 +340,8 @@ def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwr
         if damaged:
             warnings.warn(
                 f"The prediction store {path} has {len(damaged)} damaged chunk(s) marked finished "
-                f"({'; '.join(list(damaged.values())[:3])}); they are recomputed.", stacklevel=3,
+                f"({'; '.join(list(damaged.values())[:3])}); they are recomputed.",
+                stacklevel=3,
             )
             flags = group["chunk_done"]
             for chunk in damaged:
@@ -456,8 +464,9 @@ def _predict_maps(comp: Any, images: torch.Tensor, options: _RunOptions, device:
     return maps
 
 
-def _read_released_maps(comp: Any, pool: Any, start: int, stop: int,
-                        options: _RunOptions) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _read_released_maps(
+    comp: Any, pool: Any, start: int, stop: int, options: _RunOptions
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The stored maps of one chunk of a released-maps competitor: read from its files, no inference."""
     out, ok = comp.predict_samples(pool, start, stop)
     h, w = (int(s) for s in pool.image_size)
@@ -479,8 +488,15 @@ def _clear_padding(maps: dict[str, np.ndarray], boxes: np.ndarray) -> None:
             values[i][..., ~inside] = 0
 
 
-def _write_chunk(path: Path, arrays: dict[str, zarr.Array], chunk: int, start: int, stop: int,
-                 maps: dict[str, np.ndarray], valid: np.ndarray) -> None:
+def _write_chunk(
+    path: Path,
+    arrays: dict[str, zarr.Array],
+    chunk: int,
+    start: int,
+    stop: int,
+    maps: dict[str, np.ndarray],
+    valid: np.ndarray,
+) -> None:
     invalid = ~valid
     with storage_errors(path):
         for name, values in maps.items():
@@ -530,8 +546,10 @@ def _run_chunks(
     done = 0
     # at most two chunks wait for the disk, so memory stays a few chunks whatever the pool size
     max_queued = 2
-    with ThreadPoolExecutor(1, thread_name_prefix="mdc-read") as reader, \
-            ThreadPoolExecutor(1, thread_name_prefix="mdc-write") as writer:
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="mdc-read") as reader,
+        ThreadPoolExecutor(1, thread_name_prefix="mdc-write") as writer,
+    ):
         queued: deque[Future] = deque()
         next_read = reader.submit(read, chunk_order[0]) if chunk_order else None
         try:
@@ -563,8 +581,18 @@ def _run_chunks(
                         _clear_padding(maps, boxes)
                     while len(queued) >= max_queued:
                         queued.popleft().result()
-                    queued.append(writer.submit(_write_chunk, prediction_store_path(store, comp.name),
-                                                arrays[comp.name], chunk, start, stop, maps, chunk_valid))
+                    queued.append(
+                        writer.submit(
+                            _write_chunk,
+                            prediction_store_path(store, comp.name),
+                            arrays[comp.name],
+                            chunk,
+                            start,
+                            stop,
+                            maps,
+                            chunk_valid,
+                        )
+                    )
                     done += 1
                     if on_chunk is not None:
                         on_chunk(comp.name, chunk)
@@ -668,8 +696,9 @@ def predict_pool(
     h, w = (int(s) for s in pool.image_size)
     store = Path(store).resolve()
     store.mkdir(parents=True, exist_ok=True)
-    options = _RunOptions(int(batch_size), int(chunk_size), bool(entropy), bool(probabilities), bool(amp),
-                          bool(channels_last))
+    options = _RunOptions(
+        int(batch_size), int(chunk_size), bool(entropy), bool(probabilities), bool(amp), bool(channels_last)
+    )
 
     if client is None:
         run_device = resolve_device(device)
@@ -691,20 +720,36 @@ def predict_pool(
             if hasattr(comp, "check_pool"):
                 comp.check_pool(pool)
         sources = {c.name: getattr(c, "source", "") for c in shipped}
-        identities = {s.name: model_identity(s.weights if s.competitor is None
-                                             else getattr(s.competitor, "weights_file", None)) for s in model_refs}
+        identities = {
+            s.name: model_identity(s.weights if s.competitor is None else getattr(s.competitor, "weights_file", None))
+            for s in model_refs
+        }
 
     def say_waiting() -> None:
-        warnings.warn(f"Another process is writing the prediction store {store}; waiting for it to finish, "
-                      "then resuming from its chunks.", stacklevel=3)
+        warnings.warn(
+            f"Another process is writing the prediction store {store}; waiting for it to finish, "
+            "then resuming from its chunks.",
+            stacklevel=3,
+        )
 
     # one writer per store folder: a second one waits, then finds the first one's chunks done
     with file_lock(store / ".predict.lock", what=f"the prediction store {store}", on_wait=say_waiting):
         todo: dict[str, np.ndarray] = {}
         for name, task, classes in described:
-            spec = _StoreSpec(name, task, classes, pool.fingerprint, n, h, w, int(chunk_size),
-                              bool(probabilities and task == "ss"), bool(entropy), sources.get(name, ""),
-                              identities.get(name, ""))
+            spec = _StoreSpec(
+                name,
+                task,
+                classes,
+                pool.fingerprint,
+                n,
+                h,
+                w,
+                int(chunk_size),
+                bool(probabilities and task == "ss"),
+                bool(entropy),
+                sources.get(name, ""),
+                identities.get(name, ""),
+            )
             todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
         total = sum(len(v) for v in todo.values())
 
@@ -727,13 +772,32 @@ def predict_pool(
             if client is None:
                 arrays = {name: _open_arrays(prediction_store_path(store, name)) for name, _, _ in described}
                 with _memory_format(competitors, options.channels_last):
-                    failures = _run_chunks(pool, competitors, arrays, todo, options, run_device,
-                                           on_chunk=lambda name, chunk: on_chunks(1), cancel=cancel, store=store)
+                    failures = _run_chunks(
+                        pool,
+                        competitors,
+                        arrays,
+                        todo,
+                        options,
+                        run_device,
+                        on_chunk=lambda name, chunk: on_chunks(1),
+                        cancel=cancel,
+                        store=store,
+                    )
             else:
                 from mdc_widgets.predictions.distributed import run_on_cluster
 
-                failures = run_on_cluster(client, pool, model_refs, store, todo, options, device,
-                                          shard_size=shard_size, on_chunks=on_chunks, cancel=cancel)
+                failures = run_on_cluster(
+                    client,
+                    pool,
+                    model_refs,
+                    store,
+                    todo,
+                    options,
+                    device,
+                    shard_size=shard_size,
+                    on_chunks=on_chunks,
+                    cancel=cancel,
+                )
         finally:
             if bar is not None:
                 bar.close()
@@ -743,7 +807,8 @@ def predict_pool(
     if failures and errors == "raise":
         raise PredictionRunError(
             f"{len(failures)} model(s) failed and were skipped ({details}). "
-            f"The predictions of {succeeded or 'no model'} are stored in {store}.", failures,
+            f"The predictions of {succeeded or 'no model'} are stored in {store}.",
+            failures,
         )
     if failures:
         warnings.warn(f"{len(failures)} model(s) failed and were skipped: {details}", stacklevel=2)
@@ -791,9 +856,7 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
     for name in names:
         path = prediction_store_path(store, name)
         if not path.exists():
-            raise MdcError(
-                f"No predictions of model {name!r} in {store}; run predict_pool with that model first."
-            )
+            raise MdcError(f"No predictions of model {name!r} in {store}; run predict_pool with that model first.")
         damaged = damaged_chunks(path)
         if damaged:
             chunk, why = next(iter(damaged.items()))
@@ -804,8 +867,9 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
             )
         with _decoding(path, "opening"):
             # the sample ids are read once, from the first store: same pool, same ids (checked by fingerprint)
-            ds = _guarded(xr.open_zarr(str(path), consolidated=False, drop_variables=["sample"] if parts else None),
-                          path)
+            ds = _guarded(
+                xr.open_zarr(str(path), consolidated=False, drop_variables=["sample"] if parts else None), path
+            )
             done = ds["chunk_done"].values
         if not bool(done.all()):
             raise MdcError(
@@ -815,8 +879,9 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
         classes[name] = list(ds.attrs["classes"])
         sources[name] = str(ds.attrs.get("source", ""))
         fingerprints.add(ds.attrs["pool_fingerprint"])
-        part = ds.drop_vars(["chunk_done", "chunk_bytes"] + (["probability", "class"] if "probability" in ds else []),
-                            errors="ignore")
+        part = ds.drop_vars(
+            ["chunk_done", "chunk_bytes"] + (["probability", "class"] if "probability" in ds else []), errors="ignore"
+        )
         part = part.expand_dims(model=[name]).assign_coords(task=("model", [ds.attrs["task"]]))
         part.attrs = {}
         parts.append(part)
@@ -832,8 +897,9 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
     valid = parts[0]["valid"].isel(model=0, drop=True).load()
     for part in parts[1:]:
         valid = valid & part["valid"].isel(model=0, drop=True).load().values
-    combined = xr.concat([p.drop_vars("valid") for p in parts], dim="model", coords="minimal", compat="override",
-                         join="override")
+    combined = xr.concat(
+        [p.drop_vars("valid") for p in parts], dim="model", coords="minimal", compat="override", join="override"
+    )
     combined["valid"] = valid
     for var in ("prediction", "entropy"):
         if var in combined:
@@ -887,9 +953,13 @@ def _guarded(ds: xr.Dataset, path: Path) -> xr.Dataset:
     for name in _MAP_VARIABLES:
         if name in ds and name in group:
             chunks = ds[name].data.chunks if hasattr(ds[name].data, "chunks") else group[name].chunks
-            data = da.from_array(_GuardedChunks(group[name], path, name), chunks=chunks, lock=False,
-                                 name=f"mdc-{name}-{uuid.uuid4().hex}", meta=np.empty((0,) * group[name].ndim,
-                                                                                     group[name].dtype))
+            data = da.from_array(
+                _GuardedChunks(group[name], path, name),
+                chunks=chunks,
+                lock=False,
+                name=f"mdc-{name}-{uuid.uuid4().hex}",
+                meta=np.empty((0,) * group[name].ndim, group[name].dtype),
+            )
             ds[name] = (ds[name].dims, data, ds[name].attrs)
     return ds
 

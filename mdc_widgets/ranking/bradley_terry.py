@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from itertools import combinations
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,14 @@ import xarray as xr
 
 from mdc_widgets.errors import MdcError
 
-__all__ = ["VERDICTS", "win_matrix", "win_matrix_from_labels", "bradley_terry", "bootstrap_ranking", "comparisons_from_scores"]
+__all__ = [
+    "VERDICTS",
+    "bootstrap_ranking",
+    "bradley_terry",
+    "comparisons_from_scores",
+    "win_matrix",
+    "win_matrix_from_labels",
+]
 
 VERDICTS = ("a", "b", "both_wrong", "both_fine")
 
@@ -32,7 +39,7 @@ def comparisons_from_scores(
     models = [str(m) for m in scores["model"].values]
     sample_ids = np.asarray(scores["sample"].values).astype(str)
     rows = []
-    for a, b in (pairs_samples.keys() if pairs_samples else combinations(models, 2)):
+    for a, b in pairs_samples.keys() if pairs_samples else combinations(models, 2):
         ids = list(pairs_samples[(a, b)]) if pairs_samples else list(sample_ids)
         sa = scores.sel(model=a, sample=ids).values.astype(float)
         sb = scores.sel(model=b, sample=ids).values.astype(float)
@@ -40,7 +47,9 @@ def comparisons_from_scores(
         winner = np.where(np.abs(diff) <= tie_tol, "tie", np.where(diff > 0, "a", "b"))
         ok = np.isfinite(sa) & np.isfinite(sb)
         rows.append(pd.DataFrame({"sample": np.asarray(ids)[ok], "model_a": a, "model_b": b, "winner": winner[ok]}))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["sample", "model_a", "model_b", "winner"])
+    return (
+        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["sample", "model_a", "model_b", "winner"])
+    )
 
 
 def _matrix(comparisons: pd.DataFrame, models: Sequence[str], ties: str) -> np.ndarray:
@@ -59,8 +68,13 @@ def _matrix(comparisons: pd.DataFrame, models: Sequence[str], ties: str) -> np.n
 
 
 def _as_dataarray(wins: np.ndarray, models: Sequence[str]) -> xr.DataArray:
-    return xr.DataArray(wins, dims=("model_a", "model_b"), coords={"model_a": list(models), "model_b": list(models)},
-                        name="wins", attrs={"meaning": "wins[a, b] = comparisons a won against b"})
+    return xr.DataArray(
+        wins,
+        dims=("model_a", "model_b"),
+        coords={"model_a": list(models), "model_b": list(models)},
+        name="wins",
+        attrs={"meaning": "wins[a, b] = comparisons a won against b"},
+    )
 
 
 def win_matrix(
@@ -96,12 +110,15 @@ def win_matrix_from_labels(labels: pd.DataFrame, models: Sequence[str] | None = 
     if bad:
         raise MdcError(f"Unknown verdicts {sorted(bad)}; a verdict is one of {VERDICTS}.")
     models = list(models) if models else sorted(set(labels["model_a"]) | set(labels["model_b"]))
-    comparisons = labels.assign(winner=labels["verdict"].map({"a": "a", "b": "b", "both_wrong": "tie", "both_fine": "tie"}))
+    comparisons = labels.assign(
+        winner=labels["verdict"].map({"a": "a", "b": "b", "both_wrong": "tie", "both_fine": "tie"})
+    )
     return _as_dataarray(_matrix(comparisons, models, "split"), models)
 
 
-def bradley_terry(wins: np.ndarray | xr.DataArray, max_iter: int = 10_000, tol: float = 1e-10,
-                  prior: float = 0.1) -> np.ndarray:
+def bradley_terry(
+    wins: np.ndarray | xr.DataArray, max_iter: int = 10_000, tol: float = 1e-10, prior: float = 0.1
+) -> np.ndarray:
     """Bradley-Terry log-strengths (mean 0) by Hunter's (2004) MM algorithm.
 
     ``P(i beats j) = exp(s_i) / (exp(s_i) + exp(s_j))``. A small symmetric
@@ -155,7 +172,8 @@ def bootstrap_ranking(
         comparisons = comparisons_from_scores(comparisons, higher_is_better)
     elif "verdict" in comparisons and "winner" not in comparisons:
         comparisons = comparisons.assign(
-            winner=comparisons["verdict"].map({"a": "a", "b": "b", "both_wrong": "tie", "both_fine": "tie"}))
+            winner=comparisons["verdict"].map({"a": "a", "b": "b", "both_wrong": "tie", "both_fine": "tie"})
+        )
     models = list(models) if models else sorted(set(comparisons["model_a"]) | set(comparisons["model_b"]))
     if comparisons.empty:
         raise MdcError("No comparisons to rank from; label some samples or evaluate against ground truth first.")

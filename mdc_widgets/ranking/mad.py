@@ -8,7 +8,7 @@ pair's numbers are recomputed from the images it drew.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -16,12 +16,12 @@ import xarray as xr
 from mdc_widgets.errors import MdcError
 
 __all__ = [
-    "mad_eigenvector",
-    "gmad_scores",
-    "pair_accuracy",
     "attack_success",
-    "role_sets",
     "bootstrap_mad_ranking",
+    "gmad_scores",
+    "mad_eigenvector",
+    "pair_accuracy",
+    "role_sets",
 ]
 
 
@@ -102,8 +102,10 @@ def _index(models: Sequence[str], sample_ids: Sequence[str], sets: Mapping[tuple
                 raise MdcError(f"Model {name!r} of a MAD set has no per-image scores (models: {list(models)}).")
         missing = [s for s in ids if str(s) not in sample_at]
         if missing:
-            raise MdcError(f"{len(missing)} images of the MAD set of {(first, second)} have no per-image scores, "
-                           f"e.g. {missing[0]!r}; evaluate them first.")
+            raise MdcError(
+                f"{len(missing)} images of the MAD set of {(first, second)} have no per-image scores, "
+                f"e.g. {missing[0]!r}; evaluate them first."
+            )
         out.append((model_at[first], model_at[second], np.array([sample_at[str(s)] for s in ids], dtype=np.intp)))
     return out
 
@@ -230,6 +232,8 @@ def bootstrap_mad_ranking(
             data[name] = ("model", value)
             data[f"{name}_ci_low"] = ("model", np.nanquantile(replicates, alpha, axis=0))
             data[f"{name}_ci_high"] = ("model", np.nanquantile(replicates, 1 - alpha, axis=0))
-    return xr.Dataset(data, coords={"model": models, "opponent": models},
-                      attrs={"n_boot": n_boot, "ci": ci, "seed": seed, "n_images": len(used),
-                             "resampled": "images"})
+    return xr.Dataset(
+        data,
+        coords={"model": models, "opponent": models},
+        attrs={"n_boot": n_boot, "ci": ci, "seed": seed, "n_images": len(used), "resampled": "images"},
+    )

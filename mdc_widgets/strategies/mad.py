@@ -6,13 +6,14 @@ mining package stays the one place that defines them.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import xarray as xr
 
 from mdc_widgets.errors import MdcError
 
-__all__ = ["mad_ss", "mad_sod", "mad_cross", "mad_joint"]
+__all__ = ["mad_cross", "mad_joint", "mad_sod", "mad_ss"]
 
 _TERMS = {"ss": (1.0, 0.0, 0.0), "sod": (0.0, 1.0, 0.0), "cross": (0.0, 0.0, 1.0), "joint": (1.0, 1.0, 1.0)}
 
@@ -24,9 +25,17 @@ def _models_of(predictions: xr.Dataset, task: str, chosen: Sequence[Any] | None,
     return tuple(names[:count])
 
 
-def _mad(kind: str, predictions: xr.Dataset | None, ss_models: Sequence[Any] | None,
-         sod_models: Sequence[Any] | None, weights: Any, discrepancy: xr.DataArray | None,
-         sod_measure: str, downsample: int, device: str | None) -> xr.DataArray:
+def _mad(
+    kind: str,
+    predictions: xr.Dataset | None,
+    ss_models: Sequence[Any] | None,
+    sod_models: Sequence[Any] | None,
+    weights: Any,
+    discrepancy: xr.DataArray | None,
+    sod_measure: str,
+    downsample: int,
+    device: str | None,
+) -> xr.DataArray:
     from mdc_widgets.discrepancy import compute_discrepancies
     from mdc_widgets.mining import CompetitionGroup, Weights, joint_score
 
@@ -48,17 +57,19 @@ def _mad(kind: str, predictions: xr.Dataset | None, ss_models: Sequence[Any] | N
     elif not isinstance(weights, Weights):
         weights = Weights(*weights)
     if discrepancy is None:
-        discrepancy = compute_discrepancies(predictions, sod_measure=sod_measure, downsample=downsample,
-                                            device=device)
+        discrepancy = compute_discrepancies(predictions, sod_measure=sod_measure, downsample=downsample, device=device)
     valid = predictions["valid"] if "valid" in predictions else None
     result = joint_score(discrepancy, CompetitionGroup(ss=ss, sod=sod), weights, valid=valid)
-    return result["score"].assign_attrs(group_ss=",".join(ss), group_sod=",".join(sod),
-                                        weights=str(weights.as_dict()))
+    return result["score"].assign_attrs(group_ss=",".join(ss), group_sod=",".join(sod), weights=str(weights.as_dict()))
 
 
-def mad_ss(predictions: xr.Dataset | None = None, ss_models: Sequence[Any] | None = None,
-           discrepancy: xr.DataArray | None = None, downsample: int = 1,
-           device: str | None = "auto") -> xr.DataArray:
+def mad_ss(
+    predictions: xr.Dataset | None = None,
+    ss_models: Sequence[Any] | None = None,
+    discrepancy: xr.DataArray | None = None,
+    downsample: int = 1,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Single-task MAD for two SS models: the percentile of ``1 - mIoU`` between their maps.
 
     Parameters
@@ -70,9 +81,14 @@ def mad_ss(predictions: xr.Dataset | None = None, ss_models: Sequence[Any] | Non
     return _mad("ss", predictions, ss_models, None, None, discrepancy, "iou", downsample, device)
 
 
-def mad_sod(predictions: xr.Dataset | None = None, sod_models: Sequence[Any] | None = None,
-            discrepancy: xr.DataArray | None = None, sod_measure: str = "iou", downsample: int = 1,
-            device: str | None = "auto") -> xr.DataArray:
+def mad_sod(
+    predictions: xr.Dataset | None = None,
+    sod_models: Sequence[Any] | None = None,
+    discrepancy: xr.DataArray | None = None,
+    sod_measure: str = "iou",
+    downsample: int = 1,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Single-task MAD for two SOD models: the percentile of their saliency disagreement.
 
     Parameters
@@ -83,9 +99,14 @@ def mad_sod(predictions: xr.Dataset | None = None, sod_models: Sequence[Any] | N
     return _mad("sod", predictions, None, sod_models, None, discrepancy, sod_measure, downsample, device)
 
 
-def mad_cross(predictions: xr.Dataset | None = None, ss_models: Sequence[Any] | None = None,
-              sod_models: Sequence[Any] | None = None, discrepancy: xr.DataArray | None = None,
-              downsample: int = 1, device: str | None = "auto") -> xr.DataArray:
+def mad_cross(
+    predictions: xr.Dataset | None = None,
+    ss_models: Sequence[Any] | None = None,
+    sod_models: Sequence[Any] | None = None,
+    discrepancy: xr.DataArray | None = None,
+    downsample: int = 1,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Cross-task MAD: SS foreground against binarised SOD saliency, averaged over the (SS, SOD) pairs.
 
     Parameters
@@ -95,10 +116,16 @@ def mad_cross(predictions: xr.Dataset | None = None, ss_models: Sequence[Any] | 
     return _mad("cross", predictions, ss_models, sod_models, None, discrepancy, "iou", downsample, device)
 
 
-def mad_joint(predictions: xr.Dataset | None = None, ss_models: Sequence[Any] | None = None,
-              sod_models: Sequence[Any] | None = None, weights: Any = None,
-              discrepancy: xr.DataArray | None = None, sod_measure: str = "iou", downsample: int = 1,
-              device: str | None = "auto") -> xr.DataArray:
+def mad_joint(
+    predictions: xr.Dataset | None = None,
+    ss_models: Sequence[Any] | None = None,
+    sod_models: Sequence[Any] | None = None,
+    weights: Any = None,
+    discrepancy: xr.DataArray | None = None,
+    sod_measure: str = "iou",
+    downsample: int = 1,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Joint MAD: ``w_ss r(d_ss) + w_sod r(d_sod) + w_x mean r(d_x)`` for two SS and two SOD models.
 
     Parameters

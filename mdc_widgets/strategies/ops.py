@@ -15,17 +15,17 @@ import torch
 
 __all__ = [
     "as_class_probabilities",
-    "normalized_entropy",
+    "dominant_class",
+    "entropy_histogram",
+    "masked_mean",
     "mutual_information",
+    "normalized_entropy",
+    "percentile_from_histogram",
     "pixel_cross_entropy",
     "pixel_focal_loss",
-    "masked_mean",
     "top_fraction_mean",
     "u2pl_alpha",
-    "entropy_histogram",
-    "percentile_from_histogram",
     "unreliable_ratio",
-    "dominant_class",
 ]
 
 EPS = 1e-6
@@ -120,8 +120,9 @@ def pixel_cross_entropy(probs: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     return -torch.log(p_t.clamp_min(EPS)), valid
 
 
-def pixel_focal_loss(probs: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_focal_loss(
+    probs: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel focal loss ``alpha * (1 - p_t)^gamma * (-log p_t)`` and the mask of labelled pixels.
 
     The focal weight shrinks the loss of confidently right pixels, so an image

@@ -9,7 +9,8 @@ and the pixels are changed on the images' device.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,13 +19,13 @@ import torch.nn.functional as F
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = [
-    "random_occlusion",
-    "hide_and_seek",
-    "gaussian_blur",
-    "pool_mean_pixel",
     "PERTURBATIONS",
+    "gaussian_blur",
+    "hide_and_seek",
     "perturb",
+    "pool_mean_pixel",
     "preview_perturbation",
+    "random_occlusion",
 ]
 
 
@@ -181,8 +182,13 @@ def _occlusion(images: torch.Tensor, generator: torch.Generator | None, size_fra
     return random_occlusion(images, size_fraction, generator)
 
 
-def _hide_and_seek(images: torch.Tensor, generator: torch.Generator | None, grid_size: int = 4,
-                   hide_prob: float = 0.5, fill: float | Any = 0.5) -> torch.Tensor:
+def _hide_and_seek(
+    images: torch.Tensor,
+    generator: torch.Generator | None,
+    grid_size: int = 4,
+    hide_prob: float = 0.5,
+    fill: float | Any = 0.5,
+) -> torch.Tensor:
     return hide_and_seek(images, grid_size, hide_prob, fill, generator)
 
 
@@ -198,8 +204,9 @@ PERTURBATIONS: dict[str, Callable[..., torch.Tensor]] = {
 """Each perturbation as ``f(images, generator, **params)``, the one call the stress strategies make."""
 
 
-def perturb(images: torch.Tensor, perturbation: str, generator: torch.Generator | None = None,
-            **params: Any) -> torch.Tensor:
+def perturb(
+    images: torch.Tensor, perturbation: str, generator: torch.Generator | None = None, **params: Any
+) -> torch.Tensor:
     """Apply a perturbation of :data:`PERTURBATIONS` by name.
 
     Examples
@@ -212,8 +219,9 @@ def perturb(images: torch.Tensor, perturbation: str, generator: torch.Generator 
     return PERTURBATIONS[perturbation](images, generator, **params)
 
 
-def preview_perturbation(images: np.ndarray | torch.Tensor, perturbation: str, seed: int = 0,
-                         **params: Any) -> np.ndarray:
+def preview_perturbation(
+    images: np.ndarray | torch.Tensor, perturbation: str, seed: int = 0, **params: Any
+) -> np.ndarray:
     """Perturbed copies of a pool's images as ``(n, H, W, 3)`` uint8, ready to show in a browser.
 
     Takes what ``Pool.read_images`` returns (``(n, H, W, 3)`` uint8) or

@@ -10,8 +10,9 @@ keywords it takes.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import xarray as xr
 
@@ -21,9 +22,9 @@ __all__ = [
     "UNIFORM_INPUTS",
     "Strategy",
     "UnknownStrategyError",
-    "register_strategy",
-    "list_strategies",
     "get_strategy",
+    "list_strategies",
+    "register_strategy",
     "score_pool",
 ]
 
@@ -159,9 +160,7 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
         pool = inputs.get("pool")
         inputs["ground_truth"] = pool.ground_truth() if pool is not None and hasattr(pool, "ground_truth") else None
         if inputs["ground_truth"] is None:
-            raise MdcError(
-                f"Strategy {strategy.name!r} needs labels; pass ground_truth= or a pool that has them."
-            )
+            raise MdcError(f"Strategy {strategy.name!r} needs labels; pass ground_truth= or a pool that has them.")
     if isinstance(strategy.needs_models, int) and _available_models(inputs) < strategy.needs_models:
         raise MdcError(
             f"Strategy {strategy.name!r} needs at least {strategy.needs_models} model(s); "

@@ -9,8 +9,9 @@ competitor on the pool's images.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ import xarray as xr
 from mdc_widgets.config import resolve_device
 from mdc_widgets.errors import MdcError, ShapeError, UnknownModelError
 
-__all__ = ["StrategyInputs", "scores_array", "batch_generator"]
+__all__ = ["StrategyInputs", "batch_generator", "scores_array"]
 
 
 def _name(model: Any) -> str:
@@ -240,8 +241,12 @@ class StrategyInputs:
 
     def entropy_of(self, name: str, start: int, stop: int) -> tuple[torch.Tensor, np.ndarray]:
         """``(b, H, W)`` normalised entropy of a model: the stored map, else computed from its probabilities."""
-        if (self.predictions is not None and "entropy" in self.predictions and name in self._stored_names()
-                and name not in self.probabilities):
+        if (
+            self.predictions is not None
+            and "entropy" in self.predictions
+            and name in self._stored_names()
+            and name not in self.probabilities
+        ):
             values = self.predictions["entropy"].sel(model=name).isel(sample=slice(start, stop)).values
             return torch.as_tensor(np.ascontiguousarray(values)).float().to(self.device), self.valid[start:stop]
         from mdc_widgets.strategies.ops import normalized_entropy
@@ -277,8 +282,9 @@ class StrategyInputs:
         return ground_truth.assign_coords(sample=have).sel(sample=list(want))
 
 
-def scores_array(values: np.ndarray, inputs: StrategyInputs, valid: np.ndarray | None, name: str,
-                 **attrs: Any) -> xr.DataArray:
+def scores_array(
+    values: np.ndarray, inputs: StrategyInputs, valid: np.ndarray | None, name: str, **attrs: Any
+) -> xr.DataArray:
     """A strategy's result: ``(sample,)`` float64, NaN where the image could not be scored."""
     values = np.asarray(values, np.float64)
     if values.shape != (inputs.n,):
@@ -286,5 +292,6 @@ def scores_array(values: np.ndarray, inputs: StrategyInputs, valid: np.ndarray |
     if valid is not None:
         values = np.where(valid, values, np.nan)
     clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in attrs.items() if v is not None}
-    return xr.DataArray(values, dims=("sample",), coords={"sample": inputs.sample_ids}, name=name,
-                        attrs={"strategy": name, **clean})
+    return xr.DataArray(
+        values, dims=("sample",), coords={"sample": inputs.sample_ids}, name=name, attrs={"strategy": name, **clean}
+    )

@@ -8,7 +8,8 @@ for SOD), or the evidence Grad-CAM finds is erased until the prediction flips.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,13 +21,13 @@ from mdc_widgets.strategies.perturb import perturb, pool_mean_pixel
 from mdc_widgets.strategies.sources import StrategyInputs, batch_generator, scores_array
 
 __all__ = [
-    "prediction_change",
-    "perturbation_stress",
-    "occlusion_stress",
-    "hide_and_seek_stress",
+    "adversarial_erasing_depth",
     "blur_stress",
     "erase_until_flip",
-    "adversarial_erasing_depth",
+    "hide_and_seek_stress",
+    "occlusion_stress",
+    "perturbation_stress",
+    "prediction_change",
 ]
 
 
@@ -50,9 +51,16 @@ def prediction_change(clean: torch.Tensor, perturbed: torch.Tensor) -> torch.Ten
     return ss_discrepancy(clean.argmax(1), perturbed.argmax(1), clean.shape[1]).float()
 
 
-def perturbation_stress(perturbation: str, pool: Any = None, models: Sequence[Any] = (), model: Any = None,
-                        seed: int = 0, batch_size: int = 64, device: str | None = "auto",
-                        **params: Any) -> xr.DataArray:
+def perturbation_stress(
+    perturbation: str,
+    pool: Any = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+    **params: Any,
+) -> xr.DataArray:
     """Prediction change of one competitor between each clean image and a perturbed copy.
 
     Parameters
@@ -73,14 +81,20 @@ def perturbation_stress(perturbation: str, pool: Any = None, models: Sequence[An
         perturbed = perturb(x, perturbation, batch_generator(seed, start), **params)
         with torch.inference_mode():
             both = comp.predict(torch.cat([x, perturbed])).float()
-        scores[start:stop] = prediction_change(both[: len(x)], both[len(x):]).cpu().numpy()
+        scores[start:stop] = prediction_change(both[: len(x)], both[len(x) :]).cpu().numpy()
         valid[start:stop] = ok
     return scores_array(scores, inputs, valid, f"{perturbation}_stress", model=name, seed=seed, **params)
 
 
-def occlusion_stress(pool: Any = None, models: Sequence[Any] = (), model: Any = None,
-                     size_fraction: float = 0.3, seed: int = 0, batch_size: int = 64,
-                     device: str | None = "auto") -> xr.DataArray:
+def occlusion_stress(
+    pool: Any = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    size_fraction: float = 0.3,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Prediction change when one random rectangle of random colour covers part of the image.
 
     Parameters
@@ -88,13 +102,20 @@ def occlusion_stress(pool: Any = None, models: Sequence[Any] = (), model: Any = 
     model : the competitor (default the first in ``models``)
     size_fraction : the rectangle's side as a fraction of the image's side
     """
-    return perturbation_stress("occlusion", pool, models, model, seed, batch_size, device,
-                               size_fraction=size_fraction)
+    return perturbation_stress("occlusion", pool, models, model, seed, batch_size, device, size_fraction=size_fraction)
 
 
-def hide_and_seek_stress(pool: Any = None, models: Sequence[Any] = (), model: Any = None, grid_size: int = 4,
-                         hide_prob: float = 0.5, fill: Any = None, seed: int = 0, batch_size: int = 64,
-                         device: str | None = "auto") -> xr.DataArray:
+def hide_and_seek_stress(
+    pool: Any = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    grid_size: int = 4,
+    hide_prob: float = 0.5,
+    fill: Any = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Prediction change when Hide-and-Seek hides random grid patches with the pool's mean pixel.
 
     Parameters
@@ -106,13 +127,28 @@ def hide_and_seek_stress(pool: Any = None, models: Sequence[Any] = (), model: An
     """
     fill = pool_mean_pixel(pool) if fill is None and pool is not None else fill
     fill = fill if fill is not None else 0.5
-    return perturbation_stress("hide_and_seek", pool, models, model, seed, batch_size, device,
-                               grid_size=grid_size, hide_prob=hide_prob,
-                               fill=torch.as_tensor(fill, dtype=torch.float32).tolist())
+    return perturbation_stress(
+        "hide_and_seek",
+        pool,
+        models,
+        model,
+        seed,
+        batch_size,
+        device,
+        grid_size=grid_size,
+        hide_prob=hide_prob,
+        fill=torch.as_tensor(fill, dtype=torch.float32).tolist(),
+    )
 
 
-def blur_stress(pool: Any = None, models: Sequence[Any] = (), model: Any = None, sigma: float = 2.0,
-                batch_size: int = 64, device: str | None = "auto") -> xr.DataArray:
+def blur_stress(
+    pool: Any = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    sigma: float = 2.0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Prediction change under a Gaussian blur of ``sigma`` pixels.
 
     Parameters
@@ -196,8 +232,16 @@ def erase_until_flip(
     for step in range(1, max_steps + 1):
         idx = active.nonzero().flatten()
         if len(idx):
-            cam = torch.as_tensor(grad_cam(competitor, x[idx], target_class=dominant[idx].cpu().numpy(),
-                                           layer=layer, region=current[idx].cpu().numpy()), device=x.device)
+            cam = torch.as_tensor(
+                grad_cam(
+                    competitor,
+                    x[idx],
+                    target_class=dominant[idx].cpu().numpy(),
+                    layer=layer,
+                    region=current[idx].cpu().numpy(),
+                ),
+                device=x.device,
+            )
             new = _top_ranked(cam, current[idx] & ~erased[idx], per_step[idx])
             erased[idx] |= new
             x[idx] = torch.where(erased[idx][:, None], fill_value, x[idx])
@@ -223,10 +267,17 @@ def erase_until_flip(
     return out
 
 
-def adversarial_erasing_depth(pool: Any = None, models: Sequence[Any] = (), model: Any = None,
-                              fraction: float = 0.1, max_steps: int = 5, fill: Any = None,
-                              layer: str | None = None, batch_size: int = 16,
-                              device: str | None = "auto") -> xr.DataArray:
+def adversarial_erasing_depth(
+    pool: Any = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    fraction: float = 0.1,
+    max_steps: int = 5,
+    fill: Any = None,
+    layer: str | None = None,
+    batch_size: int = 16,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """``1 - depth / max_steps``: how few CAM-guided erasures flip an SS model's dominant region.
 
     A model that needs only one erasure of its most discriminative evidence
@@ -253,5 +304,6 @@ def adversarial_erasing_depth(pool: Any = None, models: Sequence[Any] = (), mode
         result = erase_until_flip(comp, x, fraction=fraction, max_steps=max_steps, fill=fill, layer=layer)
         scores[start:stop] = result["score"]
         valid[start:stop] = ok
-    return scores_array(scores, inputs, valid, "adversarial_erasing_depth", model=name, fraction=fraction,
-                        max_steps=max_steps)
+    return scores_array(
+        scores, inputs, valid, "adversarial_erasing_depth", model=name, fraction=fraction, max_steps=max_steps
+    )

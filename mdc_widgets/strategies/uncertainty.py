@@ -6,8 +6,9 @@ Each streams the pool batch by batch (vectorised within a batch) and returns
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,17 +29,21 @@ from mdc_widgets.strategies.ops import (
 from mdc_widgets.strategies.sources import StrategyInputs, scores_array
 
 __all__ = [
-    "random_scores",
-    "loss_scores",
-    "focal_scores",
-    "entropy_scores",
-    "u2pl_unreliable_scores",
     "ensemble_mutual_information_scores",
+    "entropy_scores",
+    "focal_scores",
+    "loss_scores",
+    "random_scores",
+    "u2pl_unreliable_scores",
 ]
 
 
-def random_scores(pool: Any = None, predictions: xr.Dataset | None = None,
-                  probabilities: Mapping[str, Any] | None = None, seed: int = 0) -> xr.DataArray:
+def random_scores(
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+    probabilities: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> xr.DataArray:
     """Uniform random scores, reproducible for a seed: the baseline every strategy must beat.
 
     Examples
@@ -68,8 +73,15 @@ def _pixel_loss_scores(
     device: str | None,
     **attrs: Any,
 ) -> xr.DataArray:
-    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
-                            ground_truth=ground_truth, batch_size=batch_size, device=device)
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        ground_truth=ground_truth,
+        batch_size=batch_size,
+        device=device,
+    )
     name = inputs.choose_model(model)
     task = inputs.task(name)
     scores = np.full(inputs.n, np.nan)
@@ -88,10 +100,17 @@ def _pixel_loss_scores(
     return scores_array(scores, inputs, valid, strategy, model=name, top_fraction=top_fraction, **attrs)
 
 
-def loss_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
-                ground_truth: xr.Dataset | None = None, probabilities: Mapping[str, Any] | None = None,
-                model: Any = None, top_fraction: float = 1.0, batch_size: int = 64,
-                device: str | None = "auto") -> xr.DataArray:
+def loss_scores(
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    ground_truth: xr.Dataset | None = None,
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    top_fraction: float = 1.0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Per-image cross-entropy (SS) or binary cross-entropy (SOD) of one model against the labels.
 
     The top-k images of this score are the OHEM-style selection. With
@@ -103,15 +122,33 @@ def loss_scores(pool: Any = None, predictions: xr.Dataset | None = None, models:
     model : the model scored (name or Competitor; default the first available)
     top_fraction : share of each image's pixels, hardest first, that are averaged
     """
-    return _pixel_loss_scores(pixel_cross_entropy, "loss", pool=pool, predictions=predictions, models=models,
-                              ground_truth=ground_truth, probabilities=probabilities, model=model,
-                              top_fraction=top_fraction, batch_size=batch_size, device=device)
+    return _pixel_loss_scores(
+        pixel_cross_entropy,
+        "loss",
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        ground_truth=ground_truth,
+        probabilities=probabilities,
+        model=model,
+        top_fraction=top_fraction,
+        batch_size=batch_size,
+        device=device,
+    )
 
 
-def focal_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
-                 ground_truth: xr.Dataset | None = None, probabilities: Mapping[str, Any] | None = None,
-                 model: Any = None, alpha: float = 0.25, gamma: float = 2.0, batch_size: int = 64,
-                 device: str | None = "auto") -> xr.DataArray:
+def focal_scores(
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    ground_truth: xr.Dataset | None = None,
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Mean focal loss ``alpha * (1 - p_t)^gamma * CE`` per image: loss that ignores easy pixels.
 
     Parameters
@@ -119,23 +156,46 @@ def focal_scores(pool: Any = None, predictions: xr.Dataset | None = None, models
     model : the model scored (default the first available)
     alpha, gamma : the focal loss' weight and focusing exponent (Lin et al.: 0.25, 2)
     """
-    return _pixel_loss_scores(partial(pixel_focal_loss, alpha=alpha, gamma=gamma), "focal", pool=pool,
-                              predictions=predictions, models=models, ground_truth=ground_truth,
-                              probabilities=probabilities, model=model, top_fraction=1.0,
-                              batch_size=batch_size, device=device, alpha=alpha, gamma=gamma)
+    return _pixel_loss_scores(
+        partial(pixel_focal_loss, alpha=alpha, gamma=gamma),
+        "focal",
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        ground_truth=ground_truth,
+        probabilities=probabilities,
+        model=model,
+        top_fraction=1.0,
+        batch_size=batch_size,
+        device=device,
+        alpha=alpha,
+        gamma=gamma,
+    )
 
 
-def entropy_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
-                   probabilities: Mapping[str, Any] | None = None, model: Any = None, batch_size: int = 64,
-                   device: str | None = "auto") -> xr.DataArray:
+def entropy_scores(
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """Mean normalised pixel entropy of one model per image (from the stored entropy maps when present).
 
     Parameters
     ----------
     model : the model scored (default the first available)
     """
-    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
-                            batch_size=batch_size, device=device)
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
     name = inputs.choose_model(model)
     scores = np.full(inputs.n, np.nan)
     valid = np.zeros(inputs.n, bool)
@@ -146,10 +206,18 @@ def entropy_scores(pool: Any = None, predictions: xr.Dataset | None = None, mode
     return scores_array(scores, inputs, valid, "entropy", model=name)
 
 
-def u2pl_unreliable_scores(pool: Any = None, predictions: xr.Dataset | None = None, models: Sequence[Any] = (),
-                           probabilities: Mapping[str, Any] | None = None, model: Any = None,
-                           alpha_0: float = 20.0, step: int = 0, total_steps: int = 1, batch_size: int = 64,
-                           device: str | None = "auto") -> xr.DataArray:
+def u2pl_unreliable_scores(
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    alpha_0: float = 20.0,
+    step: int = 0,
+    total_steps: int = 1,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """U2PL's unreliable-pixel ratio per image.
 
     Pixels whose entropy lies in the top ``alpha_t`` percent of all the
@@ -164,8 +232,14 @@ def u2pl_unreliable_scores(pool: Any = None, predictions: xr.Dataset | None = No
     alpha_0 : initial share of unreliable pixels, in percent (U2PL: 20)
     step, total_steps : where in the schedule the score is taken
     """
-    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
-                            batch_size=batch_size, device=device)
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
     name = inputs.choose_model(model)
     alpha = u2pl_alpha(alpha_0, step, total_steps)
     histogram = None
@@ -181,14 +255,19 @@ def u2pl_unreliable_scores(pool: Any = None, predictions: xr.Dataset | None = No
         # compare at the float16 resolution the percentile was found at
         scores[start:stop] = unreliable_ratio(entropy.half(), threshold).cpu().numpy()
         valid[start:stop] = ok
-    return scores_array(scores, inputs, valid, "u2pl_unreliable", model=name, alpha_t=alpha,
-                        threshold=float(threshold))
+    return scores_array(scores, inputs, valid, "u2pl_unreliable", model=name, alpha_t=alpha, threshold=float(threshold))
 
 
-def ensemble_mutual_information_scores(pool: Any = None, predictions: xr.Dataset | None = None,
-                                       models: Sequence[Any] = (), probabilities: Mapping[str, Any] | None = None,
-                                       members: Sequence[Any] | None = None, task: str | None = None,
-                                       batch_size: int = 64, device: str | None = "auto") -> xr.DataArray:
+def ensemble_mutual_information_scores(
+    pool: Any = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    probabilities: Mapping[str, Any] | None = None,
+    members: Sequence[Any] | None = None,
+    task: str | None = None,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
     """BALD mutual information of an ensemble per image: mean over pixels of ``H(mean p) - mean H(p)``.
 
     High where the models are each confident but disagree (epistemic
@@ -201,8 +280,14 @@ def ensemble_mutual_information_scores(pool: Any = None, predictions: xr.Dataset
     task : ``"ss"`` or ``"sod"``; default the task of the first member, or SS
         when two SS models are available
     """
-    inputs = StrategyInputs(pool=pool, predictions=predictions, models=models, probabilities=probabilities,
-                            batch_size=batch_size, device=device)
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
     if members is not None:
         names = [inputs.choose_model(m) for m in members]
     else:

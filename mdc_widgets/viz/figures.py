@@ -6,7 +6,8 @@ carries its sample id in ``customdata``, so a click can open that sample.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +17,11 @@ from mdc_widgets.errors import MdcError
 
 __all__ = [
     "discrepancy_heatmap",
-    "sample_scatter",
-    "intra_cross_scatter",
-    "score_histograms",
-    "ranking_figure",
     "empty_figure",
+    "intra_cross_scatter",
+    "ranking_figure",
+    "sample_scatter",
+    "score_histograms",
 ]
 
 SELECTED_COLOUR = "#d62728"
@@ -68,22 +69,33 @@ def discrepancy_heatmap(
     mean = discrepancy.mean("sample", skipna=True).values.astype(np.float64)
     models = [str(m) for m in discrepancy["model_a"].values]
     np.fill_diagonal(mean, np.nan)
-    kind = (discrepancy["kind"].values if "kind" in discrepancy.coords
-            else np.full(mean.shape, "", dtype=object))
-    text = [[("" if i == j else f"{mean[i, j]:.3f}<br>{kind[i, j]}") for j in range(len(models))]
-            for i in range(len(models))]
+    kind = discrepancy["kind"].values if "kind" in discrepancy.coords else np.full(mean.shape, "", dtype=object)
+    text = [
+        [("" if i == j else f"{mean[i, j]:.3f}<br>{kind[i, j]}") for j in range(len(models))]
+        for i in range(len(models))
+    ]
     # None, not NaN, on the diagonal: NaN is not valid JSON for the notebook's plotly mimetype
     z = [[None if not np.isfinite(v) else float(v) for v in row] for row in mean]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=models, y=models, text=text, texttemplate="%{text}", colorscale="Viridis", zmin=0,
-        zmax=max(float(np.nanmax(mean)) if np.isfinite(mean).any() else 1.0, 1e-6),
-        colorbar={"title": "mean<br>discrepancy"},
-        hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=models,
+            y=models,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Viridis",
+            zmin=0,
+            zmax=max(float(np.nanmax(mean)) if np.isfinite(mean).any() else 1.0, 1e-6),
+            colorbar={"title": "mean<br>discrepancy"},
+            hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
     n = discrepancy.sizes["sample"]
     fig.update_layout(
         title=title or f"Mean pairwise discrepancy over {n} images (0 = agree)",
-        yaxis={"autorange": "reversed"}, height=140 + 45 * len(models), width=260 + 70 * len(models),
+        yaxis={"autorange": "reversed"},
+        height=140 + 45 * len(models),
+        width=260 + 70 * len(models),
     )
     return fig
 
@@ -119,8 +131,11 @@ def sample_scatter(
     if missing:
         raise MdcError(f"Columns {missing} are not in the table; it has {list(table.columns)}.")
     ids = _ids(table)
-    chosen = table[selected].fillna(False).astype(bool).to_numpy() if selected and selected in table else np.zeros(
-        len(table), bool)
+    chosen = (
+        table[selected].fillna(False).astype(bool).to_numpy()
+        if selected and selected in table
+        else np.zeros(len(table), bool)
+    )
     hover_lines = "".join(f"<br>{h}: %{{customdata[{i + 1}]}}" for i, h in enumerate(hover))
 
     def custom(mask: np.ndarray) -> np.ndarray:
@@ -128,25 +143,55 @@ def sample_scatter(
             return ids[mask]
         return np.column_stack([ids[mask]] + [table[h].to_numpy()[mask] for h in hover])
 
-    template = f"%{{customdata{'[0]' if hover else ''}}}<br>{x}: %{{x:.3f}}<br>{y}: %{{y:.3f}}{hover_lines}<extra></extra>"
+    template = (
+        f"%{{customdata{'[0]' if hover else ''}}}<br>{x}: %{{x:.3f}}<br>{y}: %{{y:.3f}}{hover_lines}<extra></extra>"
+    )
     marker: dict[str, Any] = {"size": 6, "opacity": 0.7, "color": POOL_COLOUR}
     if color:
-        marker.update(color=table[color].to_numpy()[~chosen], colorscale="Viridis", showscale=True,
-                      colorbar={"title": color}, cmin=float(np.nanmin(table[color])) if len(table) else 0,
-                      cmax=float(np.nanmax(table[color])) if len(table) else 1)
+        marker.update(
+            color=table[color].to_numpy()[~chosen],
+            colorscale="Viridis",
+            showscale=True,
+            colorbar={"title": color},
+            cmin=float(np.nanmin(table[color])) if len(table) else 0,
+            cmax=float(np.nanmax(table[color])) if len(table) else 1,
+        )
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=table[x].to_numpy()[~chosen], y=table[y].to_numpy()[~chosen], mode="markers", name="pool",
-        customdata=custom(~chosen), marker=marker, hovertemplate=template,
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=table[x].to_numpy()[~chosen],
+            y=table[y].to_numpy()[~chosen],
+            mode="markers",
+            name="pool",
+            customdata=custom(~chosen),
+            marker=marker,
+            hovertemplate=template,
+        )
+    )
     if chosen.any():
-        fig.add_trace(go.Scatter(
-            x=table[x].to_numpy()[chosen], y=table[y].to_numpy()[chosen], mode="markers", name="selected",
-            customdata=custom(chosen), hovertemplate=template,
-            marker={"size": 9, "color": SELECTED_COLOUR, "line": {"width": 1, "color": "black"}, "symbol": "diamond"},
-        ))
-    fig.update_layout(title=title or f"{y} against {x} (click a point to open it)", xaxis_title=x, yaxis_title=y,
-                      height=420, legend={"orientation": "h", "y": -0.2})
+        fig.add_trace(
+            go.Scatter(
+                x=table[x].to_numpy()[chosen],
+                y=table[y].to_numpy()[chosen],
+                mode="markers",
+                name="selected",
+                customdata=custom(chosen),
+                hovertemplate=template,
+                marker={
+                    "size": 9,
+                    "color": SELECTED_COLOUR,
+                    "line": {"width": 1, "color": "black"},
+                    "symbol": "diamond",
+                },
+            )
+        )
+    fig.update_layout(
+        title=title or f"{y} against {x} (click a point to open it)",
+        xaxis_title=x,
+        yaxis_title=y,
+        height=420,
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
@@ -174,10 +219,17 @@ def intra_cross_scatter(
     if color is not None:
         table["score"] = np.asarray(color, dtype=np.float64)
     kind = str(discrepancy["kind"].sel(model_a=a, model_b=b).values) if "kind" in discrepancy.coords else "intra"
-    fig = sample_scatter(table, "intra", "cross", color="score" if color is not None else None,
-                         title=f"{kind.upper()} discrepancy of {a} vs {b} against cross-task discrepancy")
-    fig.update_layout(xaxis_title=f"d_{kind}({a}, {b})",
-                      yaxis_title="mean d_cross over " + ", ".join(f"{p}~{q}" for p, q in cross_pairs))
+    fig = sample_scatter(
+        table,
+        "intra",
+        "cross",
+        color="score" if color is not None else None,
+        title=f"{kind.upper()} discrepancy of {a} vs {b} against cross-task discrepancy",
+    )
+    fig.update_layout(
+        xaxis_title=f"d_{kind}({a}, {b})",
+        yaxis_title="mean d_cross over " + ", ".join(f"{p}~{q}" for p, q in cross_pairs),
+    )
     return fig
 
 
@@ -204,18 +256,46 @@ def score_histograms(
     shown = [c for c in columns if c in frame and np.isfinite(frame[c]).any() and np.nanmax(np.abs(frame[c])) > 0]
     if not shown:
         return empty_figure("no score to show")
-    chosen = frame["selected"].fillna(False).astype(bool).to_numpy() if "selected" in frame else np.zeros(len(frame), bool)
+    chosen = (
+        frame["selected"].fillna(False).astype(bool).to_numpy() if "selected" in frame else np.zeros(len(frame), bool)
+    )
     fig = make_subplots(rows=1, cols=len(shown), subplot_titles=shown)
     for i, column in enumerate(shown, start=1):
         values = frame[column].to_numpy(dtype=np.float64)
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
         xbins = {"start": lo, "end": hi + 1e-9, "size": max((hi - lo) / bins, 1e-9)}
-        fig.add_trace(go.Histogram(x=values[~chosen], name=f"{column}: pool", marker_color=POOL_COLOUR, opacity=0.7,
-                                   xbins=xbins, showlegend=i == 1, legendgroup="pool"), row=1, col=i)
-        fig.add_trace(go.Histogram(x=values[chosen], name=f"{column}: selected", marker_color=SELECTED_COLOUR,
-                                   opacity=0.9, xbins=xbins, showlegend=i == 1, legendgroup="selected"), row=1, col=i)
-    fig.update_layout(barmode="overlay", height=300, title="Score distributions: pool and selected samples",
-                      legend={"orientation": "h", "y": -0.25})
+        fig.add_trace(
+            go.Histogram(
+                x=values[~chosen],
+                name=f"{column}: pool",
+                marker_color=POOL_COLOUR,
+                opacity=0.7,
+                xbins=xbins,
+                showlegend=i == 1,
+                legendgroup="pool",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.add_trace(
+            go.Histogram(
+                x=values[chosen],
+                name=f"{column}: selected",
+                marker_color=SELECTED_COLOUR,
+                opacity=0.9,
+                xbins=xbins,
+                showlegend=i == 1,
+                legendgroup="selected",
+            ),
+            row=1,
+            col=i,
+        )
+    fig.update_layout(
+        barmode="overlay",
+        height=300,
+        title="Score distributions: pool and selected samples",
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig
 
 
@@ -231,22 +311,49 @@ def ranking_figure(ranking: pd.DataFrame) -> Any:
 
     if ranking is None or len(ranking) == 0:
         return empty_figure("no ranking yet: label some samples (or use a pool with ground truth)")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Bradley-Terry strength (95% CI)", "win rate"),
-                        horizontal_spacing=0.12)
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Bradley-Terry strength (95% CI)", "win rate"), horizontal_spacing=0.12
+    )
     frame = ranking.copy()
     frame["source"] = frame["source"] if "source" in frame else "ranking"
     for source, rows in frame.groupby("source", sort=False):
         rows = rows.sort_values("strength", ascending=False)
-        fig.add_trace(go.Scatter(
-            x=rows["model"], y=rows["strength"], mode="markers", name=str(source), legendgroup=str(source),
-            error_y={"type": "data", "array": (rows["ci_high"] - rows["strength"]).clip(lower=0),
-                     "arrayminus": (rows["strength"] - rows["ci_low"]).clip(lower=0)},
-            marker={"size": 10},
-        ), row=1, col=1)
-        fig.add_trace(go.Bar(x=rows["model"], y=rows["win_rate"], name=str(source), legendgroup=str(source),
-                             showlegend=False, text=rows["win_rate"].round(2), textposition="outside"), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(
+                x=rows["model"],
+                y=rows["strength"],
+                mode="markers",
+                name=str(source),
+                legendgroup=str(source),
+                error_y={
+                    "type": "data",
+                    "array": (rows["ci_high"] - rows["strength"]).clip(lower=0),
+                    "arrayminus": (rows["strength"] - rows["ci_low"]).clip(lower=0),
+                },
+                marker={"size": 10},
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=rows["model"],
+                y=rows["win_rate"],
+                name=str(source),
+                legendgroup=str(source),
+                showlegend=False,
+                text=rows["win_rate"].round(2),
+                textposition="outside",
+            ),
+            row=1,
+            col=2,
+        )
     fig.update_yaxes(title_text="log-strength (mean 0)", row=1, col=1)
     fig.update_yaxes(range=[0, 1.1], row=1, col=2)
-    fig.update_layout(height=380, barmode="group", title="Global ranking from pairwise comparisons",
-                      legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(
+        height=380,
+        barmode="group",
+        title="Global ranking from pairwise comparisons",
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig

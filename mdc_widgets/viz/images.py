@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = [
+    "detail_row",
     "disagreement_map",
-    "saliency_legend",
+    "legend_html",
     "overlay_saliency",
+    "saliency_legend",
+    "tile_panel",
     "to_png",
     "upscale",
-    "tile_panel",
-    "legend_html",
-    "detail_row",
 ]
 
 
@@ -61,8 +61,10 @@ def saliency_legend() -> list[tuple[str, str]]:
     from mdc_widgets.explain import heatmap_colors
 
     colours = heatmap_colors()
-    return [(name, "#%02x%02x%02x" % tuple(int(c) for c in colours[i])) for name, i in
-            (("background (0)", 0), ("salient (1)", -1))]
+    return [
+        (name, "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colours[i])))
+        for name, i in (("background (0)", 0), ("salient (1)", -1))
+    ]
 
 
 def overlay_saliency(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.8) -> np.ndarray:

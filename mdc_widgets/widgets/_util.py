@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["static_mode", "image_widget", "captioned", "html_table", "format_value", "status_html"]
+__all__ = ["captioned", "format_value", "html_table", "image_widget", "static_mode", "status_html"]
 
 
 def static_mode() -> bool:
@@ -39,8 +40,9 @@ def image_widget(image: np.ndarray, scale: int = 1, width: int | None = None) ->
     return W.Image(value=to_png(image, scale=scale), format="png", layout=layout)
 
 
-def captioned(caption: str, image: np.ndarray, *, legend: Sequence[tuple[str, str]] = (), scale: int = 3,
-              width: int | None = None) -> Any:
+def captioned(
+    caption: str, image: np.ndarray, *, legend: Sequence[tuple[str, str]] = (), scale: int = 3, width: int | None = None
+) -> Any:
     """An image with a caption above and an optional colour legend below."""
     import ipywidgets as W
 
@@ -48,7 +50,9 @@ def captioned(caption: str, image: np.ndarray, *, legend: Sequence[tuple[str, st
 
     parts = [W.HTML(f"<b style='font-size:12px'>{html.escape(caption)}</b>"), image_widget(image, scale, width)]
     if legend:
-        parts.append(W.HTML(legend_html(legend), layout=W.Layout(max_width=f"{(width or image.shape[1] * scale) + 40}px")))
+        parts.append(
+            W.HTML(legend_html(legend), layout=W.Layout(max_width=f"{(width or image.shape[1] * scale) + 40}px"))
+        )
     return W.VBox(parts, layout=W.Layout(margin="0 8px 8px 0", align_items="flex-start"))
 
 
@@ -71,11 +75,15 @@ def html_table(rows: Mapping[str, Any] | Any, title: str | None = None, max_rows
     if isinstance(rows, pd.DataFrame):
         frame = rows.head(max_rows)
         header = "".join(f"<th {cell}>{html.escape(str(c))}</th>" for c in frame.columns)
-        body = "".join("<tr>" + "".join(f"<td {cell}>{html.escape(format_value(v))}</td>" for v in row) + "</tr>"
-                       for row in frame.itertuples(index=False))
+        body = "".join(
+            "<tr>" + "".join(f"<td {cell}>{html.escape(format_value(v))}</td>" for v in row) + "</tr>"
+            for row in frame.itertuples(index=False)
+        )
         return f"{head}<table style='{style}'><tr>{header}</tr>{body}</table>"
-    body = "".join(f"<tr><th {cell}>{html.escape(str(k))}</th><td {cell}>{html.escape(format_value(v))}</td></tr>"
-                   for k, v in list(rows.items())[:max_rows])
+    body = "".join(
+        f"<tr><th {cell}>{html.escape(str(k))}</th><td {cell}>{html.escape(format_value(v))}</td></tr>"
+        for k, v in list(rows.items())[:max_rows]
+    )
     return f"{head}<table style='{style}'>{body}</table>"
 
 

@@ -34,13 +34,27 @@ class MadApp:
         app            # the tabs (or static figures under papermill)
     """
 
-    def __init__(self, session: Any, task: str = "joint", k: int = 20, page_size: int = 12,
-                 predict_options: dict[str, Any] | None = None, n_boot: int = 100, start_tab: str = "Compete"):
+    def __init__(
+        self,
+        session: Any,
+        task: str = "joint",
+        k: int = 20,
+        page_size: int = 12,
+        predict_options: dict[str, Any] | None = None,
+        n_boot: int = 100,
+        start_tab: str = "Compete",
+    ):
         if start_tab not in TAB_TITLES:
             raise MdcError(f"start_tab must be one of {TAB_TITLES}; got {start_tab!r}.")
         self.session = session
-        self.options = {"task": task, "k": k, "page_size": page_size, "predict_options": predict_options,
-                        "n_boot": n_boot, "start_tab": start_tab}
+        self.options = {
+            "task": task,
+            "k": k,
+            "page_size": page_size,
+            "predict_options": predict_options,
+            "n_boot": n_boot,
+            "start_tab": start_tab,
+        }
         # the panels are built on first use: a static (headless) display creates no widget at all,
         # so executed notebooks carry no widget state
         self._panels: dict[str, Any] | None = None
@@ -62,12 +76,22 @@ class MadApp:
         run_panel = RunPanel(session, picker, predict_options=o["predict_options"])
         browser = SampleBrowser(session, page_size=o["page_size"])
         panels = {
-            "picker": picker, "run_panel": run_panel, "browser": browser,
-            "explain": ExplainPanel(session, browser), "plots": PlotsPanel(session, browser, n_boot=o["n_boot"]),
+            "picker": picker,
+            "run_panel": run_panel,
+            "browser": browser,
+            "explain": ExplainPanel(session, browser),
+            "plots": PlotsPanel(session, browser, n_boot=o["n_boot"]),
             "labels": LabelPanel(session, browser, n_boot=o["n_boot"]),
         }
-        tabs = W.Tab(children=[W.VBox([picker.widget, run_panel.widget]), browser.widget, panels["explain"].widget,
-                               panels["plots"].widget, panels["labels"].widget])
+        tabs = W.Tab(
+            children=[
+                W.VBox([picker.widget, run_panel.widget]),
+                browser.widget,
+                panels["explain"].widget,
+                panels["plots"].widget,
+                panels["labels"].widget,
+            ]
+        )
         for i, title in enumerate(TAB_TITLES):
             tabs.set_title(i, title)
         panels["tabs"] = tabs
@@ -139,10 +163,27 @@ def static_report(
         rows = [detail_row(session.sample_detail(s, result=res)) for s in chosen]
         out["panel"] = to_png(tile_panel(rows, scale=2))
     table = session.ranked_table(res, filters="selected").head(n)
-    keep = [c for c in ("rank", "sample", "score", "term_ss", "term_sod", "term_cross", "pred_class_name",
-                        "dominant_class_name", "occlusion", "blur", "contrast") if c in table]
-    out["summary"] = (f"<p><b>{html.escape(res.attrs.get('key', ''))}</b>: {int(res['selected'].sum())} of "
-                      f"{res.sizes['sample']} images selected.</p>" + html_table(table[keep]))
+    keep = [
+        c
+        for c in (
+            "rank",
+            "sample",
+            "score",
+            "term_ss",
+            "term_sod",
+            "term_cross",
+            "pred_class_name",
+            "dominant_class_name",
+            "occlusion",
+            "blur",
+            "contrast",
+        )
+        if c in table
+    ]
+    out["summary"] = (
+        f"<p><b>{html.escape(res.attrs.get('key', ''))}</b>: {int(res['selected'].sum())} of "
+        f"{res.sizes['sample']} images selected.</p>" + html_table(table[keep])
+    )
     return out
 
 

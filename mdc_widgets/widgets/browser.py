@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from mdc_widgets.errors import MdcError
 from mdc_widgets.widgets._util import captioned, format_value, html_table, image_widget, status_html
 
-__all__ = ["SampleBrowser", "DetailView"]
+__all__ = ["DetailView", "SampleBrowser"]
 
 PAGE_SIZES = (8, 12, 16, 24, 48)
 
@@ -36,24 +37,34 @@ class DetailView:
         self.detail = detail
         scores = detail.get("scores", {})
         rank = scores.get("rank")
-        invalid = "" if detail.get("valid", True) else f" <span style='color:#b00020'>(not decoded: {html.escape(str(detail.get('error')))})</span>"
-        self.header.value = (f"<h4 style='margin:4px 0'>{html.escape(detail['sample'])}"
-                             f"{f' - rank {rank}' if rank else ''}"
-                             f"{' - selected' if scores.get('selected') else ''}</h4>{invalid}")
+        invalid = (
+            ""
+            if detail.get("valid", True)
+            else f" <span style='color:#b00020'>(not decoded: {html.escape(str(detail.get('error')))})</span>"
+        )
+        self.header.value = (
+            f"<h4 style='margin:4px 0'>{html.escape(detail['sample'])}"
+            f"{f' - rank {rank}' if rank else ''}"
+            f"{' - selected' if scores.get('selected') else ''}</h4>{invalid}"
+        )
         gt = detail.get("ground_truth") or {}
         row = [captioned("image", detail["image"], scale=self.scale)]
         for name in ("semantic", "saliency"):
             if name in gt:
-                row.append(captioned(f"ground truth: {name}", gt[name]["overlay"], legend=gt[name]["legend"],
-                                     scale=self.scale))
+                row.append(
+                    captioned(f"ground truth: {name}", gt[name]["overlay"], legend=gt[name]["legend"], scale=self.scale)
+                )
         self.images.children = row
         self.models.children = [
             captioned(f"{model} ({view['task'].upper()})", view["overlay"], legend=view["legend"], scale=self.scale)
             for model, view in detail["predictions"].items()
         ]
         self.disagreement.children = [
-            captioned(f"{d['kind']}: {d['model_a']} vs {d['model_b']} ({d['fraction']:.0%} of pixels)", d["overlay"],
-                      scale=self.scale)
+            captioned(
+                f"{d['kind']}: {d['model_a']} vs {d['model_b']} ({d['fraction']:.0%} of pixels)",
+                d["overlay"],
+                scale=self.scale,
+            )
             for d in detail["disagreement"].values()
         ]
         parts = []
@@ -67,8 +78,9 @@ class DetailView:
             parts.append(html_table(detail["labels"], "verdicts"))
         if detail.get("metadata"):
             parts.append(html_table(detail["metadata"], "metadata"))
-        self.tables.value = "<div style='display:flex;gap:24px;flex-wrap:wrap'>" + "".join(
-            f"<div>{p}</div>" for p in parts) + "</div>"
+        self.tables.value = (
+            "<div style='display:flex;gap:24px;flex-wrap:wrap'>" + "".join(f"<div>{p}</div>" for p in parts) + "</div>"
+        )
 
 
 class SampleBrowser:
@@ -96,28 +108,43 @@ class SampleBrowser:
         self._updating = False
 
         self.sort = W.Dropdown(options=["score"], value="score", description="Sort by")
-        self.ascending = W.ToggleButtons(options=[("high first", False), ("low first", True)], value=False,
-                                         tooltips=["largest values first", "smallest values first"])
-        self.filter = W.Text(value="", placeholder="e.g. selected and occlusion > 0.3", description="Filter",
-                             continuous_update=False, layout=W.Layout(width="420px"))
+        self.ascending = W.ToggleButtons(
+            options=[("high first", False), ("low first", True)],
+            value=False,
+            tooltips=["largest values first", "smallest values first"],
+        )
+        self.filter = W.Text(
+            value="",
+            placeholder="e.g. selected and occlusion > 0.3",
+            description="Filter",
+            continuous_update=False,
+            layout=W.Layout(width="420px"),
+        )
         self.apply_button = W.Button(description="Apply", icon="filter", tooltip="Apply the filter expression")
         self.clear_button = W.Button(description="Clear", icon="times", tooltip="Show every sample again")
-        self.page_size = W.Dropdown(options=list(PAGE_SIZES) if page_size in PAGE_SIZES else sorted({*PAGE_SIZES, page_size}),
-                                    value=page_size, description="Per page", layout=W.Layout(width="160px"))
+        self.page_size = W.Dropdown(
+            options=list(PAGE_SIZES) if page_size in PAGE_SIZES else sorted({*PAGE_SIZES, page_size}),
+            value=page_size,
+            description="Per page",
+            layout=W.Layout(width="160px"),
+        )
         self.first_button = W.Button(description="First", icon="step-backward", tooltip="First page")
         self.prev_button = W.Button(description="Prev", icon="chevron-left", tooltip="Previous page")
         self.next_button = W.Button(description="Next", icon="chevron-right", tooltip="Next page")
         self.page_label = W.HTML()
         self.status = W.HTML()
-        self.grid = W.GridBox(layout=W.Layout(grid_template_columns=f"repeat({columns}, {thumb_width + 16}px)",
-                                              grid_gap="6px"))
+        self.grid = W.GridBox(
+            layout=W.Layout(grid_template_columns=f"repeat({columns}, {thumb_width + 16}px)", grid_gap="6px")
+        )
         self.detail = DetailView()
-        controls = W.VBox([
-            W.HBox([self.sort, self.ascending, self.page_size]),
-            W.HBox([self.filter, self.apply_button, self.clear_button]),
-            W.HBox([self.first_button, self.prev_button, self.next_button, self.page_label]),
-            self.status,
-        ])
+        controls = W.VBox(
+            [
+                W.HBox([self.sort, self.ascending, self.page_size]),
+                W.HBox([self.filter, self.apply_button, self.clear_button]),
+                W.HBox([self.first_button, self.prev_button, self.next_button, self.page_label]),
+                self.status,
+            ]
+        )
         self.widget = W.VBox([controls, self.grid, W.HTML("<hr>"), self.detail.widget])
 
         self.sort.observe(self._on_control, "value")
@@ -143,7 +170,11 @@ class SampleBrowser:
     def page_samples(self) -> list[str]:
         """The sample ids shown on the current page, in order."""
         size = int(self.page_size.value)
-        return [str(s) for s in self.table["sample"].iloc[self.page * size:(self.page + 1) * size]] if len(self.table) else []
+        return (
+            [str(s) for s in self.table["sample"].iloc[self.page * size : (self.page + 1) * size]]
+            if len(self.table)
+            else []
+        )
 
     def _on_control(self, change: dict) -> None:
         if not self._updating:
@@ -160,8 +191,12 @@ class SampleBrowser:
         if result is not None:
             self.result_key = result if isinstance(result, str) else result.attrs.get("key")
         try:
-            table = self.session.ranked_table(self.result_key, sort_by=self.sort.value or "score",
-                                              filters=self.filter.value or None, ascending=bool(self.ascending.value))
+            table = self.session.ranked_table(
+                self.result_key,
+                sort_by=self.sort.value or "score",
+                filters=self.filter.value or None,
+                ascending=bool(self.ascending.value),
+            )
         except MdcError as exc:
             self.status.value = status_html(str(exc), "error")
             return
@@ -176,8 +211,10 @@ class SampleBrowser:
         finally:
             self._updating = False
         n_sel = int(table["selected"].sum()) if "selected" in table else 0
-        self.status.value = status_html(f"{len(table)} samples ({n_sel} selected) match; sorted by {self.sort.value}.",
-                                        "ok" if len(table) else "warning")
+        self.status.value = status_html(
+            f"{len(table)} samples ({n_sel} selected) match; sorted by {self.sort.value}.",
+            "ok" if len(table) else "warning",
+        )
         self._goto(0)
 
     def _goto(self, page: int) -> None:
@@ -196,14 +233,19 @@ class SampleBrowser:
             row = rows.loc[sid]
             extra = f" {sort_col}={format_value(row[sort_col])}" if sort_col not in ("score", "rank") else ""
             button = W.Button(
-                description=f"#{int(row['rank'])} {sid}"[:24], tooltip=f"Open {sid}: score {format_value(row['score'])}{extra}",
+                description=f"#{int(row['rank'])} {sid}"[:24],
+                tooltip=f"Open {sid}: score {format_value(row['score'])}{extra}",
                 layout=W.Layout(width=f"{self.thumb_width + 8}px"),
                 button_style="danger" if bool(row.get("selected", False)) else "",
             )
             button.on_click(lambda _, s=sid: self.open(s))
             scale = max(1, self.thumb_width // max(image.shape[1], 1))
-            tiles.append(W.VBox([image_widget(image, scale=scale, width=self.thumb_width), button],
-                                layout=W.Layout(align_items="center")))
+            tiles.append(
+                W.VBox(
+                    [image_widget(image, scale=scale, width=self.thumb_width), button],
+                    layout=W.Layout(align_items="center"),
+                )
+            )
             self.tiles.append((sid, button))
         self.grid.children = tiles
         self.page_label.value = f"page {self.page + 1} / {self.n_pages}"

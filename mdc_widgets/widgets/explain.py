@@ -30,13 +30,18 @@ class ExplainPanel:
         self.model = W.Dropdown(description="Model")
         self.target = W.Dropdown(options=[("predicted class", None)], value=None, description="Class")
         self.layer = W.Dropdown(options=[("default", None)], value=None, description="Layer")
-        self.explain_button = W.Button(description="Explain", icon="search", button_style="info",
-                                       tooltip="Compute the class activation map of this model on this sample")
+        self.explain_button = W.Button(
+            description="Explain",
+            icon="search",
+            button_style="info",
+            tooltip="Compute the class activation map of this model on this sample",
+        )
         self.header = W.HTML(status_html("Open a sample in the Browse tab first."))
         self.status = W.HTML()
         self.output = W.HBox(layout=W.Layout(flex_flow="row wrap"))
-        self.widget = W.VBox([self.header, W.HBox([self.model, self.target, self.layer, self.explain_button]),
-                              self.status, self.output])
+        self.widget = W.VBox(
+            [self.header, W.HBox([self.model, self.target, self.layer, self.explain_button]), self.status, self.output]
+        )
         self.model.observe(lambda _: self._on_model(), "value")
         self.explain_button.on_click(lambda _: self.explain())
         if browser is not None:
@@ -94,22 +99,28 @@ class ExplainPanel:
             return None
         self.status.value = status_html(f"Explaining {self.model.value} on {self.sample_id}...")
         try:
-            out = self.session.explain(self.sample_id, self.model.value, target_class=self.target.value,
-                                       layer=self.layer.value)
+            out = self.session.explain(
+                self.sample_id, self.model.value, target_class=self.target.value, layer=self.layer.value
+            )
         except Exception as exc:  # Grad-CAM failures (no conv layer, ...) are shown, not raised into the UI
             self.status.value = status_html(f"Cannot explain {self.model.value}: {exc}", "error")
             return None
         self.last = out
-        tiles = [captioned("image", out["image"], scale=self.scale),
-                 captioned(f"{out['model']} prediction", out["prediction_overlay"], legend=out["legend"], scale=self.scale)]
+        tiles = [
+            captioned("image", out["image"], scale=self.scale),
+            captioned(f"{out['model']} prediction", out["prediction_overlay"], legend=out["legend"], scale=self.scale),
+        ]
         if out["task"] == "sod":
             tiles.append(captioned("saliency", out["saliency_overlay"], scale=self.scale))
         if out.get("cam_overlay") is None:  # released maps: nothing to open up, the note says why
             self.output.children = tiles
             self.status.value = status_html(out.get("note", "No class activation map for this model."), "warning")
             return out
-        tiles.append(captioned(f"Grad-CAM: {out['target_name']} @ {out['layer'] or 'last conv'}", out["cam_overlay"],
-                               scale=self.scale))
+        tiles.append(
+            captioned(
+                f"Grad-CAM: {out['target_name']} @ {out['layer'] or 'last conv'}", out["cam_overlay"], scale=self.scale
+            )
+        )
         self.output.children = tiles
         self.status.value = status_html(f"Grad-CAM of {out['model']} for '{out['target_name']}'.", "ok")
         return out

@@ -34,26 +34,44 @@ class LabelPanel:
         self.n_boot = n_boot
         self.sample_id: str | None = None
         self.pair = W.Dropdown(description="Pair", layout=W.Layout(width="420px"))
-        self.a_button = W.Button(description="A is better", button_style="success", tooltip="Model A is right (more so)")
-        self.b_button = W.Button(description="B is better", button_style="success", tooltip="Model B is right (more so)")
+        self.a_button = W.Button(
+            description="A is better", button_style="success", tooltip="Model A is right (more so)"
+        )
+        self.b_button = W.Button(
+            description="B is better", button_style="success", tooltip="Model B is right (more so)"
+        )
         self.both_wrong_button = W.Button(description="Both wrong", button_style="danger", tooltip="Neither is right")
         self.both_fine_button = W.Button(description="Both fine", button_style="info", tooltip="Both are right")
         self.mask_model = W.Dropdown(description="Mask of", layout=W.Layout(width="300px"))
-        self.accept_button = W.Button(description="Accept mask", icon="check",
-                                      tooltip="Keep this model's prediction as the sample's corrected mask")
+        self.accept_button = W.Button(
+            description="Accept mask",
+            icon="check",
+            tooltip="Keep this model's prediction as the sample's corrected mask",
+        )
         self.advance = W.Checkbox(value=advance, description="open the next sample after a verdict", indent=False)
         self.header = W.HTML(status_html("Open a sample in the Browse tab, then give a verdict."))
         self.views = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self.status = W.HTML()
         self.ranking_html = W.HTML()
-        self.widget = W.VBox([
-            self.header, self.pair, self.views,
-            W.HBox([self.a_button, self.b_button, self.both_wrong_button, self.both_fine_button]),
-            W.HBox([self.mask_model, self.accept_button]), self.advance, self.status,
-            W.HTML("<b>Ranking from the labels so far</b>"), self.ranking_html,
-        ])
-        for button, verdict in ((self.a_button, "a"), (self.b_button, "b"),
-                                (self.both_wrong_button, "both_wrong"), (self.both_fine_button, "both_fine")):
+        self.widget = W.VBox(
+            [
+                self.header,
+                self.pair,
+                self.views,
+                W.HBox([self.a_button, self.b_button, self.both_wrong_button, self.both_fine_button]),
+                W.HBox([self.mask_model, self.accept_button]),
+                self.advance,
+                self.status,
+                W.HTML("<b>Ranking from the labels so far</b>"),
+                self.ranking_html,
+            ]
+        )
+        for button, verdict in (
+            (self.a_button, "a"),
+            (self.b_button, "b"),
+            (self.both_wrong_button, "both_wrong"),
+            (self.both_fine_button, "both_fine"),
+        ):
             button.on_click(lambda _, v=verdict: self.label(v))
         self.accept_button.on_click(lambda _: self.accept_mask())
         self.pair.observe(lambda _: self._on_pair(), "value")
@@ -109,9 +127,13 @@ class LabelPanel:
         verdict = f" - current verdict: <b>{html.escape(current.verdict)}</b>" if current else ""
         self.header.value = f"<b>Sample {html.escape(self.sample_id)}</b>{verdict}"
         tiles = [captioned("image", detail["image"])]
-        tiles += [captioned(f"{tag}: {m}", detail["predictions"][m]["overlay"], legend=detail["predictions"][m]["legend"])
-                  for tag, m in (("A", a), ("B", b))]
-        tiles += [captioned(f"disagreement ({d['fraction']:.0%})", d["overlay"]) for d in detail["disagreement"].values()]
+        tiles += [
+            captioned(f"{tag}: {m}", detail["predictions"][m]["overlay"], legend=detail["predictions"][m]["legend"])
+            for tag, m in (("A", a), ("B", b))
+        ]
+        tiles += [
+            captioned(f"disagreement ({d['fraction']:.0%})", d["overlay"]) for d in detail["disagreement"].values()
+        ]
         self.views.children = tiles
 
     # -- actions ---------------------------------------------------------------------------
@@ -131,8 +153,9 @@ class LabelPanel:
         except MdcError as exc:
             self.status.value = status_html(str(exc), "error")
             return None
-        self.status.value = status_html(f"Saved: {self.sample_id}, {a} vs {b} -> {verdict} "
-                                        f"({len(self.session.labels)} labels).", "ok")
+        self.status.value = status_html(
+            f"Saved: {self.sample_id}, {a} vs {b} -> {verdict} ({len(self.session.labels)} labels).", "ok"
+        )
         self.refresh_ranking()
         if self.advance.value and self.browser is not None:
             self.browser.open_next()

@@ -7,7 +7,7 @@ from typing import Any
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 
-__all__ = ["CompetitionPicker", "PROTOCOL_OPTIONS", "TASKS"]
+__all__ = ["PROTOCOL_OPTIONS", "TASKS", "CompetitionPicker"]
 
 TASKS = (
     ("SS pair", "ss"),
@@ -49,8 +49,13 @@ class CompetitionPicker:
 
         self.session = session
         wide = {"description_width": "110px"}
-        self.task = W.ToggleButtons(options=TASKS, value=task, description="Competition", tooltips=list(_TASK_TIPS),
-                                    style={"description_width": "110px", "button_width": "95px"})
+        self.task = W.ToggleButtons(
+            options=TASKS,
+            value=task,
+            description="Competition",
+            tooltips=list(_TASK_TIPS),
+            style={"description_width": "110px", "button_width": "95px"},
+        )
         self.ss_a = W.Dropdown(description="SS model A", style=wide)
         self.ss_b = W.Dropdown(description="SS model B", style=wide)
         self.sod_p = W.Dropdown(description="SOD model P", style=wide)
@@ -59,23 +64,36 @@ class CompetitionPicker:
         self.w_ss = W.FloatSlider(value=1.0, description="weight SS", **slider)
         self.w_sod = W.FloatSlider(value=1.0, description="weight SOD", **slider)
         self.w_cross = W.FloatSlider(value=1.0, description="weight cross", **slider)
-        self.k = W.BoundedIntText(value=min(int(k), max(len(session.pool), 1)), min=1, max=max(len(session.pool), 1),
-                                  description="k (samples)", style=wide)
+        self.k = W.BoundedIntText(
+            value=min(int(k), max(len(session.pool), 1)),
+            min=1,
+            max=max(len(session.pool), 1),
+            description="k (samples)",
+            style=wide,
+        )
         self.use_area = W.Checkbox(value=True, description="foreground-area bounds", indent=False)
-        self.area = W.FloatRangeSlider(value=(0.005, 0.95), min=0.0, max=1.0, step=0.005, readout_format=".3f",
-                                       description="area", style=wide)
+        self.area = W.FloatRangeSlider(
+            value=(0.005, 0.95), min=0.0, max=1.0, step=0.005, readout_format=".3f", description="area", style=wide
+        )
         self.use_dedup = W.Checkbox(value=True, description="near-duplicate suppression", indent=False)
-        self.dedup = W.FloatSlider(value=0.97, min=0.5, max=1.0, step=0.01, readout_format=".2f",
-                                   description="max similarity", style=wide)
+        self.dedup = W.FloatSlider(
+            value=0.97, min=0.5, max=1.0, step=0.01, readout_format=".2f", description="max similarity", style=wide
+        )
         self.use_quota = W.Checkbox(value=False, description="per-class quota", indent=False)
         self.quota = W.BoundedIntText(value=5, min=1, max=100_000, description="per class", style=wide)
         self.disjoint = W.Checkbox(value=False, description="disjoint from earlier results", indent=False)
-        self.protocol = W.Dropdown(options=PROTOCOL_OPTIONS, value="mdc", description="protocol", style=wide,
-                                   tooltip="ijcv2021: the published MAD rule for one SS pair (our analogue for SOD)")
+        self.protocol = W.Dropdown(
+            options=PROTOCOL_OPTIONS,
+            value="mdc",
+            description="protocol",
+            style=wide,
+            tooltip="ijcv2021: the published MAD rule for one SS pair (our analogue for SOD)",
+        )
         self.fusion = W.Dropdown(options=["rank", "raw", "minmax"], value="rank", description="fusion", style=wide)
         self.use_confidence = W.Checkbox(value=False, description="both models confident (ICLR 2020)", indent=False)
-        self.confidence = W.FloatSlider(value=0.8, min=0.0, max=1.0, step=0.05, readout_format=".2f",
-                                        description="min confidence", style=wide)
+        self.confidence = W.FloatSlider(
+            value=0.8, min=0.0, max=1.0, step=0.05, readout_format=".2f", description="min confidence", style=wide
+        )
         import torch
 
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -83,27 +101,50 @@ class CompetitionPicker:
 
         models = W.VBox([W.HBox([self.ss_a, self.ss_b]), W.HBox([self.sod_p, self.sod_q])])
         weights = W.VBox([self.w_ss, self.w_sod, self.w_cross])
-        switches = W.VBox([
-            W.HBox([self.use_area, self.area]), W.HBox([self.use_dedup, self.dedup]),
-            W.HBox([self.use_quota, self.quota]), W.HBox([self.use_confidence, self.confidence]), self.disjoint,
-        ])
+        switches = W.VBox(
+            [
+                W.HBox([self.use_area, self.area]),
+                W.HBox([self.use_dedup, self.dedup]),
+                W.HBox([self.use_quota, self.quota]),
+                W.HBox([self.use_confidence, self.confidence]),
+                self.disjoint,
+            ]
+        )
         # released maps (a folder of PNGs per method, as SOD benchmarks distribute them) join the model lists
         self.maps_name = W.Text(placeholder="name, e.g. picanet", description="Released maps", style=wide)
         self.maps_folder = W.Text(placeholder="/path/to/the/maps", layout=W.Layout(width="320px"))
-        self.maps_task = W.Dropdown(options=[("saliency maps", "sod"), ("label maps, VOC classes", "ss")],
-                                    value="sod", layout=W.Layout(width="190px"))
-        self.maps_add = W.Button(description="Add", icon="plus", tooltip="check the maps against the pool and offer them")
+        self.maps_task = W.Dropdown(
+            options=[("saliency maps", "sod"), ("label maps, VOC classes", "ss")],
+            value="sod",
+            layout=W.Layout(width="190px"),
+        )
+        self.maps_add = W.Button(
+            description="Add", icon="plus", tooltip="check the maps against the pool and offer them"
+        )
         self.maps_status = W.HTML()
         self.maps_add.on_click(lambda _: self.add_maps())
-        self.widget = W.VBox([
-            self.task, models, W.HBox([self.maps_name, self.maps_folder, self.maps_task, self.maps_add]),
-            self.maps_status, W.HTML("<b>Weights of the terms</b>"), weights,
-            W.HTML("<b>Selection</b>"), W.HBox([self.protocol, self.fusion]), W.HBox([self.k, self.device]), switches,
-        ])
+        self.widget = W.VBox(
+            [
+                self.task,
+                models,
+                W.HBox([self.maps_name, self.maps_folder, self.maps_task, self.maps_add]),
+                self.maps_status,
+                W.HTML("<b>Weights of the terms</b>"),
+                weights,
+                W.HTML("<b>Selection</b>"),
+                W.HBox([self.protocol, self.fusion]),
+                W.HBox([self.k, self.device]),
+                switches,
+            ]
+        )
         self.task.observe(self._on_task, "value")
         self.protocol.observe(self._on_protocol, "value")
-        for box, control in ((self.use_area, self.area), (self.use_dedup, self.dedup), (self.use_quota, self.quota),
-                             (self.use_confidence, self.confidence)):
+        for box, control in (
+            (self.use_area, self.area),
+            (self.use_dedup, self.dedup),
+            (self.use_quota, self.quota),
+            (self.use_confidence, self.confidence),
+        ):
             box.observe(lambda change, c=control: setattr(c, "disabled", not change["new"]), "value")
         self.quota.disabled = not self.use_quota.value
         self.confidence.disabled = not self.use_confidence.value
@@ -139,14 +180,16 @@ class CompetitionPicker:
 
             classes = VOC_CLASSES
         try:
-            competitor = self.session.add_maps(self.maps_name.value, self.maps_folder.value.strip(),
-                                               self.maps_task.value, classes)
+            competitor = self.session.add_maps(
+                self.maps_name.value, self.maps_folder.value.strip(), self.maps_task.value, classes
+            )
         except MdcError as exc:
             self.maps_status.value = status_html(str(exc), "error")
             return False
         self.refresh_models()
-        self.maps_status.value = status_html(f"{competitor.name}: {competitor.description} (no inference needed).",
-                                             "ok")
+        self.maps_status.value = status_html(
+            f"{competitor.name}: {competitor.description} (no inference needed).", "ok"
+        )
         return True
 
     def _keep_distinct(self, change: dict, other: Any) -> None:
@@ -208,8 +251,17 @@ class CompetitionPicker:
     def spec(self) -> dict[str, Any]:
         """Everything a run needs: ``group, weights, k, constraints, device, disjoint, protocol, fusion`` (validated)."""
         if self.protocol.value == "ijcv2021" and self.task.value not in ("ss", "sod"):
-            raise MdcError(f"The ijcv2021 protocol mines one SS or one SOD pair; choose the SS or SOD pair task "
-                           f"or the mdc protocol for {self.task.value!r}.")
-        return {"group": self.group(), "weights": self.weights(), "k": int(self.k.value),
-                "constraints": self.constraints(), "device": self.device.value, "disjoint": bool(self.disjoint.value),
-                "protocol": self.protocol.value, "fusion": self.fusion.value}
+            raise MdcError(
+                f"The ijcv2021 protocol mines one SS or one SOD pair; choose the SS or SOD pair task "
+                f"or the mdc protocol for {self.task.value!r}."
+            )
+        return {
+            "group": self.group(),
+            "weights": self.weights(),
+            "k": int(self.k.value),
+            "constraints": self.constraints(),
+            "device": self.device.value,
+            "disjoint": bool(self.disjoint.value),
+            "protocol": self.protocol.value,
+            "fusion": self.fusion.value,
+        }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.widgets._util import status_html
@@ -42,8 +43,12 @@ class PlotsPanel:
         self.session = session
         self.browser = browser
         self.n_boot = n_boot
-        self.subset = W.ToggleButtons(options=[("whole pool", "pool"), ("selected only", "selected")], value="pool",
-                                      description="Heatmap over", tooltips=["every image", "the mined samples"])
+        self.subset = W.ToggleButtons(
+            options=[("whole pool", "pool"), ("selected only", "selected")],
+            value="pool",
+            description="Heatmap over",
+            tooltips=["every image", "the mined samples"],
+        )
         self.refresh_button = W.Button(description="Refresh", icon="refresh", tooltip="Redraw every plot")
         self.status = W.HTML()
         self.container = W.VBox()
@@ -70,8 +75,11 @@ class PlotsPanel:
             for trace in scatter.data:
                 trace.on_click(self._on_scatter_click)
         self.container.children = list(self.figures.values())
-        self.status.value = status_html("Click a point of the scatter to open that sample." if scatter is not None
-                                        else "Run a competition to see its scores.")
+        self.status.value = status_html(
+            "Click a point of the scatter to open that sample."
+            if scatter is not None
+            else "Run a competition to see its scores."
+        )
 
     def _on_scatter_click(self, trace: Any, points: Any, state: Any = None) -> str | None:
         indices = list(getattr(points, "point_inds", []) or [])

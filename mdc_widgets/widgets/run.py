@@ -6,7 +6,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.predictions import RunCancelled
@@ -37,12 +38,21 @@ class RunPanel:
         self.session = session
         self.picker = picker
         self.predict_options = dict(predict_options or {})
-        self.run_button = W.Button(description="Run", icon="play", button_style="primary",
-                                   tooltip="Predict the chosen models (each once) and mine the pool")
-        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True,
-                                      tooltip="Stop after the current chunk; finished chunks are kept")
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="predict", bar_style="",
-                                      layout=W.Layout(width="320px"))
+        self.run_button = W.Button(
+            description="Run",
+            icon="play",
+            button_style="primary",
+            tooltip="Predict the chosen models (each once) and mine the pool",
+        )
+        self.cancel_button = W.Button(
+            description="Cancel",
+            icon="stop",
+            disabled=True,
+            tooltip="Stop after the current chunk; finished chunks are kept",
+        )
+        self.progress = W.IntProgress(
+            value=0, min=0, max=1, description="predict", bar_style="", layout=W.Layout(width="320px")
+        )
         self.status = W.HTML(status_html("Ready: choose a competition and press Run."))
         self.widget = W.VBox([W.HBox([self.run_button, self.cancel_button, self.progress]), self.status])
         self.run_button.on_click(lambda _: self.run())
@@ -105,25 +115,39 @@ class RunPanel:
         try:
             todo = [m for m in group.models if m not in self.session.predicted_models()]
             self.status.value = status_html(
-                f"Predicting {', '.join(todo)} over {len(self.session.pool)} images..." if todo
-                else "Predictions of these models are cached; mining...")
-            self.session.predict(list(group.models), device=spec["device"], progress=self._on_progress,
-                                 cancel=self._cancel, **self.predict_options)
+                f"Predicting {', '.join(todo)} over {len(self.session.pool)} images..."
+                if todo
+                else "Predictions of these models are cached; mining..."
+            )
+            self.session.predict(
+                list(group.models),
+                device=spec["device"],
+                progress=self._on_progress,
+                cancel=self._cancel,
+                **self.predict_options,
+            )
             if not todo:
                 self.progress.max, self.progress.value = 1, 1
             self.status.value = status_html("Mining...")
             # only non-default choices are passed, so a session without them still works
-            chosen = {name: spec[name] for name, default in (("protocol", "mdc"), ("fusion", "rank"))
-                      if spec.get(name, default) != default}
-            result = self.session.mine(group, spec["weights"], spec["k"], spec["constraints"],
-                                       disjoint=spec["disjoint"], **chosen)
+            chosen = {
+                name: spec[name]
+                for name, default in (("protocol", "mdc"), ("fusion", "rank"))
+                if spec.get(name, default) != default
+            }
+            result = self.session.mine(
+                group, spec["weights"], spec["k"], spec["constraints"], disjoint=spec["disjoint"], **chosen
+            )
             self.result = result
             self.progress.bar_style = "success"
             chosen = int(result["selected"].values.sum())
             skipped = {k: v for k, v in json.loads(result.attrs.get("report", "{}")).items() if v}
             note = f"; constraints skipped {skipped}" if skipped else ""
-            self._finish(f"Selected {chosen} of {len(self.session.pool)} images for {group.key} "
-                         f"in {time.perf_counter() - started:.1f} s{note}.", "ok")
+            self._finish(
+                f"Selected {chosen} of {len(self.session.pool)} images for {group.key} "
+                f"in {time.perf_counter() - started:.1f} s{note}.",
+                "ok",
+            )
             for callback in self._done:
                 callback(result)
         except RunCancelled as exc:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import io
 import struct
 import tempfile
-import zlib
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -27,8 +26,9 @@ from mdc_widgets.labeling import LabelStore
 from mdc_widgets.models import MapCompetitor
 
 # derandomized and without an example database: the same inputs on every run and machine, no folder left behind
-FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=50, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _encoded(fmt: str, mode: str = "RGB") -> bytes:
@@ -47,7 +47,15 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 BOMB = _png_claiming(20000, 20000)
-SEEDS = [BOMB, _encoded("PNG"), _encoded("JPEG"), _encoded("GIF"), _encoded("BMP"), _encoded("TIFF"), _encoded("PNG", "L")]
+SEEDS = [
+    BOMB,
+    _encoded("PNG"),
+    _encoded("JPEG"),
+    _encoded("GIF"),
+    _encoded("BMP"),
+    _encoded("TIFF"),
+    _encoded("PNG", "L"),
+]
 
 
 @st.composite
@@ -147,12 +155,29 @@ def test_fuzzed_label_files_read_or_raise_a_named_error(data):
         _expect_mdc_error_or(check, lambda: LabelStore(path))
 
 
-MANIFEST_PARTS = st.sampled_from([
-    b"name: fuzz\n", b"root: .\n", b"root: ../..\n", b"files:\n", b"  - path: a.png\n", b"  - ../../etc/passwd\n",
-    b"  - {path: 3}\n", b"images: '*.png'\n", b"images: 7\n", b"saliency_mask: '{stem}.png'\n",
-    b"saliency_mask: '{nope}'\n", b"classes: [a, 1]\n", b"generator: 5\n", b"files: {a: 1}\n", b"- x\n",
-    b"name: [1, 2]\n", b"  - {path: a.png, sha256: 12}\n", b"\xff\xfe", b": :\n",
-])
+MANIFEST_PARTS = st.sampled_from(
+    [
+        b"name: fuzz\n",
+        b"root: .\n",
+        b"root: ../..\n",
+        b"files:\n",
+        b"  - path: a.png\n",
+        b"  - ../../etc/passwd\n",
+        b"  - {path: 3}\n",
+        b"images: '*.png'\n",
+        b"images: 7\n",
+        b"saliency_mask: '{stem}.png'\n",
+        b"saliency_mask: '{nope}'\n",
+        b"classes: [a, 1]\n",
+        b"generator: 5\n",
+        b"files: {a: 1}\n",
+        b"- x\n",
+        b"name: [1, 2]\n",
+        b"  - {path: a.png, sha256: 12}\n",
+        b"\xff\xfe",
+        b": :\n",
+    ]
+)
 
 
 @FUZZ

@@ -12,8 +12,8 @@ import yaml
 from PIL import Image
 
 from mdc_widgets import cli
-from mdc_widgets.data import open_pool
 from mdc_widgets.data import manifest as manifest_module
+from mdc_widgets.data import open_pool
 from mdc_widgets.data.io import decode_image
 from mdc_widgets.data.manifest import load_manifest, write_file_manifest
 from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
@@ -55,18 +55,25 @@ def test_verify_on_a_checksum_mismatch_exits_2_with_one_line(tmp_path, capsys):
     assert manifest_module.main(["--verify", str(manifest)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Manifest m.yaml (one): 1 with a wrong SHA-256") and err.count("\n") == 1
-    done = subprocess.run([sys.executable, "-m", "mdc_widgets.data.manifest", "--verify", str(manifest)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "mdc_widgets.data.manifest", "--verify", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr and "wrong SHA-256" in done.stderr
 
 
 # -- notebook and command-line parameters --------------------------------------------------------
-@pytest.mark.parametrize("name, value, message", [
-    ("pool_size", "-5", "'pool_size' of notebook 04_reproduce_paper must be at least 1; got -5"),
-    ("pool_size", "many", "'pool_size' of notebook 04_reproduce_paper takes a whole number"),
-    ("seeds", "[1, -2]", "'seeds' of notebook 04_reproduce_paper must be at least 0"),
-    ("pool_sz", "5", "No notebook takes the parameter(s) ['pool_sz']"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("pool_size", "-5", "'pool_size' of notebook 04_reproduce_paper must be at least 1; got -5"),
+        ("pool_size", "many", "'pool_size' of notebook 04_reproduce_paper takes a whole number"),
+        ("seeds", "[1, -2]", "'seeds' of notebook 04_reproduce_paper must be at least 0"),
+        ("pool_sz", "5", "No notebook takes the parameter(s) ['pool_sz']"),
+    ],
+)
 def test_reproduce_refuses_bad_parameters_before_running_anything(tmp_path, capsys, name, value, message):
     assert cli.main(["reproduce", "--output", str(tmp_path / "out"), "-p", name, value]) == 2
     err = capsys.readouterr().err
@@ -133,14 +140,27 @@ def test_released_maps_match_nested_ids_by_relative_path_else_stem(tmp_path):
     assert [round(float(v) * 255) for v in output[:, 0].mean(dim=(1, 2))] == [50, 90, 10]
 
 
-
 def test_mine_with_a_zero_batch_size_exits_2_with_one_line(tmp_path, capsys):
     _image(tmp_path / "images" / "a.png")
     _image(tmp_path / "maps_p" / "a.png", value=30)
     _image(tmp_path / "maps_q" / "a.png", value=200)
-    argv = ["mine", "--pool", str(tmp_path / "images"), "--maps", f"p={tmp_path / 'maps_p'}",
-            "--maps", f"q={tmp_path / 'maps_q'}", "--competition", "sod", "--k", "1", "--batch-size", "0",
-            "--out", str(tmp_path / "out")]
+    argv = [
+        "mine",
+        "--pool",
+        str(tmp_path / "images"),
+        "--maps",
+        f"p={tmp_path / 'maps_p'}",
+        "--maps",
+        f"q={tmp_path / 'maps_q'}",
+        "--competition",
+        "sod",
+        "--k",
+        "1",
+        "--batch-size",
+        "0",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "batch_size takes a whole number of at least 1" in err and err.count("\n") == 1

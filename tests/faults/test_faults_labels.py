@@ -66,8 +66,12 @@ def test_unknown_sample_ids_are_refused_when_the_store_knows_the_pool(tmp_path):
     with pytest.raises(MdcError, match="'nope' is not in the pool"):
         store.label("nope", "unet", "fcn", "a")
     with pytest.raises(MdcError, match="not in the pool"):
-        store.extend([{"sample": "s2", "model_a": "a", "model_b": "b", "verdict": "a"},
-                      {"sample": "x", "model_a": "a", "model_b": "b", "verdict": "a"}])
+        store.extend(
+            [
+                {"sample": "s2", "model_a": "a", "model_b": "b", "verdict": "a"},
+                {"sample": "x", "model_a": "a", "model_b": "b", "verdict": "a"},
+            ]
+        )
     assert len(LabelStore(tmp_path / "labels.jsonl")) == 1
 
 

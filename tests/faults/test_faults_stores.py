@@ -57,18 +57,26 @@ def test_a_corrupt_chunk_of_the_recorded_size_is_a_named_error_at_read_time(tmp_
     victim.write_bytes(b"\x00" * victim.stat().st_size)  # zstd cannot decode it
     ds = open_predictions(tmp_path)
     with pytest.raises(StoreDamagedError, match=r"Chunk 2 of 'prediction' in the prediction store .*overwrite=True"):
-        ds["prediction"].values
+        _ = ds["prediction"].values
 
 
 def test_other_weights_for_a_registered_model_are_not_read_from_its_store(tmp_path, pool):
-    register_model("faults_tiny_ss", lambda: torch.nn.Conv2d(3, 3, 1), "ss", ["background", "a", "b"],
-                   output="logits", overwrite=True)
+    register_model(
+        "faults_tiny_ss",
+        lambda: torch.nn.Conv2d(3, 3, 1),
+        "ss",
+        ["background", "a", "b"],
+        output="logits",
+        overwrite=True,
+    )
     first, second = tmp_path / "first.pt", tmp_path / "second.pt"
     torch.manual_seed(0)
     torch.save(torch.nn.Conv2d(3, 3, 1).state_dict(), first)
     torch.save(torch.nn.Conv2d(3, 3, 1).state_dict(), second)
     _run(pool, [("faults_tiny_ss", str(first))], tmp_path / "store")
-    assert zarr.open_group(str(tmp_path / "store" / "faults_tiny_ss.zarr")).attrs["model_identity"].startswith("sha256:")
+    assert (
+        zarr.open_group(str(tmp_path / "store" / "faults_tiny_ss.zarr")).attrs["model_identity"].startswith("sha256:")
+    )
     with pytest.raises(MdcError, match="differs in: model_identity"):
         _run(pool, [("faults_tiny_ss", str(second))], tmp_path / "store")
     assert get_model("faults_tiny_ss", weights=str(first)).weights_file == str(first)
@@ -134,8 +142,13 @@ def test_a_full_disk_is_an_mdc_error_naming_the_folder(tmp_path, pool, monkeypat
 
 
 def test_nan_from_a_saliency_model_that_outputs_labels_is_refused(tmp_path, pool):
-    nan_labels = Competitor.from_module(lambda x: torch.full(x.shape[:1] + x.shape[2:], float("nan")), "sod",
-                                        ["background", "salient"], name="nan_labels", output="labels")
+    nan_labels = Competitor.from_module(
+        lambda x: torch.full(x.shape[:1] + x.shape[2:], float("nan")),
+        "sod",
+        ["background", "salient"],
+        name="nan_labels",
+        output="labels",
+    )
     with pytest.raises(PredictionRunError, match="nan_labels: chunk 0 .*NaN"):
         _run(pool, [nan_labels], tmp_path)
 

@@ -19,10 +19,10 @@ from mdc_widgets.models.edgenets.registration import CAM_LAYERS, preprocess, reg
 __all__ = [
     "CAM_LAYERS",
     "CHECKPOINTS",
-    "Checkpoint",
     "DICENET_CHANNELS",
     "ESPNETV2_CHANNELS",
     "WEIGHTS_ENV",
+    "Checkpoint",
     "dicenet_seg",
     "espnetv2_seg",
     "find_checkpoint",

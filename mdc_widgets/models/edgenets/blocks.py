@@ -13,8 +13,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ConvBNPReLU", "ConvBN", "BNPReLU", "PackedConvBNPReLU", "PackedBNPReLU", "ChannelShuffle",
-           "init_like_edgenets"]
+__all__ = [
+    "BNPReLU",
+    "ChannelShuffle",
+    "ConvBN",
+    "ConvBNPReLU",
+    "PackedBNPReLU",
+    "PackedConvBNPReLU",
+    "init_like_edgenets",
+]
 
 
 def _same_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -26,8 +33,15 @@ class ConvBNPReLU(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=_same_padding(kernel_size), groups=groups, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=_same_padding(kernel_size),
+            groups=groups,
+            bias=False,
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.PReLU(out_channels)
 
@@ -40,8 +54,15 @@ class ConvBN(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=_same_padding(kernel_size), groups=groups, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=_same_padding(kernel_size),
+            groups=groups,
+            bias=False,
+        )
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,8 +87,15 @@ class PackedConvBNPReLU(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1):
         super().__init__()
         self.cbr = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                      padding=_same_padding(kernel_size), groups=groups, bias=False),
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=_same_padding(kernel_size),
+                groups=groups,
+                bias=False,
+            ),
             nn.BatchNorm2d(out_channels),
             nn.PReLU(out_channels),
         )

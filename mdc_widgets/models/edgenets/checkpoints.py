@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mdc_widgets.errors import WeightsNotFoundError
 
-__all__ = ["Checkpoint", "CHECKPOINTS", "WEIGHTS_ENV", "find_checkpoint", "weight_folders"]
+__all__ = ["CHECKPOINTS", "WEIGHTS_ENV", "Checkpoint", "find_checkpoint", "weight_folders"]
 
 WEIGHTS_ENV = "MDC_WIDGETS_WEIGHTS"
 _SOURCE = "https://github.com/sacmehta/EdgeNets (model/segmentation/model_zoo/{family}/)"
@@ -36,24 +36,33 @@ class Checkpoint:
 
 
 def _table(family: str, rows: list[tuple[float, int, float, float]]) -> list[Checkpoint]:
-    return [Checkpoint(family, width, size, params, miou) for width, params, miou256, miou384 in rows
-            for size, miou in ((256, miou256), (384, miou384))]
+    return [
+        Checkpoint(family, width, size, params, miou)
+        for width, params, miou256, miou384 in rows
+        for size, miou in ((256, miou256), (384, miou384))
+    ]
 
 
 # (width, params, mIoU of the 256x256 file, mIoU of the 384x384 file), from the model zoo's README
-CHECKPOINTS: list[Checkpoint] = _table("espnetv2", [
-    (0.5, 80_353, 39.82, 47.18),
-    (1.0, 234_021, 54.14, 60.22),
-    (1.5, 468_373, 59.39, 63.67),
-    (2.0, 789_253, 63.36, 67.01),
-]) + _table("dicenet", [
-    (0.2, 46_927, 33.77, 34.52),
-    (0.5, 76_359, 42.48, 47.74),
-    (0.75, 189_663, 49.52, 55.67),
-    (1.0, 283_387, 54.31, 60.23),
-    (1.25, 389_415, 57.59, 62.55),
-    (1.75, 807_951, 58.39, 64.76),
-])
+CHECKPOINTS: list[Checkpoint] = _table(
+    "espnetv2",
+    [
+        (0.5, 80_353, 39.82, 47.18),
+        (1.0, 234_021, 54.14, 60.22),
+        (1.5, 468_373, 59.39, 63.67),
+        (2.0, 789_253, 63.36, 67.01),
+    ],
+) + _table(
+    "dicenet",
+    [
+        (0.2, 46_927, 33.77, 34.52),
+        (0.5, 76_359, 42.48, 47.74),
+        (0.75, 189_663, 49.52, 55.67),
+        (1.0, 283_387, 54.31, 60.23),
+        (1.25, 389_415, 57.59, 62.55),
+        (1.75, 807_951, 58.39, 64.76),
+    ],
+)
 
 
 def weight_folders() -> list[Path]:

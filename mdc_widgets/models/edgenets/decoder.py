@@ -15,8 +15,15 @@ from torch import nn
 
 from mdc_widgets.models.edgenets.blocks import ChannelShuffle, PackedBNPReLU, PackedConvBNPReLU
 
-__all__ = ["EfficientPyramidPool", "GatedProjection", "PYRAMID_SCALES", "decoder_widths", "upsample_to",
-           "decode_stage", "normalisation"]
+__all__ = [
+    "PYRAMID_SCALES",
+    "EfficientPyramidPool",
+    "GatedProjection",
+    "decode_stage",
+    "decoder_widths",
+    "normalisation",
+    "upsample_to",
+]
 
 # the pyramid's relative resolutions, largest first (the order of the ``stages`` keys in the checkpoints)
 PYRAMID_SCALES = (2.0, 1.5, 1.0, 0.5, 0.1)
@@ -93,15 +100,21 @@ class GatedProjection(nn.Module):
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
             nn.Sigmoid(),
         )
-        self.expansion_layer = PackedConvBNPReLU(in_channels, out_channels, 3,
-                                                 groups=math.gcd(in_channels, out_channels))
+        self.expansion_layer = PackedConvBNPReLU(
+            in_channels, out_channels, 3, groups=math.gcd(in_channels, out_channels)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.expansion_layer(x) * self.wt_layer(x)
 
 
-def decode_stage(coarse: torch.Tensor, skip: torch.Tensor, projection: GatedProjection, norm: nn.Module,
-                 pyramid: EfficientPyramidPool) -> torch.Tensor:
+def decode_stage(
+    coarse: torch.Tensor,
+    skip: torch.Tensor,
+    projection: GatedProjection,
+    norm: nn.Module,
+    pyramid: EfficientPyramidPool,
+) -> torch.Tensor:
     """One bottom-up step: upsample ``coarse`` to the skip's size, add the projected skip, normalise, refine."""
     return pyramid(norm(projection(skip) + upsample_to(coarse, skip)))
 
@@ -139,6 +152,7 @@ class BottomUpSegmentation(nn.Module):
         pools, projections, norms = (self._names[k] for k in ("pools", "projections", "norms"))
         out = getattr(self, pools[0])(levels[3])
         for i in range(3):
-            out = decode_stage(out, levels[2 - i], getattr(self, projections[i]), getattr(self, norms[i]),
-                               getattr(self, pools[i + 1]))
+            out = decode_stage(
+                out, levels[2 - i], getattr(self, projections[i]), getattr(self, norms[i]), getattr(self, pools[i + 1])
+            )
         return F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=True)

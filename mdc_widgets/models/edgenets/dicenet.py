@@ -31,8 +31,16 @@ from mdc_widgets.models.edgenets.decoder import (
     BottomUpSegmentation,
 )
 
-__all__ = ["DICENET_CHANNELS", "DESIGN_SIZE", "DimensionWiseConv", "StridedDimensionWiseBlock",
-           "ShuffleDimensionWiseBlock", "DiCENetEncoder", "DiCENetSegmentation", "dicenet_seg"]
+__all__ = [
+    "DESIGN_SIZE",
+    "DICENET_CHANNELS",
+    "DiCENetEncoder",
+    "DiCENetSegmentation",
+    "DimensionWiseConv",
+    "ShuffleDimensionWiseBlock",
+    "StridedDimensionWiseBlock",
+    "dicenet_seg",
+]
 
 # output channels of encoder levels 1-4 for each width multiplier s (level 2 is a max-pool, so it equals level 1)
 DICENET_CHANNELS: dict[float, tuple[int, int, int, int]] = {
@@ -81,8 +89,7 @@ class DimensionWiseConv(nn.Module):
         self.conv_height = nn.Conv2d(height, height, 3, padding=1, groups=height, bias=False)
         self.br_act = PackedBNPReLU(3 * in_channels)
         self.weight_avg_layer = PackedConvBNPReLU(3 * in_channels, in_channels, 1, groups=in_channels)
-        self.proj_layer = PackedConvBNPReLU(in_channels, out_channels, 3,
-                                            groups=math.gcd(in_channels, out_channels))
+        self.proj_layer = PackedConvBNPReLU(in_channels, out_channels, 3, groups=math.gcd(in_channels, out_channels))
         self.linear_comb_layer = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(in_channels, in_channels // 4, 1, bias=False),
@@ -144,7 +151,7 @@ class ShuffleDimensionWiseBlock(nn.Module):
         self.shuffle = ChannelShuffle(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kept, transformed = x[:, :self.kept], x[:, self.kept:]
+        kept, transformed = x[:, : self.kept], x[:, self.kept :]
         return self.shuffle(torch.cat([kept, self.layer_right(transformed)], dim=1))
 
 
@@ -160,13 +167,17 @@ class DiCENetEncoder(nn.Module):
         self.level2 = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.level3 = nn.Sequential(
             StridedDimensionWiseBlock(channels[1], side3, side3),
-            *(ShuffleDimensionWiseBlock(2 * channels[1] if i == 0 else channels[2], channels[2], side3, side3)
-              for i in range(_BLOCKS_LEVEL3)),
+            *(
+                ShuffleDimensionWiseBlock(2 * channels[1] if i == 0 else channels[2], channels[2], side3, side3)
+                for i in range(_BLOCKS_LEVEL3)
+            ),
         )
         self.level4 = nn.Sequential(
             StridedDimensionWiseBlock(channels[2], side4, side4),
-            *(ShuffleDimensionWiseBlock(2 * channels[2] if i == 0 else channels[3], channels[3], side4, side4)
-              for i in range(_BLOCKS_LEVEL4)),
+            *(
+                ShuffleDimensionWiseBlock(2 * channels[2] if i == 0 else channels[3], channels[3], side4, side4)
+                for i in range(_BLOCKS_LEVEL4)
+            ),
         )
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
@@ -184,9 +195,11 @@ class DiCENetSegmentation(BottomUpSegmentation):
     """
 
     def __init__(self, width: float, num_classes: int = 21):
-        names = {"pools": ("eff_pool_16x16", "eff_pool_32x32", "eff_pool_64x64", "eff_pool_128x128"),
-                    "projections": ("proj_enc_32x32", "proj_enc_64x64", "proj_enc_128x128"),
-                    "norms": ("bu_br_32x32", "bu_br_64x64", "bu_br_128x128")}
+        names = {
+            "pools": ("eff_pool_16x16", "eff_pool_32x32", "eff_pool_64x64", "eff_pool_128x128"),
+            "projections": ("proj_enc_32x32", "proj_enc_64x64", "proj_enc_128x128"),
+            "norms": ("bu_br_32x32", "bu_br_64x64", "bu_br_128x128"),
+        }
         super().__init__(DiCENetEncoder(width), num_classes, names)
         init_like_edgenets(self)
 

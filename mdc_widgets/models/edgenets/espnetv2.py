@@ -20,8 +20,14 @@ from mdc_widgets.models.edgenets.decoder import (
     BottomUpSegmentation,
 )
 
-__all__ = ["ESPNETV2_CHANNELS", "EESPBlock", "EESPDownsampler", "ESPNetv2Encoder", "ESPNetv2Segmentation",
-           "espnetv2_seg"]
+__all__ = [
+    "ESPNETV2_CHANNELS",
+    "EESPBlock",
+    "EESPDownsampler",
+    "ESPNetv2Encoder",
+    "ESPNetv2Segmentation",
+    "espnetv2_seg",
+]
 
 # output channels of encoder levels 1-4 for each width multiplier s
 ESPNETV2_CHANNELS: dict[float, tuple[int, int, int, int]] = {
@@ -45,8 +51,9 @@ class DepthwiseDilatedConv(nn.Module):
 
     def __init__(self, channels: int, dilation: int, stride: int):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=stride, padding=dilation, dilation=dilation,
-                              groups=channels, bias=False)
+        self.conv = nn.Conv2d(
+            channels, channels, 3, stride=stride, padding=dilation, dilation=dilation, groups=channels, bias=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -74,16 +81,18 @@ class EESPBlock(nn.Module):
     pre-activation expansion is returned.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, branches: int = _BRANCHES,
-                 receptive_limit: int = 7):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, branches: int = _BRANCHES, receptive_limit: int = 7
+    ):
         super().__init__()
         width = out_channels // branches
         if width * branches != out_channels:
             raise MdcError(f"EESP needs out_channels divisible by {branches}; got {out_channels}.")
         self.stride = stride
         self.proj_1x1 = ConvBNPReLU(in_channels, width, 1, groups=branches)
-        self.spp_dw = nn.ModuleList(DepthwiseDilatedConv(width, d, stride)
-                                    for d in _branch_dilations(branches, receptive_limit))
+        self.spp_dw = nn.ModuleList(
+            DepthwiseDilatedConv(width, d, stride) for d in _branch_dilations(branches, receptive_limit)
+        )
         self.conv_1x1_exp = ConvBN(out_channels, out_channels, 1, groups=branches)
         self.br_after_cat = BNPReLU(out_channels)
         self.module_act = nn.PReLU(out_channels)  # unused when down-sampling, but kept: it is in the checkpoints
@@ -105,11 +114,18 @@ class EESPDownsampler(nn.Module):
     """Halve the resolution: average pooling and a strided EESP block side by side (concatenated), plus a
     shortcut from the input image pooled to the same size, then PReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, receptive_limit: int,
-                 image_channels: int = 3, branches: int = _BRANCHES):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        receptive_limit: int,
+        image_channels: int = 3,
+        branches: int = _BRANCHES,
+    ):
         super().__init__()
-        self.eesp = EESPBlock(in_channels, out_channels - in_channels, stride=2, branches=branches,
-                              receptive_limit=receptive_limit)
+        self.eesp = EESPBlock(
+            in_channels, out_channels - in_channels, stride=2, branches=branches, receptive_limit=receptive_limit
+        )
         self.avg = nn.AvgPool2d(kernel_size=3, stride=2, padding=1)
         self.inp_reinf = nn.Sequential(
             ConvBNPReLU(image_channels, _REINFORCEMENT_CHANNELS, 3),
@@ -136,11 +152,15 @@ class ESPNetv2Encoder(nn.Module):
         self.level1 = ConvBNPReLU(3, channels[0], 3, stride=2)
         self.level2_0 = EESPDownsampler(channels[0], channels[1], _RECEPTIVE_LIMIT_LEVEL2)
         self.level3_0 = EESPDownsampler(channels[1], channels[2], _RECEPTIVE_LIMIT_LEVEL3)
-        self.level3 = nn.ModuleList(EESPBlock(channels[2], channels[2], receptive_limit=_RECEPTIVE_LIMIT_LEVEL3_BLOCKS)
-                                    for _ in range(_BLOCKS_LEVEL3))
+        self.level3 = nn.ModuleList(
+            EESPBlock(channels[2], channels[2], receptive_limit=_RECEPTIVE_LIMIT_LEVEL3_BLOCKS)
+            for _ in range(_BLOCKS_LEVEL3)
+        )
         self.level4_0 = EESPDownsampler(channels[2], channels[3], _RECEPTIVE_LIMIT_LEVEL4)
-        self.level4 = nn.ModuleList(EESPBlock(channels[3], channels[3], receptive_limit=_RECEPTIVE_LIMIT_LEVEL4_BLOCKS)
-                                    for _ in range(_BLOCKS_LEVEL4))
+        self.level4 = nn.ModuleList(
+            EESPBlock(channels[3], channels[3], receptive_limit=_RECEPTIVE_LIMIT_LEVEL4_BLOCKS)
+            for _ in range(_BLOCKS_LEVEL4)
+        )
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """The features at strides 2, 4, 8 and 16."""
@@ -159,9 +179,11 @@ class ESPNetv2Segmentation(BottomUpSegmentation):
     """ESPNetv2 encoder and bottom-up pyramid decoder; returns ``(n, num_classes, H, W)`` logits."""
 
     def __init__(self, width: float, num_classes: int = 21):
-        names = {"pools": ("bu_dec_l1", "bu_dec_l2", "bu_dec_l3", "bu_dec_l4"),
-                    "projections": ("merge_enc_dec_l2", "merge_enc_dec_l3", "merge_enc_dec_l4"),
-                    "norms": ("bu_br_l2", "bu_br_l3", "bu_br_l4")}
+        names = {
+            "pools": ("bu_dec_l1", "bu_dec_l2", "bu_dec_l3", "bu_dec_l4"),
+            "projections": ("merge_enc_dec_l2", "merge_enc_dec_l3", "merge_enc_dec_l4"),
+            "norms": ("bu_br_l2", "bu_br_l3", "bu_br_l4"),
+        }
         super().__init__(ESPNetv2Encoder(width), num_classes, names)
         init_like_edgenets(self)
 

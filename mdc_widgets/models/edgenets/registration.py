@@ -15,7 +15,7 @@ from mdc_widgets.models.edgenets.espnetv2 import espnetv2_seg
 from mdc_widgets.models.registry import register_model
 from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
 
-__all__ = ["STRIDE", "CAM_LAYERS", "preprocess", "working_size", "default_weights", "register_all"]
+__all__ = ["CAM_LAYERS", "STRIDE", "default_weights", "preprocess", "register_all", "working_size"]
 
 # the networks' total down-sampling; inputs whose sides are multiples of it keep every skip aligned
 STRIDE = 32
@@ -51,9 +51,11 @@ def default_weights(checkpoint: Checkpoint) -> Path:
 
 
 def _description(checkpoint: Checkpoint) -> str:
-    return (f"{_PAPERS[checkpoint.family]} semantic segmentation, width s={checkpoint.width}, trained on "
-            f"{checkpoint.size}x{checkpoint.size} PASCAL VOC 2012 (+COCO) crops; reported VOC val mIoU "
-            f"{checkpoint.voc_miou:.2f}%. Weights: EdgeNets release {checkpoint.file_name} (MIT).")
+    return (
+        f"{_PAPERS[checkpoint.family]} semantic segmentation, width s={checkpoint.width}, trained on "
+        f"{checkpoint.size}x{checkpoint.size} PASCAL VOC 2012 (+COCO) crops; reported VOC val mIoU "
+        f"{checkpoint.voc_miou:.2f}%. Weights: EdgeNets release {checkpoint.file_name} (MIT)."
+    )
 
 
 def register_all() -> None:
