@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from mdc_widgets._atomic import atomic_write_text
 from mdc_widgets.errors import MdcError
 
 __all__ = [
     "check_parameter",
+    "headless_runner",
     "list_notebooks",
     "load_parameters",
     "notebooks_dir",
@@ -24,6 +24,82 @@ __all__ = [
     "run_notebook",
     "validate_parameters",
 ]
+
+
+# programs that execute a notebook without anyone watching: their kernels have no widget front end
+HEADLESS_RUNNERS = ("papermill", "nbconvert", "jupyter-nbconvert", "jupyter-execute", "nbclient", "pytest", "py.test")
+# servers that do render widgets: a kernel below one of these has a front end, whoever started the server
+FRONTEND_SERVERS = (
+    "jupyter-lab",
+    "jupyterlab",
+    "jupyter-notebook",
+    "notebook",
+    "jupyter-server",
+    "jupyter_server",
+    "jupyter-nbclassic",
+    "nbclassic",
+    "voila",
+)
+
+
+def _process_parent_and_words(pid: int) -> tuple[int, list[str]]:
+    """A process's parent id and the base names of its command-line words (Linux /proc, else psutil)."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        # the parent id is the 2nd field after the ")" that closes the command name in /proc/<pid>/stat
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        try:
+            import psutil
+
+            process = psutil.Process(pid)
+            words, parent = process.cmdline(), process.ppid()
+        except Exception:  # no /proc and no psutil, or the process is gone: nothing to learn
+            return 0, []
+    return parent, [Path(w).name.removesuffix(".py").lower() for w in words if w]
+
+
+def headless_runner(max_depth: int = 6) -> str | None:
+    """The program executing this kernel with no widget front end (papermill, nbconvert, nbval), or None.
+
+    A papermill or nbconvert kernel is a ``ZMQInteractiveShell`` like a
+    JupyterLab one, so the shell type cannot tell them apart; the processes
+    above the kernel can. Walking up from the kernel's parent, the first
+    program that is a notebook server (JupyterLab, Notebook, Voila) means a
+    front end is there (None); the first headless runner (papermill,
+    nbconvert, ``jupyter execute``, pytest with nbval, also through an xdist
+    worker) is returned by name. A kernel a Jupyter server started carries
+    ``JPY_SESSION_NAME`` and is never headless.
+
+    Parameters
+    ----------
+    max_depth : int, optional
+        How many ancestor processes to look at.
+
+    Returns
+    -------
+    str or None
+        The runner's name, e.g. ``"papermill"``; None where a front end may show widgets.
+
+    Examples
+    --------
+    >>> headless_runner(max_depth=0) is None
+    True
+    """
+    if os.environ.get("JPY_SESSION_NAME"):
+        return None
+    pid = os.getppid()
+    for _ in range(max_depth):
+        if pid <= 1:
+            return None
+        pid_parent, words = _process_parent_and_words(pid)
+        if any(w in FRONTEND_SERVERS for w in words):
+            return None
+        runner = next((w for w in words if w in HEADLESS_RUNNERS), None)
+        if runner is not None:
+            return runner
+        pid = pid_parent
+    return None
 
 
 def notebooks_dir() -> Path:
@@ -199,54 +275,40 @@ def run_notebook(
     return target
 
 
-def _to_html(executed: Path) -> Path:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(executed), as_version=4))
-    target = executed.with_suffix(".html")
-    atomic_write_text(target, body)
-    return target
-
-
 def render_notebooks(
     notebooks: Sequence[str | Path] | None = None,
     output_dir: str | Path = "reports",
     parameters: Mapping[str, Any] | None = None,
     kernel_name: str | None = None,
 ) -> Path:
-    """Run notebooks headless, convert each to HTML and write ``index.html`` linking them.
+    """Run notebooks headless and write a static site: one page per notebook and an entry ``index.html``.
 
-    Returns the path of ``index.html``. A failing notebook is reported in the
-    index (with its error) and the others still run; the call raises at the
-    end so scripts and CI notice.
+    Every page shows its notebook's figures without a kernel (plotly.js is
+    written once into ``output_dir``); the entry page lists the notebooks in
+    the learning order with each one's goal and first figure
+    (:func:`mdc_widgets.site.build_site`). Returns the path of ``index.html``.
+    A failing notebook is reported in the index (with its error) and the
+    others still run; the call raises at the end so scripts and CI notice.
     """
+    from mdc_widgets.site import NotebookPage, build_site, write_page
+
     output_dir = Path(output_dir)
     selected = [_find(str(n)) for n in notebooks] if notebooks else list_notebooks()
     validate_parameters(selected, parameters or {})  # a bad value fails here, not an hour into a run
-    rows, failures = [], []
+    pages, failures = [], []
     for nb in selected:
         t0 = time.perf_counter()
         try:
             executed = run_notebook(nb, output_dir, _params_for(nb, parameters or {}), kernel_name)
-            page = _to_html(executed)
-            status = f'<a href="{html.escape(page.name)}">{html.escape(nb.stem)}</a>'
-            ok = "ok"
+            page = write_page(executed, executed.with_suffix(".html"))
         except Exception as exc:  # a notebook's failure must not hide the others'
             failures.append(f"{nb.name}: {exc}")
-            status, ok = html.escape(nb.stem), html.escape(f"failed: {str(exc)[:500]}")
-        rows.append(f"<tr><td>{status}</td><td>{ok}</td><td>{time.perf_counter() - t0:.1f} s</td></tr>")
+            page = NotebookPage(stem=nb.stem, title=nb.stem, goal="", error=str(exc))
+        page.seconds = time.perf_counter() - t0
+        pages.append(page)
     tables = [p for p in sorted(output_dir.glob("*.md"))]
     table_html = "".join(f"<h2>{html.escape(p.stem)}</h2><pre>{html.escape(p.read_text())}</pre>" for p in tables)
-    index = output_dir / "index.html"
-    atomic_write_text(
-        index,
-        (
-            "<!doctype html><html><head><meta charset='utf-8'><title>mdc-widgets report</title></head><body>"
-            "<h1>mdc-widgets report</h1><table border=1 cellpadding=4><tr><th>notebook</th><th>status</th>"
-            f"<th>time</th></tr>{''.join(rows)}</table>{table_html}</body></html>"
-        ),
-    )
+    index = build_site(pages, output_dir, extra_html=table_html)
     if failures:
         raise MdcError("Some notebooks failed (see " + str(index) + "): " + "; ".join(failures))
     return index

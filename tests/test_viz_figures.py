@@ -163,3 +163,17 @@ def test_disagreement_maps_batch_and_detail_row_order():
         "disagreement": {"m1|m2": {"kind": "ss", "fraction": 0.25, "overlay": tile}},
     }
     assert [c for c, _ in detail_row(detail)] == ["#3 s1", "GT semantic", "m1", "m2", "ss 0.25"]
+
+
+def test_histogram_keeps_picks_tied_at_the_maximum_in_a_full_bin_and_titles_its_axes():
+    """Picks all at d = 1 sat in a bin 1e-9 wide and were invisible; the last bin is now as wide as the others."""
+    values = np.r_[np.linspace(0, 0.9, 40), np.ones(10)]
+    result = xr.Dataset(
+        {"d_sod": ("sample", values), "selected": ("sample", values >= 1)},
+        coords={"sample": [f"s{i}" for i in range(len(values))]},
+    )
+    fig = score_histograms(result, columns=("d_sod",))
+    selected = next(t for t in fig.data if t.name == "d_sod: selected")
+    assert list(selected.x) == [1.0] * 10
+    assert selected.xbins.end - 1.0 >= selected.xbins.size - 1e-12
+    assert fig.layout.yaxis.title.text == "images" and "0 = agree" in fig.layout.xaxis.title.text

@@ -226,9 +226,12 @@ def intra_cross_scatter(
         color="score" if color is not None else None,
         title=f"{kind.upper()} discrepancy of {a} vs {b} against cross-task discrepancy",
     )
+    # the pair list is too long for an axis title (it was cut off at both ends): it goes under the title
+    pairs = ", ".join(f"{p} vs {q}" for p, q in cross_pairs)
     fig.update_layout(
-        xaxis_title=f"d_{kind}({a}, {b})",
-        yaxis_title="mean d_cross over " + ", ".join(f"{p}~{q}" for p, q in cross_pairs),
+        title={"text": f"{fig.layout.title.text}<br><sup>d_cross averaged over {pairs}</sup>"},
+        xaxis_title=f"d_{kind} (0 = the two models agree)",
+        yaxis_title=f"mean d_cross ({len(cross_pairs)} pairs)",
     )
     return fig
 
@@ -263,7 +266,9 @@ def score_histograms(
     for i, column in enumerate(shown, start=1):
         values = frame[column].to_numpy(dtype=np.float64)
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-        xbins = {"start": lo, "end": hi + 1e-9, "size": max((hi - lo) / bins, 1e-9)}
+        size = max((hi - lo) / bins, 1e-9)
+        # the last bin is a full bin that holds the maximum: picks tied at the maximum (often d = 1) stay visible
+        xbins = {"start": lo, "end": hi + size, "size": size}
         fig.add_trace(
             go.Histogram(
                 x=values[~chosen],
@@ -290,9 +295,13 @@ def score_histograms(
             row=1,
             col=i,
         )
+    for i, column in enumerate(shown, start=1):
+        meaning = "disagreement (0 = agree)" if column.startswith("d_") else "percentile-rank term or score"
+        fig.update_xaxes(title_text=f"{column}: {meaning}", row=1, col=i)
+    fig.update_yaxes(title_text="images", row=1, col=1)
     fig.update_layout(
         barmode="overlay",
-        height=300,
+        height=330,
         title="Score distributions: pool and selected samples",
         legend={"orientation": "h", "y": -0.25},
     )

@@ -15,8 +15,9 @@ __all__ = ["captioned", "format_value", "html_table", "image_widget", "static_mo
 def static_mode() -> bool:
     """True where no widget front end can show widgets: plain Python, terminal IPython, or forced.
 
-    ``MDC_WIDGETS_STATIC=1`` forces static output (headless papermill or
-    nbconvert runs), ``MDC_WIDGETS_STATIC=0`` forces widgets.
+    A kernel run by papermill, nbconvert or nbval has no front end either
+    (:func:`mdc_widgets.headless.headless_runner`). ``MDC_WIDGETS_STATIC=1``
+    forces static output, ``MDC_WIDGETS_STATIC=0`` forces widgets.
     """
     forced = os.environ.get("MDC_WIDGETS_STATIC", "").strip().lower()
     if forced:
@@ -27,7 +28,11 @@ def static_mode() -> bool:
         return True
     shell = get_ipython()
     # only a kernel (Jupyter, VS Code, Colab) talks to a front end that renders widgets
-    return shell is None or type(shell).__name__ not in ("ZMQInteractiveShell", "Shell")
+    if shell is None or type(shell).__name__ not in ("ZMQInteractiveShell", "Shell"):
+        return True
+    from mdc_widgets.headless import headless_runner
+
+    return headless_runner() is not None
 
 
 def image_widget(image: np.ndarray, scale: int = 1, width: int | None = None) -> Any:
