@@ -129,6 +129,6 @@ def test_a_failing_model_on_the_workers_is_named_and_the_others_kept(tmp_path, c
 
 def test_sources_ship_weights_files_by_path_and_other_models_pickled(registered):
     sources = model_sources([MODEL, ThresholdCompetitor("sod_p", "sod", 0.35)])
-    assert sources[0].competitor is None and sources[0].weights == str(registered.resolve())
+    assert sources[0].competitor is None and sources[0].checkpoint == str(registered.resolve())
     assert sources[1].competitor is not None and sources[1].task == "sod"
     assert split_shards([3, 4, 9], n_workers=4) == [[3], [4], [9]]

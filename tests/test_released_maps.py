@@ -104,12 +104,12 @@ def test_maps_match_images_by_stem_whatever_the_order_extension_and_extra_files(
 
 
 def test_predict_pool_reads_the_maps_without_any_network_and_records_their_folder(world, tmp_path, monkeypatch):
-    import mdc_widgets.predictions.store as store_module
+    import mdc_widgets.predictions._runner as runner_module
 
     def no_inference(*args, **kwargs):
         raise AssertionError("a folder of released maps must not run inference")
 
-    monkeypatch.setattr(store_module, "_predict_maps", no_inference)
+    monkeypatch.setattr(runner_module, "predict_maps", no_inference)
     monkeypatch.setattr(MapCompetitor, "predict", no_inference)
     pool = _pool(world, size=16, fit="letterbox")
     ds = predict_pool(

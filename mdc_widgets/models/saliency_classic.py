@@ -6,23 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdc_widgets._kernels import gaussian_blur
 from mdc_widgets.models.registry import register_model
 
 __all__ = ["FrequencyTunedSaliency", "SpectralResidualSaliency", "gaussian_blur", "rgb_to_lab"]
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(n, c, H, W)`` with reflect padding."""
-    radius = max(1, int(round(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-(t**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    pad = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    k = kernel[radius - pad : radius + pad + 1]
-    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def _normalise(s: torch.Tensor) -> torch.Tensor:
