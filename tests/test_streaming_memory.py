@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
 from mdc_widgets.discrepancy import binarize_saliency, compute_discrepancies
 from mdc_widgets.mining import (

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mdc_widgets._kernels import gaussian_blur
-from mdc_widgets.models.registry import register_model
+from mdc_widgets.models.spec import ModelSpec
 
 __all__ = ["FrequencyTunedSaliency", "SpectralResidualSaliency", "gaussian_blur", "rgb_to_lab"]
 
@@ -67,17 +67,28 @@ class FrequencyTunedSaliency(nn.Module):
         return _normalise(((blurred - mean) ** 2).sum(1, keepdim=True).sqrt())
 
 
-for _name, _cls, _text in (
-    ("spectral_residual_sod", SpectralResidualSaliency, "spectral residual saliency (Hou & Zhang 2007), no weights"),
-    ("frequency_tuned_sod", FrequencyTunedSaliency, "frequency-tuned saliency (Achanta et al. 2009), no weights"),
-):
-    register_model(
-        _name,
-        _cls,
-        "sod",
-        ("background", "salient"),
-        description=_text,
-        output="probabilities",
-        tags=("classic",),
-        overwrite=True,
-    )
+def model_specs() -> list[ModelSpec]:
+    """The registry records of the classic saliency methods (read by ``mdc_widgets.models._builtin``)."""
+    return [
+        ModelSpec(
+            name,
+            cls,
+            "sod",
+            ("background", "salient"),
+            description=text,
+            output="probabilities",
+            tags=("classic",),
+        )
+        for name, cls, text in (
+            (
+                "spectral_residual_sod",
+                SpectralResidualSaliency,
+                "spectral residual saliency (Hou & Zhang 2007), no weights",
+            ),
+            (
+                "frequency_tuned_sod",
+                FrequencyTunedSaliency,
+                "frequency-tuned saliency (Achanta et al. 2009), no weights",
+            ),
+        )
+    ]
