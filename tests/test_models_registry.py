@@ -26,7 +26,10 @@ def test_every_zoo_architecture_predicts_probabilities_at_input_size(name):
         torch.testing.assert_close(out.sum(1), torch.ones(2, 64, 64))
     else:
         assert out.shape == (2, 1, 64, 64) and 0 <= out.min() and out.max() <= 1
-    assert dict(model.module.named_modules())[model.cam_layer] is not None
+    # the CAM layer must name a module of the network that holds a convolution (Grad-CAM weights its feature maps)
+    layers = dict(model.module.named_modules())
+    assert model.cam_layer in layers, model.cam_layer
+    assert any(isinstance(m, torch.nn.Conv2d) for m in layers[model.cam_layer].modules()), model.cam_layer
 
 
 def test_unknown_model_lists_close_matches():

@@ -176,7 +176,7 @@ def get_model(
     if hasattr(module, "predict_samples"):
         # released maps (register_maps): the builder made the whole competitor, and it has no weights
         if weights not in ("default", None):
-            raise MdcError(f"{name!r} is a folder of released maps; it takes no checkpoint.")
+            raise MdcError(f"{name!r} is a folder of released maps; it takes no weights (checkpoint).")
         return module
     source = (
         spec.default_weights()
