@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME[=CHECKPOINT]",
-        help="a registered model (see `models`), optionally with a weights file (repeatable)",
+        help="a registered model (see `models`), optionally with a checkpoint file (repeatable)",
     )
     mine.add_argument("--competition", required=True, choices=["ss", "sod", "cross", "joint"])
     mine.add_argument("--k", type=int, required=True, help="how many images to select")
@@ -199,7 +199,9 @@ def _mine(args: argparse.Namespace) -> dict:
         MapCompetitor(name, folder, "ss", classes, errors=errors)
         for name, folder in _pairs(args.label_maps, "--label-maps")
     ]
-    models += [get_model(name, weights=checkpoint or "default", device=args.device) for name, checkpoint in model_refs]
+    models += [
+        get_model(name, checkpoint=checkpoint or "default", device=args.device) for name, checkpoint in model_refs
+    ]
     constraints = Constraints.none() if args.no_constraints else Constraints()
     constraints = Constraints(
         **{**constraints.as_dict(), "min_confidence": args.min_confidence, "min_content": args.min_content}
@@ -284,10 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"wrote {', '.join(summary['files'].values())}, {args.out}/summary.json"
             )
         elif args.command == "models":
-            from mdc_widgets.models import list_models
+            from mdc_widgets.models import list_models, unavailable_models
 
             for task in ("ss", "sod"):
                 print(f"{task}: {', '.join(list_models(task))}")
+            for plugin, why in unavailable_models().items():
+                print(f"unavailable: {plugin} ({why})")
     except MdcError as exc:
         # one clear line: what is wrong and what to do
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

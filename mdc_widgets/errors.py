@@ -28,3 +28,7 @@ class ShapeError(MdcError, ValueError):
 
 class WeightsNotFoundError(MdcError, FileNotFoundError):
     """Model weights that are not available offline."""
+
+
+class OptionError(MdcError, ValueError):
+    """An option given a value outside its choices (a measure, a mode); the message lists them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
 from mdc_widgets.models import register_model
 from mdc_widgets.predictions import RunCancelled, completed_fraction, model_sources, predict_pool, split_shards
@@ -129,6 +129,6 @@ def test_a_failing_model_on_the_workers_is_named_and_the_others_kept(tmp_path, c
 
 def test_sources_ship_weights_files_by_path_and_other_models_pickled(registered):
     sources = model_sources([MODEL, ThresholdCompetitor("sod_p", "sod", 0.35)])
-    assert sources[0].competitor is None and sources[0].weights == str(registered.resolve())
+    assert sources[0].competitor is None and sources[0].checkpoint == str(registered.resolve())
     assert sources[1].competitor is not None and sources[1].task == "sod"
     assert split_shards([3, 4, 9], n_workers=4) == [[3], [4], [9]]

@@ -24,7 +24,6 @@ from mdc_widgets.export import (
 from mdc_widgets.export.coco import mask_annotations
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 
-pytest_plugins = ["conftest_widgets"]
 pytest.importorskip("pycocotools")
 
 JOINT_CONV = CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1", "conv_sod_2"))

@@ -13,8 +13,6 @@ import pytest
 from mdc_widgets.export import mined_set
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 
-pytest_plugins = ["conftest_widgets"]
-
 JOINT_CONV = CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1", "conv_sod_2"))
 
 

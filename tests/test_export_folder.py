@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_widgets import MODELS
+from _helpers import MODELS
 
 from mdc_widgets.data.io import decode_image, decode_mask
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export import export_folder, file_stem, mined_set
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 from mdc_widgets.mining.job import ranked_table
-
-pytest_plugins = ["conftest_widgets"]
 
 JOINT_CONV = CompetitionGroup(ss=("conv_ss_1", "conv_ss_2"), sod=("conv_sod_1", "conv_sod_2"))
 

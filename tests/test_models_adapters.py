@@ -20,7 +20,7 @@ def test_every_torchvision_builder_is_registered_with_voc_classes():
 @pytest.mark.parametrize("name", ["tv_lraspp_mobilenet_v3_large", "tv_deeplabv3_mobilenet_v3_large"])
 def test_torchvision_models_run_with_random_weights(name):
     torch.manual_seed(0)
-    model = get_model(name, weights=None)
+    model = get_model(name, checkpoint=None)
     model.preprocess = normalize_imagenet  # skip the 520-pixel resize to keep the test fast
     out = model.predict(torch.rand(1, 3, 64, 64))
     assert out.shape == (1, 21, 64, 64)
@@ -38,13 +38,13 @@ def test_missing_hub_weights_say_which_file_goes_where(tmp_path, monkeypatch):
 def test_hub_cache_and_local_file_weights_load(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     torch.manual_seed(3)
-    reference = get_model("tv_lraspp_mobilenet_v3_large", weights=None)
+    reference = get_model("tv_lraspp_mobilenet_v3_large", checkpoint=None)
     _, enum, _ = TORCHVISION_SEGMENTATION["lraspp_mobilenet_v3_large"]
     path = hub_checkpoint_path(enum.DEFAULT)
     path.parent.mkdir(parents=True)
     torch.save(reference.module.state_dict(), path)
     from_hub = get_model("tv_lraspp_mobilenet_v3_large")
-    from_file = get_model("tv_lraspp_mobilenet_v3_large", weights=path)
+    from_file = get_model("tv_lraspp_mobilenet_v3_large", checkpoint=path)
     x = torch.rand(1, 3, 32, 32)
     for m in (reference, from_hub, from_file):
         m.preprocess = normalize_imagenet

@@ -86,7 +86,7 @@ def test_checkpoint_loads_strictly_from_a_path_and_from_the_env_var(checkpoint, 
     result = fresh.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
 
-    from_path = get_model(checkpoint.model_name, weights=path)
+    from_path = get_model(checkpoint.model_name, checkpoint=path)
     # an empty folder first: the lookup goes on to the next folder of the list
     monkeypatch.setenv(WEIGHTS_ENV, os.pathsep.join([str(tmp_path), str(WEIGHTS_DIR)]))
     from_env = get_model(checkpoint.model_name)
@@ -102,7 +102,7 @@ def test_missing_weights_name_the_file_the_env_var_and_the_fixes(tmp_path, monke
         get_model("espnetv2_s2.0_voc384")
     message = str(unset.value)
     assert "espnetv2_s_2.0_pascal_384x384.pth" in message and WEIGHTS_ENV in message and "unset" in message
-    assert "weights=None" in message and "weights='/path/to/" in message and "never downloaded" in message
+    assert "checkpoint=None" in message and "checkpoint='/path/to/" in message and "never downloaded" in message
 
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))  # read at call time, not at import time
     with pytest.raises(WeightsNotFoundError) as empty:
@@ -114,7 +114,7 @@ def test_missing_weights_name_the_file_the_env_var_and_the_fixes(tmp_path, monke
 @pytest.mark.parametrize("name", ["espnetv2_s0.5_voc256", "dicenet_s0.2_voc384"])
 def test_random_weights_predict_at_input_size(name):
     torch.manual_seed(0)
-    model = get_model(name, weights=None)
+    model = get_model(name, checkpoint=None)
     probs = model.predict(torch.rand(1, 3, 64, 96))
     assert probs.shape == (1, 21, 64, 96)
     torch.testing.assert_close(probs.sum(1), torch.ones(1, 64, 96))
@@ -145,7 +145,7 @@ def test_working_size_rounds_each_side_to_a_multiple_of_32():
 )
 def test_released_weights_see_the_woman_as_a_person(name, person_photo):
     checkpoint = next(c for c in CHECKPOINTS if c.model_name == name)
-    model = get_model(name, weights=_checkpoint_file(checkpoint.file_name))
+    model = get_model(name, checkpoint=_checkpoint_file(checkpoint.file_name))
     labels = model.predict(person_photo).argmax(1)
     assert float((labels == PERSON).float().mean()) > 0.4
 
@@ -153,7 +153,7 @@ def test_released_weights_see_the_woman_as_a_person(name, person_photo):
 def test_random_weights_do_not_see_the_person(person_photo):
     torch.manual_seed(0)
     for name in ("espnetv2_s2.0_voc384", "dicenet_s1.75_voc384"):
-        labels = get_model(name, weights=None).predict(person_photo).argmax(1)
+        labels = get_model(name, checkpoint=None).predict(person_photo).argmax(1)
         assert float((labels == PERSON).float().mean()) < 0.4
 
 
@@ -163,5 +163,5 @@ def test_grad_cam_runs_on_the_registered_layer(name):
     from mdc_widgets.explain import grad_cam
 
     torch.manual_seed(0)
-    heat = grad_cam(get_model(name, weights=None), torch.rand(1, 3, 64, 64))
+    heat = grad_cam(get_model(name, checkpoint=None), torch.rand(1, 3, 64, 64))
     assert heat.shape == (1, 64, 64) and np.isfinite(heat).all()

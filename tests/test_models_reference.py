@@ -83,7 +83,7 @@ def test_frequency_tuned_matches_a_scikit_image_reference():
 
 def test_classic_saliency_of_a_flat_image_is_defined_and_bounded():
     for name in ("spectral_residual_sod", "frequency_tuned_sod"):
-        sal = get_model(name, weights=None).predict(torch.full((2, 3, 32, 48), 0.5))
+        sal = get_model(name, checkpoint=None).predict(torch.full((2, 3, 32, 48), 0.5))
         assert sal.shape == (2, 1, 32, 48) and torch.isfinite(sal).all()
         assert 0 <= float(sal.min()) and float(sal.max()) <= 1
 
@@ -145,7 +145,7 @@ def test_label_maps_become_one_hot_and_bad_labels_are_named():
 
 def test_fcn_resnet50_runs_at_64_pixels_and_its_default_preprocess_is_the_enum_transform():
     torch.manual_seed(0)
-    model = get_model("tv_fcn_resnet50", weights=None)
+    model = get_model("tv_fcn_resnet50", checkpoint=None)
     x = torch.full((1, 3, 64, 96), 0.5)
     resized = model.preprocess(x)
     assert resized.shape == (1, 3, 520, 780)  # shorter side to 520, as FCN_ResNet50_Weights.transforms()
@@ -165,7 +165,7 @@ def test_heavy_torchvision_builders_construct_offline(builder, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
-    model = get_model(f"tv_{builder}", weights=None)
+    model = get_model(f"tv_{builder}", checkpoint=None)
     head = [m for m in model.module.classifier.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     assert head.out_channels == len(VOC_CLASSES) == 21
     assert model.cam_layer in dict(model.module.named_modules())
@@ -175,7 +175,7 @@ def test_heavy_torchvision_builders_construct_offline(builder, monkeypatch):
 def test_grad_cam_works_on_the_mobilenet_default_cam_layer():
     from mdc_widgets.explain import grad_cam
 
-    model = get_model("tv_lraspp_mobilenet_v3_large", weights=None)
+    model = get_model("tv_lraspp_mobilenet_v3_large", checkpoint=None)
     model.preprocess = normalize_imagenet
     cam = grad_cam(model, torch.rand(1, 3, 32, 32), target_class=15)
     assert cam.shape == (1, 32, 32)
@@ -188,5 +188,5 @@ def test_an_official_torchvision_checkpoint_loads_by_path(tmp_path):
     net = seg.deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
     path = tmp_path / "deeplabv3_mobilenet_v3_large-fc3c493d.pth"
     torch.save(net.state_dict(), path)
-    model = get_model("tv_deeplabv3_mobilenet_v3_large", weights=path)
+    model = get_model("tv_deeplabv3_mobilenet_v3_large", checkpoint=path)
     torch.testing.assert_close(model.module.classifier[4].weight, net.classifier[4].weight)

@@ -19,14 +19,17 @@ def test_zoo_has_three_models_per_task_with_different_architectures():
 @pytest.mark.parametrize("name", list(ZOO))
 def test_every_zoo_architecture_predicts_probabilities_at_input_size(name):
     torch.manual_seed(0)
-    model = get_model(name, weights=None)
+    model = get_model(name, checkpoint=None)
     out = model.predict(torch.rand(2, 3, 64, 64))
     if model.task == "ss":
         assert out.shape == (2, 6, 64, 64)
         torch.testing.assert_close(out.sum(1), torch.ones(2, 64, 64))
     else:
         assert out.shape == (2, 1, 64, 64) and 0 <= out.min() and out.max() <= 1
-    assert dict(model.module.named_modules())[model.cam_layer] is not None
+    # the CAM layer must name a module of the network that holds a convolution (Grad-CAM weights its feature maps)
+    layers = dict(model.module.named_modules())
+    assert model.cam_layer in layers, model.cam_layer
+    assert any(isinstance(m, torch.nn.Conv2d) for m in layers[model.cam_layer].modules()), model.cam_layer
 
 
 def test_unknown_model_lists_close_matches():
@@ -37,17 +40,17 @@ def test_unknown_model_lists_close_matches():
 
 def test_state_dict_round_trip_through_a_local_file(tmp_path):
     torch.manual_seed(1)
-    model = get_model("mw_fcn_ss", weights=None)
+    model = get_model("mw_fcn_ss", checkpoint=None)
     path = tmp_path / "fcn.pt"
     torch.save(model.module.state_dict(), path)
-    again = get_model("mw_fcn_ss", weights=path)
+    again = get_model("mw_fcn_ss", checkpoint=path)
     x = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(model.predict(x), again.predict(x))
     with pytest.raises(WeightsNotFoundError, match="nope.pt"):
-        get_model("mw_fcn_ss", weights=tmp_path / "nope.pt")
-    torch.save(get_model("mw_unet_ss", weights=None).module.state_dict(), tmp_path / "unet.pt")
+        get_model("mw_fcn_ss", checkpoint=tmp_path / "nope.pt")
+    torch.save(get_model("mw_unet_ss", checkpoint=None).module.state_dict(), tmp_path / "unet.pt")
     with pytest.raises(MdcError, match="do not fit"):
-        get_model("mw_fcn_ss", weights=tmp_path / "unet.pt")
+        get_model("mw_fcn_ss", checkpoint=tmp_path / "unet.pt")
 
 
 def test_any_module_can_compete_and_bad_outputs_are_named():

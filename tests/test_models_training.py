@@ -158,7 +158,7 @@ def test_sod_training_reproduces_its_quality_and_fails_on_hard_images(tmp_path, 
     second = _state(train("mw_fcn_sod", config, _builder(config), normalize_half, 1, progress=False))
     assert all(torch.equal(first[k], second[k]) for k in first)
 
-    model = get_model("mw_fcn_sod", weights=path)
+    model = get_model("mw_fcn_sod", checkpoint=path)
     max_f = {}
     for split in ("val", "test_hard"):
         ds = generate_miniworld(split)

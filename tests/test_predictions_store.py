@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.predictions import (

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ThresholdCompetitor
+from _helpers import ThresholdCompetitor
 from PIL import Image
 
 from mdc_widgets.data import open_pool
@@ -104,12 +104,12 @@ def test_maps_match_images_by_stem_whatever_the_order_extension_and_extra_files(
 
 
 def test_predict_pool_reads_the_maps_without_any_network_and_records_their_folder(world, tmp_path, monkeypatch):
-    import mdc_widgets.predictions.store as store_module
+    import mdc_widgets.predictions._runner as runner_module
 
     def no_inference(*args, **kwargs):
         raise AssertionError("a folder of released maps must not run inference")
 
-    monkeypatch.setattr(store_module, "_predict_maps", no_inference)
+    monkeypatch.setattr(runner_module, "predict_maps", no_inference)
     monkeypatch.setattr(MapCompetitor, "predict", no_inference)
     pool = _pool(world, size=16, fit="letterbox")
     ds = predict_pool(
@@ -366,7 +366,7 @@ def test_register_maps_makes_a_named_competitor(world, tmp_path, monkeypatch):
     assert comp.description == "published maps"
     assert get_model("test_released_lab").classes == CLASSES
     with pytest.raises(MdcError, match="takes no weights"):
-        get_model("test_released_sal", weights=tmp_path / "w.pth")
+        get_model("test_released_sal", checkpoint=tmp_path / "w.pth")
     ds = predict_pool(_pool(world), ["test_released_sal", "test_released_lab"], tmp_path / "store", progress=False)
     assert list(ds["model"].values) == ["test_released_sal", "test_released_lab"]
     np.testing.assert_array_equal(

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_widgets import MODELS, threshold_competitors
+from _helpers import MODELS, threshold_competitors
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 from mdc_widgets.session import Session, filter_table, group_pairs
-
-pytest_plugins = ["conftest_widgets"]
 
 JOINT = CompetitionGroup(ss=MODELS["ss"], sod=MODELS["sod"])
 
@@ -24,7 +22,7 @@ def _adaptive_binary(saliency: np.ndarray) -> np.ndarray:
 
 
 def test_predict_runs_each_model_once_and_resumes_from_the_store(blob_store, tmp_path):
-    from conftest_widgets import BLOB_POOL
+    from _helpers import BLOB_POOL
 
     models = threshold_competitors()
     session = Session(BLOB_POOL, blob_store, models=models, use_registry=False, labels=tmp_path / "l.jsonl")

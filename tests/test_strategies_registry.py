@@ -8,6 +8,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from mdc_widgets.data import BasePool
 from mdc_widgets.errors import MdcError
 from mdc_widgets.strategies import (
     UnknownStrategyError,
@@ -67,7 +68,7 @@ class StandIn:
         return out.softmax(1) if self.task == "ss" else out[:, 1:2].sigmoid()
 
 
-class LabelledPool:
+class LabelledPool(BasePool):
     def __init__(self, images: np.ndarray, bad: int | None = None):
         self.images = images
         self.sample_ids = np.array([f"q{i:03d}" for i in range(len(images))], dtype=object)
@@ -189,7 +190,6 @@ def test_labels_come_from_the_pool_when_not_given(world):
 
 def test_strategies_read_the_real_prediction_store(world, tmp_path):
     """Stored SS probabilities and entropy give the scores the live models give."""
-    pytest.importorskip("mdc_widgets.predictions", reason="the predictions package is not importable yet")
     from mdc_widgets.predictions import predict_pool
 
     pool, models, _ = world
@@ -253,7 +253,6 @@ def hand_predictions() -> xr.Dataset:
 
 
 def test_mad_strategies_rank_the_disagreements_first():
-    pytest.importorskip("mdc_widgets.mining", reason="the mining package is not importable yet")
     from mdc_widgets.discrepancy import compute_discrepancies, ss_discrepancy
     from mdc_widgets.mining import CompetitionGroup, Weights, joint_score, rank_normalize
 

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
 from mdc_widgets.discrepancy import binarize_saliency, compute_discrepancies
 from mdc_widgets.mining import (
@@ -113,4 +113,5 @@ def test_helpers_accept_in_memory_predictions_too(stored):
         foreground_fraction(loaded, group.models).values, foreground_fraction(stored, group.models).values
     )
     assert isinstance(loaded["prediction"].data, np.ndarray)
-    assert isinstance(foreground_fraction(loaded.isel(sample=slice(0, 0)), ["ss_a"]), xr.DataArray)
+    empty = foreground_fraction(loaded.isel(sample=slice(0, 0)), ["ss_a"])
+    assert isinstance(empty, xr.DataArray) and empty.dims == ("sample",) and empty.shape == (0,)

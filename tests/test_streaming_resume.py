@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.predictions import completed_fraction, open_predictions, predict_pool
@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import torch
     torch.set_num_threads(1)
-    from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+    from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
     from mdc_widgets.predictions import predict_pool
 
     class Slow(ThresholdCompetitor):

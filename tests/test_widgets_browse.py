@@ -5,12 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from conftest_widgets import MODELS, RecordingSession
+from _helpers import MODELS, RecordingSession
 
 from mdc_widgets.mining import CompetitionGroup, Constraints
 from mdc_widgets.widgets import ExplainPanel, LabelPanel, MadApp, PlotsPanel, SampleBrowser, static_mode
-
-pytest_plugins = ["conftest_widgets"]
 
 
 def test_browser_pages_sorts_filters_and_opens(mined_blob_session):

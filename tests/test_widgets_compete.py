@@ -6,14 +6,11 @@ import threading
 import time
 
 import pytest
-from conftest import ThresholdCompetitor
-from conftest_widgets import MODELS, RecordingSession
+from _helpers import MODELS, RecordingSession, ThresholdCompetitor
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 from mdc_widgets.widgets import CompetitionPicker, RunPanel
-
-pytest_plugins = ["conftest_widgets"]
 
 
 def test_picker_task_switch_sets_models_weights_and_switches(blob_session):
@@ -101,7 +98,7 @@ class GatedCompetitor(ThresholdCompetitor):
 
 
 def test_cancel_keeps_finished_chunks_and_the_next_run_resumes(tmp_path):
-    from conftest_widgets import BLOB_POOL
+    from _helpers import BLOB_POOL
 
     from mdc_widgets.predictions import completed_fraction
     from mdc_widgets.session import Session

@@ -9,13 +9,14 @@ from mdc_widgets.data.miniworld import (
     generate_miniworld,
     miniworld_checksum,
 )
-from mdc_widgets.data.pool import DatasetPool, FilePool, Pool, open_pool, skimage_pool
+from mdc_widgets.data.pool import BasePool, DatasetPool, FilePool, Pool, open_pool, skimage_pool
 from mdc_widgets.data.preview import overlay_ground_truth, preview_grid, save_preview
 
 __all__ = [
     "GENERATOR_VERSION",
     "MINIWORLD_CLASSES",
     "NUISANCE_FACTORS",
+    "BasePool",
     "DatasetPool",
     "FilePool",
     "Manifest",

@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
@@ -31,6 +31,7 @@ from mdc_widgets.errors import ImageDecodeError, ManifestError, MdcError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "BasePool",
     "DatasetPool",
     "FilePool",
     "Pool",
@@ -46,8 +47,81 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 METADATA_SKIP = ("image", "semantic", "saliency")
 
 
-class Pool:
-    """A sequence of images at one working resolution; see ``ARCHITECTURE.md``."""
+@runtime_checkable
+class Pool(Protocol):
+    """What every pool answers: the contract between ``data`` and the packages that read images.
+
+    Any object with these members is a pool (``isinstance(obj, Pool)`` checks
+    them); subclass :class:`BasePool` to get the defaults of everything but
+    ``read_images``. See ``ARCHITECTURE.md``.
+
+    Attributes
+    ----------
+    name : str
+        A short human name (a folder name, ``"pool"``).
+    fingerprint : str
+        A content hash of the images at the working size; prediction stores
+        are tied to it.
+    sample_ids : numpy.ndarray
+        ``(n,)`` str ids, unique, in pool order.
+    image_size : tuple of (int, int)
+        ``(H, W)``, the working resolution of every image ``read_images`` returns.
+    classes : tuple of str or None
+        Ground-truth class names (index 0 background) when the pool has any.
+    errors : dict of str to str
+        Sample id to why it was skipped (could not be decoded); filled while reading.
+    fit : str
+        ``"stretch"`` or ``"letterbox"``: how images were fitted to the canvas.
+
+    Examples
+    --------
+    >>> isinstance(open_pool("miniworld", n=2), Pool), isinstance(object(), Pool)
+    (True, False)
+    """
+
+    name: str
+    fingerprint: str
+    sample_ids: np.ndarray
+    image_size: tuple[int, int]
+    classes: tuple[str, ...] | None
+    errors: dict[str, str]
+    fit: str
+
+    def __len__(self) -> int:
+        """The number of images."""
+        ...
+
+    def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Images ``start:stop`` as ``(n, H, W, 3)`` uint8 and ``(n,)`` bool valid (False: not decodable, zeros)."""
+        ...
+
+    def metadata(self) -> xr.Dataset:
+        """Per-sample metadata along dim ``sample`` (nuisance factors, paths); may hold no variable."""
+        ...
+
+    def ground_truth(self) -> xr.Dataset | None:
+        """``semantic``/``saliency (sample, y, x)`` uint8 at the working size, or None without ground truth."""
+        ...
+
+    def native_size(self, index: int) -> tuple[int, int]:
+        """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools)."""
+        ...
+
+    def content_boxes(self, start: int, stop: int) -> np.ndarray:
+        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` where images ``start:stop`` lie on the working canvas."""
+        ...
+
+    def native_ground_truth(self, index: int) -> dict[str, np.ndarray]:
+        """Ground truth of image ``index`` at its own size: ``{"saliency"|"semantic": (H, W) uint8}``."""
+        ...
+
+    def index_of(self, sample_id: str) -> int:
+        """Position of ``sample_id`` in the pool (``MdcError`` when absent)."""
+        ...
+
+
+class BasePool:
+    """The shared base of the concrete pools: every :class:`Pool` member but ``read_images`` has a default."""
 
     name: str
     fingerprint: str
@@ -61,14 +135,17 @@ class Pool:
         return len(self.sample_ids)
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """Images ``start:stop`` as ``(n, H, W, 3)`` uint8 and ``(n,)`` bool valid; each pool implements it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement read_images(start, stop).")
 
     def metadata(self) -> xr.Dataset:
+        """Per-sample metadata along dim ``sample``; the base has none but the ids."""
         return xr.Dataset(coords={"sample": self.sample_ids})
 
     fit: str = "stretch"
 
     def ground_truth(self) -> xr.Dataset | None:
+        """``semantic``/``saliency (sample, y, x)`` at the working size; the base has none."""
         return None
 
     @property
@@ -104,7 +181,7 @@ class Pool:
         return f"{type(self).__name__}(name={self.name!r}, n={len(self)}, image_size={self.image_size})"
 
 
-class DatasetPool(Pool):
+class DatasetPool(BasePool):
     """A pool over an ``xr.Dataset`` with ``image (sample, y, x, channel)`` and optional ground truth."""
 
     def __init__(
@@ -210,7 +287,7 @@ def relative_ids(paths: Sequence[str | Path], root: str | Path) -> list[str]:
     return ids
 
 
-class FilePool(Pool):
+class FilePool(BasePool):
     """A pool of image files, decoded lazily; masks (optional) give ground truth.
 
     Parameters
@@ -535,6 +612,12 @@ def open_pool(
         image_size = (image_size, image_size)
     if isinstance(source, Pool):
         return source
+    if hasattr(source, "read_images"):  # a hand-made pool that misses part of the contract: say which part
+        missing = [m for m in _POOL_MEMBERS if not hasattr(source, m)]
+        raise MdcError(
+            f"{type(source).__name__} reads images but is not a complete Pool (missing: {', '.join(missing)}); "
+            "subclass mdc_widgets.data.BasePool, which supplies the defaults of everything but read_images."
+        )
     if isinstance(source, xr.Dataset):
         return DatasetPool(source, image_size=image_size)
     files = {"image_size": image_size, "fit": fit, "classes": classes}
@@ -573,6 +656,25 @@ def open_pool(
         f"Cannot open a pool from {text!r}: not 'miniworld', 'skimage', a folder, a glob, a .txt list "
         "or a manifest .yaml that exists."
     )
+
+
+_POOL_MEMBERS = (
+    "name",
+    "fingerprint",
+    "sample_ids",
+    "image_size",
+    "classes",
+    "errors",
+    "fit",
+    "__len__",
+    "read_images",
+    "metadata",
+    "ground_truth",
+    "native_size",
+    "content_boxes",
+    "native_ground_truth",
+    "index_of",
+)
 
 
 def _file_pool(

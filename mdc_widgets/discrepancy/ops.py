@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import numpy as np  # noqa: F401  (the examples below use np)
 import torch
 import torch.nn.functional as F
+
+from mdc_widgets._array import _out, as_tensor, saliency_to_float
+from mdc_widgets.errors import OptionError, ShapeError
 
 __all__ = [
     "as_tensor",
@@ -28,22 +31,6 @@ __all__ = [
     "sod_discrepancy",
     "ss_discrepancy",
 ]
-
-
-def as_tensor(x: Any) -> tuple[torch.Tensor, bool]:
-    """``(tensor, was_numpy)``: numpy input is wrapped without a copy where possible."""
-    if isinstance(x, torch.Tensor):
-        return x, False
-    return torch.as_tensor(np.ascontiguousarray(x)), True
-
-
-def _out(x: torch.Tensor, was_numpy: bool) -> Any:
-    return x.cpu().numpy() if was_numpy else x
-
-
-def saliency_to_float(s: torch.Tensor) -> torch.Tensor:
-    """uint8 saliency (0..255) or float saliency (0..1) as float32 in [0, 1]."""
-    return s.float() / 255.0 if s.dtype == torch.uint8 else s.float()
 
 
 def confusion_counts(a: Any, b: Any, num_classes: int) -> Any:
@@ -64,8 +51,6 @@ def confusion_counts(a: Any, b: Any, num_classes: int) -> Any:
     for name, t in (("first", ta), ("second", tb)):
         # a label past the class list would be counted in the next image's block: refuse it
         if t.numel() and (int(t.max()) >= c or int(t.min()) < 0):
-            from mdc_widgets.errors import ShapeError
-
             raise ShapeError(
                 f"The {name} label map holds label {int(t.max()) if int(t.max()) >= c else int(t.min())}, "
                 f"outside num_classes={c}; fix the model's class list or its output."
@@ -155,7 +140,7 @@ def sod_discrepancy(s: Any, t: Any, measure: str = "iou") -> Any:
     if measure == "mae":
         dims = tuple(range(1, ts.ndim))
         return _out((saliency_to_float(ts) - saliency_to_float(tt)).abs().mean(dim=dims).double(), was_numpy)
-    raise ValueError(f"Unknown SOD discrepancy measure {measure!r}; use 'iou' or 'mae'.")
+    raise OptionError(f"Unknown SOD discrepancy measure {measure!r}; use 'iou' or 'mae'.")
 
 
 def cross_task_discrepancy(labels: Any, saliency: Any) -> Any:

@@ -18,6 +18,7 @@ from mdc_widgets.discrepancy.ops import (
     mean_iou_from_confusion,
     saliency_to_float,
 )
+from mdc_widgets.errors import OptionError, ShapeError
 
 __all__ = ["compute_discrepancies", "pair_kind"]
 
@@ -46,8 +47,6 @@ def _chunk_matrix(
     # SS vs SS: every pair's confusion counts in one bincount over (pair, image, a, b)
     for i in ss:
         if maps.shape[0] and int(maps[:, i].max()) >= num_classes:
-            from mdc_widgets.errors import ShapeError
-
             raise ShapeError(
                 f"SS model {models[i] if models else i!r} predicted label {int(maps[:, i].max())} but the store "
                 f"declares num_classes={num_classes}; check that model's class list."
@@ -109,7 +108,7 @@ def compute_discrepancies(
         with coord ``kind (model_a, model_b)`` in ``{"ss", "sod", "cross", "self"}``.
     """
     if sod_measure not in ("iou", "mae"):
-        raise ValueError(f"Unknown SOD discrepancy measure {sod_measure!r}; use 'iou' or 'mae'.")
+        raise OptionError(f"Unknown SOD discrepancy measure {sod_measure!r}; use 'iou' or 'mae'.")
     device = resolve_device(device)
     models = [str(m) for m in predictions["model"].values]
     tasks = [str(t) for t in predictions["task"].values]

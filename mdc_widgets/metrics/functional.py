@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mdc_widgets.discrepancy.ops import as_tensor, confusion_counts, mean_iou_from_confusion, saliency_to_float
+from mdc_widgets._array import _out, as_tensor, saliency_to_float
+from mdc_widgets.discrepancy.ops import confusion_counts, mean_iou_from_confusion
 
 __all__ = [
     "fbeta_adaptive",
@@ -31,10 +32,6 @@ __all__ = [
 ]
 
 EPS = float(np.spacing(1))
-
-
-def _out(x: torch.Tensor, was_numpy: bool) -> Any:
-    return x.cpu().numpy() if was_numpy else x
 
 
 def _saliency(ts: torch.Tensor, normalize: bool) -> torch.Tensor:

@@ -1,7 +1,14 @@
 """Competitors: the mini-world zoo, torchvision adapters, EdgeNets, classic saliency, released maps, your own models."""
 
 from mdc_widgets.models.competitor import Competitor, normalize_half, normalize_imagenet
-from mdc_widgets.models.registry import ModelSpec, get_model, list_models, model_spec, register_model
+from mdc_widgets.models.registry import (
+    ModelSpec,
+    get_model,
+    list_models,
+    model_spec,
+    register_model,
+    unavailable_models,
+)
 from mdc_widgets.models.released_maps import MapCompetitor, MapFolderError, register_maps
 from mdc_widgets.models.zoo import ZOO, is_trained, load_or_train, train_model, train_zoo, zoo_quality
 
@@ -22,5 +29,6 @@ __all__ = [
     "register_model",
     "train_model",
     "train_zoo",
+    "unavailable_models",
     "zoo_quality",
 ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +12,12 @@ import torch
 
 from mdc_widgets.errors import MdcError, UnknownModelError, WeightsNotFoundError
 from mdc_widgets.models.competitor import Competitor
+from mdc_widgets.models.spec import ModelSpec
 
-__all__ = ["ModelSpec", "get_model", "list_models", "model_spec", "register_model"]
+__all__ = ["ModelSpec", "get_model", "list_models", "model_spec", "register_model", "unavailable_models"]
 
-
-@dataclass
-class ModelSpec:
-    """How to build a competitor and where its default weights come from."""
-
-    name: str
-    builder: Callable[[], torch.nn.Module]
-    task: str
-    classes: tuple[str, ...]
-    description: str = ""
-    default_weights: Callable[[], Path | dict | None] | None = None
-    cam_layer: str | None = None
-    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None
-    output: str = "logits"
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    state_dict_filter: Callable[[dict], dict] | None = None
+# a sentinel, so get_model can tell "not given" from checkpoint=None (random initialisation)
+_UNSET: Any = object()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -54,9 +41,10 @@ def register_model(
     """Register a model under ``name`` so widgets, notebooks and ``get_model`` can find it.
 
     ``builder()`` returns the network with random weights; ``default_weights()``
-    returns a state_dict or a path to one (or None for weight-free methods);
+    returns its default checkpoint, a state_dict or a path to one (or None for weight-free methods);
     ``state_dict_filter`` adapts any loaded state_dict (e.g. drops training-only heads).
     """
+    _ensure_builtin()  # so a clash with a built-in name is caught here, not hidden by a later load
     if name in _REGISTRY and not overwrite:
         raise MdcError(f"A model named {name!r} is already registered; pass overwrite=True to replace it.")
     spec = ModelSpec(
@@ -76,22 +64,41 @@ def register_model(
     return spec
 
 
-def _ensure_builtin() -> None:
-    # the built-in registrations import lazily, so importing the registry stays cheap
-    from mdc_widgets.models import zoo  # noqa: F401
+_BUILTINS_LOADED = False
+_UNAVAILABLE: dict[str, str] = {}
 
-    try:
-        from mdc_widgets.models import torchvision_adapters  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        from mdc_widgets.models import saliency_classic  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        from mdc_widgets.models import edgenets  # noqa: F401
-    except ImportError:
-        pass
+
+def _ensure_builtin() -> None:
+    """Register the built-in plugins' models once; a plugin that fails to import is reported, not hidden."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    from mdc_widgets.models._builtin import builtin_specs
+
+    specs, failures = builtin_specs()
+    for spec in specs:
+        # a user's registration of the same name (made before the first lookup) wins over the built-in
+        _REGISTRY.setdefault(spec.name, spec)
+    _UNAVAILABLE.update(failures)
+    for plugin, why in failures.items():
+        warnings.warn(
+            f"The built-in models of {plugin} are unavailable ({why}); the other models still work. "
+            "Install what it needs (see `python -m mdc_widgets models`).",
+            stacklevel=3,
+        )
+
+
+def unavailable_models() -> dict[str, str]:
+    """The built-in model plugins that could not be imported: ``{plugin module: why}`` (empty when all load).
+
+    Examples
+    --------
+    >>> isinstance(unavailable_models(), dict)
+    True
+    """
+    _ensure_builtin()
+    return dict(_UNAVAILABLE)
 
 
 def list_models(task: str | None = None, tag: str | None = None) -> list[str]:
@@ -128,18 +135,40 @@ def _load_state_dict(source: Any, name: str) -> dict:
     return state
 
 
-def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -> Competitor:
+def get_model(
+    name: str, checkpoint: Any = "default", device: str | None = "cpu", *, weights: Any = _UNSET
+) -> Competitor:
     """Build a registered competitor.
 
     Parameters
     ----------
-    name : a registered name (see ``list_models()``)
-    weights : ``"default"`` (the model's own: the cached mini-world training,
-        a torchvision enum's checkpoint in the torch hub cache, or none for
+    name : str
+        A registered name (see ``list_models()``).
+    checkpoint : str, path, dict or None, optional
+        ``"default"`` (the model's own: the cached mini-world training, a
+        torchvision enum's checkpoint in the torch hub cache, or none for
         weight-free methods), ``None`` (random initialisation), a path to a
-        state_dict file, or a state_dict
-    device : ``"cpu"``, ``"cuda"`` or ``"auto"``
+        state_dict file, or a state_dict.
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    weights : optional
+        The former name of ``checkpoint``; still accepted for one release
+        with a ``DeprecationWarning`` (``weights`` now means term weights in mining).
+
+    Examples
+    --------
+    >>> get_model("spectral_residual_sod").task
+    'sod'
     """
+    if weights is not _UNSET:
+        warnings.warn(
+            "get_model(..., weights=...) is deprecated; pass checkpoint=... instead "
+            "(the keyword is removed in the next release).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        checkpoint = weights
+    weights = checkpoint
     from mdc_widgets.config import resolve_device
 
     spec = model_spec(name)
@@ -147,7 +176,7 @@ def get_model(name: str, weights: Any = "default", device: str | None = "cpu") -
     if hasattr(module, "predict_samples"):
         # released maps (register_maps): the builder made the whole competitor, and it has no weights
         if weights not in ("default", None):
-            raise MdcError(f"{name!r} is a folder of released maps; it takes no weights.")
+            raise MdcError(f"{name!r} is a folder of released maps; it takes no weights (checkpoint).")
         return module
     source = (
         spec.default_weights()

@@ -6,23 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdc_widgets.models.registry import register_model
+from mdc_widgets._kernels import gaussian_blur
+from mdc_widgets.models.spec import ModelSpec
 
 __all__ = ["FrequencyTunedSaliency", "SpectralResidualSaliency", "gaussian_blur", "rgb_to_lab"]
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(n, c, H, W)`` with reflect padding."""
-    radius = max(1, int(round(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-(t**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    pad = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    k = kernel[radius - pad : radius + pad + 1]
-    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def _normalise(s: torch.Tensor) -> torch.Tensor:
@@ -80,17 +67,28 @@ class FrequencyTunedSaliency(nn.Module):
         return _normalise(((blurred - mean) ** 2).sum(1, keepdim=True).sqrt())
 
 
-for _name, _cls, _text in (
-    ("spectral_residual_sod", SpectralResidualSaliency, "spectral residual saliency (Hou & Zhang 2007), no weights"),
-    ("frequency_tuned_sod", FrequencyTunedSaliency, "frequency-tuned saliency (Achanta et al. 2009), no weights"),
-):
-    register_model(
-        _name,
-        _cls,
-        "sod",
-        ("background", "salient"),
-        description=_text,
-        output="probabilities",
-        tags=("classic",),
-        overwrite=True,
-    )
+def model_specs() -> list[ModelSpec]:
+    """The registry records of the classic saliency methods (read by ``mdc_widgets.models._builtin``)."""
+    return [
+        ModelSpec(
+            name,
+            cls,
+            "sod",
+            ("background", "salient"),
+            description=text,
+            output="probabilities",
+            tags=("classic",),
+        )
+        for name, cls, text in (
+            (
+                "spectral_residual_sod",
+                SpectralResidualSaliency,
+                "spectral residual saliency (Hou & Zhang 2007), no weights",
+            ),
+            (
+                "frequency_tuned_sod",
+                FrequencyTunedSaliency,
+                "frequency-tuned saliency (Achanta et al. 2009), no weights",
+            ),
+        )
+    ]

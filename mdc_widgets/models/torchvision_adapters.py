@@ -1,9 +1,9 @@
 """Every torchvision segmentation builder as a competitor, with its weight enum, transforms and VOC classes.
 
-Weights are never downloaded: ``weights="default"`` reads the enum's
+Weights are never downloaded: ``checkpoint="default"`` reads the enum's
 checkpoint from the torch hub cache (``torch.hub.get_dir()/checkpoints``) and
 otherwise says exactly which file to put where; a local state_dict path works
-too, and ``weights=None`` gives the real architecture with random weights.
+too, and ``checkpoint=None`` gives the real architecture with random weights.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torchvision.models import segmentation as seg
 
 from mdc_widgets.errors import WeightsNotFoundError
 from mdc_widgets.models.competitor import normalize_imagenet
-from mdc_widgets.models.registry import register_model
+from mdc_widgets.models.spec import ModelSpec
 
 __all__ = ["TORCHVISION_SEGMENTATION", "VOC_CLASSES", "hub_checkpoint_path", "load_hub_weights"]
 
@@ -76,7 +76,7 @@ def load_hub_weights(weights: Any, model_name: str) -> dict:
         raise WeightsNotFoundError(
             f"Pretrained weights for {model_name!r} are not on this machine and are never downloaded at run time. "
             f"Put the file {path.name} (from {weights.url}) into {path.parent}, "
-            f"or pass weights='/path/to/state_dict.pt', or weights=None for random weights."
+            f"or pass checkpoint='/path/to/state_dict.pt', or checkpoint=None for random weights."
         )
     return drop_auxiliary(torch.load(path, map_location="cpu", weights_only=True))
 
@@ -99,12 +99,14 @@ def _preprocess(resize_size: int | None) -> Callable[[torch.Tensor], torch.Tenso
     return preprocess
 
 
-def _register() -> None:
+def model_specs() -> list[ModelSpec]:
+    """The registry records of the torchvision segmentation models (read by ``mdc_widgets.models._builtin``)."""
+    specs = []
     for name, (builder, enum, cam_layer) in TORCHVISION_SEGMENTATION.items():
         default = enum.DEFAULT
         resize = getattr(default.transforms(), "resize_size", None)
         resize = resize[0] if isinstance(resize, (list, tuple)) else resize
-        register_model(
+        spec = ModelSpec(
             f"tv_{name}",
             lambda b=builder: b(weights=None, weights_backbone=None, num_classes=len(VOC_CLASSES), aux_loss=False),
             "ss",
@@ -115,8 +117,6 @@ def _register() -> None:
             preprocess=_preprocess(resize),
             tags=("torchvision",),
             state_dict_filter=drop_auxiliary,
-            overwrite=True,
         )
-
-
-_register()
+        specs.append(spec)
+    return specs

@@ -17,7 +17,7 @@ from pathlib import Path
 from mdc_widgets.data.miniworld import MINIWORLD_CLASSES
 from mdc_widgets.models import architectures as arch
 from mdc_widgets.models.competitor import normalize_half
-from mdc_widgets.models.registry import register_model
+from mdc_widgets.models.spec import ModelSpec
 from mdc_widgets.models.training import TrainConfig, train, weights_path
 
 __all__ = ["ZOO", "is_trained", "load_or_train", "train_model", "train_zoo", "zoo_quality"]
@@ -90,16 +90,19 @@ def zoo_quality(names: Sequence[str] | None = None) -> dict[str, dict]:
     return out
 
 
-for _name, _config in ZOO.items():
-    register_model(
-        _name,
-        _builder(_config),
-        _config.task,
-        MINIWORLD_CLASSES if _config.task == "ss" else ("background", "salient"),
-        description=f"mini-world {_config.architecture} (width {_config.width}, augment {_config.augment or 'none'})",
-        default_weights=(lambda n=_name: load_or_train(n)),
-        cam_layer=_CAM_LAYERS[_config.architecture],
-        preprocess=normalize_half,
-        tags=("miniworld",),
-        overwrite=True,
-    )
+def model_specs() -> list[ModelSpec]:
+    """The registry records of the mini-world zoo (read by ``mdc_widgets.models._builtin``)."""
+    return [
+        ModelSpec(
+            name,
+            _builder(config),
+            config.task,
+            MINIWORLD_CLASSES if config.task == "ss" else ("background", "salient"),
+            description=f"mini-world {config.architecture} (width {config.width}, augment {config.augment or 'none'})",
+            default_weights=(lambda n=name: load_or_train(n)),
+            cam_layer=_CAM_LAYERS[config.architecture],
+            preprocess=normalize_half,
+            tags=("miniworld",),
+        )
+        for name, config in ZOO.items()
+    ]

@@ -4,6 +4,7 @@ from mdc_widgets.predictions.distributed import ModelSource, model_sources, spli
 from mdc_widgets.predictions.store import (
     PredictionRunError,
     RunCancelled,
+    RunOptions,
     completed_fraction,
     model_classes,
     open_predictions,
@@ -16,6 +17,7 @@ __all__ = [
     "ModelSource",
     "PredictionRunError",
     "RunCancelled",
+    "RunOptions",
     "completed_fraction",
     "model_classes",
     "model_sources",

@@ -21,16 +21,19 @@ from typing import Any
 import numpy as np
 
 from mdc_widgets.config import resolve_device
+from mdc_widgets.data.pool import Pool
 from mdc_widgets.errors import MdcError
+from mdc_widgets.predictions._layout import open_arrays, prediction_store_path, split_reference
+from mdc_widgets.predictions._runner import RunCancelled, RunOptions, is_cancelled, memory_format, run_chunks
 
 __all__ = ["ModelSource", "model_sources", "run_on_cluster", "split_shards"]
 
 
 @dataclass
 class ModelSource:
-    """How a worker gets a competitor: rebuilt from a registered name and weights file, or unpickled.
+    """How a worker gets a competitor: rebuilt from a registered name and checkpoint file, or unpickled.
 
-    ``competitor`` is set for shipped models; ``weights`` (a path) and
+    ``competitor`` is set for shipped models; ``checkpoint`` (a path) and
     ``spec`` for registered ones. ``spec`` lets a worker register a model
     that only the client's session registered.
     """
@@ -38,7 +41,7 @@ class ModelSource:
     name: str
     task: str
     classes: tuple[str, ...]
-    weights: Any = None
+    checkpoint: Any = None
     spec: Any = None
     competitor: Any = None
     _built: dict = field(default_factory=dict, repr=False, compare=False)
@@ -67,7 +70,7 @@ class ModelSource:
                         tags=s.tags,
                         overwrite=True,
                     )
-                competitor = get_model(self.name, weights=self.weights, device=device)
+                competitor = get_model(self.name, checkpoint=self.checkpoint, device=device)
             self._built[device] = competitor
         return self._built[device]
 
@@ -79,34 +82,32 @@ class ModelSource:
 def model_sources(models: Sequence[Any]) -> list[ModelSource]:
     """Resolve what each worker needs to get the competitors ``models`` (on the client, once).
 
-    A registered name (or ``(name, weights)``) whose weights are a file is
-    shipped as name + path, so workers load the same weights without
+    A registered name (or ``(name, checkpoint)``) whose checkpoint is a file
+    is shipped as name + path, so workers load the same weights without
     training or downloading anything; anything else is built here and
     shipped pickled (random initialisation must be the same everywhere).
     """
-    from mdc_widgets.predictions.store import _split_reference
-
     sources = []
     for model in models:
-        reference = _split_reference(model)
+        reference = split_reference(model)
         if reference is None:
             sources.append(ModelSource(model.name, model.task, tuple(model.classes), competitor=model))
             continue
         from mdc_widgets.models import get_model
         from mdc_widgets.models.registry import model_spec
 
-        name, weights = reference
+        name, checkpoint = reference
         spec = model_spec(name)
-        if isinstance(weights, str) and weights == "default":
-            # trains or fetches the default weights here, once, not on every worker
-            weights = spec.default_weights() if spec.default_weights else None
-        if isinstance(weights, (str, Path)):
-            path = Path(weights).resolve()
+        if isinstance(checkpoint, str) and checkpoint == "default":
+            # trains or fetches the default checkpoint here, once, not on every worker
+            checkpoint = spec.default_weights() if spec.default_weights else None
+        if isinstance(checkpoint, (str, Path)):
+            path = Path(checkpoint).resolve()
             if not path.exists():
-                raise MdcError(f"Weights file {path} for model {name!r} not found; check the path.")
-            sources.append(ModelSource(name, spec.task, tuple(spec.classes), weights=str(path), spec=spec))
+                raise MdcError(f"Checkpoint file {path} for model {name!r} not found; check the path.")
+            sources.append(ModelSource(name, spec.task, tuple(spec.classes), checkpoint=str(path), spec=spec))
         else:
-            competitor = get_model(name, weights=weights, device="cpu")
+            competitor = get_model(name, checkpoint=checkpoint, device="cpu")
             sources.append(ModelSource(name, competitor.task, tuple(competitor.classes), competitor=competitor))
     return sources
 
@@ -130,10 +131,10 @@ def split_shards(chunks: Sequence[int], n_workers: int, shard_size: int | None =
 
 @dataclass
 class _Payload:
-    pool: Any
+    pool: Pool
     sources: list[ModelSource]
     store: str
-    options: Any
+    options: RunOptions
     device: str | None
 
 
@@ -164,8 +165,6 @@ def _relax_malloc_trim() -> None:
 
 def _run_shard(payload: _Payload, todo: dict[str, list[int]]) -> dict[str, Any]:
     """One Dask task: predict and write the chunks ``todo[model]`` of one shard."""
-    from mdc_widgets.predictions.store import _memory_format, _open_arrays, _run_chunks, prediction_store_path
-
     _relax_malloc_trim()
     device = resolve_device(payload.device)
     names = [name for name, chunks in todo.items() if len(chunks)]
@@ -176,23 +175,23 @@ def _run_shard(payload: _Payload, todo: dict[str, list[int]]) -> dict[str, Any]:
                 competitors.append(source.build(device))
             except Exception as exc:  # one model that cannot be built on a worker does not stop the others
                 not_built[source.name] = f"building it on a worker failed: {type(exc).__name__}: {exc}"
-    arrays = {name: _open_arrays(prediction_store_path(payload.store, name)) for name in names}
-    with _memory_format(competitors, payload.options.channels_last):
-        failures = _run_chunks(
+    arrays = {name: open_arrays(prediction_store_path(payload.store, name)) for name in names}
+    with memory_format(competitors, payload.options.channels_last):
+        failures = run_chunks(
             payload.pool, competitors, arrays, todo, payload.options, device, store=Path(payload.store)
         )
     failures.update(not_built)
     done = sum(len(chunks) for name, chunks in todo.items() if name not in failures)
-    return {"done": done, "failures": failures, "errors": dict(getattr(payload.pool, "errors", {}) or {})}
+    return {"done": done, "failures": failures, "errors": dict(payload.pool.errors)}
 
 
 def run_on_cluster(
     client: Any,
-    pool: Any,
+    pool: Pool,
     sources: Sequence[ModelSource],
     store: Path,
     todo: dict[str, np.ndarray],
-    options: Any,
+    options: RunOptions,
     device: str | None,
     *,
     shard_size: int | None = None,
@@ -202,8 +201,6 @@ def run_on_cluster(
     """Run the unfinished chunks ``todo`` on ``client``'s workers; returns ``{model: why}`` of failed models."""
     from distributed import TimeoutError as DaskTimeoutError
     from distributed import wait
-
-    from mdc_widgets.predictions.store import RunCancelled, _is_cancelled
 
     chunk_order = sorted({int(c) for chunks in todo.values() for c in chunks})
     if not chunk_order:
@@ -221,7 +218,7 @@ def run_on_cluster(
     total_done = 0
     try:
         while pending:
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 raise RunCancelled(
                     f"Prediction cancelled; {total_done} chunks were stored in {store} (shards already "
                     "running finish their chunks). Run predict_pool again to resume."
@@ -235,8 +232,7 @@ def run_on_cluster(
                 result = future.result()  # a worker's unexpected error ends the run here
                 for name, why in result["failures"].items():
                     failures.setdefault(name, why)
-                if hasattr(pool, "errors"):
-                    pool.errors.update(result["errors"])
+                pool.errors.update(result["errors"])
                 total_done += result["done"]
                 if on_chunks is not None and result["done"]:
                     on_chunks(result["done"])

@@ -13,6 +13,9 @@ import math
 import numpy as np
 import torch
 
+# one definition for the store's entropy maps and the strategies' (re-exported here)
+from mdc_widgets._kernels import as_class_probabilities, normalized_entropy
+
 __all__ = [
     "as_class_probabilities",
     "dominant_class",
@@ -32,40 +35,9 @@ EPS = 1e-6
 _FLOAT16_ONE = 0x3C00  # bit pattern of float16 1.0: non-negative float16 bit patterns sort like their values
 
 
-def as_class_probabilities(probs: torch.Tensor) -> torch.Tensor:
-    """``(n, C, H, W)`` class probabilities; a one-channel saliency becomes ``(1 - s, s)``.
-
-    Examples
-    --------
-    >>> as_class_probabilities(torch.full((1, 1, 1, 1), 0.25)).flatten().tolist()
-    [0.75, 0.25]
-    """
-    probs = probs.float()
-    if probs.ndim == 3:
-        probs = probs[:, None]
-    if probs.shape[1] == 1:
-        probs = torch.cat([1 - probs, probs], dim=1)
-    return probs
-
-
 def _entropy(probs: torch.Tensor, dim: int) -> torch.Tensor:
     # log(1 / p) rather than -log(p): a certain pixel has entropy +0.0, not -0.0
     return (probs * torch.log(probs.clamp_min(EPS).reciprocal())).sum(dim=dim)
-
-
-def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Per-pixel entropy ``(n, H, W)`` divided by ``log C``, so it lies in [0, 1].
-
-    The same normalisation as the prediction store's ``entropy`` maps.
-
-    Examples
-    --------
-    >>> p = torch.tensor([[[[0.5]], [[0.5]]], [[[1.0]], [[0.0]]]])  # uniform, then certain
-    >>> normalized_entropy(p).flatten().tolist()
-    [1.0, 0.0]
-    """
-    probs = as_class_probabilities(probs)
-    return (_entropy(probs, 1) / math.log(max(probs.shape[1], 2))).clamp(0, 1)
 
 
 def mutual_information(member_probs: torch.Tensor) -> torch.Tensor:

@@ -8,14 +8,13 @@ and the pixels are changed on the images' device.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from mdc_widgets._kernels import gaussian_blur as _gaussian_blur
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = [
@@ -141,17 +140,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     >>> round(float(y.sum()), 4), bool(y[0, 0, 4, 4] < 1)
     (3.0, True)
     """
-    x = _check(images)
-    if sigma <= 0:
-        return x.clone()
-    h, w = x.shape[-2:]
-    radius = min(int(math.ceil(3 * sigma)), h - 1, w - 1)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
-    return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
+    return _gaussian_blur(_check(images), sigma)
 
 
 def pool_mean_pixel(pool: Any, batch_size: int = 256) -> torch.Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from conftest import ArrayPool, ThresholdCompetitor, random_blob_images
+from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
 from mdc_widgets._locking import StorageError, file_lock
 from mdc_widgets.errors import MdcError
@@ -79,7 +79,7 @@ def test_other_weights_for_a_registered_model_are_not_read_from_its_store(tmp_pa
     )
     with pytest.raises(MdcError, match="differs in: model_identity"):
         _run(pool, [("faults_tiny_ss", str(second))], tmp_path / "store")
-    assert get_model("faults_tiny_ss", weights=str(first)).weights_file == str(first)
+    assert get_model("faults_tiny_ss", checkpoint=str(first)).weights_file == str(first)
     _run(pool, [("faults_tiny_ss", str(first))], tmp_path / "store")  # the same weights resume
 
 

@@ -2,7 +2,7 @@
 
 Written from the architecture description of github.com/sacmehta/EdgeNets so
 that its released checkpoints load with ``strict=True`` and compute the same
-function. Importing this package registers ``espnetv2_s<width>_voc<size>`` and
+function. The registry reads its ``model_specs()``: ``espnetv2_s<width>_voc<size>`` and
 ``dicenet_s<width>_voc<size>`` for every released file; their default weights
 are looked up by original file name in the ``MDC_WIDGETS_WEIGHTS`` folders.
 
@@ -14,7 +14,7 @@ file table and lookup) and :mod:`.registration`.
 from mdc_widgets.models.edgenets.checkpoints import CHECKPOINTS, WEIGHTS_ENV, Checkpoint, find_checkpoint
 from mdc_widgets.models.edgenets.dicenet import DICENET_CHANNELS, dicenet_seg
 from mdc_widgets.models.edgenets.espnetv2 import ESPNETV2_CHANNELS, espnetv2_seg
-from mdc_widgets.models.edgenets.registration import CAM_LAYERS, preprocess, register_all, working_size
+from mdc_widgets.models.edgenets.registration import CAM_LAYERS, model_specs, preprocess, working_size
 
 __all__ = [
     "CAM_LAYERS",
@@ -26,9 +26,7 @@ __all__ = [
     "dicenet_seg",
     "espnetv2_seg",
     "find_checkpoint",
+    "model_specs",
     "preprocess",
-    "register_all",
     "working_size",
 ]
-
-register_all()

@@ -87,6 +87,6 @@ def find_checkpoint(checkpoint: Checkpoint) -> Path:
         f"Pretrained weights for {checkpoint.model_name!r} are not on this machine and are never downloaded at "
         f"run time: the file {checkpoint.file_name} (from {_SOURCE.format(family=checkpoint.family)}) was not "
         f"found. {where}. Set {WEIGHTS_ENV} to a folder holding {checkpoint.file_name} (several folders: "
-        f"separate them with {os.pathsep!r}), or pass weights='/path/to/{checkpoint.file_name}', "
-        "or weights=None for random weights."
+        f"separate them with {os.pathsep!r}), or pass checkpoint='/path/to/{checkpoint.file_name}', "
+        "or checkpoint=None for random weights."
     )

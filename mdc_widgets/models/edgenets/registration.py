@@ -12,10 +12,10 @@ from mdc_widgets.models.competitor import normalize_imagenet
 from mdc_widgets.models.edgenets.checkpoints import CHECKPOINTS, Checkpoint, find_checkpoint
 from mdc_widgets.models.edgenets.dicenet import dicenet_seg
 from mdc_widgets.models.edgenets.espnetv2 import espnetv2_seg
-from mdc_widgets.models.registry import register_model
+from mdc_widgets.models.spec import ModelSpec
 from mdc_widgets.models.torchvision_adapters import VOC_CLASSES
 
-__all__ = ["CAM_LAYERS", "STRIDE", "default_weights", "preprocess", "register_all", "working_size"]
+__all__ = ["CAM_LAYERS", "STRIDE", "default_weights", "model_specs", "preprocess", "working_size"]
 
 # the networks' total down-sampling; inputs whose sides are multiples of it keep every skip aligned
 STRIDE = 32
@@ -58,10 +58,10 @@ def _description(checkpoint: Checkpoint) -> str:
     )
 
 
-def register_all() -> None:
-    """Register the 20 released checkpoints (idempotent)."""
-    for checkpoint in CHECKPOINTS:
-        register_model(
+def model_specs() -> list[ModelSpec]:
+    """The registry records of the 20 released checkpoints (read by ``mdc_widgets.models._builtin``)."""
+    return [
+        ModelSpec(
             checkpoint.model_name,
             partial(_BUILDERS[checkpoint.family], checkpoint.width, len(VOC_CLASSES)),
             "ss",
@@ -71,5 +71,6 @@ def register_all() -> None:
             cam_layer=CAM_LAYERS[checkpoint.family],
             preprocess=preprocess,
             tags=("edgenets",),
-            overwrite=True,
         )
+        for checkpoint in CHECKPOINTS
+    ]

@@ -1,0 +1,336 @@
+"""The chunk runner: predict chunks of a pool with every competitor and write them into their stores.
+
+Shared by :func:`mdc_widgets.predictions.predict_pool` (in this process) and
+:mod:`mdc_widgets.predictions.distributed` (on each Dask worker), so it imports
+neither of them. It holds the run options, the cancellation check, the
+channels-last switch and the read-predict-write loop; the on-disk layout it
+writes into is :mod:`mdc_widgets.predictions._layout`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+from mdc_widgets._kernels import normalized_entropy
+from mdc_widgets._locking import storage_errors
+from mdc_widgets.data.pool import Pool
+from mdc_widgets.errors import MdcError, ShapeError
+from mdc_widgets.predictions._layout import chunk_sizes, prediction_store_path
+
+__all__ = ["RunCancelled", "RunOptions", "is_cancelled", "memory_format", "predict_maps", "run_chunks"]
+
+
+class RunCancelled(MdcError):
+    """Raised when a run is cancelled; every finished chunk is already on disk."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How :func:`~mdc_widgets.predictions.predict_pool` runs inference and what it stores.
+
+    Only plain values, so the options travel to Dask workers as they are.
+    The stored ones (``chunk_size``, ``entropy``, ``probabilities``) are part
+    of a store's identity: a store made with other values is refused.
+
+    Parameters
+    ----------
+    batch_size : int, optional
+        Images per forward pass.
+    chunk_size : int, optional
+        Images per stored chunk, the unit of resumption.
+    entropy : bool, optional
+        Also store the per-pixel normalised predictive entropy.
+    probabilities : bool, optional
+        Also store SS class probabilities (float16), for the loss- and
+        ensemble-based strategies.
+    amp : bool, optional
+        bf16 autocast on CUDA (ignored on the CPU).
+    channels_last : bool, optional
+        Run convolutions in channels-last layout (faster with tensor cores;
+        the models are restored to their layout afterwards).
+
+    Examples
+    --------
+    >>> RunOptions(batch_size=16).chunk_size
+    256
+    >>> RunOptions(chunk_size=0)
+    Traceback (most recent call last):
+    ...
+    mdc_widgets.errors.MdcError: chunk_size takes a whole number of at least 1; got 0.
+    """
+
+    batch_size: int = 64
+    chunk_size: int = 256
+    entropy: bool = True
+    probabilities: bool = False
+    amp: bool = False
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        for option in ("batch_size", "chunk_size"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise MdcError(f"{option} takes a whole number of at least 1; got {value!r}.")
+            object.__setattr__(self, option, int(value))
+        for option in ("entropy", "probabilities", "amp", "channels_last"):
+            object.__setattr__(self, option, bool(getattr(self, option)))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The option names, in order (what ``predict_pool`` still accepts as deprecated keywords)."""
+        return tuple(f.name for f in fields(cls))
+
+
+def _check_output(output: torch.Tensor, competitor: Any, n: int, h: int, w: int) -> None:
+    n_cls = len(competitor.classes) if competitor.task == "ss" else 1
+    expected = (n, n_cls, h, w)
+    if tuple(output.shape) != expected:
+        raise ShapeError(
+            f"Model {competitor.name!r} returned a prediction of shape {tuple(output.shape)}; "
+            f"expected {expected} ({competitor.task}: batch, {'classes' if competitor.task == 'ss' else 'one saliency channel'}, "
+            "height, width). Fix its wrapper (Competitor.from_module) so predict() returns that shape."
+        )
+    # a Competitor has checked its own output; the check reads every value once more
+    if not _checks_itself(competitor) and not torch.isfinite(output).all():
+        raise MdcError(
+            f"Model {competitor.name!r} returned NaN or infinite values; check its weights "
+            "and input normalisation before mining with it."
+        )
+
+
+def _checks_itself(competitor: Any) -> bool:
+    from mdc_widgets.models import Competitor
+
+    return type(competitor).predict is Competitor.predict
+
+
+def is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+    """Whether ``cancel`` (an Event, a callable, or None for never) asks the run to stop."""
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def _chunk_bounds(chunk: int, chunk_size: int, n: int) -> tuple[int, int]:
+    return chunk * chunk_size, min((chunk + 1) * chunk_size, n)
+
+
+@contextmanager
+def memory_format(competitors: Sequence[Any], channels_last: bool) -> Iterator[None]:
+    """Convolution weights in channels-last layout for the run, restored afterwards."""
+    modules = [c.module for c in competitors if isinstance(getattr(c, "module", None), torch.nn.Module)]
+    if not channels_last:
+        yield
+        return
+    for module in modules:
+        module.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.to(memory_format=torch.contiguous_format)
+
+
+def _empty_maps(comp: Any, n: int, h: int, w: int, options: RunOptions) -> dict[str, np.ndarray]:
+    maps = {"prediction": np.zeros((n, h, w), dtype=np.uint8)}
+    if options.entropy:
+        maps["entropy"] = np.zeros((n, h, w), dtype=np.float16)
+    if options.probabilities and comp.task == "ss":
+        maps["probability"] = np.zeros((n, len(comp.classes), h, w), dtype=np.float16)
+    return maps
+
+
+def _store_output(maps: dict[str, np.ndarray], lo: int, hi: int, out: torch.Tensor, comp: Any) -> None:
+    """Write one batch of competitor output ``(n, C, H, W)`` (probabilities) into the chunk's maps."""
+    # post-processing in float32 whatever the autocast did inside the model
+    out = out.float()
+    if comp.task == "ss":
+        # max().indices is argmax (first maximum) without argmax's slow strided CPU kernel (7x here)
+        maps["prediction"][lo:hi] = out.max(dim=1).indices.to(torch.uint8).cpu().numpy()
+    else:
+        maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    if "entropy" in maps:
+        maps["entropy"][lo:hi] = normalized_entropy(out).half().cpu().numpy()
+    if "probability" in maps:
+        maps["probability"][lo:hi] = out.half().cpu().numpy()
+
+
+def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: str) -> dict[str, np.ndarray]:
+    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``."""
+    n, _, h, w = images.shape
+    maps = _empty_maps(comp, n, h, w, options)
+    on_cuda = device.startswith("cuda")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (options.amp and on_cuda) else nullcontext()
+    layout = torch.channels_last if options.channels_last else torch.contiguous_format
+    with torch.inference_mode():
+        for lo in range(0, n, options.batch_size):
+            hi = min(lo + options.batch_size, n)
+            x = images[lo:hi].to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=layout)
+            with autocast:
+                out = comp.predict(x)
+            _check_output(out.float(), comp, hi - lo, h, w)
+            _store_output(maps, lo, hi, out, comp)
+    return maps
+
+
+def _read_released_maps(
+    comp: Any, pool: Pool, start: int, stop: int, options: RunOptions
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The stored maps of one chunk of a released-maps competitor: read from its files, no inference."""
+    out, ok = comp.predict_samples(pool, start, stop)
+    h, w = (int(s) for s in pool.image_size)
+    _check_output(out, comp, stop - start, h, w)
+    maps = _empty_maps(comp, stop - start, h, w, options)
+    _store_output(maps, 0, stop - start, out, comp)
+    return maps, np.asarray(ok, bool)
+
+
+def _clear_padding(maps: dict[str, np.ndarray], boxes: np.ndarray) -> None:
+    """Letterbox pads are background in every map, so they never count as disagreement or foreground."""
+    h, w = maps["prediction"].shape[-2:]
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        if (y0, y1, x0, x1) == (0, h, 0, w):
+            continue
+        inside = np.zeros((h, w), bool)
+        inside[y0:y1, x0:x1] = True
+        for values in maps.values():
+            values[i][..., ~inside] = 0
+
+
+def _write_chunk(
+    path: Path,
+    arrays: dict[str, zarr.Array],
+    chunk: int,
+    start: int,
+    stop: int,
+    maps: dict[str, np.ndarray],
+    valid: np.ndarray,
+) -> None:
+    invalid = ~valid
+    with storage_errors(path):
+        for name, values in maps.items():
+            if name in arrays:
+                values[invalid] = 0
+                arrays[name][start:stop] = values
+        arrays["valid"][start:stop] = valid
+        # the sizes as written, so a file deleted or replaced later is noticed on open
+        if "chunk_bytes" in arrays:
+            arrays["chunk_bytes"][chunk] = chunk_sizes(path, arrays, chunk)
+        arrays["chunk_done"][chunk] = True  # last: marks the chunk complete
+
+
+def run_chunks(
+    pool: Pool,
+    competitors: Sequence[Any],
+    arrays: dict[str, dict[str, zarr.Array]],
+    todo: dict[str, Sequence[int]],
+    options: RunOptions,
+    device: str,
+    *,
+    on_chunk: Callable[[str, int], None] | None = None,
+    cancel: Any = None,
+    store: Path,
+) -> dict[str, str]:
+    """Predict the chunks ``todo[model]`` and write them; returns ``{model: why}`` of failed models.
+
+    Chunk-major: each chunk of images is decoded once for all models. Reading
+    the next chunk and writing the previous one overlap with inference (one
+    I/O thread each); a chunk's done flag is written after its maps, and all
+    queued writes reach the disk before this returns or raises.
+    """
+    n = len(pool)
+    wanted = {name: {int(c) for c in chunks} for name, chunks in todo.items()}
+    chunk_order = sorted(set().union(*wanted.values())) if wanted else []
+    total = sum(len(v) for v in wanted.values())
+    pin = device.startswith("cuda") and torch.cuda.is_available()
+    failures: dict[str, str] = {}
+
+    def read(chunk: int) -> tuple[torch.Tensor, np.ndarray]:
+        images, valid = pool.read_images(*_chunk_bounds(chunk, options.chunk_size, n))
+        batch = torch.from_numpy(np.ascontiguousarray(images))
+        if pin:
+            batch = batch.pin_memory()
+        return batch.permute(0, 3, 1, 2), np.asarray(valid, dtype=bool).copy()
+
+    done = 0
+    # at most two chunks wait for the disk, so memory stays a few chunks whatever the pool size
+    max_queued = 2
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="mdc-read") as reader,
+        ThreadPoolExecutor(1, thread_name_prefix="mdc-write") as writer,
+    ):
+        queued: deque[Future] = deque()
+        next_read = reader.submit(read, chunk_order[0]) if chunk_order else None
+        try:
+            for position, chunk in enumerate(chunk_order):
+                if is_cancelled(cancel):
+                    raise RunCancelled(
+                        f"Prediction cancelled; {done} of {total} chunks were stored in {store}. "
+                        "Run predict_pool again to resume."
+                    )
+                images, valid = next_read.result()
+                following = position + 1
+                next_read = reader.submit(read, chunk_order[following]) if following < len(chunk_order) else None
+                start, stop = _chunk_bounds(chunk, options.chunk_size, n)
+                boxes = pool.content_boxes(start, stop)
+                for comp in competitors:
+                    if comp.name in failures or chunk not in wanted.get(comp.name, ()):
+                        continue
+                    chunk_valid = valid
+                    try:
+                        if hasattr(comp, "predict_samples"):
+                            maps, ok = _read_released_maps(comp, pool, start, stop, options)
+                            chunk_valid = valid & ok
+                        else:
+                            maps = predict_maps(comp, images, options, device)
+                    except Exception as exc:  # any model's failure is its own; the others go on
+                        failures[comp.name] = _failure(comp.name, chunk, start, stop, exc)
+                        continue
+                    if boxes is not None:
+                        _clear_padding(maps, boxes)
+                    while len(queued) >= max_queued:
+                        queued.popleft().result()
+                    queued.append(
+                        writer.submit(
+                            _write_chunk,
+                            prediction_store_path(store, comp.name),
+                            arrays[comp.name],
+                            chunk,
+                            start,
+                            stop,
+                            maps,
+                            chunk_valid,
+                        )
+                    )
+                    done += 1
+                    if on_chunk is not None:
+                        on_chunk(comp.name, chunk)
+        finally:
+            while queued:
+                queued.popleft().result()
+    return failures
+
+
+def _failure(model: str, chunk: int, start: int, stop: int, exc: BaseException) -> str:
+    """Why ``model`` failed on a chunk, for :class:`PredictionRunError` and ``attrs["failures"]``.
+
+    Examples
+    --------
+    >>> _failure("unet", 3, 768, 1024, RuntimeError("expected 4 channels"))
+    'chunk 3 (samples 768-1023): RuntimeError: expected 4 channels'
+    """
+    why = str(exc) if isinstance(exc, MdcError) else f"{type(exc).__name__}: {exc}"
+    return f"chunk {chunk} (samples {start}-{stop - 1}): {why}"
