@@ -187,6 +187,23 @@ class Session(PoolWorkspace):
 
     # -- one sample ------------------------------------------------------------------------
 
+    def set_ground_truth(self, masks: xr.Dataset | None) -> xr.Dataset | None:
+        """Evaluate and rank on these masks from now on, e.g. corrected masks back from an annotation tool.
+
+        ``masks`` holds ``semantic`` and/or ``saliency (sample, y, x)`` at the
+        pool's working size for some samples (what
+        :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
+        return); the other samples keep the pool's own ground truth or stay
+        unlabeled. ``None`` goes back to the pool's ground truth.
+        """
+        from mdc_widgets.export.masks import pool_ground_truth  # the exporters load when masks come back
+
+        if masks is None:
+            return self.use_ground_truth(None)
+        self.check_working_size(masks)
+        base = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
+        return self.use_ground_truth(pool_ground_truth(masks, [str(s) for s in self.pool.sample_ids], base))
+
     def export(
         self,
         format: str,

@@ -43,12 +43,6 @@ def _predictions() -> Any:
     return predictions
 
 
-def _export() -> Any:
-    from mdc_widgets import export  # the exporters load only when a session hands a result on
-
-    return export
-
-
 def stored_predictions(store: Path, fingerprint: str) -> dict[str, dict[str, Any]]:
     """What each ``<store>/<model>.zarr`` holds: ``task``, ``classes``, ``complete``, ``this_pool``.
 
@@ -294,28 +288,23 @@ class PoolWorkspace:
             self._ground_truth = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
         return self._ground_truth
 
-    def set_ground_truth(self, masks: xr.Dataset | None) -> xr.Dataset | None:
-        """Evaluate and rank on these masks from now on, e.g. corrected masks back from an annotation tool.
-
-        ``masks`` holds ``semantic`` and/or ``saliency (sample, y, x)`` at the
-        pool's working size for some samples (what
-        :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
-        return); the other samples keep the pool's own ground truth or stay
-        unlabeled. ``None`` goes back to the pool's ground truth.
-        """
-        base = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
-        if masks is not None:
-            size = tuple(int(s) for s in self.pool.image_size)
-            if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
-                raise MdcError(
-                    f"The masks are {masks.sizes.get('y')}x{masks.sizes.get('x')} pixels, the pool's "
-                    f"working size is {size[0]}x{size[1]}; import masks of images exported from this pool."
-                )
-            base = _export().masks.pool_ground_truth(masks, [str(s) for s in self.pool.sample_ids], base)
+    def use_ground_truth(self, ground_truth: xr.Dataset | None) -> xr.Dataset | None:
+        """Evaluate on ``ground_truth`` from now on (``None``: the pool's own); cached evaluations are dropped."""
+        if ground_truth is None:
+            ground_truth = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
         with self._lock:
-            self._ground_truth = base
+            self._ground_truth = ground_truth
             self._evaluation.clear()
-        return base
+        return ground_truth
+
+    def check_working_size(self, masks: xr.Dataset) -> None:
+        """Refuse masks that are not at the pool's working size (``MdcError`` naming both sizes)."""
+        size = tuple(int(s) for s in self.pool.image_size)
+        if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
+            raise MdcError(
+                f"The masks are {masks.sizes.get('y')}x{masks.sizes.get('x')} pixels, the pool's "
+                f"working size is {size[0]}x{size[1]}; import masks of images exported from this pool."
+            )
 
     def evaluation(self, samples: Sequence[str] | None = None) -> xr.Dataset:
         """Per-image ground-truth metrics ``(sample, model)`` of every predicted model (cached)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pandas as pd
 import xarray as xr
@@ -17,9 +17,6 @@ import xarray as xr
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining import group_of, group_pairs, selected_samples
 from mdc_widgets.ranking.bradley_terry import bootstrap_ranking, comparisons_from_scores
-
-if TYPE_CHECKING:  # labeling imports the ranking's verdict names: a runtime import would be a cycle
-    from mdc_widgets.labeling import Label
 
 __all__ = [
     "COMPARED_ON",
@@ -74,7 +71,7 @@ def components(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
 def comparison_samples(
     on: str,
     *,
-    labels: Iterable[Label] = (),
+    labels: Iterable[Any] = (),
     results: Iterable[xr.Dataset] = (),
     models: Iterable[str] = (),
     sample_ids: Sequence[str] = (),
@@ -88,7 +85,9 @@ def comparison_samples(
         each result's selected samples for each of its group's pairs (in pool
         order within a result); ``"pool"``: every pair on every sample.
     labels : iterable of Label, optional
-        The verdicts (for ``"labeled"``).
+        The verdicts (for ``"labeled"``): anything with ``sample``,
+        ``model_a`` and ``model_b`` (not typed as ``labeling.Label``: the
+        label store imports the ranking's verdict names).
     results : iterable of xarray.Dataset, optional
         Mining results (for ``"selected"``).
     models : iterable of str, optional
