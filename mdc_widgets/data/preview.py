@@ -9,25 +9,12 @@ import numpy as np
 import xarray as xr
 
 from mdc_widgets._atomic import atomic_write_bytes
+from mdc_widgets.viz.colors import LABEL_PALETTE, blend, colorize_labels
 
 __all__ = ["CLASS_PALETTE", "overlay_ground_truth", "preview_grid", "save_preview"]
 
-# one colour per class index (0, background, is never painted)
-CLASS_PALETTE = np.array(
-    [
-        [0, 0, 0],
-        [255, 60, 40],
-        [40, 110, 255],
-        [40, 220, 70],
-        [255, 220, 0],
-        [220, 60, 220],
-        [0, 220, 220],
-        [255, 140, 0],
-        [140, 90, 40],
-        [255, 255, 255],
-    ],
-    dtype=np.uint8,
-)
+# the one class palette of the package (PASCAL VOC), so a class has the same colour here as in the browser
+CLASS_PALETTE = LABEL_PALETTE
 
 
 def overlay_ground_truth(
@@ -53,18 +40,16 @@ def overlay_ground_truth(
     >>> sem = np.zeros((1, 4, 4), np.uint8); sem[0, 1:3, 1:3] = 1
     >>> out = overlay_ground_truth(img, sem, None, alpha=1.0)
     >>> out[0, 1, 1].tolist(), out[0, 0, 0].tolist()
-    ([255, 60, 40], [0, 0, 0])
+    ([128, 0, 0], [0, 0, 0])
     """
-    colours = CLASS_PALETTE[np.minimum(semantic, len(CLASS_PALETTE) - 1)].astype(np.float32)
-    labeled = (semantic > 0)[..., None]
-    out = np.where(labeled, (1 - alpha) * images + alpha * colours, images)
+    out = blend(images, colorize_labels(semantic), alpha, where=np.asarray(semantic) > 0)
     if saliency is not None:
         fg = saliency > 127
         # a pixel is on the outline when it is salient and one of its 4-neighbours is not
         padded = np.pad(fg, ((0, 0), (1, 1), (1, 1)), constant_values=False)
         inner = padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1] & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:]
         out[fg & ~inner] = 255
-    return np.clip(out, 0, 255).round().astype(np.uint8)
+    return out
 
 
 def preview_grid(

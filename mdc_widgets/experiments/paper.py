@@ -28,10 +28,9 @@ reported, with a confidence interval over seeds.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import InitVar, dataclass, field, fields, replace
 from itertools import combinations, product
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mdc_widgets._atomic import atomic_write_text
-from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, image_features, mine_groups, selected_samples
+from mdc_widgets.data import Pool
+from mdc_widgets.experiments.paper_tables import (  # their home; importable from here as before
+    SET_LABELS,
+    SET_NAMES,
+    _ci,  # noqa: F401 (the tests' import path)
+    paper_table_markdown,
+    set_labels,
+    summarize_paper_experiment,
+    write_paper_outputs,
+)
+from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, mine_groups, pool_features, selected_samples
 
 __all__ = [
+    "SET_LABELS",
     "SET_NAMES",
     "PaperConfig",
     "fusion_overlap",
@@ -51,36 +60,43 @@ __all__ = [
     "paper_table_markdown",
     "run_paper_experiment",
     "set_labels",
+    "summarize_paper_experiment",
+    "write_paper_outputs",
 ]
 
-SET_NAMES = ("joint", "ss_only", "sod_only", "random")
 PROTOCOLS = ("ijcv2021", "mdc")
 FUSIONS = ("rank", "raw", "minmax")
 
 
-def set_labels(protocol: str = "ijcv2021") -> dict[str, str]:
-    """Column names of the sets: the single-task sets say which rule mined them.
+class _FromConstraints:
+    """The default of a constraint keyword of :class:`PaperConfig`: take the value ``constraints`` holds."""
 
-    Examples
-    --------
-    >>> set_labels("ijcv2021")["ss_only"], set_labels("mdc")["sod_only"]
-    ('SS-only MAD (ijcv2021)', 'SOD-only MAD (ours, mdc)')
-    """
-    sod = "ours, ijcv2021-style" if protocol == "ijcv2021" else f"ours, {protocol}"
-    return {
-        "joint": "GHS-CV (joint)",
-        "ss_only": f"SS-only MAD ({protocol})",
-        "sod_only": f"SOD-only MAD ({sod})",
-        "random": "random",
-    }
+    def __repr__(self) -> str:
+        return "<from constraints>"
 
 
-SET_LABELS = set_labels("ijcv2021")
+_FROM_CONSTRAINTS: Any = _FromConstraints()
+# the constraint fields PaperConfig has always taken as keywords; their values live in ``constraints``
+_CONSTRAINT_KEYWORDS = ("foreground_area", "dedup_threshold", "max_per_class")
 
 
 @dataclass
 class PaperConfig:
-    """Parameters of the miniature reproduction (all papermill parameters of notebook 04)."""
+    """Parameters of the miniature reproduction (all papermill parameters of notebook 04).
+
+    ``constraints`` are those of our (``mdc``) rule, by default
+    ``Constraints()``; near-duplicate suppression compares thumbnails of the
+    pool's images. ``foreground_area``, ``dedup_threshold`` and
+    ``max_per_class`` are still accepted as keywords (they replace that field
+    of ``constraints``) and read back as attributes.
+
+    Examples
+    --------
+    >>> PaperConfig(dedup_threshold=None).constraints.dedup_threshold is None
+    True
+    >>> PaperConfig().dedup_threshold == Constraints().dedup_threshold
+    True
+    """
 
     pool: str = "miniworld"
     pool_size: int = 3000
@@ -89,21 +105,30 @@ class PaperConfig:
     set_size: int = 90
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     seeds: Sequence[int] = (1, 2, 3)
-    foreground_area: tuple[float, float] | None = (0.005, 0.95)
-    dedup_threshold: float | None = 0.97  # on thumbnails of the pool's images (mdc rule only)
-    max_per_class: int | None = None
+    constraints: Constraints = field(default_factory=Constraints)
     protocol: str = "ijcv2021"  # rule of the single-task sets: "ijcv2021" (published) or "mdc" (ours)
     fusion: str = "rank"  # score fusion of the joint set: "rank", "raw" or "minmax"
     device: str = "auto"
     store: str | None = None
+    foreground_area: InitVar[tuple[float, float] | None] = _FROM_CONSTRAINTS
+    dedup_threshold: InitVar[float | None] = _FROM_CONSTRAINTS
+    max_per_class: InitVar[int | None] = _FROM_CONSTRAINTS
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, foreground_area: Any, dedup_threshold: Any, max_per_class: Any) -> None:
         from mdc_widgets.errors import MdcError
 
         if self.protocol not in PROTOCOLS:
             raise MdcError(f"protocol must be one of {PROTOCOLS}; got {self.protocol!r}.")
         if self.fusion not in FUSIONS:
             raise MdcError(f"fusion must be one of {FUSIONS}; got {self.fusion!r}.")
+        given = dict(zip(_CONSTRAINT_KEYWORDS, (foreground_area, dedup_threshold, max_per_class)))
+        given = {name: value for name, value in given.items() if value is not _FROM_CONSTRAINTS}
+        if given:
+            self.constraints = replace(self.constraints, **given)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The configuration as plain JSON-able values (``constraints`` as :meth:`Constraints.as_dict`)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "constraints": self.constraints.as_dict()}
 
     def groups(self) -> dict[str, list[CompetitionGroup]]:
         ss_pairs = list(combinations(self.ss_models, 2))
@@ -115,12 +140,12 @@ class PaperConfig:
         }
 
 
+# the single-task sets have one term; the joint set takes the configured weights
+_SET_KINDS = {"ss_only": "ss", "sod_only": "sod"}
+
+
 def _set_weights(name: str, weights: tuple[float, float, float]) -> Weights:
-    if name == "ss_only":
-        return Weights(ss=1.0, sod=0.0, cross=0.0)
-    if name == "sod_only":
-        return Weights(ss=0.0, sod=1.0, cross=0.0)
-    return Weights(*weights)
+    return Weights.for_kind(_SET_KINDS[name]) if name in _SET_KINDS else Weights.coerce(weights)
 
 
 def _picks(results: dict[str, xr.Dataset]) -> list[str]:
@@ -137,7 +162,7 @@ def mine_paper_sets(
     config: PaperConfig,
     seed: int,
     discrepancy: xr.DataArray | None = None,
-    pool: Any = None,
+    pool: Pool | None = None,
     features: np.ndarray | None = None,
 ) -> dict[str, list[str]]:
     """Mine the joint, single-task and random sets of equal size from one pool's predictions.
@@ -151,13 +176,9 @@ def mine_paper_sets(
 
     if discrepancy is None:
         discrepancy = compute_discrepancies(predictions)
-    if features is None and pool is not None and config.dedup_threshold is not None:
-        features = image_features(pool)
-    constraints = Constraints(
-        foreground_area=config.foreground_area,
-        dedup_threshold=config.dedup_threshold if features is not None else None,
-        max_per_class=config.max_per_class,
-    )
+    if features is None and pool is not None and config.constraints.dedup_threshold is not None:
+        features = pool_features(pool)
+    constraints = _constraints(config, features)
     sets: dict[str, list[str]] = {}
     for name, groups in config.groups().items():
         # equal-sized sets: the set size is split evenly over the set's groups
@@ -189,6 +210,11 @@ def mine_paper_sets(
     return sets
 
 
+def _constraints(config: PaperConfig, features: np.ndarray | None) -> Constraints:
+    """The configured constraints; without image features, no dedup (never on thumbnails of the maps)."""
+    return config.constraints if features is not None else replace(config.constraints, dedup_threshold=None)
+
+
 def fusion_overlap(
     predictions: xr.Dataset,
     config: PaperConfig,
@@ -206,11 +232,7 @@ def fusion_overlap(
 
     if discrepancy is None:
         discrepancy = compute_discrepancies(predictions)
-    constraints = Constraints(
-        foreground_area=config.foreground_area,
-        dedup_threshold=config.dedup_threshold if features is not None else None,
-        max_per_class=config.max_per_class,
-    )
+    constraints = _constraints(config, features)
     groups = config.groups()["joint"]
     k = max(1, config.set_size // len(groups))
     picked = {}
@@ -288,17 +310,6 @@ def _evaluate_sets(predictions: xr.Dataset, ground_truth: xr.Dataset, sets: dict
     return pd.DataFrame(rows)
 
 
-def _ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    from scipy import stats
-
-    values = np.asarray(values, float)
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * stats.sem(values))
-    return mean, mean - half, mean + half
-
-
 def run_paper_experiment(
     config: PaperConfig | None = None,
     output: str | Path | None = None,
@@ -350,7 +361,7 @@ def run_paper_experiment(
         torch.set_num_threads(1)
         try:
             discrepancy = compute_discrepancies(predictions, device=device)
-            features = image_features(pool) if config.dedup_threshold is not None else None
+            features = pool_features(pool) if config.constraints.dedup_threshold is not None else None
             sets = mine_paper_sets(predictions, config, seed, discrepancy, features=features)
             timings[f"seed{seed}_mine_s"] = time.perf_counter() - t
             if seed == config.seeds[0]:
@@ -375,110 +386,17 @@ def run_paper_experiment(
         "fusion_overlap": overlap,
         "stores": stores,
         "timings": timings,
-        "config": asdict(config),
+        "config": config.as_dict(),
     }
     if output is not None:
         write_paper_outputs(result, output)
     return result
 
 
-def summarize_paper_experiment(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean and CI over seeds per (model, set); joint-set relative drops per (model, other set)."""
-    rows = []
-    for (model, set_name), grp in per_seed.groupby(["model", "set"], sort=False):
-        mean, low, high = _ci(grp["value"].values)
-        fmean, _, _ = _ci(grp["failure_rate"].values)
-        rows.append(
-            {
-                "model": model,
-                "task": grp["task"].iloc[0],
-                "metric": grp["metric"].iloc[0],
-                "set": set_name,
-                "mean": mean,
-                "ci_low": low,
-                "ci_high": high,
-                "failure_rate": fmean,
-                "n_images": int(grp["n_images"].iloc[0]),
-            }
-        )
-    table = pd.DataFrame(rows)
-    drop_rows = []
-    wide = per_seed.pivot_table(index=["model", "seed"], columns="set", values="value")
-    for model, grp in wide.groupby(level="model", sort=False):
-        for other in [s for s in SET_NAMES if s != "joint" and s in grp.columns]:
-            rel = 100.0 * (grp["joint"] - grp[other]) / grp[other]
-            mean, low, high = _ci(rel.values)
-            drop_rows.append({"model": model, "versus": other, "drop_pct": mean, "ci_low": low, "ci_high": high})
-    return table, pd.DataFrame(drop_rows)
+def _constraint_attribute(name: str) -> property:
+    return property(lambda self: getattr(self.constraints, name), doc=f"``constraints.{name}`` (read only).")
 
 
-def paper_table_markdown(table: pd.DataFrame, drops: pd.DataFrame, protocol: str = "ijcv2021") -> str:
-    """The model x set table (mean [95% CI]) and the joint set's drops, as Markdown.
-
-    ``protocol`` names the rule of the single-task columns. A drop whose
-    interval crosses zero is marked: the claim does not hold at 95 %.
-    """
-    labels = set_labels(protocol)
-    lines = [
-        "| model | metric | " + " | ".join(labels[s] for s in SET_NAMES) + " |",
-        "|---|---|" + "---|" * len(SET_NAMES),
-    ]
-    for model, grp in table.groupby("model", sort=False):
-        cells = []
-        for s in SET_NAMES:
-            row = grp[grp["set"] == s]
-            if row.empty:
-                cells.append("")
-                continue
-            r = row.iloc[0]
-            ci = "" if np.isnan(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-            cells.append(f"{r['mean']:.3f}{ci}")
-        lines.append(f"| {model} | {grp['metric'].iloc[0]} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | joint vs | relative change % | 95% CI | holds at 95 % |", "|---|---|---|---|---|"]
-    for _, r in drops.iterrows():
-        ci = "" if np.isnan(r["ci_low"]) else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
-        if np.isnan(r["ci_low"]):
-            holds = "n/a (one seed)"
-        elif r["ci_low"] <= 0 <= r["ci_high"]:
-            holds = "no (CI crosses 0)"
-        else:
-            holds = "yes, harder" if r["ci_high"] < 0 else "yes, easier"
-        lines.append(f"| {r['model']} | {labels[r['versus']]} | {r['drop_pct']:.1f} | {ci} | {holds} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_paper_outputs(result: dict[str, Any], output: str | Path) -> None:
-    """Write the tables of one run; every name carries the protocol of the single-task sets.
-
-    ``paper_table_<protocol>.{csv,md}``, ``paper_drops_<protocol>.csv``,
-    ``paper_per_seed_<protocol>.csv``, ``paper_sets_<protocol>.json`` (ids,
-    config; no timings, so two runs give identical files),
-    ``paper_timings_<protocol>.json`` and ``paper_fusion_overlap.csv`` (the
-    joint set does not depend on the protocol). Floats are written with
-    ``%.6f``.
-    """
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    protocol = result["config"].get("protocol", "ijcv2021")
-
-    def csv(frame: pd.DataFrame) -> str:
-        return frame.to_csv(index=False, float_format="%.6f", lineterminator="\n")
-
-    atomic_write_text(output / f"paper_table_{protocol}.csv", csv(result["table"]))
-    atomic_write_text(output / f"paper_drops_{protocol}.csv", csv(result["drops"]))
-    atomic_write_text(output / f"paper_per_seed_{protocol}.csv", csv(result["per_seed"]))
-    atomic_write_text(
-        output / f"paper_table_{protocol}.md", paper_table_markdown(result["table"], result["drops"], protocol)
-    )
-    if len(result.get("fusion_overlap", ())):
-        atomic_write_text(output / "paper_fusion_overlap.csv", csv(result["fusion_overlap"]))
-    atomic_write_text(
-        output / f"paper_sets_{protocol}.json",
-        json.dumps(
-            {"sets": {str(k): v for k, v in result["sets"].items()}, "config": result["config"]},
-            indent=2,
-            default=str,
-            sort_keys=True,
-        ),
-    )
-    atomic_write_text(output / f"paper_timings_{protocol}.json", json.dumps(result["timings"], indent=2))
+# the constraint keywords read back from ``constraints``: one value, no second copy on the config
+for _name in _CONSTRAINT_KEYWORDS:
+    setattr(PaperConfig, _name, _constraint_attribute(_name))

@@ -23,17 +23,11 @@ from mdc_widgets._atomic import atomic_write_bytes, atomic_write_text
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import grey_png, label_png, labeled_flags, rgb_png, write_images
 from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
+from mdc_widgets.viz.colors import overlay_map  # the browser's overlays, so the sheet shows the same colours
 
 __all__ = ["contact_sheet_html", "export_folder"]
 
 _RESERVED = {"images", "ground_truth", "overlays"}
-
-
-def _overlay(image: np.ndarray, values: np.ndarray, task: str) -> np.ndarray:
-    from mdc_widgets.explain import overlay_labels
-    from mdc_widgets.viz import overlay_saliency
-
-    return overlay_labels(image, values) if task == "ss" else overlay_saliency(image, values)
 
 
 def _columns(mined: xr.Dataset) -> list[tuple[str, str, np.ndarray | None]]:
@@ -60,7 +54,7 @@ def contact_sheet_html(mined: xr.Dataset, title: str = "Mined images") -> str:
     >>> "overlays/m/a.png" in contact_sheet_html(ds)
     True
     """
-    from mdc_widgets.explain import legend
+    from mdc_widgets.viz import label_legend as legend
     from mdc_widgets.viz import legend_html, saliency_legend
 
     columns = _columns(mined)
@@ -155,7 +149,7 @@ def export_folder(
             writer = label_png if str(task) == "ss" else grey_png
             atomic_write_bytes(out / str(model) / f"{stem}.png", writer(maps[i, j]))
             atomic_write_bytes(
-                out / "overlays" / str(model) / f"{stem}.png", rgb_png(_overlay(images[i], maps[i, j], str(task)))
+                out / "overlays" / str(model) / f"{stem}.png", rgb_png(overlay_map(images[i], maps[i, j], str(task)))
             )
         for kind, task in (("semantic", "ss"), ("saliency", "sod")):
             if kind in mined and labeled_flags(mined, kind)[i]:
@@ -165,7 +159,7 @@ def export_folder(
                     label_png(truth) if kind == "semantic" else grey_png(truth),
                 )
                 atomic_write_bytes(
-                    out / "overlays" / f"gt_{kind}" / f"{stem}.png", rgb_png(_overlay(images[i], truth, task))
+                    out / "overlays" / f"gt_{kind}" / f"{stem}.png", rgb_png(overlay_map(images[i], truth, task))
                 )
     atomic_write_text(out / "ranked.csv", ranked_frame(mined).to_csv(index=False))
     title = f"Mined images: {mined.attrs.get('result_key') or 'result'} ({mined.attrs.get('pool') or 'pool'})"

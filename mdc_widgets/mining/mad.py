@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from mdc_widgets._atomic import atomic_write_dir
+from mdc_widgets.data import Pool
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining.protocols import (
     DEGENERATE_CONTENT,
@@ -23,18 +25,16 @@ from mdc_widgets.mining.protocols import (
     foreground_mask,
     select_by_defender,
 )
+from mdc_widgets.mining.results import mining_path, result_key, selected_samples
 from mdc_widgets.mining.score import CompetitionGroup, Weights, joint_score
-from mdc_widgets.mining.selection import Constraints, select_top_k, thumbnail_features
+from mdc_widgets.mining.selection import Constraints, pool_features, select_top_k, thumbnail_features
 
 __all__ = [
     "dominant_class",
     "foreground_fraction",
     "group_statistics",
-    "image_features",
-    "load_mining",
     "mine",
     "mine_groups",
-    "mining_path",
 ]
 
 
@@ -196,11 +196,6 @@ def group_statistics(
     return out
 
 
-def mining_path(store: str | Path, key: str) -> Path:
-    """Where a mining result called ``key`` lives inside a prediction store."""
-    return Path(store) / "mining" / f"{key}.zarr"
-
-
 def mine(
     predictions: xr.Dataset,
     group: CompetitionGroup,
@@ -210,7 +205,7 @@ def mine(
     *,
     discrepancy: xr.DataArray | None = None,
     features: np.ndarray | None = None,
-    pool: Any = None,
+    pool: Pool | None = None,
     sod_measure: str = "iou",
     key: str | None = None,
     store: str | Path | None = None,
@@ -279,7 +274,7 @@ def mine(
                 f"got {group.key!r}. Use protocol='mdc' for joint or cross-task groups."
             )
         if constraints.min_content is None:
-            constraints = Constraints(**{**constraints.as_dict(), "min_content": DEGENERATE_CONTENT})
+            constraints = replace(constraints, min_content=DEGENERATE_CONTENT)
     if discrepancy is None:
         from mdc_widgets.discrepancy import compute_discrepancies
 
@@ -304,7 +299,7 @@ def mine(
     else:
         if not group.ss and (constraints.max_per_class is not None or constraints.unique_class_pairs):
             # class rules are over predicted classes, which only SS models give
-            constraints = Constraints(**{**constraints.as_dict(), "max_per_class": None, "unique_class_pairs": False})
+            constraints = replace(constraints, max_per_class=None, unique_class_pairs=False)
         if constraints.dedup_threshold is not None and features is None:
             features = _default_features(predictions, group, pool)
         # the ICLR class rules count the predicted class of every SS model, not only the first one's
@@ -348,9 +343,7 @@ def mine(
         pick_class=("sample", pick_class),
     )
     if key is None:
-        key = f"{group.key}__w{weights.ss:g}-{weights.sod:g}-{weights.cross:g}__k{k}"
-        # today's results keep their keys; other protocols or fusions do not overwrite them
-        key += "" if (protocol, fusion) == ("mdc", "rank") else f"__{protocol}-{fusion}"
+        key = result_key(group, weights, k, protocol, fusion)
     result.attrs.update(
         key=key,
         k=int(k),
@@ -420,25 +413,10 @@ def _select_ijcv2021(
     return indices, report, skipped, int(picks.attrs["n_per_class"])
 
 
-def image_features(pool: Any, step: int = 1024) -> np.ndarray:
-    """Thumbnail features ``(sample, d)`` float32 of the pool's images, in pool order, read block by block.
-
-    Compute them once and pass them as ``features`` to mine several groups
-    of one pool without reading its images again.
-    """
-    features = None
-    for lo in range(0, len(pool), step):
-        block = thumbnail_features(pool.read_images(lo, min(lo + step, len(pool)))[0])
-        if features is None:
-            features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
-        features[lo : lo + len(block)] = block
-    return features if features is not None else np.zeros((0, 64), np.float32)
-
-
-def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Any) -> np.ndarray:
+def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Pool | None) -> np.ndarray:
     """Thumbnail features ``(sample, d)`` float32 for near-duplicate suppression, filled block by block."""
     if pool is not None:
-        return image_features(pool)
+        return pool_features(pool)
     # without the pool, near-identical images still give near-identical maps
     models = list(group.models)
     scale = np.float32(1.0 / np.sqrt(len(models)))
@@ -473,25 +451,9 @@ def mine_groups(
     results: dict[str, xr.Dataset] = {}
     taken: set[str] = set(constraints.exclude)
     for group in groups:
-        current = Constraints(**{**constraints.as_dict(), "exclude": frozenset(taken)}) if disjoint else constraints
+        current = replace(constraints, exclude=frozenset(taken)) if disjoint else constraints
         result = mine(predictions, group, weights, k, current, discrepancy=discrepancy, **kwargs)
         results[result.attrs["key"]] = result
         if disjoint:
-            taken |= set(result["sample"].values[result["selected"].values].astype(str))
+            taken |= set(selected_samples(result))
     return results
-
-
-def load_mining(store: str | Path, key: str) -> xr.Dataset:
-    """Open a stored mining result."""
-    path = mining_path(store, key)
-    if not path.exists():
-        available = sorted(p.name[:-5] for p in (Path(store) / "mining").glob("*.zarr"))
-        raise MdcError(f"No mining result {key!r} in {store}; available: {available or 'none'}.")
-    return xr.open_zarr(str(path), consolidated=False).load()
-
-
-def selected_samples(result: xr.Dataset) -> list[str]:
-    """The selected sample ids of a mining result, best first."""
-    rank = result["selection_rank"].values
-    order = np.argsort(np.where(rank < 0, np.iinfo(np.int64).max, rank))[: int((rank >= 0).sum())]
-    return [str(s) for s in result["sample"].values[order]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations, product
 from typing import Any
@@ -12,10 +13,22 @@ from scipy.stats import rankdata
 
 from mdc_widgets.errors import MdcError, UnknownModelError
 
-__all__ = ["FUSIONS", "CompetitionGroup", "Weights", "fuse", "joint_score", "minmax_normalize", "rank_normalize"]
+__all__ = [
+    "FUSIONS",
+    "KINDS",
+    "CompetitionGroup",
+    "Weights",
+    "fuse",
+    "group_pairs",
+    "joint_score",
+    "minmax_normalize",
+    "rank_normalize",
+]
 
 # how each pair's discrepancy is put on a common scale before the terms are weighted
 FUSIONS = ("rank", "raw", "minmax")
+# the kinds of competition: one term each, or all three terms together
+KINDS = ("ss", "sod", "cross", "joint")
 
 
 @dataclass(frozen=True)
@@ -51,10 +64,12 @@ class CompetitionGroup:
 
     @property
     def models(self) -> tuple[str, ...]:
+        """Every model of the group, SS models first."""
         return self.ss + self.sod
 
     @property
     def cross_pairs(self) -> list[tuple[str, str]]:
+        """Every (SS model, SOD model) pair: the pairs of the cross-task term."""
         return list(product(self.ss, self.sod))
 
     def intra_pairs(self, task: str) -> list[tuple[str, str]]:
@@ -63,14 +78,36 @@ class CompetitionGroup:
 
     @property
     def key(self) -> str:
+        """A file-safe name of the group: its SS models, ``--``, its SOD models."""
         return "--".join("-".join(names) for names in (self.ss, self.sod) if names)
+
+
+def group_pairs(group: CompetitionGroup) -> list[tuple[str, str, str]]:
+    """The compared pairs of a group as ``(model_a, model_b, kind)``: SS pairs, SOD pairs, cross pairs.
+
+    Examples
+    --------
+    >>> group_pairs(CompetitionGroup(ss=("a", "b"), sod=("p",)))
+    [('a', 'b', 'ss'), ('a', 'p', 'cross'), ('b', 'p', 'cross')]
+    """
+    pairs = [(a, b, task) for task in ("ss", "sod") for a, b in group.intra_pairs(task)]
+    pairs += [(a, b, "cross") for a, b in group.cross_pairs]
+    return pairs
 
 
 @dataclass(frozen=True)
 class Weights:
     """Weights of the SS, SOD and cross-task terms of the joint score.
 
-    Single-task MAD is ``Weights(ss=1, sod=0, cross=0)`` (or the SOD twin).
+    Single-task MAD is ``Weights.for_kind("ss")``, i.e. ``Weights(ss=1, sod=0,
+    cross=0)`` (or the SOD twin).
+
+    Examples
+    --------
+    >>> Weights.for_kind("sod")
+    Weights(ss=0.0, sod=1.0, cross=0.0)
+    >>> Weights.coerce([1, 1, 2]) == Weights.coerce({"ss": 1, "sod": 1, "cross": 2}) == Weights(1, 1, 2)
+    True
     """
 
     ss: float = 1.0
@@ -81,7 +118,50 @@ class Weights:
         if min(self.ss, self.sod, self.cross) < 0 or self.ss + self.sod + self.cross <= 0:
             raise MdcError(f"Weights must be non-negative and not all zero; got {asdict(self)}.")
 
+    @classmethod
+    def for_kind(cls, kind: str) -> Weights:
+        """The natural weights of a kind of competition: weight 1 on its term(s), 0 on the others.
+
+        Parameters
+        ----------
+        kind : str
+            ``"ss"``, ``"sod"`` or ``"cross"`` (one term), or ``"joint"`` (all three).
+        """
+        if kind not in KINDS:
+            raise MdcError(f"Unknown kind of competition {kind!r}; use one of {', '.join(KINDS)}.")
+        if kind == "joint":
+            return cls(1.0, 1.0, 1.0)
+        return cls(**{term: float(term == kind) for term in ("ss", "sod", "cross")})
+
+    @classmethod
+    def coerce(cls, weights: Weights | Mapping[str, float] | Sequence[float]) -> Weights:
+        """``weights`` as :class:`Weights`: itself, a ``{ss, sod, cross}`` mapping or an ``(ss, sod, cross)`` triple.
+
+        Parameters
+        ----------
+        weights : Weights, mapping or sequence of three floats
+            What a caller, a notebook parameter (``-p weights "[1, 1, 2]"``) or a
+            YAML file holds.
+        """
+        if isinstance(weights, Weights):
+            return weights
+        if isinstance(weights, Mapping):
+            unknown = set(weights) - {"ss", "sod", "cross"}
+            if unknown:
+                raise MdcError(f"Weights take the keys ss, sod and cross; got {sorted(map(str, unknown))}.")
+            return cls(**{k: float(v) for k, v in weights.items()})
+        values = list(weights)
+        if len(values) != 3:
+            raise MdcError(f"Weights are three numbers (ss, sod, cross); got {values!r}.")
+        return cls(*(float(v) for v in values))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The terms with a positive weight, in the order ss, sod, cross."""
+        return tuple(term for term, value in self.as_dict().items() if value > 0)
+
     def as_dict(self) -> dict[str, float]:
+        """``{"ss": w, "sod": w, "cross": w}`` (what the result attrs store as ``weight_<term>``)."""
         return asdict(self)
 
 

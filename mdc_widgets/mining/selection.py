@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from mdc_widgets.data import Pool
 from mdc_widgets.errors import MdcError
 
-__all__ = ["Constraints", "Selection", "select_top_k", "thumbnail_features"]
+__all__ = ["Constraints", "Selection", "pool_features", "select_top_k", "thumbnail_features"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,37 @@ def thumbnail_features(images: np.ndarray, size: int = 8) -> np.ndarray:
     thumbs = thumbs - thumbs.mean(dim=1, keepdim=True)
     norm = thumbs.norm(dim=1, keepdim=True).clamp_min(1e-6)
     return (thumbs / norm).numpy()
+
+
+def pool_features(pool: Pool, step: int = 1024) -> np.ndarray:
+    """Thumbnail features ``(sample, d)`` float32 of the pool's images, in pool order, read block by block.
+
+    The one computation of the near-duplicate features of a pool
+    (:func:`~mdc_widgets.mining.thumbnail_features` of each image): compute
+    them once and pass them as ``features`` to mine several groups of one
+    pool without reading its images again (``Session`` caches them).
+
+    Parameters
+    ----------
+    pool : Pool
+        Any pool (:func:`mdc_widgets.data.open_pool`).
+    step : int, optional
+        Images read at once; memory stays about ``step`` images whatever the
+        pool size.
+
+    Examples
+    --------
+    >>> from mdc_widgets.data import open_pool
+    >>> pool_features(open_pool("miniworld", n=3, image_size=32)).shape
+    (3, 64)
+    """
+    features = None
+    for lo in range(0, len(pool), step):
+        block = thumbnail_features(pool.read_images(lo, min(lo + step, len(pool)))[0])
+        if features is None:
+            features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
+        features[lo : lo + len(block)] = block
+    return features if features is not None else np.zeros((0, 64), np.float32)
 
 
 def select_top_k(

@@ -15,8 +15,6 @@ from mdc_widgets.errors import MdcError
 
 __all__ = ["mad_cross", "mad_joint", "mad_sod", "mad_ss"]
 
-_TERMS = {"ss": (1.0, 0.0, 0.0), "sod": (0.0, 1.0, 0.0), "cross": (0.0, 0.0, 1.0), "joint": (1.0, 1.0, 1.0)}
-
 
 def _models_of(predictions: xr.Dataset, task: str, chosen: Sequence[Any] | None, count: int) -> tuple[str, ...]:
     if chosen is not None:
@@ -50,12 +48,7 @@ def _mad(
             f"mad_{kind} needs {need_ss} SS and {need_sod} SOD model(s) in the predictions; "
             f"found SS {list(ss)} and SOD {list(sod)}. Predict more models or pass ss_models= / sod_models=."
         )
-    if weights is None:
-        weights = Weights(*_TERMS[kind])
-    elif isinstance(weights, dict):
-        weights = Weights(**weights)
-    elif not isinstance(weights, Weights):
-        weights = Weights(*weights)
+    weights = Weights.for_kind(kind) if weights is None else Weights.coerce(weights)
     if discrepancy is None:
         discrepancy = compute_discrepancies(predictions, sod_measure=sod_measure, downsample=downsample, device=device)
     valid = predictions["valid"] if "valid" in predictions else None

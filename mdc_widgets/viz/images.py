@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mdc_widgets.errors import MdcError, ShapeError
+from mdc_widgets.viz.colors import overlay_saliency, saliency_legend  # their home; kept importable from here
 
 __all__ = [
     "detail_row",
@@ -54,40 +55,6 @@ def disagreement_map(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
         binary = np.asarray(binarize_saliency(b.reshape(-1, *b.shape[-2:]))).reshape(b.shape).astype(bool)
         return ((a > 0) ^ binary).astype(np.float32)
     raise MdcError(f"Unknown pair kind {kind!r}; use 'ss', 'sod' or 'cross'.")
-
-
-def saliency_legend() -> list[tuple[str, str]]:
-    """Legend entries ``(name, '#rrggbb')`` of the saliency colour scale (low, high)."""
-    from mdc_widgets.explain import heatmap_colors
-
-    colours = heatmap_colors()
-    return [
-        (name, "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colours[i])))
-        for name, i in (("background (0)", 0), ("salient (1)", -1))
-    ]
-
-
-def overlay_saliency(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.8) -> np.ndarray:
-    """Colour a map in [0, 1] (uint8 0..255 is rescaled) over an RGB image, opaque where it is high.
-
-    Each pixel blends the heat colour of its value with weight ``alpha * value``,
-    so where the map is 0 (background, agreement) the image shows through
-    unchanged and the eye goes to the salient or disagreeing pixels.
-
-    Examples
-    --------
-    >>> image = np.full((1, 2, 3), 100, np.uint8)
-    >>> overlay_saliency(image, np.array([[0, 255]], np.uint8), alpha=1.0).tolist()
-    [[[100, 100, 100], [253, 231, 37]]]
-    """
-    from mdc_widgets.explain import heatmap_colors
-
-    s = np.asarray(saliency)
-    s = s.astype(np.float32) / 255.0 if s.dtype == np.uint8 else np.clip(s.astype(np.float32), 0, 1)
-    colours = heatmap_colors()[(s * 255).round().astype(np.int64)].astype(np.float32)
-    weight = (alpha * s)[..., None]
-    blended = (1 - weight) * np.asarray(image, np.float32) + weight * colours
-    return blended.round().clip(0, 255).astype(np.uint8)
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:

@@ -26,12 +26,16 @@ PROTOCOL_OPTIONS = (
     ("MDC (ours): joint top-k", "mdc"),
     ("IJCV 2021 MAD: defenders, per-class bands", "ijcv2021"),
 )
-_USES = {
-    "ss": {"models": ("ss_a", "ss_b"), "weights": ("ss",)},
-    "sod": {"models": ("sod_p", "sod_q"), "weights": ("sod",)},
-    "cross": {"models": ("ss_a", "sod_p"), "weights": ("cross",)},
-    "joint": {"models": ("ss_a", "ss_b", "sod_p", "sod_q"), "weights": ("ss", "sod", "cross")},
+_MODELS = {
+    "ss": ("ss_a", "ss_b"),
+    "sod": ("sod_p", "sod_q"),
+    "cross": ("ss_a", "sod_p"),
+    "joint": ("ss_a", "ss_b", "sod_p", "sod_q"),
 }
+# a task's weights are its natural weights' terms (mining.Weights.for_kind): one home for "SS-only is (1, 0, 0)"
+_USES = {task: {"models": models, "weights": Weights.for_kind(task).terms} for task, models in _MODELS.items()}
+# the selection sliders start at the constraints' own defaults (0.97, (0.005, 0.95)), written once in mining
+_DEFAULTS = Constraints()
 
 
 class CompetitionPicker:
@@ -71,13 +75,29 @@ class CompetitionPicker:
             description="k (samples)",
             style=wide,
         )
-        self.use_area = W.Checkbox(value=True, description="foreground-area bounds", indent=False)
-        self.area = W.FloatRangeSlider(
-            value=(0.005, 0.95), min=0.0, max=1.0, step=0.005, readout_format=".3f", description="area", style=wide
+        self.use_area = W.Checkbox(
+            value=_DEFAULTS.foreground_area is not None, description="foreground-area bounds", indent=False
         )
-        self.use_dedup = W.Checkbox(value=True, description="near-duplicate suppression", indent=False)
+        self.area = W.FloatRangeSlider(
+            value=_DEFAULTS.foreground_area,
+            min=0.0,
+            max=1.0,
+            step=0.005,
+            readout_format=".3f",
+            description="area",
+            style=wide,
+        )
+        self.use_dedup = W.Checkbox(
+            value=_DEFAULTS.dedup_threshold is not None, description="near-duplicate suppression", indent=False
+        )
         self.dedup = W.FloatSlider(
-            value=0.97, min=0.5, max=1.0, step=0.01, readout_format=".2f", description="max similarity", style=wide
+            value=_DEFAULTS.dedup_threshold,
+            min=0.5,
+            max=1.0,
+            step=0.01,
+            readout_format=".2f",
+            description="max similarity",
+            style=wide,
         )
         self.use_quota = W.Checkbox(value=False, description="per-class quota", indent=False)
         self.quota = W.BoundedIntText(value=5, min=1, max=100_000, description="per class", style=wide)

@@ -1,0 +1,84 @@
+"""What the figures panel shows: which pairs the scatter compares, and the panel's plotly figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from mdc_widgets.mining import CompetitionGroup, group_of, selected_samples
+from mdc_widgets.viz import discrepancy_heatmap, intra_cross_scatter, ranking_figure, score_histograms
+
+__all__ = ["investigation_figures", "scatter_pairs"]
+
+
+def scatter_pairs(
+    group: CompetitionGroup, ss_models: Sequence[str] = (), sod_models: Sequence[str] = ()
+) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+    """The intra-task pair and the cross-task pairs the intra-vs-cross scatter compares.
+
+    The group's SS pair (else its SOD pair) against the group's cross pairs;
+    a single-task group is compared with every model of the other task among
+    ``ss_models`` / ``sod_models`` (the predicted ones).
+
+    Examples
+    --------
+    >>> scatter_pairs(CompetitionGroup(ss=("a", "b")), sod_models=["p"])
+    (('a', 'b'), [('a', 'p'), ('b', 'p')])
+    """
+    # the first intra-task pair stands for the task when a group has more than two models of it
+    intra_pairs = group.intra_pairs("ss") or group.intra_pairs("sod")
+    intra = intra_pairs[0] if intra_pairs else None
+    cross = list(group.cross_pairs)
+    if not cross and intra is not None:
+        if intra[0] in group.ss:
+            cross = [(a, p) for a in group.ss for p in sod_models]
+        else:
+            cross = [(a, p) for a in ss_models for p in group.sod]
+    if intra is None and cross:
+        intra = cross[0]
+    return (tuple(intra) if intra else None), cross
+
+
+def investigation_figures(
+    discrepancy: xr.DataArray,
+    result: xr.Dataset | None,
+    ranking: pd.DataFrame,
+    subset: str = "pool",
+    ss_models: Sequence[str] = (),
+    sod_models: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The plotly figures of an investigation: ``heatmap``, ``scatter``, ``histograms``, ``ranking``.
+
+    Parameters
+    ----------
+    discrepancy : xarray.DataArray
+        ``(sample, model_a, model_b)`` of every predicted model.
+    result : xarray.Dataset or None
+        A mining result; the figures that need one are left out without it.
+    ranking : pandas.DataFrame
+        ``Session.ranking()``'s table.
+    subset : str, optional
+        ``"pool"`` or ``"selected"``: the heatmap's samples.
+    ss_models, sod_models : sequence of str, optional
+        The predicted models, for the scatter of a single-task group.
+    """
+    figures: dict[str, Any] = {}
+    chosen = selected_samples(result) if result is not None else None
+    on_selected = subset == "selected" and bool(chosen)
+    figures["heatmap"] = discrepancy_heatmap(
+        discrepancy,
+        samples=chosen if on_selected else None,
+        title=f"Mean pairwise discrepancy on the {len(chosen)} selected images" if on_selected else None,
+    )
+    if result is not None:
+        intra, cross = scatter_pairs(group_of(result), ss_models, sod_models)
+        if intra is not None:
+            figures["scatter"] = intra_cross_scatter(
+                discrepancy, intra, cross, highlight=chosen or (), color=result["score"].values
+            )
+        figures["histograms"] = score_histograms(result)
+    figures["ranking"] = ranking_figure(ranking)
+    return figures
