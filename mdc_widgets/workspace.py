@@ -12,6 +12,7 @@ imported on first use, so importing a session stays light.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -204,8 +205,13 @@ class PoolWorkspace:
         if todo:
             try:
                 device = resolve_device(device or self.device)
+                predictions = _predictions()
+                # the run options (batch_size, chunk_size, ...) travel as one RunOptions, the rest as keywords
+                run_fields = {field.name for field in dataclasses.fields(predictions.RunOptions)}
+                run = {name: options.pop(name) for name in list(options) if name in run_fields}
+                run_options = dataclasses.replace(options.pop("options", None) or predictions.RunOptions(), **run)
                 options.update(device=device, progress=progress, cancel=cancel, overwrite=overwrite)
-                _predictions().predict_pool(self.pool, todo, self.store, **options)
+                predictions.predict_pool(self.pool, todo, self.store, run_options, **options)
             finally:  # even a cancelled run may have finished some models
                 self._reset_predictions()
         return self.predictions
