@@ -41,6 +41,8 @@ __all__ = [
     "score_perturbation_stress",
 ]
 
+_DRAWS_NOTHING = {"blur"}
+
 ERASING_BATCH_SIZE = 16
 """Images per Grad-CAM erasing pass unless the caller asks otherwise: each keeps a backward graph."""
 
@@ -93,7 +95,8 @@ def score_perturbation_stress(
             both = comp.predict(torch.cat([x, perturbed])).float()
         scores[start:stop] = prediction_change(both[: len(x)], both[len(x) :]).cpu().numpy()
         valid[start:stop] = ok
-    return scores_array(scores, inputs, valid, f"{perturbation}_stress", model=name, seed=inputs.seed, **params)
+    seed = None if perturbation in _DRAWS_NOTHING else inputs.seed  # a blur's scores do not depend on the seed
+    return scores_array(scores, inputs, valid, f"{perturbation}_stress", model=name, seed=seed, **params)
 
 
 def score_occlusion_stress(inputs: StrategyInputs, model: Any = None, size_fraction: float = 0.3) -> xr.DataArray:
