@@ -61,7 +61,7 @@ def native_evaluation(tmp_path_factory):
     from mdc_widgets.data import open_pool
     from mdc_widgets.metrics import evaluate_native
     from mdc_widgets.models import MapCompetitor
-    from mdc_widgets.predictions import predict_pool
+    from mdc_widgets.predictions import RunOptions, predict_pool
 
     ids = _ids(6, 5)
     pool = open_pool(
@@ -71,7 +71,8 @@ def native_evaluation(tmp_path_factory):
         ground_truth={"saliency": SOD300 / "gt"},
     )
     maps = [MapCompetitor(m, SOD300 / "maps" / m) for m in METHODS]
-    predictions = predict_pool(pool, maps, tmp_path_factory.mktemp("sod300_store"), chunk_size=8, progress=False)
+    store = tmp_path_factory.mktemp("sod300_store")
+    predictions = predict_pool(pool, maps, store, RunOptions(chunk_size=8), progress=False)
     return ids, pool, predictions, evaluate_native(predictions, pool)
 
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 import xarray as xr
 from torch import nn
 
+from mdc_widgets import strategies
 from mdc_widgets.data import BasePool
 from mdc_widgets.errors import MdcError
 from mdc_widgets.strategies import (
+    StrategyInputs,
     UnknownStrategyError,
     get_strategy,
     list_strategies,
     register_strategy,
     score_pool,
+    takes_inputs,
 )
 
 BUILTIN = {
@@ -190,13 +195,12 @@ def test_labels_come_from_the_pool_when_not_given(world):
 
 def test_strategies_read_the_real_prediction_store(world, tmp_path):
     """Stored SS probabilities and entropy give the scores the live models give."""
-    from mdc_widgets.predictions import predict_pool
+    from mdc_widgets.predictions import RunOptions, predict_pool
 
     pool, models, _ = world
     pool.bad = None
-    stored = predict_pool(
-        pool, models, tmp_path, batch_size=8, chunk_size=8, device="cpu", probabilities=True, progress=False
-    )
+    options = RunOptions(batch_size=8, chunk_size=8, probabilities=True)
+    stored = predict_pool(pool, models, tmp_path, options, device="cpu", progress=False)
     for name, model in [
         ("loss", "ss_lo"),
         ("entropy", "ss_hi"),
@@ -270,3 +274,123 @@ def test_mad_strategies_rank_the_disagreements_first():
     np.testing.assert_allclose(joint.values, expected["score"].values)
     with pytest.raises(MdcError, match="2 SS"):
         score_pool("mad_ss", predictions=preds.sel(model=["ss_a", "sod_p"]), device="cpu")
+
+
+# ---- one inputs object -----------------------------------------------------------------------------
+
+KEYWORD_FORMS = {
+    "random": strategies.random_scores,
+    "loss": strategies.loss_scores,
+    "focal": strategies.focal_scores,
+    "entropy": strategies.entropy_scores,
+    "u2pl_unreliable": strategies.u2pl_unreliable_scores,
+    "ensemble_mutual_information": strategies.ensemble_mutual_information_scores,
+    "occlusion_stress": strategies.occlusion_stress,
+    "hide_and_seek_stress": strategies.hide_and_seek_stress,
+    "blur_stress": strategies.blur_stress,
+    "adversarial_erasing_depth": strategies.adversarial_erasing_depth,
+    "mad_ss": strategies.mad_ss,
+    "mad_sod": strategies.mad_sod,
+    "mad_cross": strategies.mad_cross,
+    "mad_joint": strategies.mad_joint,
+}
+OWN_PARAMS = {
+    "loss": {"model": "ss_hi", "top_fraction": 0.5},
+    "focal": {"model": "sod_lo", "gamma": 1.0},
+    "entropy": {"model": "sod_hi"},
+    "u2pl_unreliable": {"model": "ss_lo", "alpha_0": 30.0},
+    "occlusion_stress": {"model": "ss_hi", "size_fraction": 0.4},
+    "hide_and_seek_stress": {"model": "sod_lo", "grid_size": 2},
+    "blur_stress": {"model": "ss_lo", "sigma": 1.0},
+    "adversarial_erasing_depth": {"model": "ss_lo", "max_steps": 3},
+    "mad_sod": {"sod_measure": "mae"},
+    "mad_joint": {"weights": (1.0, 0.5, 2.0)},
+}
+
+
+def test_every_strategy_takes_one_inputs_object_and_its_keyword_form_agrees(world):
+    pool, models, predictions = world
+    uniform = dict(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        ground_truth=pool.ground_truth(),
+        seed=3,
+        batch_size=5,
+        device="cpu",
+    )
+    assert set(KEYWORD_FORMS) == BUILTIN
+    for name, keyword_form in KEYWORD_FORMS.items():
+        strategy = get_strategy(name)
+        assert takes_inputs(strategy.func), name
+        own = OWN_PARAMS.get(name, {})
+        assert set(own) <= set(strategy.params), name
+        direct = strategy.func(StrategyInputs(**uniform), **own)
+        accepted = inspect.signature(keyword_form).parameters
+        keyword = keyword_form(**{k: v for k, v in uniform.items() if k in accepted}, **own)
+        via_registry = score_pool(name, **uniform, **own)
+        assert np.isfinite(direct.values).sum() == 11, name
+        np.testing.assert_array_equal(direct.values, keyword.values, err_msg=name)
+        np.testing.assert_array_equal(direct.values, via_registry.values, err_msg=name)
+        assert direct.attrs == keyword.attrs, name
+
+
+def test_score_pool_builds_the_inputs_once(world, monkeypatch):
+    from mdc_widgets.strategies import registry
+
+    pool, models, predictions = world
+    built = []
+
+    class CountedInputs(StrategyInputs):
+        def __post_init__(self) -> None:
+            built.append(self)
+            super().__post_init__()
+
+    monkeypatch.setattr(registry, "StrategyInputs", CountedInputs)
+    for name in sorted(BUILTIN):
+        built.clear()
+        score_pool(
+            name, pool=pool, predictions=predictions, models=models, ground_truth=pool.ground_truth(), device="cpu"
+        )
+        assert len(built) == 1, name
+
+
+def test_a_strategy_of_the_inputs_form_plugs_in(world):
+    pool, _, predictions = world
+    seen = []
+
+    def brightest_channel(inputs, channel: int = 0):
+        seen.append(inputs)
+        images, _ = inputs.pool.read_images(0, inputs.n)
+        return xr.DataArray(images[..., channel].mean(axis=(1, 2)) + inputs.seed, dims="sample")
+
+    strategy = register_strategy(
+        "test_brightest", brightest_channel, needs_labels=False, needs_models=0, description="", overwrite=True
+    )
+    assert strategy.params == {"channel": 0}
+    scores = score_pool("test_brightest", pool=pool, predictions=predictions, seed=2, channel=1, batch_size=4)
+    expected = pool.images[..., 1].mean(axis=(1, 2)) + 2
+    np.testing.assert_allclose(scores.values, expected)
+    assert len(seen) == 1 and seen[0].batch_size == 4 and seen[0].predictions is predictions
+    with pytest.raises(MdcError, match="no parameter 'colour'"):
+        score_pool("test_brightest", pool=pool, colour=1)
+
+
+def test_labels_are_aligned_only_by_the_strategies_that_read_them(world):
+    pool, models, predictions = world
+    partial_truth = pool.ground_truth().isel(sample=slice(0, 3))
+    entropy = score_pool("entropy", predictions=predictions, ground_truth=partial_truth, model="ss_lo")
+    assert np.isfinite(entropy.values).sum() == 11
+    with pytest.raises(MdcError, match="lacks 9 of the scored samples"):
+        score_pool("loss", predictions=predictions, models=models, pool=pool, ground_truth=partial_truth, device="cpu")
+
+
+def test_the_tensor_dominant_class_has_its_own_name():
+    import mdc_widgets.mining as mining
+
+    labels = torch.tensor([[[0, 2], [2, 1]], [[0, 0], [0, 0]]])
+    assert strategies.dominant_class_index(labels, 3).tolist() == [2, 0]
+    assert "dominant_class" not in strategies.__all__ and "dominant_class" in mining.__all__
+    with pytest.warns(DeprecationWarning, match="dominant_class_index"):
+        old = strategies.dominant_class
+    assert old is strategies.dominant_class_index

@@ -135,7 +135,7 @@ def random_weight_twin(name: str, seed: int = 0, device: str = "cpu") -> Any:
     from mdc_widgets.models import get_model
 
     torch.manual_seed(seed)
-    twin = get_model(name, weights=None, device=device)
+    twin = get_model(name, checkpoint=None, device=device)
     twin.name = f"{name}-random"
     twin.description = f"{name} with random weights (seed {seed})"
     return twin
@@ -383,7 +383,7 @@ def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str
     from mdc_widgets.discrepancy import compute_discrepancies
     from mdc_widgets.metrics import evaluate_native, summarize
     from mdc_widgets.models import MapCompetitor, get_model
-    from mdc_widgets.predictions import predict_pool
+    from mdc_widgets.predictions import RunOptions, predict_pool
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -409,7 +409,12 @@ def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str
     if config.random_weights:
         competitors += [random_weight_twin(name, device=config.device) for name in config.ss_models]
     predictions = predict_pool(
-        pool, competitors, config.store, batch_size=config.batch_size, device=config.device, progress=progress
+        pool,
+        competitors,
+        config.store,
+        RunOptions(batch_size=config.batch_size),
+        device=config.device,
+        progress=progress,
     )
     timings["predict_s"] = time.perf_counter() - start
 

@@ -167,7 +167,7 @@ def run_mining_job(
     dict
         The summary that was written to ``summary.json``.
     """
-    from mdc_widgets.predictions import predict_pool
+    from mdc_widgets.predictions import RunOptions, predict_pool
 
     if not 1 <= int(k) <= len(pool):
         raise MdcError(f"k must be between 1 and the pool size ({len(pool)}); got {k}.")
@@ -181,7 +181,9 @@ def run_mining_job(
 
     start = time.perf_counter()
     used = [m for m in models if m.name in group.models]
-    predictions = predict_pool(pool, used, out / "store", batch_size=batch_size, device=device, progress=progress)
+    predictions = predict_pool(
+        pool, used, out / "store", RunOptions(batch_size=batch_size), device=device, progress=progress
+    )
     timings["predict_s"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -5,9 +5,20 @@
 True
 """
 
-from mdc_widgets.strategies.mad import mad_cross, mad_joint, mad_sod, mad_ss
+from typing import Any
+
+from mdc_widgets.strategies.mad import (
+    mad_cross,
+    mad_joint,
+    mad_sod,
+    mad_ss,
+    score_mad_cross,
+    score_mad_joint,
+    score_mad_sod,
+    score_mad_ss,
+)
 from mdc_widgets.strategies.ops import (
-    dominant_class,
+    dominant_class_index,
     entropy_histogram,
     masked_mean,
     mutual_information,
@@ -36,6 +47,7 @@ from mdc_widgets.strategies.registry import (
     list_strategies,
     register_strategy,
     score_pool,
+    takes_inputs,
 )
 from mdc_widgets.strategies.sources import StrategyInputs
 from mdc_widgets.strategies.stress import (
@@ -46,6 +58,10 @@ from mdc_widgets.strategies.stress import (
     occlusion_stress,
     perturbation_stress,
     prediction_change,
+    score_adversarial_erasing_depth,
+    score_blur_stress,
+    score_hide_and_seek_stress,
+    score_occlusion_stress,
 )
 from mdc_widgets.strategies.uncertainty import (
     ensemble_mutual_information_scores,
@@ -53,24 +69,30 @@ from mdc_widgets.strategies.uncertainty import (
     focal_scores,
     loss_scores,
     random_scores,
+    score_ensemble_mutual_information,
+    score_entropy,
+    score_focal,
+    score_loss,
+    score_random,
+    score_u2pl_unreliable,
     u2pl_unreliable_scores,
 )
 
 _BUILTIN = [
-    ("random", random_scores, False, 0, False, "uniform random order (seeded): the baseline"),
+    ("random", score_random, False, 0, False, "uniform random order (seeded): the baseline"),
     (
         "loss",
-        loss_scores,
+        score_loss,
         True,
         1,
         False,
         "cross-entropy (SS) / BCE (SOD) against the labels; its top-k is OHEM's selection",
     ),
-    ("focal", focal_scores, True, 1, False, "mean focal loss: loss that ignores confidently right pixels"),
-    ("entropy", entropy_scores, False, 1, False, "mean normalised pixel entropy of one model"),
+    ("focal", score_focal, True, 1, False, "mean focal loss: loss that ignores confidently right pixels"),
+    ("entropy", score_entropy, False, 1, False, "mean normalised pixel entropy of one model"),
     (
         "u2pl_unreliable",
-        u2pl_unreliable_scores,
+        score_u2pl_unreliable,
         False,
         1,
         False,
@@ -78,7 +100,7 @@ _BUILTIN = [
     ),
     (
         "ensemble_mutual_information",
-        ensemble_mutual_information_scores,
+        score_ensemble_mutual_information,
         False,
         "2+ same task",
         False,
@@ -86,7 +108,7 @@ _BUILTIN = [
     ),
     (
         "occlusion_stress",
-        occlusion_stress,
+        score_occlusion_stress,
         False,
         1,
         True,
@@ -94,25 +116,25 @@ _BUILTIN = [
     ),
     (
         "hide_and_seek_stress",
-        hide_and_seek_stress,
+        score_hide_and_seek_stress,
         False,
         1,
         True,
         "prediction change when random grid patches are hidden with the mean pixel",
     ),
-    ("blur_stress", blur_stress, False, 1, True, "prediction change under Gaussian blur"),
+    ("blur_stress", score_blur_stress, False, 1, True, "prediction change under Gaussian blur"),
     (
         "adversarial_erasing_depth",
-        adversarial_erasing_depth,
+        score_adversarial_erasing_depth,
         False,
         "1 ss",
         True,
         "how few Grad-CAM-guided erasures flip the dominant predicted region",
     ),
-    ("mad_ss", mad_ss, False, "2 ss", False, "MAD: disagreement of two SS models"),
-    ("mad_sod", mad_sod, False, "2 sod", False, "MAD: disagreement of two SOD models"),
-    ("mad_cross", mad_cross, False, "1 ss + 1 sod", False, "MAD: SS foreground vs SOD saliency"),
-    ("mad_joint", mad_joint, False, "2 ss + 2 sod", False, "MAD: weighted intra- and cross-task disagreement"),
+    ("mad_ss", score_mad_ss, False, "2 ss", False, "MAD: disagreement of two SS models"),
+    ("mad_sod", score_mad_sod, False, "2 sod", False, "MAD: disagreement of two SOD models"),
+    ("mad_cross", score_mad_cross, False, "1 ss + 1 sod", False, "MAD: SS foreground vs SOD saliency"),
+    ("mad_joint", score_mad_joint, False, "2 ss + 2 sod", False, "MAD: weighted intra- and cross-task disagreement"),
 ]
 for _name, _func, _labels, _models, _modules, _text in _BUILTIN:
     register_strategy(
@@ -133,7 +155,7 @@ __all__ = [
     "UnknownStrategyError",
     "adversarial_erasing_depth",
     "blur_stress",
-    "dominant_class",
+    "dominant_class_index",
     "ensemble_mutual_information_scores",
     "entropy_histogram",
     "entropy_scores",
@@ -164,9 +186,33 @@ __all__ = [
     "random_occlusion",
     "random_scores",
     "register_strategy",
+    "score_adversarial_erasing_depth",
+    "score_blur_stress",
+    "score_ensemble_mutual_information",
+    "score_entropy",
+    "score_focal",
+    "score_hide_and_seek_stress",
+    "score_loss",
+    "score_mad_cross",
+    "score_mad_joint",
+    "score_mad_sod",
+    "score_mad_ss",
+    "score_occlusion_stress",
     "score_pool",
+    "score_random",
+    "score_u2pl_unreliable",
+    "takes_inputs",
     "top_fraction_mean",
     "u2pl_alpha",
     "u2pl_unreliable_scores",
     "unreliable_ratio",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # strategies.dominant_class (a tensor op) is now dominant_class_index; the module warns
+    if name == "dominant_class":
+        from mdc_widgets.strategies import ops
+
+        return ops.dominant_class
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,9 @@
 """MAD competition as strategies: thin wrappers over ``mining.joint_score`` on the pairwise discrepancies.
 
 They let the MAD scores stand in the same menu as the seeds' baselines; the
-mining package stays the one place that defines them.
+mining package stays the one place that defines them. ``score_mad_<kind>(inputs,
+...)`` are the registered strategies; ``mad_<kind>(predictions=..., ...)`` their
+keyword forms.
 """
 
 from __future__ import annotations
@@ -12,8 +14,18 @@ from typing import Any
 import xarray as xr
 
 from mdc_widgets.errors import MdcError
+from mdc_widgets.strategies.sources import StrategyInputs
 
-__all__ = ["mad_cross", "mad_joint", "mad_sod", "mad_ss"]
+__all__ = [
+    "mad_cross",
+    "mad_joint",
+    "mad_sod",
+    "mad_ss",
+    "score_mad_cross",
+    "score_mad_joint",
+    "score_mad_sod",
+    "score_mad_ss",
+]
 
 
 def _models_of(predictions: xr.Dataset, task: str, chosen: Sequence[Any] | None, count: int) -> tuple[str, ...]:
@@ -25,18 +37,19 @@ def _models_of(predictions: xr.Dataset, task: str, chosen: Sequence[Any] | None,
 
 def _mad(
     kind: str,
-    predictions: xr.Dataset | None,
-    ss_models: Sequence[Any] | None,
-    sod_models: Sequence[Any] | None,
-    weights: Any,
-    discrepancy: xr.DataArray | None,
-    sod_measure: str,
-    downsample: int,
-    device: str | None,
+    inputs: StrategyInputs,
+    *,
+    ss_models: Sequence[Any] | None = None,
+    sod_models: Sequence[Any] | None = None,
+    weights: Any = None,
+    discrepancy: xr.DataArray | None = None,
+    sod_measure: str = "iou",
+    downsample: int = 1,
 ) -> xr.DataArray:
     from mdc_widgets.discrepancy import compute_discrepancies
     from mdc_widgets.mining import CompetitionGroup, Weights, joint_score
 
+    predictions, device = inputs.predictions, inputs.device
     if predictions is None:
         raise MdcError(f"mad_{kind} scores stored predictions; run predict_pool and pass predictions=.")
     need_ss = 1 if kind == "cross" else (2 if kind in ("ss", "joint") else 0)
@@ -56,6 +69,121 @@ def _mad(
     return result["score"].assign_attrs(group_ss=",".join(ss), group_sod=",".join(sod), weights=str(weights.as_dict()))
 
 
+def score_mad_ss(
+    inputs: StrategyInputs,
+    ss_models: Sequence[Any] | None = None,
+    discrepancy: xr.DataArray | None = None,
+    downsample: int = 1,
+) -> xr.DataArray:
+    """Single-task MAD for two SS models: the percentile of ``1 - mIoU`` between their maps.
+
+    Parameters
+    ----------
+    inputs : StrategyInputs
+        The stored ``predictions`` (and the ``device``).
+    ss_models : sequence, optional
+        The two SS models (default the first two in the predictions).
+    discrepancy : xarray.DataArray, optional
+        A precomputed ``compute_discrepancies`` result, to skip recomputing it.
+    downsample : int, optional
+        Score at reduced resolution.
+    """
+    return _mad("ss", inputs, ss_models=ss_models, discrepancy=discrepancy, downsample=downsample)
+
+
+def score_mad_sod(
+    inputs: StrategyInputs,
+    sod_models: Sequence[Any] | None = None,
+    discrepancy: xr.DataArray | None = None,
+    sod_measure: str = "iou",
+    downsample: int = 1,
+) -> xr.DataArray:
+    """Single-task MAD for two SOD models: the percentile of their saliency disagreement.
+
+    Parameters
+    ----------
+    inputs : StrategyInputs
+        The stored ``predictions`` (and the ``device``).
+    sod_models : sequence, optional
+        The two SOD models (default the first two in the predictions).
+    discrepancy : xarray.DataArray, optional
+        A precomputed ``compute_discrepancies`` result.
+    sod_measure : str, optional
+        ``"iou"`` (1 - IoU of binarised maps) or ``"mae"``.
+    downsample : int, optional
+        Score at reduced resolution.
+    """
+    return _mad(
+        "sod", inputs, sod_models=sod_models, discrepancy=discrepancy, sod_measure=sod_measure, downsample=downsample
+    )
+
+
+def score_mad_cross(
+    inputs: StrategyInputs,
+    ss_models: Sequence[Any] | None = None,
+    sod_models: Sequence[Any] | None = None,
+    discrepancy: xr.DataArray | None = None,
+    downsample: int = 1,
+) -> xr.DataArray:
+    """Cross-task MAD: SS foreground against binarised SOD saliency, averaged over the (SS, SOD) pairs.
+
+    Parameters
+    ----------
+    inputs : StrategyInputs
+        The stored ``predictions`` (and the ``device``).
+    ss_models, sod_models : sequence, optional
+        The models (default the first SS and the first SOD model).
+    discrepancy : xarray.DataArray, optional
+        A precomputed ``compute_discrepancies`` result.
+    downsample : int, optional
+        Score at reduced resolution.
+    """
+    return _mad(
+        "cross", inputs, ss_models=ss_models, sod_models=sod_models, discrepancy=discrepancy, downsample=downsample
+    )
+
+
+def score_mad_joint(
+    inputs: StrategyInputs,
+    ss_models: Sequence[Any] | None = None,
+    sod_models: Sequence[Any] | None = None,
+    weights: Any = None,
+    discrepancy: xr.DataArray | None = None,
+    sod_measure: str = "iou",
+    downsample: int = 1,
+) -> xr.DataArray:
+    """Joint MAD: ``w_ss r(d_ss) + w_sod r(d_sod) + w_x mean r(d_x)`` for two SS and two SOD models.
+
+    Parameters
+    ----------
+    inputs : StrategyInputs
+        The stored ``predictions`` (and the ``device``).
+    ss_models, sod_models : sequence, optional
+        The two models of each task (default the first two of each).
+    weights : Weights or dict or tuple, optional
+        ``mining.Weights``, a dict or an ``(ss, sod, cross)`` triple; default equal.
+    discrepancy : xarray.DataArray, optional
+        A precomputed ``compute_discrepancies`` result.
+    sod_measure : str, optional
+        ``"iou"`` or ``"mae"``.
+    downsample : int, optional
+        Score at reduced resolution.
+    """
+    return _mad(
+        "joint",
+        inputs,
+        ss_models=ss_models,
+        sod_models=sod_models,
+        weights=weights,
+        discrepancy=discrepancy,
+        sod_measure=sod_measure,
+        downsample=downsample,
+    )
+
+
+# ---- keyword forms: build the inputs, call the strategy -------------------------------------------
+
+
 def mad_ss(
     predictions: xr.Dataset | None = None,
     ss_models: Sequence[Any] | None = None,
@@ -63,15 +191,8 @@ def mad_ss(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """Single-task MAD for two SS models: the percentile of ``1 - mIoU`` between their maps.
-
-    Parameters
-    ----------
-    ss_models : the two SS models (default the first two in the predictions)
-    discrepancy : a precomputed ``compute_discrepancies`` result, to skip recomputing it
-    downsample : score at reduced resolution
-    """
-    return _mad("ss", predictions, ss_models, None, None, discrepancy, "iou", downsample, device)
+    """:func:`score_mad_ss` on these predictions."""
+    return score_mad_ss(StrategyInputs(predictions=predictions, device=device), ss_models, discrepancy, downsample)
 
 
 def mad_sod(
@@ -82,14 +203,9 @@ def mad_sod(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """Single-task MAD for two SOD models: the percentile of their saliency disagreement.
-
-    Parameters
-    ----------
-    sod_models : the two SOD models (default the first two in the predictions)
-    sod_measure : ``"iou"`` (1 - IoU of binarised maps) or ``"mae"``
-    """
-    return _mad("sod", predictions, None, sod_models, None, discrepancy, sod_measure, downsample, device)
+    """:func:`score_mad_sod` on these predictions."""
+    inputs = StrategyInputs(predictions=predictions, device=device)
+    return score_mad_sod(inputs, sod_models, discrepancy, sod_measure, downsample)
 
 
 def mad_cross(
@@ -100,13 +216,9 @@ def mad_cross(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """Cross-task MAD: SS foreground against binarised SOD saliency, averaged over the (SS, SOD) pairs.
-
-    Parameters
-    ----------
-    ss_models, sod_models : the models (default the first SS and the first SOD model)
-    """
-    return _mad("cross", predictions, ss_models, sod_models, None, discrepancy, "iou", downsample, device)
+    """:func:`score_mad_cross` on these predictions."""
+    inputs = StrategyInputs(predictions=predictions, device=device)
+    return score_mad_cross(inputs, ss_models, sod_models, discrepancy, downsample)
 
 
 def mad_joint(
@@ -119,11 +231,6 @@ def mad_joint(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """Joint MAD: ``w_ss r(d_ss) + w_sod r(d_sod) + w_x mean r(d_x)`` for two SS and two SOD models.
-
-    Parameters
-    ----------
-    ss_models, sod_models : the two models of each task (default the first two of each)
-    weights : ``mining.Weights``, a dict or an ``(ss, sod, cross)`` triple; default equal
-    """
-    return _mad("joint", predictions, ss_models, sod_models, weights, discrepancy, sod_measure, downsample, device)
+    """:func:`score_mad_joint` on these predictions."""
+    inputs = StrategyInputs(predictions=predictions, device=device)
+    return score_mad_joint(inputs, ss_models, sod_models, weights, discrepancy, sod_measure, downsample)

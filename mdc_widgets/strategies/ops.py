@@ -9,6 +9,8 @@ entropy the two-class entropy).
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ from mdc_widgets._kernels import as_class_probabilities, normalized_entropy
 
 __all__ = [
     "as_class_probabilities",
-    "dominant_class",
+    "dominant_class_index",
     "entropy_histogram",
     "masked_mean",
     "mutual_information",
@@ -211,12 +213,15 @@ def unreliable_ratio(entropy: torch.Tensor, threshold: float, mask: torch.Tensor
     return masked_mean(above.double(), mask)
 
 
-def dominant_class(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per image, the non-background class covering most pixels of ``(n, H, W)`` labels; 0 if none.
+def dominant_class_index(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per image, the index of the non-background class covering most pixels of ``(n, H, W)`` labels; 0 if none.
+
+    The tensor counterpart of ``mining.dominant_class`` (which reads a stored
+    model's maps from an ``xr.Dataset``).
 
     Examples
     --------
-    >>> dominant_class(torch.tensor([[[0, 2], [2, 1]], [[0, 0], [0, 0]]]), 3).tolist()
+    >>> dominant_class_index(torch.tensor([[[0, 2], [2, 1]], [[0, 0], [0, 0]]]), 3).tolist()
     [2, 0]
     """
     n = labels.shape[0]
@@ -225,3 +230,16 @@ def dominant_class(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     counts = torch.bincount(flat.reshape(-1), minlength=n * num_classes).reshape(n, num_classes)
     counts[:, 0] = 0
     return torch.where(counts.amax(1) > 0, counts.argmax(1), torch.zeros_like(counts[:, 0]))
+
+
+def __getattr__(name: str) -> Any:
+    # the old name clashed with mining.dominant_class (xarray); kept for one release
+    if name == "dominant_class":
+        warnings.warn(
+            "mdc_widgets.strategies.ops.dominant_class is deprecated; use dominant_class_index "
+            "(mining.dominant_class reads stored predictions).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return dominant_class_index
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

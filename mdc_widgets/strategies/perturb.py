@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from mdc_widgets._kernels import gaussian_blur as _gaussian_blur
+from mdc_widgets.data import Pool
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = [
@@ -143,7 +144,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     return _gaussian_blur(_check(images), sigma)
 
 
-def pool_mean_pixel(pool: Any, batch_size: int = 256) -> torch.Tensor:
+def pool_mean_pixel(pool: Pool, batch_size: int = 256) -> torch.Tensor:
     """The mean RGB pixel ``(3,)`` in [0, 1] over the valid images of a pool, streamed batch by batch.
 
     Examples
@@ -163,7 +164,7 @@ def pool_mean_pixel(pool: Any, batch_size: int = 256) -> torch.Tensor:
         total += images[valid].reshape(-1, 3).sum(0, dtype=np.float64)
         count += int(valid.sum()) * images.shape[1] * images.shape[2]
     if count == 0:
-        raise MdcError(f"Pool {getattr(pool, 'name', '')!r} has no readable image to average; check its files.")
+        raise MdcError(f"Pool {pool.name!r} has no readable image to average; check its files.")
     return torch.tensor(total / count / 255.0, dtype=torch.float32)
 
 

@@ -1,10 +1,12 @@
 """The strategy registry: every hard-example strategy scores the whole pool, higher = harder.
 
-A strategy is a function of the uniform inputs (``pool``, ``predictions``,
-``models``, ``ground_truth``, ``seed``) plus its own keyword parameters that
-returns an ``xr.DataArray (sample,)``. :func:`score_pool` is the one call
-site: it checks the inputs a strategy needs and passes each strategy only the
-keywords it takes.
+A strategy is ``func(inputs, **own_params) -> xr.DataArray (sample,)``: one
+:class:`~mdc_widgets.strategies.sources.StrategyInputs` (the pool, stored
+predictions, models, ground truth, seed, ...) plus its own keyword
+parameters. :func:`score_pool` is the one call site: it checks the inputs a
+strategy needs, builds the inputs object once and passes the strategy its
+own parameters. A function whose first parameter is not called ``inputs``
+(an older plug-in) receives the uniform inputs it names as keywords instead.
 """
 
 from __future__ import annotations
@@ -17,23 +19,35 @@ from typing import Any
 import xarray as xr
 
 from mdc_widgets.errors import MdcError
+from mdc_widgets.strategies.sources import UNIFORM_INPUTS, StrategyInputs
 
 __all__ = [
     "UNIFORM_INPUTS",
     "Strategy",
+    "StrategyInputs",
     "UnknownStrategyError",
     "get_strategy",
     "list_strategies",
     "register_strategy",
     "score_pool",
+    "takes_inputs",
 ]
 
-UNIFORM_INPUTS = ("pool", "predictions", "models", "ground_truth", "seed", "probabilities", "batch_size", "device")
-"""Keywords every call site may pass to any strategy; a strategy that does not use one ignores it.
 
-``probabilities`` (``{model: (sample, C, H, W)}``) supplies maps directly,
-``batch_size`` and ``device`` steer the vectorised passes.
-"""
+def takes_inputs(func: Callable[..., Any]) -> bool:
+    """Whether ``func`` is a strategy of the form ``func(inputs, **params)`` (its first parameter is ``inputs``).
+
+    Examples
+    --------
+    >>> takes_inputs(lambda inputs, model=None: None), takes_inputs(lambda pool=None, **_: None)
+    (True, False)
+    """
+    first = next(iter(inspect.signature(func).parameters.values()), None)
+    return (
+        first is not None
+        and first.name == "inputs"
+        and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+    )
 
 
 class UnknownStrategyError(MdcError, KeyError):
@@ -50,7 +64,7 @@ class Strategy:
     Attributes
     ----------
     name : registry key
-    func : ``func(**inputs, **params) -> xr.DataArray (sample,)``, higher = harder
+    func : ``func(inputs: StrategyInputs, **params) -> xr.DataArray (sample,)``, higher = harder
     needs_labels : it compares predictions with ground truth
     needs_models : how many models it scores with (an int: at least that
         many), or a phrase such as ``"2 ss"`` or ``"2+ same task"``
@@ -68,11 +82,14 @@ class Strategy:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The strategy's own keyword parameters and their defaults (not the uniform inputs)."""
+        """The strategy's own keyword parameters and their defaults (not the inputs)."""
+        parameters = list(inspect.signature(self.func).parameters.values())
+        if takes_inputs(self.func):
+            parameters = parameters[1:]
         return {
-            name: (None if p.default is inspect.Parameter.empty else p.default)
-            for name, p in inspect.signature(self.func).parameters.items()
-            if name not in UNIFORM_INPUTS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            p.name: (None if p.default is inspect.Parameter.empty else p.default)
+            for p in parameters
+            if p.name not in UNIFORM_INPUTS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         }
 
     def __call__(self, **inputs: Any) -> xr.DataArray:
@@ -97,9 +114,9 @@ def register_strategy(
     Examples
     --------
     >>> import numpy as np
-    >>> def darkest(pool, **_):
-    ...     images, _ = pool.read_images(0, len(pool.sample_ids))
-    ...     return xr.DataArray(-images.mean(axis=(1, 2, 3)), dims="sample")
+    >>> def darkest(inputs, channel=0):
+    ...     images, _ = inputs.pool.read_images(0, inputs.n)
+    ...     return xr.DataArray(-images[..., channel].mean(axis=(1, 2)), dims="sample")
     >>> _ = register_strategy("darkest", darkest, needs_labels=False, needs_models=0,
     ...                       description="darkest images first", overwrite=True)
     >>> "darkest" in list_strategies()
@@ -140,9 +157,13 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
 
     Parameters
     ----------
-    strategy : a registered name, a :class:`Strategy`, or a plain function
-    **inputs : the uniform inputs (:data:`UNIFORM_INPUTS`: ``pool``,
-        ``predictions``, ``models``, ``ground_truth``, ``seed``, ...) and the strategy's own parameters
+    strategy : str or Strategy or callable
+        A registered name, a :class:`Strategy`, or a plain function
+        ``func(inputs, **params)``.
+    **inputs
+        The uniform inputs (:data:`UNIFORM_INPUTS`: ``pool``, ``predictions``,
+        ``models``, ``ground_truth``, ``seed``, ...), from which one
+        :class:`StrategyInputs` is built, and the strategy's own parameters
         (:attr:`Strategy.params`). Uniform inputs a strategy does not use are
         ignored; an unknown parameter is an error.
 
@@ -151,6 +172,14 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
     xr.DataArray
         ``(sample,)`` float scores (NaN for images that could not be scored),
         named after the strategy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> probs = np.zeros((2, 3, 4, 4), np.float32)
+    >>> probs[0], probs[1, 0] = 1 / 3, 1.0  # image 0 undecided between 3 classes, image 1 certain
+    >>> score_pool("entropy", probabilities={"m": probs}).round(3).values.tolist()
+    [1.0, 0.0]
     """
     if isinstance(strategy, str):
         strategy = get_strategy(strategy)
@@ -158,7 +187,7 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
         strategy = Strategy(getattr(strategy, "__name__", "custom"), strategy, False, 0, "")
     if strategy.needs_labels and inputs.get("ground_truth") is None:
         pool = inputs.get("pool")
-        inputs["ground_truth"] = pool.ground_truth() if pool is not None and hasattr(pool, "ground_truth") else None
+        inputs["ground_truth"] = pool.ground_truth() if pool is not None else None
         if inputs["ground_truth"] is None:
             raise MdcError(f"Strategy {strategy.name!r} needs labels; pass ground_truth= or a pool that has them.")
     if isinstance(strategy.needs_models, int) and _available_models(inputs) < strategy.needs_models:
@@ -168,14 +197,18 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
         )
     parameters = inspect.signature(strategy.func).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    unknown = [k for k in inputs if k not in parameters and k not in UNIFORM_INPUTS]
+    own = {k: v for k, v in inputs.items() if k not in UNIFORM_INPUTS}
+    unknown = [k for k in own if k not in strategy.params]
     if unknown and not takes_any:
         raise MdcError(
             f"Strategy {strategy.name!r} has no parameter {unknown[0]!r}; its parameters are "
             f"{sorted(strategy.params)} besides the inputs {list(UNIFORM_INPUTS)}."
         )
-    kwargs = {k: v for k, v in inputs.items() if takes_any or k in parameters}
-    scores = strategy.func(**kwargs)
+    if takes_inputs(strategy.func):
+        uniform = {k: v for k, v in inputs.items() if k in UNIFORM_INPUTS}
+        scores = strategy.func(StrategyInputs(**uniform), **own)
+    else:
+        scores = strategy.func(**{k: v for k, v in inputs.items() if takes_any or k in parameters})
     if not isinstance(scores, xr.DataArray) or scores.dims != ("sample",):
         raise MdcError(f"Strategy {strategy.name!r} must return an xr.DataArray over 'sample'.")
     return scores.rename(strategy.name).assign_attrs(strategy=strategy.name)

@@ -1,8 +1,9 @@
 """Where a strategy reads its inputs from: given arrays, the prediction store, or live competitors.
 
-Every strategy receives the same keywords (``pool``, ``predictions``,
-``models``, ``ground_truth``, ...). :class:`StrategyInputs` turns them into
-batches of the maps a strategy needs, preferring what is already computed:
+Every strategy is ``func(inputs, **own_params)``: :func:`score_pool` builds
+one :class:`StrategyInputs` from the uniform keywords (``pool``,
+``predictions``, ``models``, ``ground_truth``, ...) and the strategy asks it
+for batches of the maps it needs. It prefers what is already computed:
 probabilities passed in, then the prediction store, then running the
 competitor on the pool's images.
 """
@@ -10,7 +11,7 @@ competitor on the pool's images.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,13 @@ import torch
 import xarray as xr
 
 from mdc_widgets.config import resolve_device
+from mdc_widgets.data import Pool
 from mdc_widgets.errors import MdcError, ShapeError, UnknownModelError
 
-__all__ = ["StrategyInputs", "batch_generator", "scores_array"]
+__all__ = ["DEFAULT_BATCH_SIZE", "UNIFORM_INPUTS", "StrategyInputs", "batch_generator", "scores_array"]
+
+DEFAULT_BATCH_SIZE = 64
+"""Images per vectorised pass when neither the caller nor the strategy asks for another size."""
 
 
 def _name(model: Any) -> str:
@@ -39,43 +44,61 @@ def batch_generator(seed: int, start: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StrategyInputs:
-    """The uniform strategy inputs, resolved.
+    """The uniform strategy inputs, resolved once per scoring run and handed to every strategy.
 
     Parameters
     ----------
-    pool : a ``Pool`` (images), needed to run competitors live
-    predictions : ``open_predictions`` output (``prediction``, ``entropy``, ``valid``)
-    models : Competitors (or model names) taking part
-    probabilities : ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly
-    ground_truth : ``semantic`` / ``saliency`` ``(sample, y, x)`` uint8
-    batch_size : images per vectorised pass
-    device : where to compute (``"auto"``: CUDA when present)
+    pool : Pool, optional
+        The images; needed to run competitors live.
+    predictions : xarray.Dataset, optional
+        ``open_predictions`` output (``prediction``, ``entropy``, ``valid``).
+    models : sequence, optional
+        Competitors (or model names) taking part.
+    ground_truth : xarray.Dataset, optional
+        ``semantic`` / ``saliency (sample, y, x)`` uint8, aligned to the scored
+        samples by id when a strategy first reads labels.
+    seed : int, optional
+        Seeds the random strategies and perturbations.
+    probabilities : mapping, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    batch_size : int, optional
+        Images per vectorised pass; None lets each strategy choose
+        (:data:`DEFAULT_BATCH_SIZE`, fewer for Grad-CAM erasing).
+    device : str, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Examples
+    --------
+    >>> probs = np.full((3, 2, 4, 4), 0.5, np.float32)
+    >>> inputs = StrategyInputs(probabilities={"m": probs}, batch_size=2, device="cpu")
+    >>> inputs.n, list(inputs.batches()), inputs.model_names()
+    (3, [(0, 2), (2, 3)], ['m'])
     """
 
-    pool: Any = None
+    pool: Pool | None = None
     predictions: xr.Dataset | None = None
     models: Sequence[Any] = ()
-    probabilities: Mapping[str, Any] | None = None
     ground_truth: xr.Dataset | None = None
-    batch_size: int = 64
+    seed: int = 0
+    probabilities: Mapping[str, Any] | None = None
+    batch_size: int | None = None
     device: str | None = "auto"
     _stored: dict[str, Any] = field(default_factory=dict, repr=False)
+    _aligned_truth: xr.Dataset | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.models = list(self.models or ())
         self.probabilities = dict(self.probabilities or {})
         self.device = resolve_device(self.device)
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise MdcError(f"batch_size must be at least 1; got {self.batch_size}.")
         if self.pool is not None and self.predictions is not None and len(self.pool.sample_ids) != self.n:
             raise MdcError(
                 f"The pool has {len(self.pool.sample_ids)} images but the predictions {self.n}; "
                 "pass the pool the predictions were made on."
             )
-        if self.ground_truth is not None:
-            self.ground_truth = self._aligned(self.ground_truth)
 
     # ---- what is there -------------------------------------------------------------------------
     @property
@@ -97,9 +120,11 @@ class StrategyInputs:
             return int(self.predictions.sizes["sample"])
         return len(self.sample_ids)
 
-    def batches(self) -> Iterator[tuple[int, int]]:
-        for start in range(0, self.n, self.batch_size):
-            yield start, min(start + self.batch_size, self.n)
+    def batches(self, default_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of each batch: ``batch_size`` images, or ``default_size`` when it is None."""
+        size = self.batch_size or default_size
+        for start in range(0, self.n, size):
+            yield start, min(start + size, self.n)
 
     def model_names(self, task: str | None = None) -> list[str]:
         """Every model available (given probabilities, stored predictions, competitors), first seen first."""
@@ -258,10 +283,13 @@ class StrategyInputs:
         """Ground-truth class indices ``(b, H, W)``: SS classes (255 = ignore), SOD 0 / 1."""
         if self.ground_truth is None:
             raise MdcError("This strategy compares predictions with labels; pass ground_truth= (or a labelled pool).")
+        if self._aligned_truth is None:
+            # aligned on first use: a strategy that reads no labels ignores ground truth of other samples
+            self._aligned_truth = self._aligned(self.ground_truth)
         var = "semantic" if task == "ss" else "saliency"
-        if var not in self.ground_truth:
+        if var not in self._aligned_truth:
             raise MdcError(f"The ground truth has no {var!r} maps, which a {task.upper()} model's loss needs.")
-        values = torch.as_tensor(np.ascontiguousarray(self.ground_truth[var].isel(sample=slice(start, stop)).values))
+        values = torch.as_tensor(np.ascontiguousarray(self._aligned_truth[var].isel(sample=slice(start, stop)).values))
         labels = values.long() if task == "ss" else (values >= 128).long()
         return labels.to(self.device)
 
@@ -295,3 +323,7 @@ def scores_array(
     return xr.DataArray(
         values, dims=("sample",), coords={"sample": inputs.sample_ids}, name=name, attrs={"strategy": name, **clean}
     )
+
+
+UNIFORM_INPUTS = tuple(f.name for f in fields(StrategyInputs) if not f.name.startswith("_"))
+"""Keywords every call site may pass to any strategy (the fields of :class:`StrategyInputs`)."""

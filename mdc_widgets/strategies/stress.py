@@ -4,6 +4,11 @@ An image is hard when a small change to it changes the model's answer: the
 model's prediction on the clean image is compared with its prediction on a
 perturbed copy (``1 - mIoU`` for SS, ``1 - IoU`` of the binarised saliency
 for SOD), or the evidence Grad-CAM finds is erased until the prediction flips.
+
+The strategies are ``score_<name>(inputs, **own_params)`` over one
+:class:`~mdc_widgets.strategies.sources.StrategyInputs`; the functions named
+after the registry entries (``occlusion_stress(pool, models, ...)``) are their
+keyword forms.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import numpy as np
 import torch
 import xarray as xr
 
+from mdc_widgets.data import Pool
 from mdc_widgets.errors import MdcError
-from mdc_widgets.strategies.ops import dominant_class
+from mdc_widgets.strategies.ops import dominant_class_index
 from mdc_widgets.strategies.perturb import perturb, pool_mean_pixel
 from mdc_widgets.strategies.sources import StrategyInputs, batch_generator, scores_array
 
@@ -28,7 +34,17 @@ __all__ = [
     "occlusion_stress",
     "perturbation_stress",
     "prediction_change",
+    "score_adversarial_erasing_depth",
+    "score_blur_stress",
+    "score_hide_and_seek_stress",
+    "score_occlusion_stress",
+    "score_perturbation_stress",
 ]
+
+_DRAWS_NOTHING = {"blur"}
+
+ERASING_BATCH_SIZE = 16
+"""Images per Grad-CAM erasing pass unless the caller asks otherwise: each keeps a backward graph."""
 
 
 def prediction_change(clean: torch.Tensor, perturbed: torch.Tensor) -> torch.Tensor:
@@ -51,112 +67,96 @@ def prediction_change(clean: torch.Tensor, perturbed: torch.Tensor) -> torch.Ten
     return ss_discrepancy(clean.argmax(1), perturbed.argmax(1), clean.shape[1]).float()
 
 
-def perturbation_stress(
-    perturbation: str,
-    pool: Any = None,
-    models: Sequence[Any] = (),
-    model: Any = None,
-    seed: int = 0,
-    batch_size: int = 64,
-    device: str | None = "auto",
-    **params: Any,
+def score_perturbation_stress(
+    inputs: StrategyInputs, perturbation: str, model: Any = None, **params: Any
 ) -> xr.DataArray:
     """Prediction change of one competitor between each clean image and a perturbed copy.
 
     Parameters
     ----------
-    perturbation : a name of :data:`mdc_widgets.strategies.perturb.PERTURBATIONS`
-    pool : the images
-    models, model : the competitor (default the first in ``models``)
-    seed : seeds the perturbations; a run reproduces for the same seed and batch size
-    **params : the perturbation's parameters
+    inputs : StrategyInputs
+        The pool, the competitor in ``models``, and the ``seed`` of the
+        perturbations (a run reproduces for the same seed and batch size).
+    perturbation : str
+        A name of :data:`mdc_widgets.strategies.perturb.PERTURBATIONS`.
+    model : str or Competitor, optional
+        The competitor (default the first in ``models``).
+    **params
+        The perturbation's parameters.
     """
-    inputs = StrategyInputs(pool=pool, models=models, batch_size=batch_size, device=device)
     name = inputs.choose_model(model)
     comp = inputs.live_competitor(name)
     scores = np.full(inputs.n, np.nan)
     valid = np.zeros(inputs.n, bool)
     for start, stop in inputs.batches():
         x, ok = inputs.images(start, stop)
-        perturbed = perturb(x, perturbation, batch_generator(seed, start), **params)
+        perturbed = perturb(x, perturbation, batch_generator(inputs.seed, start), **params)
         with torch.inference_mode():
             both = comp.predict(torch.cat([x, perturbed])).float()
         scores[start:stop] = prediction_change(both[: len(x)], both[len(x) :]).cpu().numpy()
         valid[start:stop] = ok
+    seed = None if perturbation in _DRAWS_NOTHING else inputs.seed  # a blur's scores do not depend on the seed
     return scores_array(scores, inputs, valid, f"{perturbation}_stress", model=name, seed=seed, **params)
 
 
-def occlusion_stress(
-    pool: Any = None,
-    models: Sequence[Any] = (),
-    model: Any = None,
-    size_fraction: float = 0.3,
-    seed: int = 0,
-    batch_size: int = 64,
-    device: str | None = "auto",
-) -> xr.DataArray:
+def score_occlusion_stress(inputs: StrategyInputs, model: Any = None, size_fraction: float = 0.3) -> xr.DataArray:
     """Prediction change when one random rectangle of random colour covers part of the image.
 
     Parameters
     ----------
-    model : the competitor (default the first in ``models``)
-    size_fraction : the rectangle's side as a fraction of the image's side
+    inputs : StrategyInputs
+        The pool, the competitor in ``models``, the seed.
+    model : str or Competitor, optional
+        The competitor (default the first in ``models``).
+    size_fraction : float, optional
+        The rectangle's side as a fraction of the image's side.
     """
-    return perturbation_stress("occlusion", pool, models, model, seed, batch_size, device, size_fraction=size_fraction)
+    return score_perturbation_stress(inputs, "occlusion", model, size_fraction=size_fraction)
 
 
-def hide_and_seek_stress(
-    pool: Any = None,
-    models: Sequence[Any] = (),
-    model: Any = None,
-    grid_size: int = 4,
-    hide_prob: float = 0.5,
-    fill: Any = None,
-    seed: int = 0,
-    batch_size: int = 64,
-    device: str | None = "auto",
+def score_hide_and_seek_stress(
+    inputs: StrategyInputs, model: Any = None, grid_size: int = 4, hide_prob: float = 0.5, fill: Any = None
 ) -> xr.DataArray:
     """Prediction change when Hide-and-Seek hides random grid patches with the pool's mean pixel.
 
     Parameters
     ----------
-    model : the competitor (default the first in ``models``)
-    grid_size : patches per side
-    hide_prob : probability that a patch is hidden
-    fill : the fill colour in [0, 1]; default the pool's mean pixel (one extra pass)
+    inputs : StrategyInputs
+        The pool, the competitor in ``models``, the seed.
+    model : str or Competitor, optional
+        The competitor (default the first in ``models``).
+    grid_size : int, optional
+        Patches per side.
+    hide_prob : float, optional
+        Probability that a patch is hidden.
+    fill : float or RGB triple, optional
+        The fill colour in [0, 1]; default the pool's mean pixel (one extra pass).
     """
-    fill = pool_mean_pixel(pool) if fill is None and pool is not None else fill
+    fill = pool_mean_pixel(inputs.pool) if fill is None and inputs.pool is not None else fill
     fill = fill if fill is not None else 0.5
-    return perturbation_stress(
+    return score_perturbation_stress(
+        inputs,
         "hide_and_seek",
-        pool,
-        models,
         model,
-        seed,
-        batch_size,
-        device,
         grid_size=grid_size,
         hide_prob=hide_prob,
         fill=torch.as_tensor(fill, dtype=torch.float32).tolist(),
     )
 
 
-def blur_stress(
-    pool: Any = None,
-    models: Sequence[Any] = (),
-    model: Any = None,
-    sigma: float = 2.0,
-    batch_size: int = 64,
-    device: str | None = "auto",
-) -> xr.DataArray:
+def score_blur_stress(inputs: StrategyInputs, model: Any = None, sigma: float = 2.0) -> xr.DataArray:
     """Prediction change under a Gaussian blur of ``sigma`` pixels.
 
     Parameters
     ----------
-    model : the competitor (default the first in ``models``)
-    sigma : blur strength in pixels
+    inputs : StrategyInputs
+        The pool and the competitor in ``models``.
+    model : str or Competitor, optional
+        The competitor (default the first in ``models``).
+    sigma : float, optional
+        Blur strength in pixels.
     """
-    return perturbation_stress("blur", pool, models, model, 0, batch_size, device, sigma=sigma)
+    return score_perturbation_stress(inputs, "blur", model, sigma=sigma)
 
 
 def _top_ranked(values: torch.Tensor, candidates: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -219,7 +219,7 @@ def erase_until_flip(
     fill_value = torch.as_tensor(fill, dtype=torch.float32, device=x.device).reshape(-1).expand(3).reshape(1, 3, 1, 1)
     with torch.inference_mode():
         labels = competitor.predict(x).argmax(1)
-    dominant = dominant_class(labels, len(competitor.classes))
+    dominant = dominant_class_index(labels, len(competitor.classes))
     region = labels == dominant[:, None, None]
     region_size = region.reshape(n, -1).sum(1)
     per_step = (region_size.double() * fraction).ceil().long().clamp_min(1)
@@ -267,16 +267,13 @@ def erase_until_flip(
     return out
 
 
-def adversarial_erasing_depth(
-    pool: Any = None,
-    models: Sequence[Any] = (),
+def score_adversarial_erasing_depth(
+    inputs: StrategyInputs,
     model: Any = None,
     fraction: float = 0.1,
     max_steps: int = 5,
     fill: Any = None,
     layer: str | None = None,
-    batch_size: int = 16,
-    device: str | None = "auto",
 ) -> xr.DataArray:
     """``1 - depth / max_steps``: how few CAM-guided erasures flip an SS model's dominant region.
 
@@ -287,19 +284,26 @@ def adversarial_erasing_depth(
 
     Parameters
     ----------
-    model : the SS competitor (default the first SS one in ``models``)
-    fraction : share of the predicted region erased per step
-    max_steps : the cap on erasures
-    fill : fill colour in [0, 1]; default the pool's mean pixel (one extra pass)
-    layer : Grad-CAM layer (default the competitor's ``cam_layer``, else its last conv)
+    inputs : StrategyInputs
+        The pool and the SS competitor in ``models``; without a
+        ``batch_size``, :data:`ERASING_BATCH_SIZE` images per pass.
+    model : str or Competitor, optional
+        The SS competitor (default the first SS one in ``models``).
+    fraction : float, optional
+        Share of the predicted region erased per step.
+    max_steps : int, optional
+        The cap on erasures.
+    fill : float or RGB triple, optional
+        Fill colour in [0, 1]; default the pool's mean pixel (one extra pass).
+    layer : str, optional
+        Grad-CAM layer (default the competitor's ``cam_layer``, else its last conv).
     """
-    inputs = StrategyInputs(pool=pool, models=models, batch_size=batch_size, device=device)
     name = inputs.choose_model(model, task=None if model is not None else "ss")
     comp = inputs.live_competitor(name)
-    fill = pool_mean_pixel(pool) if fill is None else fill
+    fill = pool_mean_pixel(inputs.pool) if fill is None else fill
     scores = np.full(inputs.n, np.nan)
     valid = np.zeros(inputs.n, bool)
-    for start, stop in inputs.batches():
+    for start, stop in inputs.batches(ERASING_BATCH_SIZE):
         x, ok = inputs.images(start, stop)
         result = erase_until_flip(comp, x, fraction=fraction, max_steps=max_steps, fill=fill, layer=layer)
         scores[start:stop] = result["score"]
@@ -307,3 +311,80 @@ def adversarial_erasing_depth(
     return scores_array(
         scores, inputs, valid, "adversarial_erasing_depth", model=name, fraction=fraction, max_steps=max_steps
     )
+
+
+# ---- keyword forms: build the inputs, call the strategy -------------------------------------------
+
+
+def perturbation_stress(
+    perturbation: str,
+    pool: Pool | None = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+    **params: Any,
+) -> xr.DataArray:
+    """:func:`score_perturbation_stress` on these inputs."""
+    inputs = StrategyInputs(pool=pool, models=models, seed=seed, batch_size=batch_size, device=device)
+    return score_perturbation_stress(inputs, perturbation, model, **params)
+
+
+def occlusion_stress(
+    pool: Pool | None = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    size_fraction: float = 0.3,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_occlusion_stress` on these inputs."""
+    inputs = StrategyInputs(pool=pool, models=models, seed=seed, batch_size=batch_size, device=device)
+    return score_occlusion_stress(inputs, model, size_fraction)
+
+
+def hide_and_seek_stress(
+    pool: Pool | None = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    grid_size: int = 4,
+    hide_prob: float = 0.5,
+    fill: Any = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_hide_and_seek_stress` on these inputs."""
+    inputs = StrategyInputs(pool=pool, models=models, seed=seed, batch_size=batch_size, device=device)
+    return score_hide_and_seek_stress(inputs, model, grid_size, hide_prob, fill)
+
+
+def blur_stress(
+    pool: Pool | None = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    sigma: float = 2.0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_blur_stress` on these inputs."""
+    inputs = StrategyInputs(pool=pool, models=models, batch_size=batch_size, device=device)
+    return score_blur_stress(inputs, model, sigma)
+
+
+def adversarial_erasing_depth(
+    pool: Pool | None = None,
+    models: Sequence[Any] = (),
+    model: Any = None,
+    fraction: float = 0.1,
+    max_steps: int = 5,
+    fill: Any = None,
+    layer: str | None = None,
+    batch_size: int = ERASING_BATCH_SIZE,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_adversarial_erasing_depth` on these inputs."""
+    inputs = StrategyInputs(pool=pool, models=models, batch_size=batch_size, device=device)
+    return score_adversarial_erasing_depth(inputs, model, fraction, max_steps, fill, layer)

@@ -1,7 +1,11 @@
 """Strategies from one model's (or an ensemble's) probabilities: random, loss, focal, entropy, U2PL, BALD.
 
-Each streams the pool batch by batch (vectorised within a batch) and returns
-``xr.DataArray (sample,)``, higher = harder.
+Each strategy is ``score_<name>(inputs, **own_params)``: it streams the pool
+batch by batch (vectorised within a batch) from one
+:class:`~mdc_widgets.strategies.sources.StrategyInputs` and returns
+``xr.DataArray (sample,)``, higher = harder. The ``*_scores`` functions are
+the keyword forms (``entropy_scores(predictions=..., model=...)``): each
+builds the inputs and calls its strategy.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from mdc_widgets.data import Pool
 from mdc_widgets.errors import MdcError, ShapeError
 from mdc_widgets.strategies.ops import (
     entropy_histogram,
@@ -34,54 +39,38 @@ __all__ = [
     "focal_scores",
     "loss_scores",
     "random_scores",
+    "score_ensemble_mutual_information",
+    "score_entropy",
+    "score_focal",
+    "score_loss",
+    "score_random",
+    "score_u2pl_unreliable",
     "u2pl_unreliable_scores",
 ]
 
 
-def random_scores(
-    pool: Any = None,
-    predictions: xr.Dataset | None = None,
-    probabilities: Mapping[str, Any] | None = None,
-    seed: int = 0,
-) -> xr.DataArray:
-    """Uniform random scores, reproducible for a seed: the baseline every strategy must beat.
+def score_random(inputs: StrategyInputs) -> xr.DataArray:
+    """Uniform random scores, reproducible for ``inputs.seed``: the baseline every strategy must beat.
 
     Examples
     --------
-    >>> from types import SimpleNamespace
-    >>> pool = SimpleNamespace(sample_ids=np.array(["a", "b", "c"]))
-    >>> bool((random_scores(pool, seed=1) == random_scores(pool, seed=1)).all())
+    >>> inputs = StrategyInputs(probabilities={"m": np.zeros((3, 4, 4))}, seed=1, device="cpu")
+    >>> bool((score_random(inputs) == score_random(inputs)).all())
     True
     """
-    inputs = StrategyInputs(pool=pool, predictions=predictions, probabilities=probabilities, device="cpu")
-    values = np.random.default_rng(seed).random(inputs.n)
-    return scores_array(values, inputs, inputs.valid, "random", seed=seed)
+    values = np.random.default_rng(inputs.seed).random(inputs.n)
+    return scores_array(values, inputs, inputs.valid, "random", seed=inputs.seed)
 
 
 def _pixel_loss_scores(
+    inputs: StrategyInputs,
     pixel_loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     strategy: str,
     *,
-    pool: Any,
-    predictions: xr.Dataset | None,
-    models: Sequence[Any],
-    ground_truth: xr.Dataset | None,
-    probabilities: Mapping[str, Any] | None,
     model: Any,
     top_fraction: float,
-    batch_size: int,
-    device: str | None,
     **attrs: Any,
 ) -> xr.DataArray:
-    inputs = StrategyInputs(
-        pool=pool,
-        predictions=predictions,
-        models=models,
-        probabilities=probabilities,
-        ground_truth=ground_truth,
-        batch_size=batch_size,
-        device=device,
-    )
     name = inputs.choose_model(model)
     task = inputs.task(name)
     scores = np.full(inputs.n, np.nan)
@@ -100,17 +89,7 @@ def _pixel_loss_scores(
     return scores_array(scores, inputs, valid, strategy, model=name, top_fraction=top_fraction, **attrs)
 
 
-def loss_scores(
-    pool: Any = None,
-    predictions: xr.Dataset | None = None,
-    models: Sequence[Any] = (),
-    ground_truth: xr.Dataset | None = None,
-    probabilities: Mapping[str, Any] | None = None,
-    model: Any = None,
-    top_fraction: float = 1.0,
-    batch_size: int = 64,
-    device: str | None = "auto",
-) -> xr.DataArray:
+def score_loss(inputs: StrategyInputs, model: Any = None, top_fraction: float = 1.0) -> xr.DataArray:
     """Per-image cross-entropy (SS) or binary cross-entropy (SOD) of one model against the labels.
 
     The top-k images of this score are the OHEM-style selection. With
@@ -119,83 +98,42 @@ def loss_scores(
 
     Parameters
     ----------
-    model : the model scored (name or Competitor; default the first available)
-    top_fraction : share of each image's pixels, hardest first, that are averaged
+    inputs : StrategyInputs
+        The pool, predictions or probabilities, and the ground truth.
+    model : str or Competitor, optional
+        The model scored (default the first available).
+    top_fraction : float, optional
+        Share of each image's pixels, hardest first, that are averaged.
     """
-    return _pixel_loss_scores(
-        pixel_cross_entropy,
-        "loss",
-        pool=pool,
-        predictions=predictions,
-        models=models,
-        ground_truth=ground_truth,
-        probabilities=probabilities,
-        model=model,
-        top_fraction=top_fraction,
-        batch_size=batch_size,
-        device=device,
-    )
+    return _pixel_loss_scores(inputs, pixel_cross_entropy, "loss", model=model, top_fraction=top_fraction)
 
 
-def focal_scores(
-    pool: Any = None,
-    predictions: xr.Dataset | None = None,
-    models: Sequence[Any] = (),
-    ground_truth: xr.Dataset | None = None,
-    probabilities: Mapping[str, Any] | None = None,
-    model: Any = None,
-    alpha: float = 0.25,
-    gamma: float = 2.0,
-    batch_size: int = 64,
-    device: str | None = "auto",
-) -> xr.DataArray:
+def score_focal(inputs: StrategyInputs, model: Any = None, alpha: float = 0.25, gamma: float = 2.0) -> xr.DataArray:
     """Mean focal loss ``alpha * (1 - p_t)^gamma * CE`` per image: loss that ignores easy pixels.
 
     Parameters
     ----------
-    model : the model scored (default the first available)
-    alpha, gamma : the focal loss' weight and focusing exponent (Lin et al.: 0.25, 2)
+    inputs : StrategyInputs
+        The pool, predictions or probabilities, and the ground truth.
+    model : str or Competitor, optional
+        The model scored (default the first available).
+    alpha, gamma : float, optional
+        The focal loss' weight and focusing exponent (Lin et al.: 0.25, 2).
     """
-    return _pixel_loss_scores(
-        partial(pixel_focal_loss, alpha=alpha, gamma=gamma),
-        "focal",
-        pool=pool,
-        predictions=predictions,
-        models=models,
-        ground_truth=ground_truth,
-        probabilities=probabilities,
-        model=model,
-        top_fraction=1.0,
-        batch_size=batch_size,
-        device=device,
-        alpha=alpha,
-        gamma=gamma,
-    )
+    focal = partial(pixel_focal_loss, alpha=alpha, gamma=gamma)
+    return _pixel_loss_scores(inputs, focal, "focal", model=model, top_fraction=1.0, alpha=alpha, gamma=gamma)
 
 
-def entropy_scores(
-    pool: Any = None,
-    predictions: xr.Dataset | None = None,
-    models: Sequence[Any] = (),
-    probabilities: Mapping[str, Any] | None = None,
-    model: Any = None,
-    batch_size: int = 64,
-    device: str | None = "auto",
-) -> xr.DataArray:
+def score_entropy(inputs: StrategyInputs, model: Any = None) -> xr.DataArray:
     """Mean normalised pixel entropy of one model per image (from the stored entropy maps when present).
 
     Parameters
     ----------
-    model : the model scored (default the first available)
+    inputs : StrategyInputs
+        The predictions, probabilities or live models.
+    model : str or Competitor, optional
+        The model scored (default the first available).
     """
-    inputs = StrategyInputs(
-        pool=pool,
-        predictions=predictions,
-        models=models,
-        probabilities=probabilities,
-        batch_size=batch_size,
-        device=device,
-    )
     name = inputs.choose_model(model)
     scores = np.full(inputs.n, np.nan)
     valid = np.zeros(inputs.n, bool)
@@ -206,17 +144,8 @@ def entropy_scores(
     return scores_array(scores, inputs, valid, "entropy", model=name)
 
 
-def u2pl_unreliable_scores(
-    pool: Any = None,
-    predictions: xr.Dataset | None = None,
-    models: Sequence[Any] = (),
-    probabilities: Mapping[str, Any] | None = None,
-    model: Any = None,
-    alpha_0: float = 20.0,
-    step: int = 0,
-    total_steps: int = 1,
-    batch_size: int = 64,
-    device: str | None = "auto",
+def score_u2pl_unreliable(
+    inputs: StrategyInputs, model: Any = None, alpha_0: float = 20.0, step: int = 0, total_steps: int = 1
 ) -> xr.DataArray:
     """U2PL's unreliable-pixel ratio per image.
 
@@ -228,18 +157,15 @@ def u2pl_unreliable_scores(
 
     Parameters
     ----------
-    model : the model scored (default the first available)
-    alpha_0 : initial share of unreliable pixels, in percent (U2PL: 20)
-    step, total_steps : where in the schedule the score is taken
+    inputs : StrategyInputs
+        The predictions, probabilities or live models.
+    model : str or Competitor, optional
+        The model scored (default the first available).
+    alpha_0 : float, optional
+        Initial share of unreliable pixels, in percent (U2PL: 20).
+    step, total_steps : int, optional
+        Where in the schedule the score is taken.
     """
-    inputs = StrategyInputs(
-        pool=pool,
-        predictions=predictions,
-        models=models,
-        probabilities=probabilities,
-        batch_size=batch_size,
-        device=device,
-    )
     name = inputs.choose_model(model)
     alpha = u2pl_alpha(alpha_0, step, total_steps)
     histogram = None
@@ -258,15 +184,8 @@ def u2pl_unreliable_scores(
     return scores_array(scores, inputs, valid, "u2pl_unreliable", model=name, alpha_t=alpha, threshold=float(threshold))
 
 
-def ensemble_mutual_information_scores(
-    pool: Any = None,
-    predictions: xr.Dataset | None = None,
-    models: Sequence[Any] = (),
-    probabilities: Mapping[str, Any] | None = None,
-    members: Sequence[Any] | None = None,
-    task: str | None = None,
-    batch_size: int = 64,
-    device: str | None = "auto",
+def score_ensemble_mutual_information(
+    inputs: StrategyInputs, members: Sequence[Any] | None = None, task: str | None = None
 ) -> xr.DataArray:
     """BALD mutual information of an ensemble per image: mean over pixels of ``H(mean p) - mean H(p)``.
 
@@ -276,18 +195,14 @@ def ensemble_mutual_information_scores(
 
     Parameters
     ----------
-    members : the models (names or Competitors); default every model of ``task``
-    task : ``"ss"`` or ``"sod"``; default the task of the first member, or SS
-        when two SS models are available
+    inputs : StrategyInputs
+        The predictions, probabilities or live models.
+    members : sequence, optional
+        The models (names or Competitors); default every model of ``task``.
+    task : str, optional
+        ``"ss"`` or ``"sod"``; default the task of the first member, or SS
+        when two SS models are available.
     """
-    inputs = StrategyInputs(
-        pool=pool,
-        predictions=predictions,
-        models=models,
-        probabilities=probabilities,
-        batch_size=batch_size,
-        device=device,
-    )
     if members is not None:
         names = [inputs.choose_model(m) for m in members]
     else:
@@ -309,3 +224,141 @@ def ensemble_mutual_information_scores(
         scores[start:stop] = masked_mean(mi).cpu().numpy()
         valid[start:stop] = np.logical_and.reduce([ok for _, ok in batch])
     return scores_array(scores, inputs, valid, "ensemble_mutual_information", members=",".join(names))
+
+
+# ---- keyword forms: build the inputs, call the strategy -------------------------------------------
+
+
+def random_scores(
+    pool: Pool | None = None,
+    predictions: xr.Dataset | None = None,
+    probabilities: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> xr.DataArray:
+    """:func:`score_random` on these inputs.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> pool = SimpleNamespace(sample_ids=np.array(["a", "b", "c"]))
+    >>> bool((random_scores(pool, seed=1) == random_scores(pool, seed=1)).all())
+    True
+    """
+    inputs = StrategyInputs(pool=pool, predictions=predictions, probabilities=probabilities, seed=seed, device="cpu")
+    return score_random(inputs)
+
+
+def loss_scores(
+    pool: Pool | None = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    ground_truth: xr.Dataset | None = None,
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    top_fraction: float = 1.0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_loss` on these inputs (OHEM-style per-image loss against the labels)."""
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        ground_truth=ground_truth,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
+    return score_loss(inputs, model=model, top_fraction=top_fraction)
+
+
+def focal_scores(
+    pool: Pool | None = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    ground_truth: xr.Dataset | None = None,
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_focal` on these inputs (mean focal loss per image)."""
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        ground_truth=ground_truth,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
+    return score_focal(inputs, model=model, alpha=alpha, gamma=gamma)
+
+
+def entropy_scores(
+    pool: Pool | None = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_entropy` on these inputs (mean normalised pixel entropy of one model)."""
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
+    return score_entropy(inputs, model=model)
+
+
+def u2pl_unreliable_scores(
+    pool: Pool | None = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    probabilities: Mapping[str, Any] | None = None,
+    model: Any = None,
+    alpha_0: float = 20.0,
+    step: int = 0,
+    total_steps: int = 1,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_u2pl_unreliable` on these inputs (U2PL's unreliable-pixel ratio)."""
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
+    return score_u2pl_unreliable(inputs, model=model, alpha_0=alpha_0, step=step, total_steps=total_steps)
+
+
+def ensemble_mutual_information_scores(
+    pool: Pool | None = None,
+    predictions: xr.Dataset | None = None,
+    models: Sequence[Any] = (),
+    probabilities: Mapping[str, Any] | None = None,
+    members: Sequence[Any] | None = None,
+    task: str | None = None,
+    batch_size: int = 64,
+    device: str | None = "auto",
+) -> xr.DataArray:
+    """:func:`score_ensemble_mutual_information` on these inputs (BALD mutual information of an ensemble)."""
+    inputs = StrategyInputs(
+        pool=pool,
+        predictions=predictions,
+        models=models,
+        probabilities=probabilities,
+        batch_size=batch_size,
+        device=device,
+    )
+    return score_ensemble_mutual_information(inputs, members=members, task=task)
