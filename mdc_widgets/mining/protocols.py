@@ -159,7 +159,7 @@ def disputed_confidence(
             if entropy is None:
                 raise MdcError(
                     "The confidence filter needs the SS models' entropy; "
-                    "predict with predict_pool(..., entropy=True) or switch min_confidence off."
+                    "predict with predict_pool(..., RunOptions(entropy=True)) or switch min_confidence off."
                 )
             conf = 1 - np.asarray(entropy[:, j], dtype=np.float32).reshape(n, -1)
         out[:, j] = (conf * weight).sum(axis=1)
