@@ -658,15 +658,16 @@ class Session:
         """Evaluate and rank on these masks from now on, e.g. corrected masks back from an annotation tool.
 
         ``masks`` holds ``semantic`` and/or ``saliency (sample, y, x)`` at the
-        pool's working size for some samples (what
+        pool's working size, or at the images' own size, for some samples (what
         :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
         return); the other samples keep the pool's own ground truth or stay
         unlabeled. ``None`` goes back to the pool's ground truth.
         """
-        from mdc_widgets.export.masks import pool_ground_truth
+        from mdc_widgets.export.masks import pool_ground_truth, to_working_canvas
 
         base = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
         if masks is not None:
+            masks = to_working_canvas(masks, self.pool)  # masks at the photos' own size (a native-size export)
             size = tuple(int(s) for s in self.pool.image_size)
             if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
                 raise MdcError(

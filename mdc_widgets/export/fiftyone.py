@@ -21,12 +21,22 @@ import xarray as xr
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import labeled_flags, write_images
-from mdc_widgets.export.mined import RANKED_COLUMNS, mined_set
+from mdc_widgets.export.mined import RANKED_COLUMNS, mined_set, sample_array
 
 __all__ = ["export_fiftyone", "field_name"]
 
 # sample variables that are maps, coordinates or set apart below, not scalar fields
-_NOT_FIELDS = {"image", "prediction", "semantic", "saliency", "semantic_labeled", "saliency_labeled", "verdicts"}
+_NOT_FIELDS = {
+    "image",
+    "prediction",
+    "semantic",
+    "saliency",
+    "semantic_labeled",
+    "saliency_labeled",
+    "verdicts",
+    "image_height",  # FiftyOne's own metadata holds each image's size
+    "image_width",
+}
 
 
 def _fiftyone() -> Any:
@@ -73,6 +83,7 @@ def export_fiftyone(
     image_dir: str | Path | None = None,
     overwrite: bool = True,
     persistent: bool = False,
+    size: str = "native",
 ) -> Any:
     """Create the FiftyOne dataset ``name`` of a mined set (best first) and return it.
 
@@ -85,11 +96,14 @@ def export_fiftyone(
     image_dir : where the images are written as PNG, which FiftyOne links to
         (default ``<cache>/fiftyone/<name>``)
     persistent : keep the dataset when the database shuts down
+    size : str, optional
+        ``"native"`` (default): a file pool's photos, maps and masks at each
+        photo's own size; ``"working"``: the pool's working canvas
     """
     fo = _fiftyone()
     from mdc_widgets.config import cache_dir
 
-    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
+    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     if not overwrite and fo.dataset_exists(name):
         raise MdcError(f"A FiftyOne dataset named {name!r} exists; pass overwrite=True or choose another name.")
     paths = write_images(mined, Path(image_dir) if image_dir else cache_dir() / "fiftyone" / re.sub(r"\W", "_", name))
@@ -103,7 +117,6 @@ def export_fiftyone(
     if "saliency" in mined:
         targets["gt_saliency"] = {0: "background", 255: "salient"}
     scalars = [v for v in mined.data_vars if mined[v].dims == ("sample",) and v not in _NOT_FIELDS]
-    maps = np.asarray(mined["prediction"].values)
     samples = []
     for i, sample_id in enumerate(mined["sample"].values):
         sample = fo.Sample(filepath=str(paths[i]), mdc_sample=str(sample_id))
@@ -112,12 +125,11 @@ def export_fiftyone(
         text = str(mined["verdicts"].values[i]) if "verdicts" in mined else ""
         sample["verdicts"] = [v for v in text.split("; ") if v]
         for j, (_model, task, fld) in enumerate(models):
-            sample[fld] = (
-                fo.Segmentation(mask=maps[i, j]) if task == "ss" else fo.Heatmap(map=maps[i, j], range=[0, 255])
-            )
+            values = sample_array(mined, "prediction", i, j)
+            sample[fld] = fo.Segmentation(mask=values) if task == "ss" else fo.Heatmap(map=values, range=[0, 255])
         for kind in ("semantic", "saliency"):
             if kind in mined and labeled_flags(mined, kind)[i]:
-                sample[f"gt_{kind}"] = fo.Segmentation(mask=np.asarray(mined[kind].values[i]))
+                sample[f"gt_{kind}"] = fo.Segmentation(mask=sample_array(mined, kind, i))
         samples.append(sample)
     dataset.add_samples(samples, progress=False)
     dataset.mask_targets = targets
