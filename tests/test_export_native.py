@@ -219,3 +219,32 @@ def test_a_single_native_size_mask_goes_through_set_ground_truth(session, photos
     )
     with pytest.raises(MdcError, match="its image is 48x30"):
         session.set_ground_truth(masks_dataset({"saliency": {sid: np.zeros((10, 10), np.uint8)}}))
+
+
+def test_fiftyone_native_export_holds_the_photos_and_their_masks_at_full_size(session, photos, tmp_path):
+    import os
+    import uuid
+
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    fo = pytest.importorskip("fiftyone")
+    from mdc_widgets.export import export_fiftyone
+
+    name = f"mdc-native-{uuid.uuid4().hex[:8]}"
+    try:
+        export_fiftyone(session, name, image_dir=tmp_path / "images")
+        dataset = fo.load_dataset(name)
+        ids = [str(s) for s in mined_set(session)["sample"].values]
+        assert dataset.sort_by("rank").values("mdc_sample") == ids
+        for sample in dataset:
+            sid = sample["mdc_sample"]
+            h, w = _native(session, sid)
+            assert (sample.metadata.height, sample.metadata.width) == (h, w)
+            np.testing.assert_array_equal(decode_image(sample.filepath), decode_image(photos["images"] / f"{sid}.png"))
+            np.testing.assert_array_equal(sample["pred_map_a"].map, decode_mask(photos["map_a"] / f"{sid}.png", "grey"))
+            np.testing.assert_array_equal(
+                sample["gt_saliency"].mask, decode_mask(photos["saliency"] / f"{sid}.png", "grey")
+            )
+            np.testing.assert_array_equal(sample["gt_semantic"].mask, decode_mask(photos["semantic"] / f"{sid}.png"))
+    finally:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)

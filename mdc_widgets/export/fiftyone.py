@@ -6,7 +6,9 @@ Each sample carries ``mdc_sample`` (the sample id), ``rank``, ``selected``,
 model (``pred_<model>``: an ``fo.Segmentation`` with the class list as mask
 targets for SS, an ``fo.Heatmap`` of the saliency 0..255 for SOD) and the
 ground truth (``gt_semantic``, ``gt_saliency`` as Segmentations) where the
-pool has it. Needs ``pip install mdc-widgets[fiftyone]``.
+pool has it, and ``metadata`` (each image's width and height). Images and
+maps are at each photo's own size unless ``size="working"``. Needs
+``pip install mdc-widgets[fiftyone]``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import xarray as xr
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import labeled_flags, write_images
-from mdc_widgets.export.mined import RANKED_COLUMNS, mined_set, sample_array
+from mdc_widgets.export.mined import RANKED_COLUMNS, mined_set, sample_array, sample_extent
 
 __all__ = ["export_fiftyone", "field_name"]
 
@@ -119,7 +121,12 @@ def export_fiftyone(
     scalars = [v for v in mined.data_vars if mined[v].dims == ("sample",) and v not in _NOT_FIELDS]
     samples = []
     for i, sample_id in enumerate(mined["sample"].values):
+        height, width = sample_extent(mined, i)
         sample = fo.Sample(filepath=str(paths[i]), mdc_sample=str(sample_id))
+        # the size FiftyOne shows and filters on, known here without reading the file again
+        sample["metadata"] = fo.ImageMetadata(
+            width=width, height=height, num_channels=3, size_bytes=paths[i].stat().st_size, mime_type="image/png"
+        )
         for variable in scalars:
             sample[variable] = _scalar(mined[variable].values[i])
         text = str(mined["verdicts"].values[i]) if "verdicts" in mined else ""
