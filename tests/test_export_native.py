@@ -248,3 +248,42 @@ def test_fiftyone_native_export_holds_the_photos_and_their_masks_at_full_size(se
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+
+
+def test_whole_pool_export_falls_back_to_the_stored_map_of_a_map_gone_since(photos, tmp_path):
+    import shutil
+
+    from mdc_widgets.export import sample_array
+
+    root = tmp_path / "copy"
+    for name, folder in photos.items():
+        shutil.copytree(folder, root / name)
+    session = Session(
+        str(root / "images"),
+        tmp_path / "store",
+        image_size=(32, 32),
+        fit="letterbox",
+        ground_truth={"saliency": str(root / "saliency")},
+        maps={"map_a": str(root / "map_a"), "map_b": str(root / "map_b")},
+        use_registry=False,
+        device="cpu",
+    )
+    session.predict(["map_a", "map_b"])
+    session.mine(CompetitionGroup(sod=("map_a", "map_b")), k=2, constraints=Constraints.none(), save=False)
+    (root / "map_a" / "p0.png").unlink()
+    with pytest.warns(UserWarning, match="map_a"):
+        mined = mined_set(session, selected_only=False)
+    ids = [str(s) for s in mined["sample"].values]
+    assert sorted(ids) == sorted(map(str, session.pool.sample_ids)) and int(mined["selected"].sum()) == 2
+    position = ids.index("p0")
+    stored = session.predictions["prediction"].sel(sample="p0", model="map_a").values
+    np.testing.assert_array_equal(
+        sample_array(mined, "prediction", position, 0),
+        from_canvas(stored, _native(session, "p0"), "letterbox", "saliency"),
+    )
+    for i, sid in enumerate(ids):
+        assert sample_array(mined, "image", i).shape[:2] == _native(session, sid)
+        if sid != "p0":
+            np.testing.assert_array_equal(
+                sample_array(mined, "prediction", i, 0), decode_mask(root / "map_a" / f"{sid}.png", "grey")
+            )

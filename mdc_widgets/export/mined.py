@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -232,15 +233,25 @@ def _at_native_size(mined: xr.Dataset, session: Any, imported: list[str]) -> xr.
     }
     imported_set = set(imported)
     for k, (index, (h, w)) in enumerate(zip(indices, natives)):
-        image = decode_image(pool.paths[index])
+        try:
+            image = decode_image(pool.paths[index])
+        except MdcError as exc:  # an image the pool skipped (whole-pool export): its working canvas, as stored
+            warnings.warn(f"{exc} Exporting its working-size image instead.", stacklevel=3)
+            image = from_canvas(np.asarray(mined["image"].values[k]), (h, w), fit, "image")
         if image.shape[:2] != (h, w):  # the header and the pixels disagree (a damaged EXIF block): trust the pixels
             image = from_canvas(np.asarray(mined["image"].values[k]), (h, w), fit, "image")
         images[k, :h, :w] = image
         for j, (model, task) in enumerate(zip(models, tasks)):
-            maps[k, j, :h, :w] = map_at_native_size(
-                working_maps[k, j], task, (h, w), fit, released.get(model), stems[index]
-            )
-        own = {} if ids[k] in imported_set else pool.native_ground_truth(index)
+            try:
+                values = map_at_native_size(working_maps[k, j], task, (h, w), fit, released.get(model), stems[index])
+            except MdcError as exc:  # a released map skipped for this image, or gone since: the stored map
+                warnings.warn(f"{exc} Exporting the stored working-size map of {model!r} instead.", stacklevel=3)
+                values = map_at_native_size(working_maps[k, j], task, (h, w), fit)
+            maps[k, j, :h, :w] = values
+        try:
+            own = {} if ids[k] in imported_set else pool.native_ground_truth(index)
+        except MdcError:  # an unreadable mask: the pool's ground truth already left it out
+            own = {}
         for kind, values in truths.items():
             if kind in own:
                 values[k, :h, :w] = own[kind]
