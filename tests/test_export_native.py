@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest_widgets import tiny_conv_competitor
+from _helpers import tiny_conv_competitor
 from PIL import Image
 
 from mdc_widgets.data.io import decode_image, decode_mask, fit_to_canvas, from_canvas
@@ -29,8 +29,6 @@ from mdc_widgets.export.coco import mask_annotations
 from mdc_widgets.export.label_studio import brush_encode
 from mdc_widgets.mining import CompetitionGroup, Constraints, Weights
 from mdc_widgets.session import Session
-
-pytest_plugins = ["conftest_widgets"]
 
 SIZES = [(30, 48), (48, 30), (36, 36), (24, 40), (40, 26), (28, 44)]  # (H, W)
 CLASSES = ["background"] + [f"c{i}" for i in range(1, 6)]
