@@ -191,17 +191,18 @@ class Session(PoolWorkspace):
         """Evaluate and rank on these masks from now on, e.g. corrected masks back from an annotation tool.
 
         ``masks`` holds ``semantic`` and/or ``saliency (sample, y, x)`` at the
-        pool's working size for some samples (what
+        pool's working size, or at the images' own size, for some samples (what
         :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
         return); the other samples keep the pool's own ground truth or stay
         unlabeled. ``None`` goes back to the pool's ground truth.
         """
-        from mdc_widgets.export.masks import pool_ground_truth  # the exporters load when masks come back
+        from mdc_widgets.export.masks import pool_ground_truth, to_working_canvas  # exporters load on use
 
         if masks is None:
             return self.use_ground_truth(None)
+        masks = to_working_canvas(masks, self.pool)  # masks at the photos' own size (a native-size export)
         self.check_working_size(masks)
-        base = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
+        base = self.pool.ground_truth()
         return self.use_ground_truth(pool_ground_truth(masks, [str(s) for s in self.pool.sample_ids], base))
 
     def export(

@@ -6,6 +6,7 @@ Skipped where fiftyone is not installed (``pip install mdc-widgets[fiftyone]``).
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,3 +65,46 @@ def test_fiftyone_round_trip_keeps_fields_and_masks(gt_session, tmp_path):
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+
+
+SCREENSHOT_SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "fiftyone_app.py"
+# ten SOD-300 photos, portrait ones among them (181018, 301007)
+FEW_PHOTOS = ["2092", "8049", "8143", "12003", "12074", "181018", "301007", "43083", "55067", "22013"]
+
+
+def screenshot_script():
+    """``docs/screenshots/fiftyone_app.py`` as a module, or a skip saying what the run lacks."""
+    import importlib.util
+    import shutil
+
+    pytest.importorskip("playwright.sync_api")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    spec = importlib.util.spec_from_file_location("fiftyone_app", SCREENSHOT_SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    if not script.SOD300.exists():
+        pytest.skip(f"the SOD-300 photos are not at {script.SOD300} (../shared is absent)")
+    return script
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_app_shows_the_mined_set(tmp_path):
+    """The FiftyOne App, in headless Chromium, lists the mined SOD-300 photos and their fields (the README's picture)."""
+    import os
+
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    pytest.importorskip("fiftyone")
+    script = screenshot_script()
+    photos = script.sample_photos(tmp_path / "photos", FEW_PHOTOS)
+    # the script waits for the sample count and the exported fields on the page, else it raises
+    shots = script.take_screenshots(tmp_path / "shots", photos, k=6)
+    from PIL import Image
+
+    assert set(shots) == {"contact_sheet", "grid", "sample"}
+    for what in ("grid", "sample"):
+        with Image.open(shots[what]) as picture:
+            assert picture.size == (1500, 1000)
+            # photos were drawn: an App without its images is a few flat UI colours
+            assert len(picture.convert("RGB").getcolors(maxcolors=1 << 24)) > 5000

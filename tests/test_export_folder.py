@@ -105,3 +105,22 @@ def test_session_export_is_the_widget_action(mined_blob_session, tmp_path):
     assert index == tmp_path / "via_session" / "index.html" and index.exists()
     with pytest.raises(MdcError, match="Unknown export format 'pdf'"):
         mined_blob_session.export("pdf", tmp_path / "x")
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_contact_sheet_of_real_photos_renders_in_a_browser(tmp_path):
+    """index.html of a SOD-300 export in headless Chromium: one row per image, every picture decodes."""
+    from test_export_fiftyone import FEW_PHOTOS, screenshot_script
+
+    script = screenshot_script()
+    photos = script.sample_photos(tmp_path / "photos", FEW_PHOTOS)
+    session = script.mined_session(tmp_path / "work", photos, k=5)
+    shot = script.contact_sheet_screenshot(session, tmp_path, tmp_path / "work")
+    assert shot.exists()
+    # at the photos' own size: no picture of the export is the square working canvas
+    from PIL import Image
+
+    for path in (tmp_path / "work" / "folder" / "images").iterdir():
+        with Image.open(path) as picture:
+            assert picture.width != picture.height

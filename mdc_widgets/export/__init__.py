@@ -12,11 +12,12 @@ from mdc_widgets.export.coco import export_coco, import_coco
 from mdc_widgets.export.fiftyone import export_fiftyone
 from mdc_widgets.export.folder import contact_sheet_html, export_folder
 from mdc_widgets.export.label_studio import brush_decode, brush_encode, export_label_studio, import_label_studio
-from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, write_mask_folder
-from mdc_widgets.export.mined import file_stem, mined_set, ranked_frame
+from mdc_widgets.export.masks import masks_dataset, pool_ground_truth, to_working_canvas, write_mask_folder
+from mdc_widgets.export.mined import SIZES, file_stem, mined_set, ranked_frame, sample_array, sample_extent
 
 __all__ = [
     "EXPORTERS",
+    "SIZES",
     "brush_decode",
     "brush_encode",
     "contact_sheet_html",
@@ -32,6 +33,9 @@ __all__ = [
     "mined_set",
     "pool_ground_truth",
     "ranked_frame",
+    "sample_array",
+    "sample_extent",
+    "to_working_canvas",
     "write_mask_folder",
 ]
 
@@ -48,7 +52,7 @@ def export_as(format: str, source, target, **options):
     """Run the exporter of ``format`` (a key of :data:`EXPORTERS`) on ``source``, writing to ``target``.
 
     ``target`` is a folder, or the dataset name for ``"fiftyone"``; ``options``
-    go to the exporter (``result=``, ``selected_only=``, ...).
+    go to the exporter (``result=``, ``selected_only=``, ``size=``, ...).
 
     Examples
     --------

@@ -21,7 +21,7 @@ import xarray as xr
 from mdc_widgets._atomic import atomic_write_json
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import masks_dataset, write_images
-from mdc_widgets.export.mined import file_stem, mined_set, stems_to_samples
+from mdc_widgets.export.mined import file_stem, mined_set, sample_extent, stems_to_samples
 from mdc_widgets.export.prelabels import SALIENT, class_index, prelabels
 
 __all__ = ["export_coco", "import_coco", "mask_annotations", "rasterize_annotations"]
@@ -101,6 +101,7 @@ def export_coco(
     result: str | xr.Dataset | None = None,
     pool: Any = None,
     predictions: xr.Dataset | None = None,
+    size: str = "native",
 ) -> dict[str, Path]:
     """Write the mined images and one COCO file of pre-annotations per model; returns ``{model: json path}``.
 
@@ -108,21 +109,24 @@ def export_coco(
     background is left out); SOD models the category ``salient`` (id 1) from
     their adaptively binarised map. Each image's ``file_name`` is
     ``<stem>.png`` in ``OUT/images`` (the sample id where it is a safe name).
+    With ``size="native"`` (the default) a file pool's photos and masks keep
+    the photos' own sizes (no letterbox pad); ``size="working"`` writes the
+    pool's working canvas (see :func:`~mdc_widgets.export.mined_set`).
     """
-    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
+    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     out = Path(out)
     write_images(mined, out / "images")
-    height, width = int(mined.sizes["y"]), int(mined.sizes["x"])
-    images = [
-        {"id": i + 1, "file_name": f"{file_stem(str(s))}.png", "width": width, "height": height}
-        for i, s in enumerate(mined["sample"].values)
-    ]
+    images = []
+    for i, s in enumerate(mined["sample"].values):
+        height, width = sample_extent(mined, i)
+        images.append({"id": i + 1, "file_name": f"{file_stem(str(s))}.png", "width": width, "height": height})
     files = {}
     for model, (kind, labels, classes) in prelabels(mined).items():
         categories = [{"id": i, "name": name, "supercategory": kind} for i, name in enumerate(classes) if i > 0]
         annotations: list[dict] = []
         for i, image in enumerate(images):
-            annotations += mask_annotations(labels[i], image["id"], first_id=len(annotations) + 1)
+            own = labels[i, : image["height"], : image["width"]]
+            annotations += mask_annotations(own, image["id"], first_id=len(annotations) + 1)
         document = {
             "info": {
                 "description": f"pre-annotations of {model} ({kind}) for mining result "
@@ -144,6 +148,7 @@ def import_coco(
     *,
     classes: Sequence[str] | None = None,
     sample_ids: Sequence[str] | None = None,
+    pool: Any = None,
 ) -> xr.Dataset:
     """Masks of a COCO file (e.g. CVAT's "COCO 1.0" export) as ground truth ``(sample, y, x)``.
 
@@ -152,7 +157,10 @@ def import_coco(
     by name (default: the category ids are the indices). Every image listed
     counts as annotated (no annotation: all background). Sample ids are the
     file stems, mapped back through ``sample_ids`` (the pool's) where the
-    export had to rename them.
+    export had to rename them. With ``pool`` (the pool or Session the set was
+    exported from; its sample ids are used when ``sample_ids`` is not given),
+    masks at each photo's own size (a ``size="native"`` export) are brought to
+    the pool's working canvas, as the pool fits its own masks.
     """
     path = Path(path)
     try:
@@ -174,6 +182,8 @@ def import_coco(
     by_image: dict[int, list[dict]] = {}
     for annotation in document.get("annotations", []):
         by_image.setdefault(int(annotation["image_id"]), []).append(annotation)
+    if sample_ids is None and pool is not None:
+        sample_ids = getattr(pool, "pool", pool).sample_ids
     to_sample = stems_to_samples(sample_ids) if sample_ids is not None else {}
     kind = "saliency" if saliency else "semantic"
     masks = {}
@@ -183,4 +193,4 @@ def import_coco(
             by_image.get(int(image["id"]), []), image["height"], image["width"], value_of
         )
     names_out = list(SALIENT) if saliency else list(classes or [])
-    return masks_dataset({kind: masks}, names_out)
+    return masks_dataset({kind: masks}, names_out, pool=pool)

@@ -6,7 +6,9 @@ Each sample carries ``mdc_sample`` (the sample id), ``rank``, ``selected``,
 model (``pred_<model>``: an ``fo.Segmentation`` with the class list as mask
 targets for SS, an ``fo.Heatmap`` of the saliency 0..255 for SOD) and the
 ground truth (``gt_semantic``, ``gt_saliency`` as Segmentations) where the
-pool has it. Needs ``pip install mdc-widgets[fiftyone]``.
+pool has it, and ``metadata`` (each image's width and height). Images and
+maps are at each photo's own size unless ``size="working"``. Needs
+``pip install mdc-widgets[fiftyone]``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,22 @@ import xarray as xr
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import labeled_flags, write_images
-from mdc_widgets.export.mined import RANKED_COLUMNS, mined_set
+from mdc_widgets.export.mined import RANKED_COLUMNS, mined_set, sample_array, sample_extent
 
 __all__ = ["export_fiftyone", "field_name"]
 
 # sample variables that are maps, coordinates or set apart below, not scalar fields
-_NOT_FIELDS = {"image", "prediction", "semantic", "saliency", "semantic_labeled", "saliency_labeled", "verdicts"}
+_NOT_FIELDS = {
+    "image",
+    "prediction",
+    "semantic",
+    "saliency",
+    "semantic_labeled",
+    "saliency_labeled",
+    "verdicts",
+    "image_height",  # FiftyOne's own metadata holds each image's size
+    "image_width",
+}
 
 
 def _fiftyone() -> Any:
@@ -73,6 +85,7 @@ def export_fiftyone(
     image_dir: str | Path | None = None,
     overwrite: bool = True,
     persistent: bool = False,
+    size: str = "native",
 ) -> Any:
     """Create the FiftyOne dataset ``name`` of a mined set (best first) and return it.
 
@@ -85,11 +98,14 @@ def export_fiftyone(
     image_dir : where the images are written as PNG, which FiftyOne links to
         (default ``<cache>/fiftyone/<name>``)
     persistent : keep the dataset when the database shuts down
+    size : str, optional
+        ``"native"`` (default): a file pool's photos, maps and masks at each
+        photo's own size; ``"working"``: the pool's working canvas
     """
     fo = _fiftyone()
     from mdc_widgets.config import cache_dir
 
-    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
+    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     if not overwrite and fo.dataset_exists(name):
         raise MdcError(f"A FiftyOne dataset named {name!r} exists; pass overwrite=True or choose another name.")
     paths = write_images(mined, Path(image_dir) if image_dir else cache_dir() / "fiftyone" / re.sub(r"\W", "_", name))
@@ -103,21 +119,24 @@ def export_fiftyone(
     if "saliency" in mined:
         targets["gt_saliency"] = {0: "background", 255: "salient"}
     scalars = [v for v in mined.data_vars if mined[v].dims == ("sample",) and v not in _NOT_FIELDS]
-    maps = np.asarray(mined["prediction"].values)
     samples = []
     for i, sample_id in enumerate(mined["sample"].values):
+        height, width = sample_extent(mined, i)
         sample = fo.Sample(filepath=str(paths[i]), mdc_sample=str(sample_id))
+        # the size FiftyOne shows and filters on, known here without reading the file again
+        sample["metadata"] = fo.ImageMetadata(
+            width=width, height=height, num_channels=3, size_bytes=paths[i].stat().st_size, mime_type="image/png"
+        )
         for variable in scalars:
             sample[variable] = _scalar(mined[variable].values[i])
         text = str(mined["verdicts"].values[i]) if "verdicts" in mined else ""
         sample["verdicts"] = [v for v in text.split("; ") if v]
         for j, (_model, task, fld) in enumerate(models):
-            sample[fld] = (
-                fo.Segmentation(mask=maps[i, j]) if task == "ss" else fo.Heatmap(map=maps[i, j], range=[0, 255])
-            )
+            values = sample_array(mined, "prediction", i, j)
+            sample[fld] = fo.Segmentation(mask=values) if task == "ss" else fo.Heatmap(map=values, range=[0, 255])
         for kind in ("semantic", "saliency"):
             if kind in mined and labeled_flags(mined, kind)[i]:
-                sample[f"gt_{kind}"] = fo.Segmentation(mask=np.asarray(mined[kind].values[i]))
+                sample[f"gt_{kind}"] = fo.Segmentation(mask=sample_array(mined, kind, i))
         samples.append(sample)
     dataset.add_samples(samples, progress=False)
     dataset.mask_targets = targets

@@ -2,7 +2,7 @@
 
 Layout of ``OUT``::
 
-    images/<stem>.png              the images (working resolution)
+    images/<stem>.png              the images (each at its own size; size="working": the working canvas)
     <model>/<stem>.png             each model's map: SS palette PNG (VOC colours), SOD grey 0..255
     ground_truth/semantic/<stem>.png, ground_truth/saliency/<stem>.png   (when the pool has them)
     overlays/<model or gt_kind>/<stem>.png   the maps coloured over the images (what index.html shows)
@@ -119,6 +119,7 @@ def export_folder(
     result: str | xr.Dataset | None = None,
     pool: Any = None,
     predictions: xr.Dataset | None = None,
+    size: str = "native",
 ) -> Path:
     """Write a mined set as PNGs, ``ranked.csv`` and an ``index.html`` contact sheet into ``out``.
 
@@ -129,37 +130,43 @@ def export_folder(
     out : the folder (created; files of an earlier export are replaced)
     selected_only : only the selected images, else the whole pool
     result : which result of a Session (default: its latest)
+    size : str, optional
+        ``"native"`` (default): each photo and its maps at the photo's own
+        size; ``"working"``: the pool's working canvas (see
+        :func:`~mdc_widgets.export.mined_set`)
 
     Returns
     -------
     pathlib.Path
         ``out/index.html``.
     """
-    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
+    from mdc_widgets.export.mined import sample_array
+
+    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     out = Path(out)
     clash = _RESERVED & {str(m) for m in mined["model"].values}
     if clash:
         raise MdcError(f"Model names {sorted(clash)} clash with the export's own folders in {out}; rename the models.")
-    images = np.asarray(mined["image"].values)
-    maps = np.asarray(mined["prediction"].values)
     write_images(mined, out / "images")
     for i, sample in enumerate(mined["sample"].values):
         stem = file_stem(str(sample))
+        image = sample_array(mined, "image", i)
         for j, (model, task) in enumerate(zip(mined["model"].values, mined["task"].values)):
             writer = label_png if str(task) == "ss" else grey_png
-            atomic_write_bytes(out / str(model) / f"{stem}.png", writer(maps[i, j]))
+            values = sample_array(mined, "prediction", i, j)
+            atomic_write_bytes(out / str(model) / f"{stem}.png", writer(values))
             atomic_write_bytes(
-                out / "overlays" / str(model) / f"{stem}.png", rgb_png(overlay_map(images[i], maps[i, j], str(task)))
+                out / "overlays" / str(model) / f"{stem}.png", rgb_png(overlay_map(image, values, str(task)))
             )
         for kind, task in (("semantic", "ss"), ("saliency", "sod")):
             if kind in mined and labeled_flags(mined, kind)[i]:
-                truth = np.asarray(mined[kind].values[i])
+                truth = sample_array(mined, kind, i)
                 atomic_write_bytes(
                     out / "ground_truth" / kind / f"{stem}.png",
                     label_png(truth) if kind == "semantic" else grey_png(truth),
                 )
                 atomic_write_bytes(
-                    out / "overlays" / f"gt_{kind}" / f"{stem}.png", rgb_png(overlay_map(images[i], truth, task))
+                    out / "overlays" / f"gt_{kind}" / f"{stem}.png", rgb_png(overlay_map(image, truth, task))
                 )
     atomic_write_text(out / "ranked.csv", ranked_frame(mined).to_csv(index=False))
     title = f"Mined images: {mined.attrs.get('result_key') or 'result'} ({mined.attrs.get('pool') or 'pool'})"

@@ -24,7 +24,7 @@ import xarray as xr
 from mdc_widgets._atomic import atomic_write_json, atomic_write_text
 from mdc_widgets.errors import MdcError
 from mdc_widgets.export.masks import masks_dataset, write_images
-from mdc_widgets.export.mined import file_stem, mined_set
+from mdc_widgets.export.mined import file_stem, mined_set, sample_extent
 from mdc_widgets.export.prelabels import SALIENT, class_index, prelabels, semantic_classes
 
 __all__ = ["brush_decode", "brush_encode", "export_label_studio", "import_label_studio", "label_config"]
@@ -162,6 +162,7 @@ def export_label_studio(
     result: str | xr.Dataset | None = None,
     pool: Any = None,
     predictions: xr.Dataset | None = None,
+    size: str = "native",
 ) -> Path:
     """Write images, ``tasks.json`` (models' masks as predictions) and ``label_config.xml``; returns tasks.json.
 
@@ -170,8 +171,11 @@ def export_label_studio(
     image_root : URL prefix of ``OUT/images`` as Label Studio serves it; the
         default fits local-file serving with
         ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server)
+    size : str, optional
+        ``"native"`` (default): a file pool's photos and brush masks at each
+        photo's own size; ``"working"``: the pool's working canvas
     """
-    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
+    mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     out = Path(out)
     write_images(mined, out / "images")
     pre = prelabels(mined)
@@ -180,11 +184,12 @@ def export_label_studio(
         kinds["semantic"] = semantic_classes(mined)
     tasks = []
     for i, sample in enumerate(mined["sample"].values):
+        height, width = sample_extent(mined, i)
         predictions_of_image = [
             {
                 "model_version": model,
                 "score": float(np.nan_to_num(mined["score"].values[i])),
-                "result": _brush_results(labels[i], kind, classes, model),
+                "result": _brush_results(labels[i, :height, :width], kind, classes, model),
             }
             for model, (kind, labels, classes) in pre.items()
         ]
@@ -217,6 +222,7 @@ def import_label_studio(
     *,
     classes: Sequence[str] | None = None,
     annotated_only: bool = True,
+    pool: Any = None,
 ) -> xr.Dataset:
     """Masks of a Label Studio JSON export as ground truth ``semantic``/``saliency (sample, y, x)``.
 
@@ -226,7 +232,9 @@ def import_label_studio(
     paints 255, a ``semantic`` one the index of its label in ``classes``
     (default: the names in ``label_config.xml`` beside the file). A kind
     (tag) of that config, or used anywhere in the file, is all background in
-    an annotated task that has none of it.
+    an annotated task that has none of it. With ``pool`` (the pool or Session
+    the tasks were exported from), masks at each photo's own size (a
+    ``size="native"`` export) are brought to the pool's working canvas.
     """
     path = Path(path)
     try:
@@ -272,7 +280,7 @@ def import_label_studio(
             kind = r["from_name"]
             fill = 255 if kind == "saliency" else class_index(names[0], classes, str(path))
             masks[kind][sample][painted] = fill
-    return masks_dataset(masks, list(SALIENT) if kinds == ["saliency"] else list(classes))
+    return masks_dataset(masks, list(SALIENT) if kinds == ["saliency"] else list(classes), pool=pool)
 
 
 def _read_config(config: Path) -> tuple[list[str], list[str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -27,6 +28,7 @@ __all__ = [
     "masks_dataset",
     "pool_ground_truth",
     "rgb_png",
+    "to_working_canvas",
     "write_images",
     "write_mask_folder",
 ]
@@ -83,11 +85,14 @@ def rgb_png(image: np.ndarray) -> bytes:
     return to_png(np.asarray(image))
 
 
-def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str] = ()) -> xr.Dataset:
+def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str] = (), pool: Any = None) -> xr.Dataset:
     """``{kind: {sample: (H, W) uint8}}`` as a Dataset ``<kind> (sample, y, x)`` (samples in first-seen order).
 
     Every mask of the Dataset has one size; a kind missing for a sample that
-    another kind has is marked in ``<kind>_labeled``.
+    another kind has is marked in ``<kind>_labeled``. With ``pool`` (the pool
+    or Session the masks' images were exported from), masks at an image's own
+    size are first brought to the pool's working canvas
+    (:func:`to_working_canvas`), so masks of photos of different sizes fit.
 
     Examples
     --------
@@ -100,11 +105,16 @@ def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str
         samples += [s for s in per_sample if s not in samples]
     if not samples:
         raise MdcError("No mask was imported: the annotation file holds no annotated image.")
+    if pool is not None:
+        masks = {
+            kind: {s: _mask_on_canvas(np.asarray(m), pool, s) for s, m in per_sample.items()}
+            for kind, per_sample in masks.items()
+        }
     shapes = {np.asarray(m).shape for per_sample in masks.values() for m in per_sample.values()}
     if len(shapes) != 1:
         raise ShapeError(
-            f"Imported masks have different sizes {sorted(shapes)}; export and import one mined set "
-            "(its images share the working size)."
+            f"Imported masks have different sizes {sorted(shapes)} (each image's own size); pass pool=... "
+            "(the pool or Session they were exported from) to bring them to its working canvas."
         )
     shape = shapes.pop()
     variables = {}
@@ -120,6 +130,67 @@ def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str
         if len(per_sample) < len(samples):
             variables[f"{kind}_labeled"] = ("sample", np.array([s in per_sample for s in samples]))
     return xr.Dataset(variables, coords={"sample": np.asarray(samples, dtype=object)}, attrs={"classes": list(classes)})
+
+
+def _pool_of(pool: Any) -> Any:
+    """The pool of a Session, or the pool itself."""
+    return getattr(pool, "pool", pool)
+
+
+def _mask_on_canvas(mask: np.ndarray, pool: Any, sample: str) -> np.ndarray:
+    """One mask of ``sample`` on ``pool``'s working canvas: as it is at the working size, else fitted from the
+    image's own size exactly as the pool fits its own masks (nearest; the letterbox pad is background)."""
+    from mdc_widgets.data.io import fit_to_canvas
+
+    pool = _pool_of(pool)
+    canvas = tuple(int(s) for s in pool.image_size)
+    if mask.shape == canvas:
+        return mask
+    try:
+        index = pool.index_of(str(sample))
+    except MdcError:
+        raise MdcError(
+            f"The mask of {sample!r} is not of an image in pool {getattr(pool, 'name', '?')!r}; "
+            "import the annotations of a set exported from this pool."
+        ) from None
+    native = tuple(int(s) for s in pool.native_size(index))
+    if mask.shape != native:
+        raise ShapeError(
+            f"The mask of {sample!r} is {mask.shape[1]}x{mask.shape[0]} (WxH); its image is "
+            f"{native[1]}x{native[0]} and the pool's working canvas {canvas[1]}x{canvas[0]}. "
+            "Annotate the exported image itself (size='native' or size='working')."
+        )
+    return fit_to_canvas(mask, canvas, getattr(pool, "fit", "stretch"), "labels")
+
+
+def to_working_canvas(masks: xr.Dataset, pool: Any) -> xr.Dataset:
+    """Imported masks ``<kind> (sample, y, x)`` on ``pool``'s working canvas (unchanged when they are already).
+
+    Masks at their images' own size (one size for all, else use
+    ``masks_dataset(..., pool=)`` through the importers' ``pool=``) are fitted
+    as the pool fits its own masks, so a native-size export's corrected
+    masks evaluate like the pool's ground truth.
+
+    Examples
+    --------
+    >>> from mdc_widgets.data import open_pool
+    >>> pool = open_pool(xr.Dataset({"image": (("sample", "y", "x", "channel"), np.zeros((1, 4, 4, 3), np.uint8))},
+    ...                             coords={"sample": ["a"]}), image_size=(4, 4))
+    >>> masks = masks_dataset({"saliency": {"a": np.zeros((4, 4), np.uint8)}})
+    >>> to_working_canvas(masks, pool) is masks
+    True
+    """
+    canvas = tuple(int(s) for s in _pool_of(pool).image_size)
+    if (masks.sizes.get("y"), masks.sizes.get("x")) == canvas:
+        return masks
+    out = {}
+    for kind in ("semantic", "saliency"):
+        if kind in masks:
+            flags = labeled_flags(masks, kind)
+            out[kind] = {
+                str(s): np.asarray(m) for s, m, ok in zip(masks["sample"].values, masks[kind].values, flags) if ok
+            }
+    return masks_dataset(out, list(masks.attrs.get("classes") or []), pool=pool)
 
 
 def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.Dataset | None = None) -> xr.Dataset:
@@ -170,16 +241,26 @@ def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.
         variables[kind] = (("sample", "y", "x"), values)
         variables[f"{kind}_labeled"] = ("sample", labeled)
     classes = list(imported.attrs.get("classes") or (base.attrs.get("classes") if base is not None else []) or [])
-    return xr.Dataset(variables, coords={"sample": np.asarray(ids, dtype=object)}, attrs={"classes": classes})
+    # which samples' masks are imported rather than the pool's (a native-size export crops them back)
+    imported_samples = set(base.attrs.get("imported_samples") or []) if base is not None else set()
+    imported_samples |= {str(s) for s in imported["sample"].values}
+    return xr.Dataset(
+        variables,
+        coords={"sample": np.asarray(ids, dtype=object)},
+        attrs={"classes": classes, "imported_samples": sorted(imported_samples)},
+    )
 
 
-def write_mask_folder(imported: xr.Dataset, out: str | Path) -> dict[str, Path]:
+def write_mask_folder(imported: xr.Dataset, out: str | Path, pool: Any = None) -> dict[str, Path]:
     """Write imported masks as ``OUT/<kind>/<stem>.png`` and return ``{kind: folder}`` for ``open_pool``.
 
     Semantic masks are palette PNGs, saliency masks grey 0/255; file stems are
     :func:`~mdc_widgets.export.mined.file_stem` of the sample ids, i.e. the
     image file stems of a file pool, so
     ``open_pool(folder, ground_truth=write_mask_folder(masks, OUT))`` matches them.
+    With ``pool`` (a file pool or its Session), working-size masks are written
+    at each image's own size (cropped out of the letterbox, nearest), which
+    is how a pool's mask folder holds them.
 
     Examples
     --------
@@ -200,10 +281,22 @@ def write_mask_folder(imported: xr.Dataset, out: str | Path) -> dict[str, Path]:
         flags = labeled_flags(imported, kind)
         for sample, mask, ok in zip(imported["sample"].values, np.asarray(imported[kind].values), flags):
             if ok:
+                mask = _mask_at_native_size(mask, pool, str(sample)) if pool is not None else mask
                 data = label_png(mask) if kind == "semantic" else grey_png(mask)
                 atomic_write_bytes(folder / f"{file_stem(str(sample))}.png", data)
         folders[kind] = folder
     return folders
+
+
+def _mask_at_native_size(mask: np.ndarray, pool: Any, sample: str) -> np.ndarray:
+    """A working-canvas mask of ``sample`` at its image's own size (as it is when it already has that size)."""
+    from mdc_widgets.data.io import from_canvas
+
+    pool = _pool_of(pool)
+    native = tuple(int(s) for s in pool.native_size(pool.index_of(sample)))
+    if mask.shape == native or mask.shape != tuple(int(s) for s in pool.image_size):
+        return mask
+    return from_canvas(mask, native, getattr(pool, "fit", "stretch"), "labels")
 
 
 def labeled_flags(masks: xr.Dataset, kind: str) -> np.ndarray:
@@ -214,13 +307,13 @@ def labeled_flags(masks: xr.Dataset, kind: str) -> np.ndarray:
 
 
 def write_images(mined: xr.Dataset, folder: str | Path) -> list[Path]:
-    """Write a mined set's images as ``folder/<stem>.png`` (in the set's order) and return the paths."""
-    from mdc_widgets.export.mined import file_stem
+    """Write a mined set's images as ``folder/<stem>.png`` (in the set's order, each at its extent); return the paths."""
+    from mdc_widgets.export.mined import file_stem, sample_array
 
     folder = Path(folder)
     paths = []
-    for sample, image in zip(mined["sample"].values, np.asarray(mined["image"].values)):
+    for i, sample in enumerate(mined["sample"].values):
         path = folder / f"{file_stem(str(sample))}.png"
-        atomic_write_bytes(path, rgb_png(image))
+        atomic_write_bytes(path, rgb_png(sample_array(mined, "image", i)))
         paths.append(path)
     return paths

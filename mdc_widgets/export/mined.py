@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,20 @@ import xarray as xr
 from mdc_widgets.errors import MdcError
 from mdc_widgets.mining.job import RANKED_COLUMNS  # one home: the mine command's ranked.csv
 
-__all__ = ["RANKED_COLUMNS", "file_stem", "mined_set", "ranked_frame", "stems_to_samples"]
+__all__ = [
+    "RANKED_COLUMNS",
+    "SIZES",
+    "file_stem",
+    "mined_set",
+    "ranked_frame",
+    "sample_array",
+    "sample_extent",
+    "stems_to_samples",
+]
+
+# "native": each image at its own size (file pools: the photo as on disk, no letterbox pad);
+# "working": the pool's working canvas, as the models saw it
+SIZES = ("native", "working")
 
 
 def file_stem(sample_id: str) -> str:
@@ -76,6 +90,7 @@ def mined_set(
     selected_only: bool = True,
     pool: Any = None,
     predictions: xr.Dataset | None = None,
+    size: str = "native",
 ) -> xr.Dataset:
     """The images of a mining result with everything known about them, best first.
 
@@ -87,6 +102,14 @@ def mined_set(
     result : which result of the session (key or Dataset; default: the latest)
     selected_only : only the selected images (in selection order), else the
         whole pool (selected first, then by score)
+    size : str, optional
+        ``"native"`` (default): each image at its own size, as an annotator or
+        a benchmark sees it: a file pool's photos are read from disk, released
+        maps at full resolution, network maps and working-size masks cropped
+        out of the letterbox and resized back (nearest for labels, bilinear
+        for saliency), the pool's masks read at full size. ``"working"``: the
+        pool's working canvas (letterbox pads included), as the models saw it.
+        In-memory pools (the mini-world) are the same either way.
 
     Returns
     -------
@@ -97,10 +120,15 @@ def mined_set(
         it, and along ``sample`` the ranked-table columns (``rank``,
         ``selected``, ``score``, ``term_*``, ``d_*``, ``foreground_area``), the
         pool's metadata (nuisance factors) and ``verdicts`` (str). Attrs:
-        ``classes`` ``{model: [names]}``, ``gt_classes``, ``result_key``.
+        ``classes`` ``{model: [names]}``, ``gt_classes``, ``result_key``,
+        ``size``. At the native size of a file pool, ``y``/``x`` span the
+        largest image and ``image_height``/``image_width (sample)`` give each
+        image's own extent (:func:`sample_array` crops to it).
     """
     if isinstance(source, xr.Dataset) and "image" in source and "prediction" in source:
         return source
+    if size not in SIZES:
+        raise MdcError(f"size must be one of {SIZES}; got {size!r}.")
     from mdc_widgets.mining.job import ranked_table
     from mdc_widgets.predictions import model_classes
     from mdc_widgets.session import group_of
@@ -151,7 +179,9 @@ def mined_set(
     gt = session.ground_truth()
     gt_classes: list[str] = []
     if gt is not None:
+        imported = set(gt.attrs.get("imported_samples") or [])
         gt = gt.sel(sample=ids)
+        gt.attrs["imported_samples"] = sorted(imported & set(ids))
         for name in ("semantic", "saliency", "semantic_labeled", "saliency_labeled"):
             if name in gt:
                 ds[name] = (gt[name].dims, np.asarray(gt[name].values))
@@ -162,8 +192,112 @@ def mined_set(
         gt_classes=gt_classes,
         result_key=str(res.attrs.get("key", "")),
         pool=str(getattr(session.pool, "name", "")),
+        size="working",
     )
+    if size == "native" and getattr(session.pool, "paths", None) is not None:
+        ds = _at_native_size(ds, session, gt.attrs["imported_samples"] if gt is not None else [])
     return ds
+
+
+def _at_native_size(mined: xr.Dataset, session: Any, imported: list[str]) -> xr.Dataset:
+    """The working-size mined set of a file pool with every image, map and mask at the image's own size.
+
+    Images are decoded from their files; maps go through
+    :func:`mdc_widgets.metrics.map_at_native_size` (released maps from their
+    files); the pool's masks are read at full size, except for samples whose
+    ground truth was imported (``imported``), which are brought back from the
+    working canvas. Arrays are padded to the largest image (zeros; semantic
+    255) and ``image_height``/``image_width`` record each extent.
+    """
+    from mdc_widgets.data.io import decode_image, from_canvas
+    from mdc_widgets.metrics import map_at_native_size
+    from mdc_widgets.models.released_maps import pool_stems, released_competitors
+
+    pool = session.pool
+    fit = getattr(pool, "fit", "stretch")
+    ids = [str(s) for s in mined["sample"].values]
+    indices = [session.index_of(s) for s in ids]
+    natives = [tuple(int(v) for v in pool.native_size(i)) for i in indices]
+    height, width = max(h for h, _ in natives), max(w for _, w in natives)
+    models = [str(m) for m in mined["model"].values]
+    tasks = [str(t) for t in mined["task"].values]
+    released = released_competitors(session.predictions)
+    stems = pool_stems(pool)
+    working_maps = np.asarray(mined["prediction"].values)
+    images = np.zeros((len(ids), height, width, 3), np.uint8)
+    maps = np.zeros((len(ids), len(models), height, width), np.uint8)
+    truths = {
+        kind: np.full((len(ids), height, width), 255 if kind == "semantic" else 0, np.uint8)
+        for kind in ("semantic", "saliency")
+        if kind in mined
+    }
+    imported_set = set(imported)
+    for k, (index, (h, w)) in enumerate(zip(indices, natives)):
+        try:
+            image = decode_image(pool.paths[index])
+        except MdcError as exc:  # an image the pool skipped (whole-pool export): its working canvas, as stored
+            warnings.warn(f"{exc} Exporting its working-size image instead.", stacklevel=3)
+            image = from_canvas(np.asarray(mined["image"].values[k]), (h, w), fit, "image")
+        if image.shape[:2] != (h, w):  # the header and the pixels disagree (a damaged EXIF block): trust the pixels
+            image = from_canvas(np.asarray(mined["image"].values[k]), (h, w), fit, "image")
+        images[k, :h, :w] = image
+        for j, (model, task) in enumerate(zip(models, tasks)):
+            try:
+                values = map_at_native_size(working_maps[k, j], task, (h, w), fit, released.get(model), stems[index])
+            except MdcError as exc:  # a released map skipped for this image, or gone since: the stored map
+                warnings.warn(f"{exc} Exporting the stored working-size map of {model!r} instead.", stacklevel=3)
+                values = map_at_native_size(working_maps[k, j], task, (h, w), fit)
+            maps[k, j, :h, :w] = values
+        try:
+            own = {} if ids[k] in imported_set else pool.native_ground_truth(index)
+        except MdcError:  # an unreadable mask: the pool's ground truth already left it out
+            own = {}
+        for kind, values in truths.items():
+            if kind in own:
+                values[k, :h, :w] = own[kind]
+            else:  # imported at the working size, or unlabeled (then the fill is what the metrics skip)
+                values[k, :h, :w] = from_canvas(np.asarray(mined[kind].values[k]), (h, w), fit, "labels")
+    out = mined.drop_vars(["image", "prediction", *truths]).drop_dims(["y", "x"], errors="ignore")
+    out["image"] = (("sample", "y", "x", "channel"), images)
+    out["prediction"] = (("sample", "model", "y", "x"), maps)
+    for kind, values in truths.items():
+        out[kind] = (("sample", "y", "x"), values)
+    out["image_height"] = ("sample", np.array([h for h, _ in natives], np.int64))
+    out["image_width"] = ("sample", np.array([w for _, w in natives], np.int64))
+    out.attrs.update(mined.attrs, size="native")
+    return out
+
+
+def sample_extent(mined: xr.Dataset, index: int) -> tuple[int, int]:
+    """``(H, W)`` of image ``index`` of a mined set: its own size at the native size, else the canvas.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"image_height": ("sample", [3]), "image_width": ("sample", [5])})
+    >>> sample_extent(ds, 0)
+    (3, 5)
+    """
+    if "image_height" in mined:
+        return int(mined["image_height"].values[index]), int(mined["image_width"].values[index])
+    return int(mined.sizes["y"]), int(mined.sizes["x"])
+
+
+def sample_array(mined: xr.Dataset, name: str, index: int, model: int | None = None) -> np.ndarray:
+    """Variable ``name`` (``image``, ``prediction`` with ``model`` its position, ``semantic``, ``saliency``)
+    of image ``index``, cropped to the image's extent (:func:`sample_extent`).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"saliency": (("sample", "y", "x"), np.arange(12).reshape(1, 3, 4)),
+    ...                  "image_height": ("sample", [2]), "image_width": ("sample", [3])})
+    >>> sample_array(ds, "saliency", 0).tolist()
+    [[0, 1, 2], [4, 5, 6]]
+    """
+    values = mined[name].values[index]
+    if model is not None:
+        values = values[model]
+    h, w = sample_extent(mined, index)
+    return np.asarray(values[:h, :w])
 
 
 def ranked_frame(mined: xr.Dataset) -> pd.DataFrame:

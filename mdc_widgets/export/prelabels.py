@@ -38,6 +38,9 @@ def semantic_classes(mined: xr.Dataset) -> list[str]:
 def prelabels(mined: xr.Dataset) -> dict[str, tuple[str, np.ndarray, list[str]]]:
     """``{model: (kind, class maps (sample, y, x) uint8, class names)}``; kind ``"semantic"`` or ``"saliency"``.
 
+    The maps have the mined set's layout: crop image ``i`` to
+    :func:`~mdc_widgets.export.mined.sample_extent` ``(mined, i)``.
+
     Examples
     --------
     >>> maps = np.array([[[[0, 255], [0, 255]]]], np.uint8)   # one image, one SOD model
@@ -48,12 +51,20 @@ def prelabels(mined: xr.Dataset) -> dict[str, tuple[str, np.ndarray, list[str]]]
     ('saliency', [[0, 1], [0, 1]], ['background', 'salient'])
     """
     from mdc_widgets.discrepancy import binarize_saliency
+    from mdc_widgets.export.mined import sample_array
 
     out = {}
     maps = np.asarray(mined["prediction"].values)
     for j, (model, task) in enumerate(zip(mined["model"].values, mined["task"].values)):
         if str(task) == "ss":
             out[str(model)] = ("semantic", maps[:, j], list((mined.attrs.get("classes") or {}).get(str(model), [])))
+        elif "image_height" in mined:
+            # images of their own sizes: each map is binarised on its own pixels (the pad would lower its mean)
+            binary = np.zeros(maps[:, j].shape, np.uint8)
+            for i in range(len(binary)):
+                own = sample_array(mined, "prediction", i, j)
+                binary[i, : own.shape[0], : own.shape[1]] = np.asarray(binarize_saliency(own[None]))[0]
+            out[str(model)] = ("saliency", binary, list(SALIENT))
         else:
             binary = np.asarray(binarize_saliency(maps[:, j])).astype(np.uint8)
             out[str(model)] = ("saliency", binary, list(SALIENT))
