@@ -216,7 +216,7 @@ def pairwise_statistics(
             "foreground": (("sample", "model"), foreground),
             "dominant_class": (("sample", "model"), dominant),
         },
-        coords={"model": models},
+        coords={"model": models, "task": ("model", tasks)},
     )
 
 
