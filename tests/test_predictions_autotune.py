@@ -67,3 +67,11 @@ def test_chosen_run_options_predict_the_same_maps_as_the_defaults(tmp_path):
     tuned = predict_pool(pool, [model], tmp_path / "a", options, progress=False)
     plain = predict_pool(pool, [model], tmp_path / "b", RunOptions(chunk_size=4), progress=False)
     np.testing.assert_array_equal(tuned["prediction"].values, plain["prediction"].values)
+
+
+def test_cpu_batches_keep_their_output_under_the_page_fault_cap_but_gpu_batches_do_not():
+    model = conv_model(21)  # 21 x 320 x 320 float32 logits: 8.6 MB an image
+    cpu = choose_run_settings([model], (320, 320), memory_budget=2**34)
+    gpu = choose_run_settings([model], (320, 320), device="cuda", memory_budget=2**34)
+    assert cpu.batch_size * 21 * 320 * 320 * 4 <= 64 * 2**20
+    assert gpu.batch_size >= 64

@@ -29,6 +29,10 @@ __all__ = ["RunSettings", "choose_run_settings", "default_memory_budget"]
 # measured for ESPNetv2/DiCENet and the torchvision MobileNets at 320 px (peak RSS / pixels / 12 bytes)
 _ACTIVATION_FACTOR = 24
 _MIN_BATCH, _MAX_BATCH = 1, 256
+# on the CPU, a batch's output (float32 logits) stays under this: glibc serves larger blocks by a fresh mmap,
+# page-faulted anew every batch. ESPNetv2 at 320 px, 1 thread: batch 16 spent 2.3 s of 4.5 s CPU in the kernel
+# (617k page faults per 16 images); batch 4 spent 0.4 s of 3.1 s (136k); see benchmarks/RESULTS.md (e)
+_CPU_OUTPUT_CAP = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,9 @@ def choose_run_settings(
 
     - batch: as many images as the budget holds for the heaviest model
       (input, activations, the ``C`` output maps and their float copies),
-      rounded down to a power of two, between 1 and 256;
+      on the CPU at most 64 MiB of output a batch (larger blocks are
+      page-faulted anew every batch), rounded down to a power of two,
+      between 1 and 256;
     - layout: channels-last for convolutional models (faster on CPU and GPU),
       NCHW for modules without 4-D convolutions;
     - threads: all CPUs when the machine is idle, 1 when its load average
@@ -163,7 +169,7 @@ def choose_run_settings(
     ...     task, classes, module = "ss", tuple("abc"), torch.nn.Conv2d(3, 3, 1)
     >>> s = choose_run_settings([M()], (320, 320), memory_budget=2**30, cpu_count=2)
     >>> s.batch_size, s.channels_last, s.amp
-    (64, True, False)
+    (32, True, False)
     """
     from mdc_widgets.models.torchvision_adapters import internal_resolution
 
@@ -172,6 +178,7 @@ def choose_run_settings(
     h, w = (int(image_size[0]), int(image_size[1]))
     resolutions: dict[str, int] = {}
     per_image = 0
+    output_bytes = 0
     for model in models:
         px = internal_resolution(model)
         mh, mw = h, w
@@ -183,8 +190,11 @@ def choose_run_settings(
         outputs = _num_outputs(model)
         cost = 4 * mh * mw * (3 + _ACTIVATION_FACTOR + outputs) + 4 * h * w * 2 * outputs
         per_image = max(per_image, cost)
+        output_bytes = max(output_bytes, 4 * outputs * max(mh * mw, h * w))
     if batch_size is None:
         fit = max(_MIN_BATCH, min(_MAX_BATCH, budget // max(per_image, 1)))
+        if not device.startswith("cuda"):
+            fit = max(_MIN_BATCH, min(fit, _CPU_OUTPUT_CAP // max(output_bytes, 1)))
         batch_size = 1 << (int(fit).bit_length() - 1)
     if channels_last is None:
         channels_last = any(
