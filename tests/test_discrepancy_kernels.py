@@ -145,3 +145,38 @@ def test_mine_takes_areas_and_classes_from_the_fused_pass_equal_to_the_streamed_
     result = mine(ds, group, Weights(), k=5, constraints=Constraints(max_per_class=2, dedup_threshold=None), save=False)
     np.testing.assert_array_equal(result["foreground_area"].values, foreground_fraction(ds, group.models).values)
     np.testing.assert_array_equal(result["dominant_class"].values, dominant_class(ds, "b").values)
+
+
+def test_candidate_features_equal_the_pool_wide_features_and_select_the_same_images():
+    from mdc_widgets.mining import CompetitionGroup, Constraints, Weights, mad, mine, select_top_k
+
+    rng = np.random.default_rng(3)
+    tasks = ["ss", "ss", "sod"]
+    maps = random_maps(rng, 40, tasks, 4, 16, 16)
+    maps[5:10] = maps[4]  # near-duplicates for the suppression to remove
+    models = ["a", "b", "p"]
+    ds = xr.Dataset(
+        {"prediction": (("sample", "model", "y", "x"), maps)},
+        coords={"sample": [f"s{i:02d}" for i in range(40)], "model": models, "task": ("model", tasks)},
+        attrs={"classes": {"a": list("0123"), "b": list("0123")}},
+    )
+    group = CompetitionGroup(ss=("a", "b"), sod=("p",))
+    full = mad._default_features(ds, group, None)
+    lazy = mad._candidate_features(ds, group, None)
+    rows = np.array([3, 17, 39])
+    np.testing.assert_array_equal(lazy(rows), full[rows])
+    constraints = Constraints(dedup_threshold=0.9, foreground_area=None)
+    result = mine(ds, group, Weights(), k=36, constraints=constraints, save=False)
+    asked: list[int] = []
+
+    def counting(indices):
+        asked.extend(indices.tolist())
+        return full[indices]
+
+    eager = select_top_k(result["score"], 36, constraints, features=full)
+    on_demand = select_top_k(result["score"], 36, constraints, features=counting)
+    assert on_demand.samples == eager.samples
+    explicit = mine(ds, group, Weights(), k=36, constraints=constraints, features=full, save=False)
+    np.testing.assert_array_equal(result["selection_rank"].values, explicit["selection_rank"].values)
+    assert eager.skipped["near_duplicate"] == on_demand.skipped["near_duplicate"] != []
+    assert len(set(asked)) == len(asked) <= 40  # each candidate once

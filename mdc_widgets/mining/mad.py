@@ -336,7 +336,7 @@ def mine(
             # class rules are over predicted classes, which only SS models give
             constraints = Constraints(**{**constraints.as_dict(), "max_per_class": None, "unique_class_pairs": False})
         if constraints.dedup_threshold is not None and features is None:
-            features = _default_features(predictions, group, pool)
+            features = _candidate_features(predictions, group, pool)
         # the ICLR class rules count the predicted class of every SS model, not only the first one's
         by_class = constraints.max_per_class is not None or constraints.unique_class_pairs
         classes = (
@@ -463,6 +463,24 @@ def image_features(pool: Any, step: int = 1024) -> np.ndarray:
             features = np.empty((len(pool), block.shape[1]), dtype=np.float32)
         features[lo : lo + len(block)] = block
     return features if features is not None else np.zeros((0, 64), np.float32)
+
+
+def _candidate_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Any) -> Any:
+    """What ``mine`` hands ``select_top_k`` for de-duplication: the pool's image features, or a callable
+    ``indices -> (len(indices), d)`` equal to those rows of :func:`_default_features`, read for the candidates only
+    (memory O(k), not O(pool))."""
+    if pool is not None:
+        return image_features(pool)
+    return lambda indices: _map_features(predictions, group, indices)
+
+
+def _map_features(predictions: xr.Dataset, group: CompetitionGroup, indices: np.ndarray) -> np.ndarray:
+    """The rows ``indices`` of :func:`_default_features`, reading only those images' maps."""
+    models = list(group.models)
+    scale = np.float32(1.0 / np.sqrt(len(models)))
+    maps = predictions["prediction"].sel(model=models).transpose("sample", "model", "y", "x")
+    block = np.asarray(maps.isel(sample=np.asarray(indices, dtype=np.int64)).values)
+    return np.concatenate([thumbnail_features(block[:, i]) * scale for i in range(len(models))], axis=1)
 
 
 def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Any) -> np.ndarray:
