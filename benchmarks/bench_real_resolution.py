@@ -99,9 +99,14 @@ def store_bytes(store: Path, models) -> dict[str, int]:
 def run_e2e(args, pool, models, size: int, device: str, layout_name: str) -> Path:
     """Alternate inference alone and predict_pool + mine; returns a store left for the other parts."""
     layout = torch.channels_last if layout_name == "channels_last" else torch.contiguous_format
-    for m in models:
-        if m.module is not None:
-            m.module.to(memory_format=layout)
+
+    def set_layout() -> None:
+        # predict_pool restores NCHW weights after a channels-last run: convert again before each baseline
+        for m in models:
+            if m.module is not None:
+                m.module.to(memory_format=layout)
+
+    set_layout()
     group = group_of(models)
     kw = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, device=device, amp=args.amp)
     inference_alone(pool, models, args.batch_size, args.chunk_size, device, args.amp, layout)  # warm-up
@@ -109,6 +114,7 @@ def run_e2e(args, pool, models, size: int, device: str, layout_name: str) -> Pat
     keep = Path(tempfile.mkdtemp(prefix=f"bench_real_{size}_"))
     for rep in range(args.repeats):
         loads.append(os.getloadavg()[0])
+        set_layout()
         t = time.perf_counter()
         inference_alone(pool, models, args.batch_size, args.chunk_size, device, args.amp, layout)
         alone.append(time.perf_counter() - t)
