@@ -41,7 +41,7 @@ from mdc_widgets.config import resolve_device
 from mdc_widgets.discrepancy import compute_discrepancies
 from mdc_widgets.discrepancy.pairwise import _chunk_matrix, _num_classes
 from mdc_widgets.mining import CompetitionGroup, mine
-from mdc_widgets.predictions import predict_pool
+from mdc_widgets.predictions import RunOptions, predict_pool
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "sod300" / "images"
 DEFAULT_MODELS = ["espnetv2_s2.0_voc384", "dicenet_s1.0_voc384", "spectral_residual_sod", "frequency_tuned_sod"]
@@ -58,7 +58,7 @@ def build_models(names: list[str], device: str, tv_native: bool) -> list:
     models = []
     for name in names:
         if name.startswith("tv_"):
-            model = get_model(name, weights=None, device=device)  # random weights: nothing can be downloaded
+            model = get_model(name, checkpoint=None, device=device)  # random weights: nothing can be downloaded
             if not tv_native:
                 at_working_resolution(model)
         else:
@@ -108,7 +108,12 @@ def run_e2e(args, pool, models, size: int, device: str, layout_name: str) -> Pat
 
     set_layout()
     group = group_of(models)
-    kw = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, device=device, amp=args.amp)
+    options = RunOptions(
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        amp=args.amp,
+        channels_last=layout_name == "channels_last",
+    )
     inference_alone(pool, models, args.batch_size, args.chunk_size, device, args.amp, layout)  # warm-up
     alone, e2e, loads = [], [], []
     keep = Path(tempfile.mkdtemp(prefix=f"bench_real_{size}_"))
@@ -120,9 +125,7 @@ def run_e2e(args, pool, models, size: int, device: str, layout_name: str) -> Pat
         alone.append(time.perf_counter() - t)
         store = keep / f"run{rep}"
         t = time.perf_counter()
-        preds = predict_pool(
-            pool, models, store, channels_last=layout_name == "channels_last", progress=False, overwrite=True, **kw
-        )
+        preds = predict_pool(pool, models, store, options, device=device, progress=False, overwrite=True)
         mine(preds, group, k=min(16, len(pool)))
         e2e.append(time.perf_counter() - t)
         loads.append(os.getloadavg()[0])
@@ -242,7 +245,7 @@ def main() -> None:
                 store = run_e2e(args, pool, models, size, device, layout_name)
         if store is None:
             store = Path(tempfile.mkdtemp(prefix=f"bench_real_{size}_"))
-            predict_pool(pool, models, store, batch_size=args.batch_size, device=device, progress=False)
+            predict_pool(pool, models, store, RunOptions(batch_size=args.batch_size), device=device, progress=False)
         from mdc_widgets.predictions import open_predictions
 
         preds = open_predictions(store, [m.name for m in models])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np  # noqa: F401  (the examples below use np)
+import numpy as np
 import torch
 import torch.nn.functional as F
 

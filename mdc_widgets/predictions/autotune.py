@@ -222,4 +222,3 @@ def choose_run_settings(
         device=device,
         budget=budget,
     )
-
