@@ -12,7 +12,7 @@ from mdc_widgets.discrepancy.ops import (
     sod_discrepancy,
     ss_discrepancy,
 )
-from mdc_widgets.discrepancy.pairwise import compute_discrepancies, pair_kind
+from mdc_widgets.discrepancy.pairwise import compute_discrepancies, pair_kind, pairwise_statistics
 
 __all__ = [
     "binarize_saliency",
@@ -24,6 +24,7 @@ __all__ = [
     "iou_binary",
     "mean_iou_from_confusion",
     "pair_kind",
+    "pairwise_statistics",
     "saliency_to_float",
     "sod_discrepancy",
     "ss_discrepancy",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np  # noqa: F401  (the examples below use np)
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -79,6 +79,10 @@ def mean_iou_from_confusion(conf: torch.Tensor, empty: float = 1.0) -> torch.Ten
 def binarize_saliency(s: Any) -> Any:
     """Adaptive binarisation: ``s >= min(2 * mean(s), 1)`` per image; an all-zero map is all background.
 
+    uint8 maps (0..255) are compared in exact integers (``s >= ceil(2 S / P)``
+    for ``P`` pixels summing to ``S``), so a pixel exactly at the threshold is
+    salient whatever the float rounding of the mean.
+
     Examples
     --------
     >>> s = np.array([[[0, 10], [200, 255]]], dtype=np.uint8)  # mean 0.45: threshold 0.91
@@ -86,8 +90,14 @@ def binarize_saliency(s: Any) -> Any:
     [[False, False], [False, True]]
     """
     t, was_numpy = as_tensor(s)
+    dims = tuple(range(1, t.ndim))
+    if t.dtype == torch.uint8:
+        # exact in integers: s / 255 >= 2 S / (255 P)  <=>  s >= ceil(2 S / P); a float mean can round a tie away
+        pixels = max(1, int(np.prod(t.shape[1:])))
+        total = t.sum(dim=dims, keepdim=True, dtype=torch.int64)
+        threshold = torch.div(2 * total + pixels - 1, pixels, rounding_mode="floor").clamp(1, 255)
+        return _out(t >= threshold, was_numpy)
     sal = saliency_to_float(t)
-    dims = tuple(range(1, sal.ndim))
     threshold = (2 * sal.mean(dim=dims, keepdim=True)).clamp(max=1.0)
     return _out((sal >= threshold) & (sal > 0), was_numpy)
 

@@ -10,6 +10,7 @@ import torch
 import xarray as xr
 
 from mdc_widgets.config import resolve_device
+from mdc_widgets.discrepancy.kernels import map_statistics
 from mdc_widgets.discrepancy.ops import (
     binarize_saliency,
     confusion_counts,
@@ -20,7 +21,10 @@ from mdc_widgets.discrepancy.ops import (
 )
 from mdc_widgets.errors import OptionError, ShapeError
 
-__all__ = ["compute_discrepancies", "pair_kind"]
+# the uint8 CPU kernels return these per-model statistics with the discrepancies, in the same pass
+STATISTICS = ("foreground", "dominant")
+
+__all__ = ["compute_discrepancies", "pair_kind", "pairwise_statistics"]
 
 
 def pair_kind(task_a: str, task_b: str, same: bool = False) -> str:
@@ -36,10 +40,56 @@ def _num_classes(predictions: xr.Dataset, ss_models: Sequence[str]) -> int:
     return max(sizes) if sizes else 256
 
 
+def _refuse_label(model: str | int, label: int, num_classes: int) -> None:
+    raise ShapeError(
+        f"SS model {model!r} predicted label {label} but the store "
+        f"declares num_classes={num_classes}; check that model's class list."
+    )
+
+
+def _chunk_statistics(
+    maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str, models: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Discrepancies ``(n, M, M)`` and per-model ``foreground``/``dominant`` ``(n, M)`` of one chunk.
+
+    uint8 maps on the CPU go through the integer, bit-packed kernels
+    (:func:`~mdc_widgets.discrepancy.kernels.map_statistics`); other devices
+    and dtypes through the torch reference path (:func:`_chunk_matrix`).
+    """
+    if maps.device.type == "cpu" and maps.dtype == torch.uint8 and num_classes <= 256:
+        stats = map_statistics(maps.numpy(), tasks, num_classes, sod_measure=sod_measure)
+        for i, task in enumerate(tasks):
+            if task == "ss" and stats["max_label"][i] >= num_classes:
+                _refuse_label(models[i] if models else i, int(stats["max_label"][i]), num_classes)
+        return stats
+    out = _chunk_matrix(maps, tasks, num_classes, sod_measure, models)
+    n, m = maps.shape[:2]
+    flat = maps.reshape(n, m, -1)
+    foreground = torch.zeros((n, m), dtype=torch.float64, device=maps.device)
+    dominant = torch.full((n, m), -1, dtype=torch.int64, device=maps.device)
+    for i, task in enumerate(tasks):
+        if task == "ss":
+            foreground[:, i] = (flat[:, i] > 0).double().mean(-1)
+            offsets = torch.arange(n, device=maps.device)[:, None] * num_classes
+            counts = torch.bincount((flat[:, i].long() + offsets).reshape(-1), minlength=n * num_classes)
+            counts = counts.reshape(n, num_classes)[:, 1:]
+            if counts.shape[1]:
+                dominant[:, i] = torch.where(counts.amax(1) > 0, counts.argmax(1) + 1, 0)
+            else:
+                dominant[:, i] = 0
+        else:
+            foreground[:, i] = binarize_saliency(flat[:, i]).double().mean(-1)
+    return {
+        "discrepancy": out.cpu().numpy(),
+        "foreground": foreground.cpu().numpy(),
+        "dominant": dominant.cpu().numpy(),
+    }
+
+
 def _chunk_matrix(
     maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str, models: Sequence[str] | None = None
 ) -> torch.Tensor:
-    """``(n, M, M)`` discrepancies of one chunk ``maps (n, M, H, W)`` uint8."""
+    """``(n, M, M)`` discrepancies of one chunk ``maps (n, M, H, W)``: the torch reference path (any device)."""
     n, m = maps.shape[:2]
     out = torch.zeros((n, m, m), dtype=torch.float64, device=maps.device)
     ss = [i for i, t in enumerate(tasks) if t == "ss"]
@@ -47,10 +97,7 @@ def _chunk_matrix(
     # SS vs SS: every pair's confusion counts in one bincount over (pair, image, a, b)
     for i in ss:
         if maps.shape[0] and int(maps[:, i].max()) >= num_classes:
-            raise ShapeError(
-                f"SS model {models[i] if models else i!r} predicted label {int(maps[:, i].max())} but the store "
-                f"declares num_classes={num_classes}; check that model's class list."
-            )
+            _refuse_label(models[i] if models else i, int(maps[:, i].max()), num_classes)
     pairs = list(combinations(ss, 2))
     if pairs:
         a = torch.stack([maps[:, i] for i, _ in pairs])  # (P, n, H, W)
@@ -81,6 +128,98 @@ def _chunk_matrix(
     return out
 
 
+def pairwise_statistics(
+    predictions: xr.Dataset,
+    *,
+    sod_measure: str = "iou",
+    downsample: int = 1,
+    device: str | None = "auto",
+    chunk_size: int = 512,
+) -> xr.Dataset:
+    """Every pair's discrepancy and each model's foreground fraction and dominant class, in one pass.
+
+    The mining passes that used to re-read the maps (foreground area,
+    dominant class) come from the same read and the same class histograms
+    as the confusion counts.
+
+    Parameters
+    ----------
+    predictions : xr.Dataset
+        ``open_predictions`` output: ``prediction (sample, model, y, x)`` uint8
+        with coord ``task (model)``; may be dask-backed (read chunk by chunk).
+    sod_measure : str, optional
+        ``"iou"`` (1 - IoU of binarised maps) or ``"mae"`` for SOD pairs.
+    downsample : int, optional
+        Integer factor to score at reduced resolution (labels nearest,
+        saliency by area); the statistics are then at that resolution too.
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+    chunk_size : int, optional
+        Images per vectorised pass.
+
+    Returns
+    -------
+    xr.Dataset
+        ``discrepancy (sample, model_a, model_b)`` as :func:`compute_discrepancies`
+        returns it, ``foreground (sample, model)`` float (fraction of
+        foreground pixels: SS non-background, SOD adaptively binarised) and
+        ``dominant_class (sample, model)`` int (SS: most frequent
+        non-background class, 0 if none; SOD: -1).
+
+    Examples
+    --------
+    >>> maps = np.zeros((2, 2, 4, 4), np.uint8); maps[0, 0, :2] = 1; maps[:, 1, :2] = 255
+    >>> ds = xr.Dataset({"prediction": (("sample", "model", "y", "x"), maps)},
+    ...                 coords={"model": ["a", "p"], "task": ("model", ["ss", "sod"])})
+    >>> stats = pairwise_statistics(ds, device="cpu")
+    >>> stats["discrepancy"].values[:, 0, 1].tolist(), stats["foreground"].values.tolist()
+    ([0.0, 1.0], [[0.5, 0.5], [0.0, 0.5]])
+    """
+    if sod_measure not in ("iou", "mae"):
+        raise OptionError(f"Unknown SOD discrepancy measure {sod_measure!r}; use 'iou' or 'mae'.")
+    device = resolve_device(device)
+    models = [str(m) for m in predictions["model"].values]
+    tasks = [str(t) for t in predictions["task"].values]
+    num_classes = _num_classes(predictions, [m for m, t in zip(models, tasks) if t == "ss"])
+    pred = predictions["prediction"].transpose("sample", "model", "y", "x")
+    n, m = pred.sizes["sample"], len(models)
+    result = np.zeros((n, m, m), dtype=np.float32)
+    foreground = np.zeros((n, m), dtype=np.float64)
+    dominant = np.full((n, m), -1, dtype=np.int64)
+    for lo in range(0, n, chunk_size):
+        hi = min(lo + chunk_size, n)
+        maps = torch.from_numpy(np.ascontiguousarray(pred.isel(sample=slice(lo, hi)).values)).to(device)
+        if downsample > 1:
+            parts = [
+                downsample_labels(maps[:, i], downsample) if t == "ss" else downsample_saliency(maps[:, i], downsample)
+                for i, t in enumerate(tasks)
+            ]
+            maps = torch.stack(parts, 1)
+        stats = _chunk_statistics(maps, tasks, num_classes, sod_measure, models)
+        result[lo:hi] = stats["discrepancy"]
+        foreground[lo:hi] = stats["foreground"]
+        dominant[lo:hi] = stats["dominant"]
+    kind = np.array(
+        [[pair_kind(ta, tb, ma == mb) for mb, tb in zip(models, tasks)] for ma, ta in zip(models, tasks)], dtype=object
+    )
+    samples = predictions["sample"].values
+    discrepancy = xr.DataArray(
+        result,
+        dims=("sample", "model_a", "model_b"),
+        coords={"sample": samples, "model_a": models, "model_b": models, "kind": (("model_a", "model_b"), kind)},
+        name="discrepancy",
+        attrs={"sod_measure": sod_measure, "downsample": int(downsample)},
+    )
+    return xr.Dataset(
+        {
+            "discrepancy": discrepancy,
+            "foreground": (("sample", "model"), foreground),
+            "dominant_class": (("sample", "model"), dominant),
+        },
+        coords={"model": models, "task": ("model", tasks)},
+    )
+
+
 def compute_discrepancies(
     predictions: xr.Dataset,
     *,
@@ -91,15 +230,24 @@ def compute_discrepancies(
 ) -> xr.DataArray:
     """Discrepancy of every pair of models on every image of the pool.
 
+    On the CPU, uint8 maps are scored by integer, bit-packed kernels
+    (:mod:`mdc_widgets.discrepancy.kernels`); elsewhere by batched torch ops.
+    Both give the formulas of :mod:`mdc_widgets.discrepancy.ops`.
+
     Parameters
     ----------
-    predictions : ``open_predictions`` output: ``prediction (sample, model, y, x)``
-        uint8 with coord ``task (model)``; may be dask-backed (read chunk by chunk)
-    sod_measure : ``"iou"`` (1 - IoU of binarised maps) or ``"mae"`` for SOD pairs
-    downsample : integer factor to score at reduced resolution (labels nearest,
-        saliency by area)
-    device : where to compute (``"auto"``: CUDA when present)
-    chunk_size : images per vectorised pass
+    predictions : xr.Dataset
+        ``open_predictions`` output: ``prediction (sample, model, y, x)``
+        uint8 with coord ``task (model)``; may be dask-backed (read chunk by chunk).
+    sod_measure : str, optional
+        ``"iou"`` (1 - IoU of binarised maps) or ``"mae"`` for SOD pairs.
+    downsample : int, optional
+        Integer factor to score at reduced resolution (labels nearest,
+        saliency by area).
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+    chunk_size : int, optional
+        Images per vectorised pass.
 
     Returns
     -------
@@ -107,37 +255,7 @@ def compute_discrepancies(
         ``(sample, model_a, model_b)`` float, symmetric, 0 on the diagonal,
         with coord ``kind (model_a, model_b)`` in ``{"ss", "sod", "cross", "self"}``.
     """
-    if sod_measure not in ("iou", "mae"):
-        raise OptionError(f"Unknown SOD discrepancy measure {sod_measure!r}; use 'iou' or 'mae'.")
-    device = resolve_device(device)
-    models = [str(m) for m in predictions["model"].values]
-    tasks = [str(t) for t in predictions["task"].values]
-    num_classes = _num_classes(predictions, [m for m, t in zip(models, tasks) if t == "ss"])
-    pred = predictions["prediction"].transpose("sample", "model", "y", "x")
-    n = pred.sizes["sample"]
-    result = np.zeros((n, len(models), len(models)), dtype=np.float32)
-    for lo in range(0, n, chunk_size):
-        hi = min(lo + chunk_size, n)
-        maps = torch.from_numpy(np.ascontiguousarray(pred.isel(sample=slice(lo, hi)).values)).to(device)
-        if downsample > 1:
-            parts = [
-                downsample_labels(maps[:, i], downsample) if t == "ss" else downsample_saliency(maps[:, i], downsample)
-                for i, t in enumerate(tasks)
-            ]
-            maps = torch.stack(parts, 1)
-        result[lo:hi] = _chunk_matrix(maps, tasks, num_classes, sod_measure, models).float().cpu().numpy()
-    kind = np.array(
-        [[pair_kind(ta, tb, ma == mb) for mb, tb in zip(models, tasks)] for ma, ta in zip(models, tasks)], dtype=object
+    stats = pairwise_statistics(
+        predictions, sod_measure=sod_measure, downsample=downsample, device=device, chunk_size=chunk_size
     )
-    return xr.DataArray(
-        result,
-        dims=("sample", "model_a", "model_b"),
-        coords={
-            "sample": predictions["sample"].values,
-            "model_a": models,
-            "model_b": models,
-            "kind": (("model_a", "model_b"), kind),
-        },
-        name="discrepancy",
-        attrs={"sod_measure": sod_measure, "downsample": int(downsample)},
-    )
+    return stats["discrepancy"]

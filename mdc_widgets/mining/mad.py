@@ -134,6 +134,33 @@ def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:
     return xr.DataArray(dominant, dims="sample", coords={"sample": predictions["sample"].values}, name="dominant_class")
 
 
+def _fused_area(fused: xr.Dataset, group: CompetitionGroup) -> xr.DataArray:
+    """``foreground_fraction`` from ``pairwise_statistics``, summed in the same order (SS models, then SOD)."""
+    fg = fused["foreground"].sel(model=list(group.models)).values
+    tasks = [str(t) for t in fused["task"].sel(model=list(group.models)).values]
+    ss = [j for j, t in enumerate(tasks) if t == "ss"]
+    sod = [j for j, t in enumerate(tasks) if t == "sod"]
+    total = np.zeros(len(fg), np.float64)
+    if ss:
+        total += fg[:, ss].sum(axis=1)
+    if sod:
+        total += fg[:, sod].sum(axis=1)
+    return xr.DataArray(
+        total / len(group.models),
+        dims="sample",
+        coords={"sample": fused["sample"].values},
+        name="foreground_fraction",
+    )
+
+
+def _dominant_of(predictions: xr.Dataset, fused: xr.Dataset | None, model: str) -> xr.DataArray:
+    """``dominant_class`` of one SS model, from ``pairwise_statistics`` when it ran."""
+    if fused is None:
+        return dominant_class(predictions, model)
+    values = fused["dominant_class"].sel(model=model).values.astype(np.int64)
+    return xr.DataArray(values, dims="sample", coords={"sample": fused["sample"].values}, name="dominant_class")
+
+
 def _num_classes(predictions: xr.Dataset, model: str) -> int:
     from mdc_widgets.predictions.store import model_classes
 
@@ -275,15 +302,18 @@ def mine(
             )
         if constraints.min_content is None:
             constraints = replace(constraints, min_content=DEGENERATE_CONTENT)
+    fused = None
     if discrepancy is None:
-        from mdc_widgets.discrepancy import compute_discrepancies
+        from mdc_widgets.discrepancy import pairwise_statistics
 
-        discrepancy = compute_discrepancies(predictions.sel(model=list(group.models)), sod_measure=sod_measure)
+        # foreground areas and dominant classes come from the same read as the discrepancies
+        fused = pairwise_statistics(predictions.sel(model=list(group.models)), sod_measure=sod_measure)
+        discrepancy = fused["discrepancy"]
     valid = predictions["valid"].values if "valid" in predictions else None
     result = joint_score(discrepancy, group, weights, valid=valid, fusion=fusion)
 
-    area = foreground_fraction(predictions, group.models)
-    dom = dominant_class(predictions, group.ss[0]) if group.ss else xr.zeros_like(area, dtype=np.int64)
+    area = foreground_fraction(predictions, group.models) if fused is None else _fused_area(fused, group)
+    dom = _dominant_of(predictions, fused, group.ss[0]) if group.ss else xr.zeros_like(area, dtype=np.int64)
     stats = group_statistics(
         predictions, group.models, confidence=constraints.min_confidence is not None, class_areas=protocol == "ijcv2021"
     )
@@ -301,11 +331,11 @@ def mine(
             # class rules are over predicted classes, which only SS models give
             constraints = replace(constraints, max_per_class=None, unique_class_pairs=False)
         if constraints.dedup_threshold is not None and features is None:
-            features = _default_features(predictions, group, pool)
+            features = _candidate_features(predictions, group, pool)
         # the ICLR class rules count the predicted class of every SS model, not only the first one's
         by_class = constraints.max_per_class is not None or constraints.unique_class_pairs
         classes = (
-            np.stack([dom.values] + [dominant_class(predictions, m).values for m in group.ss[1:]], axis=1)
+            np.stack([dom.values] + [_dominant_of(predictions, fused, m).values for m in group.ss[1:]], axis=1)
             if group.ss and by_class
             else dom.values
         )
@@ -411,6 +441,24 @@ def _select_ijcv2021(
     pick_class[indices] = picks["class"].to_numpy()
     report: dict[str, int] = {name: len(values) for name, values in skipped.items()}
     return indices, report, skipped, int(picks.attrs["n_per_class"])
+
+
+def _candidate_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Pool | None) -> Any:
+    """What ``mine`` hands ``select_top_k`` for de-duplication: the pool's image features, or a callable
+    ``indices -> (len(indices), d)`` equal to those rows of :func:`_default_features`, read for the candidates only
+    (memory O(k), not O(pool))."""
+    if pool is not None:
+        return pool_features(pool)
+    return lambda indices: _map_features(predictions, group, indices)
+
+
+def _map_features(predictions: xr.Dataset, group: CompetitionGroup, indices: np.ndarray) -> np.ndarray:
+    """The rows ``indices`` of :func:`_default_features`, reading only those images' maps."""
+    models = list(group.models)
+    scale = np.float32(1.0 / np.sqrt(len(models)))
+    maps = predictions["prediction"].sel(model=models).transpose("sample", "model", "y", "x")
+    block = np.asarray(maps.isel(sample=np.asarray(indices, dtype=np.int64)).values)
+    return np.concatenate([thumbnail_features(block[:, i]) * scale for i in range(len(models))], axis=1)
 
 
 def _default_features(predictions: xr.Dataset, group: CompetitionGroup, pool: Pool | None) -> np.ndarray:

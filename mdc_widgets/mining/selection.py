@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -147,13 +147,35 @@ def pool_features(pool: Pool, step: int = 1024) -> np.ndarray:
     return features if features is not None else np.zeros((0, 64), np.float32)
 
 
+def _feature_rows(features: Any) -> Callable[[Any], np.ndarray]:
+    """``rows -> (len(rows), d)`` float32 from a feature matrix, or from ``features(indices)`` computed once per row.
+
+    A callable is asked only for the candidates examined (a few times ``k``),
+    so near-duplicate suppression costs O(k) memory, not O(pool).
+    """
+    if not callable(features):
+        matrix = np.asarray(features).astype(np.float32, copy=False)
+        return lambda rows: matrix[np.asarray(rows, dtype=np.int64)]
+    cache: dict[int, np.ndarray] = {}
+
+    def rows_of(rows: Any) -> np.ndarray:
+        rows = [int(r) for r in np.asarray(rows, dtype=np.int64).ravel()]
+        missing = sorted({r for r in rows if r not in cache})
+        if missing:
+            computed = np.asarray(features(np.asarray(missing, dtype=np.int64)), dtype=np.float32)
+            cache.update(zip(missing, computed))
+        return np.stack([cache[r] for r in rows]) if rows else np.zeros((0, 0), np.float32)
+
+    return rows_of
+
+
 def select_top_k(
     score: xr.DataArray,
     k: int,
     constraints: Constraints = Constraints(),
     *,
     foreground_area: xr.DataArray | np.ndarray | None = None,
-    features: np.ndarray | None = None,
+    features: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     dominant_class: xr.DataArray | np.ndarray | None = None,
     tiebreak: xr.DataArray | np.ndarray | Sequence[Any] | None = None,
     content: xr.DataArray | np.ndarray | None = None,
@@ -171,7 +193,9 @@ def select_top_k(
     k : how many to select
     constraints : see :class:`Constraints`
     foreground_area : ``(sample,)`` fraction, needed by ``foreground_area``
-    features : ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``
+    features : ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``; or a
+        callable ``features(indices) -> (len(indices), d)``, asked only for the
+        candidates examined (memory O(k) instead of O(pool))
     dominant_class : ``(sample,)`` int, or ``(sample, m)`` the classes of m
         models; needed by ``max_per_class`` and ``unique_class_pairs``
     tiebreak : ``(sample,)`` secondary key for equal scores (higher first), or a
@@ -235,7 +259,11 @@ def select_top_k(
         if constraints.max_per_class or constraints.unique_class_pairs
         else None
     )
-    feats = need("features", features).astype(np.float32) if constraints.dedup_threshold is not None else None
+    feature_rows = (
+        _feature_rows(features if callable(features) else need("features", features))
+        if constraints.dedup_threshold is not None
+        else None
+    )
 
     keys = (
         []
@@ -258,6 +286,8 @@ def select_top_k(
         top = finite[np.argpartition(-values[finite], width - 1)[:width]] if width < len(finite) else finite
         # lexsort: the last key is the most significant
         order = top[np.lexsort((top, *[-key[top] for key in reversed(secondary)], -values[top]))]
+        if feature_rows is not None:
+            feature_rows(order[reasons[order] == 0])  # one read for the block's eligible candidates
         for idx in order:
             if int(idx) in examined:
                 continue
@@ -273,8 +303,8 @@ def select_top_k(
             pair = tuple(sorted(int(c) for c in classes[idx])) if classes is not None else ()
             if reason == 0 and constraints.unique_class_pairs and pair in pairs_seen:
                 reason = 6
-            if reason == 0 and feats is not None and chosen:
-                if float((feats[chosen] @ feats[idx]).max()) > constraints.dedup_threshold:
+            if reason == 0 and feature_rows is not None and chosen:
+                if float((feature_rows(chosen) @ feature_rows([int(idx)])[0]).max()) > constraints.dedup_threshold:
                     reason = 7
             if reason:
                 skipped[names[reason]].append(str(ids[idx]))

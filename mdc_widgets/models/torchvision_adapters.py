@@ -22,7 +22,14 @@ from mdc_widgets.errors import WeightsNotFoundError
 from mdc_widgets.models.competitor import normalize_imagenet
 from mdc_widgets.models.spec import ModelSpec
 
-__all__ = ["TORCHVISION_SEGMENTATION", "VOC_CLASSES", "hub_checkpoint_path", "load_hub_weights"]
+__all__ = [
+    "TORCHVISION_SEGMENTATION",
+    "VOC_CLASSES",
+    "at_working_resolution",
+    "hub_checkpoint_path",
+    "internal_resolution",
+    "load_hub_weights",
+]
 
 VOC_CLASSES = (
     "background",
@@ -96,7 +103,37 @@ def _preprocess(resize_size: int | None) -> Callable[[torch.Tensor], torch.Tenso
             )
         return normalize_imagenet(images)
 
+    # read by internal_resolution(): the size this model resizes every input to, whatever the pool's
+    preprocess.resize_size = resize_size  # type: ignore[attr-defined]
     return preprocess
+
+
+def internal_resolution(competitor: Any) -> int | None:
+    """The shorter side a competitor resizes every input to before its network (``None``: the pool's size).
+
+    torchvision's weight recipes resize to 520 px, so a 320 px pool costs
+    (520 / 320)^2 = 2.6x the pixels and a resize back.
+
+    Examples
+    --------
+    >>> from mdc_widgets.models import get_model
+    >>> internal_resolution(get_model("tv_lraspp_mobilenet_v3_large", checkpoint=None))
+    520
+    >>> internal_resolution(at_working_resolution(get_model("tv_lraspp_mobilenet_v3_large", checkpoint=None)))
+    """
+    return getattr(getattr(competitor, "preprocess", None), "resize_size", None)
+
+
+def at_working_resolution(competitor: Any) -> Any:
+    """Run a torchvision competitor at the pool's working resolution (ImageNet normalisation only), in place.
+
+    The networks are fully convolutional; their weights were trained with
+    inputs resized to 520 px, so maps at another size can differ from the
+    recipe's (keep the default for published numbers, use this for speed or
+    with random weights). Returns the competitor.
+    """
+    competitor.preprocess = normalize_imagenet
+    return competitor
 
 
 def model_specs() -> list[ModelSpec]:
