@@ -79,11 +79,16 @@ def file_lock(
 
     Parameters
     ----------
-    path : the lock file (its content is never read)
-    timeout : seconds to wait for another holder; None waits as long as it takes
-    poll : seconds between tries while waiting
-    what : what the lock protects, for the error message
-    on_wait : called once when another process holds the lock (e.g. to say why nothing happens)
+    path : str or os.PathLike
+        The lock file (its content is never read).
+    timeout : float or None, optional
+        Seconds to wait for another holder; None waits as long as it takes.
+    poll : float, optional
+        Seconds between tries while waiting.
+    what : str, optional
+        What the lock protects, for the error message.
+    on_wait : callable or None, optional
+        Called once when another process holds the lock (e.g. to say why nothing happens).
 
     Raises
     ------

@@ -192,11 +192,15 @@ def generate_miniworld(split: str = "pool", n: int | None = None, seed: int = 0,
 
     Parameters
     ----------
-    split : ``"train"``, ``"val"``, ``"pool"`` or ``"test_hard"``: same scenes,
-        different rates of hard conditions (see ``SPLIT_DEFAULTS``)
-    n : number of images (default: the split's default count)
-    seed : the random seed; splits use independent streams derived from it
-    image_size : side of the square images in pixels
+    split : str, optional
+        ``"train"``, ``"val"``, ``"pool"`` or ``"test_hard"``: same scenes,
+        different rates of hard conditions (see ``SPLIT_DEFAULTS``).
+    n : int or None, optional
+        Number of images (default: the split's default count).
+    seed : int, optional
+        The random seed; splits use independent streams derived from it.
+    image_size : int, optional
+        Side of the square images in pixels.
 
     Returns
     -------

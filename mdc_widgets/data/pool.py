@@ -292,16 +292,24 @@ class FilePool(BasePool):
 
     Parameters
     ----------
-    paths : the image files
-    name : the pool's name
-    image_size : working resolution ``(H, W)``
-    fit : ``"stretch"`` (resize to ``image_size``) or ``"letterbox"`` (keep the
-        aspect ratio and pad; every model's map is background on the pad)
-    semantic_masks, saliency_masks : one mask path (or None) per image
-    classes : the class names of the semantic masks (index 0 background)
-    root : the pool's folder (default: the deepest folder holding every image)
-    sample_ids : default: each image's path under ``root`` without its
-        extension (:func:`relative_ids`), so a flat folder gives file stems
+    paths : sequence of (str or pathlib.Path)
+        The image files.
+    name : str, optional
+        The pool's name.
+    image_size : tuple of 2 int, optional
+        Working resolution ``(H, W)``.
+    fit : str, optional
+        ``"stretch"`` (resize to ``image_size``) or ``"letterbox"`` (keep the
+        aspect ratio and pad; every model's map is background on the pad).
+    semantic_masks, saliency_masks : sequence of (str or pathlib.Path or None) or None, optional
+        One mask path (or None) per image.
+    classes : sequence of str or None, optional
+        The class names of the semantic masks (index 0 background).
+    root : str or pathlib.Path or None, optional
+        The pool's folder (default: the deepest folder holding every image).
+    sample_ids : sequence of str or None, optional
+        Default: each image's path under ``root`` without its
+        extension (:func:`relative_ids`), so a flat folder gives file stems.
     """
 
     def __init__(
@@ -589,17 +597,23 @@ def open_pool(
 
     Parameters
     ----------
-    source : ``"miniworld"`` (or ``"miniworld:<split>"``), ``"skimage"``, an
+    source : object, optional
+        ``"miniworld"`` (or ``"miniworld:<split>"``), ``"skimage"``, an
         ``xr.Dataset``, a folder, a glob pattern, a ``.txt`` list of paths, a
-        manifest ``.yaml``, or a list of paths
-    image_size : working resolution ``(H, W)`` (or one int for square)
+        manifest ``.yaml``, or a list of paths.
+    image_size : tuple of 2 int or int, optional
+        Working resolution ``(H, W)`` (or one int for square).
     split, n, seed : for the mini-world
-    root : overrides a manifest's root folder
-    ground_truth : for image files, mask folders matched to the images by
-        file stem: ``{"saliency": DIR, "semantic": DIR}`` (either or both)
-    classes : class names of the semantic masks (index 0 background)
-    fit : for image files, ``"stretch"`` to ``image_size`` or
-        ``"letterbox"`` (keep each image's aspect ratio, pad the rest)
+    root : str or pathlib.Path or None, optional
+        Overrides a manifest's root folder.
+    ground_truth : dict of {str: str or pathlib.Path} or None, optional
+        For image files, mask folders matched to the images by
+        file stem: ``{"saliency": DIR, "semantic": DIR}`` (either or both).
+    classes : sequence of str or None, optional
+        Class names of the semantic masks (index 0 background).
+    fit : str, optional
+        For image files, ``"stretch"`` to ``image_size`` or
+        ``"letterbox"`` (keep each image's aspect ratio, pad the rest).
 
     Examples
     --------

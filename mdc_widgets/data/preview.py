@@ -37,10 +37,14 @@ def overlay_ground_truth(
 
     Parameters
     ----------
-    images : ``(n, H, W, 3)`` uint8 RGB
-    semantic : ``(n, H, W)`` uint8 class indices (0 = background, left unpainted)
-    saliency : ``(n, H, W)`` uint8 in {0, 255}, or None for no outline
-    alpha : opacity of the class colours
+    images : numpy.ndarray
+        ``(n, H, W, 3)`` uint8 RGB.
+    semantic : numpy.ndarray
+        ``(n, H, W)`` uint8 class indices (0 = background, left unpainted).
+    saliency : numpy.ndarray or None, optional
+        ``(n, H, W)`` uint8 in {0, 255}, or None for no outline.
+    alpha : float, optional
+        Opacity of the class colours.
 
     Returns
     -------
@@ -74,11 +78,16 @@ def preview_grid(
 
     Parameters
     ----------
-    ds : a dataset with ``image (sample, y, x, channel)`` and optionally ``semantic``/``saliency``
-    n : number of samples (the first ``n``, unless ``samples`` is given)
-    columns : tiles per row
-    scale : integer upscaling (nearest), so 64-pixel scenes are readable
-    samples : positions of the samples to show
+    ds : xarray.Dataset
+        A dataset with ``image (sample, y, x, channel)`` and optionally ``semantic``/``saliency``.
+    n : int, optional
+        Number of samples (the first ``n``, unless ``samples`` is given).
+    columns : int, optional
+        Tiles per row.
+    scale : int, optional
+        Integer upscaling (nearest), so 64-pixel scenes are readable.
+    samples : numpy.ndarray or list of int or None, optional
+        Positions of the samples to show.
 
     Returns
     -------

@@ -160,11 +160,13 @@ class LabelStore:
 
     Parameters
     ----------
-    path : the ``.jsonl`` file (created on the first label); accepted masks
+    path : str or pathlib.Path
+        The ``.jsonl`` file (created on the first label); accepted masks
         go to the folder ``<path stem>_masks`` beside it, the lock is
-        ``.<file name>.lock`` beside it
-    sample_ids : the pool's sample ids; a verdict on any other id raises
-        ``MdcError`` (default None: any id is accepted)
+        ``.<file name>.lock`` beside it.
+    sample_ids : collection of str or None, optional
+        The pool's sample ids; a verdict on any other id raises
+        ``MdcError`` (default None: any id is accepted).
 
     Examples
     --------

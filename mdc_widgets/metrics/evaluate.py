@@ -190,12 +190,18 @@ def evaluate_native(
 
     Parameters
     ----------
-    predictions : from ``open_predictions`` (its ``sources`` attr names the released-map folders)
-    pool : the pool the predictions were made on (same fingerprint)
-    samples : a subset of sample ids (default: every valid image)
-    progress : show a tqdm bar
-    batch_size : images of one size scored at once
-    normalize : min-max stretch each saliency map first (PySODMetrics' default)
+    predictions : xarray.Dataset
+        From ``open_predictions`` (its ``sources`` attr names the released-map folders).
+    pool : object
+        The pool the predictions were made on (same fingerprint).
+    samples : sequence of str or None, optional
+        A subset of sample ids (default: every valid image).
+    progress : bool, optional
+        Show a tqdm bar.
+    batch_size : int, optional
+        Images of one size scored at once.
+    normalize : bool, optional
+        Min-max stretch each saliency map first (PySODMetrics' default).
     """
     from mdc_widgets.models.released_maps import pool_stems, released_competitors
 

@@ -34,13 +34,20 @@ class Competitor:
 
     Parameters
     ----------
-    name : unique name (used as the ``model`` coordinate)
-    task : ``"ss"`` or ``"sod"``
-    classes : SS class names with index 0 background; SOD ``("background", "salient")``
-    module : the network, or any callable on ``(n, 3, H, W)`` tensors
-    preprocess : maps [0, 1] RGB images to the network's input (normalisation, resizing)
-    output : what the network returns: ``"logits"``, ``"probabilities"`` or ``"labels"``
-    cam_layer : dotted name of the layer Grad-CAM should look at
+    name : str
+        Unique name (used as the ``model`` coordinate).
+    task : str
+        ``"ss"`` or ``"sod"``.
+    classes : sequence of str
+        SS class names with index 0 background; SOD ``("background", "salient")``.
+    module : torch.nn.Module or callable
+        The network, or any callable on ``(n, 3, H, W)`` tensors.
+    preprocess : callable or None, optional
+        Maps [0, 1] RGB images to the network's input (normalisation, resizing).
+    output : str, optional
+        What the network returns: ``"logits"``, ``"probabilities"`` or ``"labels"``.
+    cam_layer : str or None, optional
+        Dotted name of the layer Grad-CAM should look at.
     """
 
     def __init__(

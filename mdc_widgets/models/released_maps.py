@@ -66,15 +66,21 @@ class MapCompetitor:
 
     Parameters
     ----------
-    name : the competitor's name (the ``model`` coordinate)
-    folder : the folder of maps, one per image, named like the image (any extension)
-    task : ``"sod"`` (grey maps of any bit depth, 255 = salient) or ``"ss"``
-        (index or palette PNGs)
-    classes : SS class names, index 0 background (required for ``"ss"``)
-    errors : ``"raise"`` (default) stops at the first check with every bad file
+    name : str
+        The competitor's name (the ``model`` coordinate).
+    folder : str or pathlib.Path
+        The folder of maps, one per image, named like the image (any extension).
+    task : str, optional
+        ``"sod"`` (grey maps of any bit depth, 255 = salient) or ``"ss"``
+        (index or palette PNGs).
+    classes : sequence of str or None, optional
+        SS class names, index 0 background (required for ``"ss"``).
+    errors : str, optional
+        ``"raise"`` (default) stops at the first check with every bad file
         listed; ``"skip"`` marks those images invalid for the run and lists them
-        in :attr:`errors`
-    description : shown in the widgets
+        in :attr:`errors`.
+    description : str, optional
+        Shown in the widgets.
     """
 
     module = None

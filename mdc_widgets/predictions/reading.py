@@ -41,8 +41,10 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
 
     Parameters
     ----------
-    store : the folder given to :func:`predict_pool`
-    models : names (or competitors) to open, in this order; default all in the store
+    store : str or pathlib.Path
+        The folder given to :func:`predict_pool`.
+    models : sequence of object or None, optional
+        Names (or competitors) to open, in this order; default all in the store.
 
     Raises
     ------

@@ -287,27 +287,37 @@ def predict_pool(
 
     Parameters
     ----------
-    pool : Pool or anything ``mdc_widgets.data.open_pool`` accepts
-    models : competitors, registered model names, or ``(name, checkpoint)`` pairs
-    store : folder that holds one ``<model>.zarr`` per competitor (with a
-        ``client``, a folder every worker can write to)
-    options : :class:`RunOptions`, optional
+    pool : Pool or object
+        Pool or anything ``mdc_widgets.data.open_pool`` accepts.
+    models : sequence of object
+        Competitors, registered model names, or ``(name, checkpoint)`` pairs.
+    store : str or pathlib.Path
+        Folder that holds one ``<model>.zarr`` per competitor (with a
+        ``client``, a folder every worker can write to).
+    options : RunOptions or None, optional
         Batch and chunk size, what to store (entropy, probabilities) and how
         to run (amp, channels-last); default ``RunOptions()``. The same
         names as keywords (``batch_size=64, chunk_size=256, ...``) still work
         for one release and warn (``DeprecationWarning``).
-    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``; with a
-        ``client`` it is resolved on each worker
-    progress : a tqdm bar (True), none (False), or ``callback(done, total)``
-    cancel : an Event or callable; checked between chunks (with a
-        ``client``: between shards, and shards not yet started are dropped)
-    overwrite : recompute stores made for another pool or setting
-    errors : ``"raise"`` (after every other model finished) or ``"skip"``
-    client : a ``dask.distributed.Client``: each worker runs inference on its
+    device : str or None, optional
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``; with a
+        ``client`` it is resolved on each worker.
+    progress : bool or callable, optional
+        A tqdm bar (True), none (False), or ``callback(done, total)``.
+    cancel : threading.Event or callable or None, optional
+        An Event or callable; checked between chunks (with a
+        ``client``: between shards, and shards not yet started are dropped).
+    overwrite : bool, optional
+        Recompute stores made for another pool or setting.
+    errors : str, optional
+        ``"raise"`` (after every other model finished) or ``"skip"``.
+    client : object or None, optional
+        A ``dask.distributed.Client``: each worker runs inference on its
         shards and writes their chunks itself. Registered names are rebuilt on
         the workers from their name and checkpoint file; other competitors are
         shipped pickled. The pool is sent once to each worker.
-    shard_size : chunks per Dask task (default: about four shards per worker)
+    shard_size : int or None, optional
+        Chunks per Dask task (default: about four shards per worker).
 
     Returns
     -------
