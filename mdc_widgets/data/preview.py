@@ -125,6 +125,26 @@ def save_preview(
 ) -> Path:
     """Write ``preview_grid(ds, n, ...)`` to ``path`` as a PNG (atomically) and return the path.
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        ``image (sample, y, x, channel)`` and optionally ``semantic``/``saliency``.
+    path : str or pathlib.Path
+        The PNG file to write (its folder is created).
+    n : int, optional
+        Number of samples (the first ``n``, unless ``samples`` is given).
+    columns : int, optional
+        Tiles (image + overlay pairs) per row.
+    scale : int, optional
+        Integer upscaling (nearest).
+    samples : numpy.ndarray or list of int or None, optional
+        Positions of the samples to show.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
     Examples
     --------
     >>> import os, tempfile
