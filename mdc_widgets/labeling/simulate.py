@@ -45,7 +45,19 @@ def simulate_verdicts(
     noise : float, optional
         Fraction of a/b verdicts flipped.
     seed : int, optional
-        Of the noise.
+        Seed of the random generator that picks the flipped verdicts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample, model_a, model_b, verdict``, one row per judged
+        (image, pair), pairs in the order given; images where either score is
+        NaN are left out. :meth:`LabelStore.extend` takes it as it is.
+
+    Raises
+    ------
+    MdcError
+        When ``noise`` is not in [0, 1].
 
     Examples
     --------
