@@ -86,6 +86,13 @@ class PredictionRunError(MdcError):
     """One or more competitors failed; the others' predictions were stored.
 
     ``failures`` maps each failed model to why (the chunk and the message).
+
+    Parameters
+    ----------
+    message : str
+        The error message (names every failed model and the fix).
+    failures : dict of {str: str} or None, optional
+        ``{model: "chunk N (samples a-b): message"}``; kept as ``failures``.
     """
 
     def __init__(self, message: str, failures: dict[str, str] | None = None):
@@ -200,6 +207,17 @@ def model_identity(weights: Any) -> str:
 
     The digest is cached per (path, size, modification time), so a run hashes
     each checkpoint once.
+
+    Parameters
+    ----------
+    weights : object
+        The competitor's checkpoint: a path to a file, or anything else
+        (a state_dict, None, ``"default"`` unresolved), which has no identity.
+
+    Returns
+    -------
+    str
+        ``"sha256:<64 hex digits>"`` for an existing file, else ``""``.
 
     Examples
     --------
@@ -318,12 +336,31 @@ def predict_pool(
         shipped pickled. The pool is sent once to each worker.
     shard_size : int or None, optional
         Chunks per Dask task (default: about four shards per worker).
+    **deprecated_options : object
+        ``batch_size``, ``chunk_size``, ``entropy``, ``probabilities``,
+        ``amp``, ``channels_last`` as keywords (deprecated; use ``options``).
 
     Returns
     -------
     xr.Dataset
         ``open_predictions(store, models)`` of the models that succeeded:
         lazy, dask-backed, one dask chunk per stored chunk.
+
+    Raises
+    ------
+    PredictionRunError
+        Under ``errors="raise"``, after the other models finished, when any
+        model failed; ``.failures`` says which chunk and why.
+    MdcError
+        When ``errors`` is not ``"raise"``/``"skip"``, ``options`` is not a
+        :class:`RunOptions`, model names repeat, or a store was made for
+        another pool or setting and ``overwrite`` is False.
+    StoreDamagedError
+        When an existing store's metadata is unreadable and ``overwrite`` is False.
+    RunCancelled
+        When ``cancel`` asks to stop; finished chunks stay on disk.
+    TypeError
+        For an unknown keyword argument.
 
     Examples
     --------
