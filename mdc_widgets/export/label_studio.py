@@ -167,10 +167,9 @@ def export_label_studio(
 
     Parameters
     ----------
-    image_root : str, optional
-        URL prefix of ``OUT/images`` as Label Studio serves it; the
+    image_root : URL prefix of ``OUT/images`` as Label Studio serves it; the
         default fits local-file serving with
-        ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server).
+        ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server)
     """
     mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions)
     out = Path(out)

@@ -81,15 +81,12 @@ def mined_set(
 
     Parameters
     ----------
-    source : object
-        A :class:`~mdc_widgets.session.Session`, or a mining result
+    source : a :class:`~mdc_widgets.session.Session`, or a mining result
         (then ``pool`` and ``predictions`` are needed); a Dataset that already
-        is a mined set is returned as it is.
-    result : str or xarray.Dataset or None, optional
-        Which result of the session (key or Dataset; default: the latest).
-    selected_only : bool, optional
-        Only the selected images (in selection order), else the
-        whole pool (selected first, then by score).
+        is a mined set is returned as it is
+    result : which result of the session (key or Dataset; default: the latest)
+    selected_only : only the selected images (in selection order), else the
+        whole pool (selected first, then by score)
 
     Returns
     -------
