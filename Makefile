@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 export MDC_WIDGETS_HOME ?= $(CURDIR)/.mdc_cache
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test docstrings clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,8 @@ demo: setup
 # Debian's chromium drives the JupyterLab end-to-end test; where it cannot be installed that test is skipped.
 # The zoo is trained (or found in the cache) before the tests, so no test waits minutes on a fixture.
 # ruff (lint and format, configured in pyproject.toml) holds the code style without anyone remembering it.
+# tests/test_docstrings.py validates every public docstring with numpydoc ([tool.numpydoc_validation] in pyproject.toml);
+# `make docstrings` runs it alone and lists each violation as file:line.
 # nbval runs every notebook (--dist loadfile keeps a notebook's cells on one worker, hence one kernel);
 # MDC_WIDGETS_QUICK=1 shrinks the two long experiments to smoke size.
 test: setup
@@ -41,6 +43,10 @@ test: setup
 	$(PY) -m mdc_widgets train-zoo
 	MDC_WIDGETS_QUICK=1 $(PY) -m pytest -n auto --dist loadfile --timeout 900 --doctest-modules tests mdc_widgets \
 		--nbval-lax notebooks $(PYTEST_ARGS)
+
+docstrings: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_docstrings.py
+	$(PY) tests/test_docstrings.py
 
 clean:
 	rm -rf reports .mdc_cache

@@ -41,6 +41,18 @@ def as_tensor(x: Any) -> tuple[torch.Tensor, bool]:
 def like_input(x: torch.Tensor, was_numpy: bool) -> Any:
     """``x`` as the kind the caller passed in: a numpy array (on the CPU) when it gave numpy, else the tensor.
 
+    Parameters
+    ----------
+    x : torch.Tensor
+        A result computed on tensors (any device, dtype and shape).
+    was_numpy : bool
+        The flag :func:`as_tensor` returned for the caller's input.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``x`` copied to the CPU as numpy when ``was_numpy``, else ``x`` itself.
+
     Examples
     --------
     >>> type(like_input(torch.zeros(2), True)).__name__, type(like_input(torch.zeros(2), False)).__name__
@@ -55,6 +67,17 @@ _out = like_input
 
 def saliency_to_float(s: torch.Tensor) -> torch.Tensor:
     """uint8 saliency (0..255) or float saliency (0..1) as float32 in [0, 1].
+
+    Parameters
+    ----------
+    s : torch.Tensor
+        Saliency of any shape: uint8 0..255 (divided by 255) or a float
+        tensor already in [0, 1] (cast to float32, not rescaled).
+
+    Returns
+    -------
+    torch.Tensor
+        float32, same shape as ``s``.
 
     Examples
     --------

@@ -20,7 +20,22 @@ from mdc_widgets.errors import MdcError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder is created, an existing file is
+        replaced only once the new content is on disk (fsynced), mode 0o644.
+    data : bytes
+        The whole new content.
+
+    Raises
+    ------
+    StorageError
+        When the disk refuses the write (no space, no permission, read-only);
+        the message names the folder. ``path`` is then left as it was.
+    """
     path = Path(path)
     with storage_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,12 +53,39 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (see :func:`atomic_write_bytes`).
+    text : str
+        The whole new content, encoded as UTF-8.
+
+    Raises
+    ------
+    StorageError
+        When the disk refuses the write; ``path`` is then left as it was.
+    """
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (see :func:`atomic_write_bytes`).
+    obj : object
+        Anything ``json.dumps`` takes; keys are sorted, and values it cannot
+        encode (paths, numpy scalars) are written as ``str(value)``.
+
+    Raises
+    ------
+    StorageError
+        When the disk refuses the write; ``path`` is then left as it was.
+    """
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
@@ -51,6 +93,25 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     """Build a directory (e.g. a zarr store) with ``write(tmp_dir)``, then move it into place.
 
     An existing directory at ``path`` is replaced only after ``write`` succeeded.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The directory to create or replace.
+    write : callable
+        ``write(tmp_dir)`` fills a fresh temporary directory beside ``path``
+        (same file system, so the final rename is atomic); if it raises, the
+        temporary directory is removed and ``path`` is untouched.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    StorageError
+        When the disk fails while the directory is built or moved into place.
     """
     path = Path(path)
     with storage_errors(path):

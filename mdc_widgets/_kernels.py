@@ -19,6 +19,17 @@ __all__ = ["as_class_probabilities", "gaussian_blur", "normalized_entropy"]
 def as_class_probabilities(probs: torch.Tensor) -> torch.Tensor:
     """``(n, C, H, W)`` float class probabilities; a one-channel saliency becomes ``(1 - s, s)``.
 
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(n, C, H, W)`` class probabilities, or a saliency in [0, 1] as
+        ``(n, 1, H, W)`` or ``(n, H, W)``.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(n, C, H, W)``; ``C = 2`` (background, salient) for a saliency.
+
     Examples
     --------
     >>> as_class_probabilities(torch.full((1, 1, 1, 1), 0.25)).flatten().tolist()
@@ -67,6 +78,19 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     side minus one, so reflection stays defined) and sums to one, so the blur
     moves intensity around without adding or removing any. ``sigma <= 0``
     returns a copy.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(n, c, H, W)`` float images (any value range; each channel is
+        blurred on its own). ``H`` and ``W`` must be at least 2.
+    sigma : float
+        Standard deviation of the Gaussian in pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        Blurred images, same shape, dtype and device as ``images``.
 
     Examples
     --------

@@ -33,6 +33,21 @@ class StorageError(MdcError, OSError):
 def storage_error(exc: OSError, path: str | os.PathLike, doing: str = "writing") -> StorageError:
     """The ``StorageError`` for ``exc`` raised while ``doing`` ``path``: names the folder and the fix.
 
+    Parameters
+    ----------
+    exc : OSError
+        The failure; its ``errno`` picks the message (no space or quota,
+        no permission or read-only, anything else).
+    path : str or os.PathLike
+        The file or folder that was being written or read.
+    doing : str, optional
+        What was being done, as it reads in ``"while <doing> <path>"``.
+
+    Returns
+    -------
+    StorageError
+        The error to raise (``from exc``); it is not raised here.
+
     Examples
     --------
     >>> import errno
@@ -57,7 +72,25 @@ def storage_error(exc: OSError, path: str | os.PathLike, doing: str = "writing")
 
 @contextmanager
 def storage_errors(path: str | os.PathLike, doing: str = "writing") -> Iterator[None]:
-    """Turn an ``OSError`` inside the block into a :class:`StorageError` naming ``path`` (``MdcError`` pass)."""
+    """Turn an ``OSError`` inside the block into a :class:`StorageError` naming ``path`` (``MdcError`` pass).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file or folder the block works on, named in the message.
+    doing : str, optional
+        What the block does, as it reads in ``"while <doing> <path>"``.
+
+    Yields
+    ------
+    None
+        Control to the block.
+
+    Raises
+    ------
+    StorageError
+        When the block raises an ``OSError`` (an ``MdcError`` passes unchanged).
+    """
     try:
         yield
     except MdcError:
@@ -79,16 +112,28 @@ def file_lock(
 
     Parameters
     ----------
-    path : the lock file (its content is never read)
-    timeout : seconds to wait for another holder; None waits as long as it takes
-    poll : seconds between tries while waiting
-    what : what the lock protects, for the error message
-    on_wait : called once when another process holds the lock (e.g. to say why nothing happens)
+    path : str or os.PathLike
+        The lock file (its content is never read).
+    timeout : float or None, optional
+        Seconds to wait for another holder; None waits as long as it takes.
+    poll : float, optional
+        Seconds between tries while waiting.
+    what : str, optional
+        What the lock protects, for the error message.
+    on_wait : callable or None, optional
+        Called once when another process holds the lock (e.g. to say why nothing happens).
+
+    Yields
+    ------
+    pathlib.Path
+        The lock file, held until the block exits (normally or by an exception).
 
     Raises
     ------
     LockTimeout
-        when another process still holds the lock after ``timeout`` seconds.
+        When another process still holds the lock after ``timeout`` seconds.
+    StorageError
+        When the lock file cannot be created (no permission, no space).
 
     Examples
     --------

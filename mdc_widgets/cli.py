@@ -261,6 +261,26 @@ def _export(args: argparse.Namespace, pool: object, models: list, key: str) -> d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m mdc_widgets`` (``reproduce``, ``render``, ``train-zoo``, ``mine``, ``models``).
+
+    Parameters
+    ----------
+    argv : sequence of str or None, optional
+        The arguments after the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 after a user error (an ``MdcError``),
+        which is printed as one ``error: ...`` line on stderr. Invalid
+        arguments exit 2 through argparse (``SystemExit``).
+
+    Examples
+    --------
+    >>> main(["models"])  # doctest: +ELLIPSIS
+    ss: ...
+    0
+    """
     args = _parser().parse_args(argv)
     try:
         if args.command in ("reproduce", "render"):

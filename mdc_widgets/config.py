@@ -28,6 +28,17 @@ def report_dir(default: str = "../reports") -> str:
     never overwrite the results of ``make demo`` in ``reports/``. Papermill
     runs (``mdc_widgets reproduce`` / ``render``) pass ``output_dir`` explicitly.
 
+    Parameters
+    ----------
+    default : str, optional
+        The folder to use outside quick runs, relative to the notebook's
+        working directory (``../reports`` from ``notebooks/``).
+
+    Returns
+    -------
+    str
+        ``default``, or a new temporary folder under ``MDC_WIDGETS_QUICK=1``.
+
     Examples
     --------
     >>> report_dir("../reports") == "../reports" or os.environ.get("MDC_WIDGETS_QUICK") == "1"
@@ -41,7 +52,27 @@ def report_dir(default: str = "../reports") -> str:
 
 
 def resolve_device(device: str | None = "auto") -> str:
-    """Return ``"cuda"`` when asked for ``"auto"`` and a GPU is present, else the request."""
+    """Return ``"cuda"`` when asked for ``"auto"`` and a GPU is present, else the request.
+
+    Parameters
+    ----------
+    device : str or None, optional
+        ``"auto"`` or None (CUDA when available, else ``"cpu"``), or a torch
+        device string such as ``"cpu"``, ``"cuda"`` or ``"cuda:1"``, returned
+        unchanged (not checked).
+
+    Returns
+    -------
+    str
+        A torch device string.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    >>> resolve_device("auto") in {"cpu", "cuda"}
+    True
+    """
     if device in (None, "auto"):
         import torch
 

@@ -37,6 +37,24 @@ MAX_PIXELS = 200_000_000
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     """Convert grey, grey+alpha, RGB, RGBA, 16-bit or float images to RGB uint8.
 
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``(H, W)``, ``(H, W, 1)``, ``(H, W, 2)`` (grey + alpha), ``(H, W, 3)``
+        or ``(H, W, 4)``: bool (True = 255), uint8, integers above 255 or
+        uint16 (scaled by 255 / 65535), or float (0..1, or 0..255 when the
+        maximum exceeds 1; clipped). Alpha is dropped.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+
+    Raises
+    ------
+    ImageDecodeError
+        When the array is not 2-D or 3-D with 1 to 4 channels.
+
     Examples
     --------
     >>> to_rgb_uint8(np.full((2, 2), 65535, np.uint16))[0, 0].tolist()
@@ -96,6 +114,25 @@ def decode_image(path: str | Path, notes: list[str] | None = None) -> np.ndarray
     Grey, palette, RGBA, CMYK and 16-bit images are converted. An animated
     image (GIF, APNG, multi-page TIFF) gives its first frame, and a line saying
     so is appended to ``notes`` when given (pools keep it in ``warnings``).
+    EXIF orientation is applied, as photo viewers show the picture.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The image file (any format Pillow reads).
+    notes : list of str or None, optional
+        Collects warnings about the file (a multi-frame image); None drops them.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB at the image's own (EXIF-rotated) size.
+
+    Raises
+    ------
+    ImageDecodeError
+        When the file is missing, unreadable (permission), damaged or larger
+        than ``MAX_PIXELS`` pixels; the message names the file and the fix.
     """
     image = _open(Path(path), "image")
     frames = getattr(image, "n_frames", 1)
@@ -119,6 +156,26 @@ def decode_mask(path: str | Path, kind: str = "labels") -> np.ndarray:
     binary masks): the grey values as shown, whatever the storage: a palette
     is looked up, and 16-bit values are scaled by 255 / 65535, never stretched
     to the file's own maximum.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The mask or map file.
+    kind : {"labels", "grey"}, optional
+        ``"labels"`` for class-index maps, ``"grey"`` for saliency maps and
+        binary masks (see above).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` uint8 at the file's own size.
+
+    Raises
+    ------
+    ImageDecodeError
+        When the file is missing, unreadable or damaged (names the file).
+    ValueError
+        When ``kind`` is neither ``"labels"`` nor ``"grey"``.
     """
     if kind not in ("labels", "grey"):
         raise ValueError(f"kind must be 'labels' or 'grey'; got {kind!r}.")
@@ -140,14 +197,40 @@ def decode_mask(path: str | Path, kind: str = "labels") -> np.ndarray:
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear (antialiased) resize of an RGB uint8 image to ``(H, W)``."""
+    """Bilinear (antialiased) resize of an RGB uint8 image to ``(H, W)``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(h, w, 3)`` uint8 RGB.
+    size : tuple of 2 int
+        The target ``(H, W)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8; ``image`` itself when it already has that size.
+    """
     if image.shape[:2] == tuple(size):
         return image
     return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a label or mask, so no new label values appear."""
+    """Nearest-neighbour resize of a label or mask, so no new label values appear.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(h, w)`` uint8 class indices or mask values.
+    size : tuple of 2 int
+        The target ``(H, W)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)``, same dtype; ``mask`` itself when it already has that size.
+    """
     if mask.shape[:2] == tuple(size):
         return mask
     return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.NEAREST))
@@ -155,6 +238,18 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def resize_saliency(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a grey uint8 map (saliency), so its values stay graded.
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray
+        ``(h, w)`` uint8 0..255.
+    size : tuple of 2 int
+        The target ``(H, W)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` uint8; ``saliency`` itself when it already has that size.
 
     Examples
     --------
@@ -170,7 +265,23 @@ _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the stored 
 
 
 def native_size(path: str | Path) -> tuple[int, int]:
-    """``(H, W)`` of an image file as ``decode_image`` returns it (EXIF rotation applied), header only."""
+    """``(H, W)`` of an image file as ``decode_image`` returns it (EXIF rotation applied), header only.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The image file; only its header is read (the pixels are not decoded).
+
+    Returns
+    -------
+    tuple of 2 int
+        ``(H, W)`` in pixels, swapped for EXIF orientations 5 to 8.
+
+    Raises
+    ------
+    ImageDecodeError
+        When the file is missing or its header cannot be parsed.
+    """
     image = _open_header(Path(path))
     height, width = image.height, image.width
     try:
@@ -191,6 +302,26 @@ def _open_header(path: Path) -> Image.Image:
 
 def content_box(native: tuple[int, int], canvas: tuple[int, int], fit: str = "stretch") -> tuple[int, int, int, int]:
     """Where an image of size ``native`` lies on the working ``canvas``: ``(y0, y1, x0, x1)``.
+
+    Parameters
+    ----------
+    native : tuple of 2 int
+        The image's own ``(H, W)``.
+    canvas : tuple of 2 int
+        The working ``(H, W)`` every image of the pool is fitted to.
+    fit : {"stretch", "letterbox"}, optional
+        ``"stretch"``: the image fills the canvas; ``"letterbox"``: scaled to
+        fit with its aspect ratio kept, centred, the rest is pad.
+
+    Returns
+    -------
+    tuple of 4 int
+        ``(y0, y1, x0, x1)``, half-open pixel bounds on the canvas.
+
+    Raises
+    ------
+    ValueError
+        When ``fit`` is not one of ``FITS``.
 
     Examples
     --------
@@ -217,6 +348,22 @@ def fit_to_canvas(array: np.ndarray, canvas: tuple[int, int], fit: str = "stretc
     Labels use nearest neighbour (no new classes), images and saliency bilinear.
     Letterbox pads are ``LETTERBOX_FILL`` for images and 0 (background) for maps.
 
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``(h, w, 3)`` uint8 RGB for ``kind="image"``, else ``(h, w)`` uint8.
+    canvas : tuple of 2 int
+        The working ``(H, W)``.
+    fit : {"stretch", "letterbox"}, optional
+        How the aspect ratio is handled (see :func:`content_box`).
+    kind : {"image", "labels", "saliency"}, optional
+        Chooses the resampling and the pad value.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, ...)`` with the dtype of ``array``.
+
     Examples
     --------
     >>> fit_to_canvas(np.full((2, 4), 7, np.uint8), (4, 4), "letterbox", "labels").tolist()
@@ -236,6 +383,22 @@ def fit_to_canvas(array: np.ndarray, canvas: tuple[int, int], fit: str = "stretc
 
 def from_canvas(array: np.ndarray, native: tuple[int, int], fit: str = "stretch", kind: str = "labels") -> np.ndarray:
     """The inverse of :func:`fit_to_canvas`: crop the content and resize it back to the image's own size.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        A map or image on the working canvas, ``(H, W)`` or ``(H, W, 3)``.
+    native : tuple of 2 int
+        The image's own ``(H, W)``, the size of the result.
+    fit : {"stretch", "letterbox"}, optional
+        The fit the canvas was made with (letterbox pads are cropped away).
+    kind : {"labels", "image", "saliency"}, optional
+        Chooses the resampling: nearest for labels, bilinear otherwise.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``native``-sized array with the dtype of ``array``.
 
     Examples
     --------

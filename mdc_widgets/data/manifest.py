@@ -53,7 +53,20 @@ def manifests_dir() -> Path:
 
 
 def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in blocks."""
+    """SHA-256 hex digest of a file, read in blocks.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+    block : int, optional
+        Bytes read at a time (1 MiB), so a large file never sits in memory whole.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(block):
@@ -63,7 +76,34 @@ def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
 
 @dataclass
 class Manifest:
-    """A parsed manifest; ``entries`` are dicts with ``path`` and optional masks and ``sha256``."""
+    """A parsed manifest; ``entries`` are dicts with ``path`` and optional masks and ``sha256``.
+
+    Made by :func:`load_manifest`; every field is also an attribute.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The manifest's YAML file.
+    name : str
+        The data set's name (its ``name`` field).
+    root : pathlib.Path
+        The absolute folder the entries' paths are relative to.
+    source : str, optional
+        Where the data comes from (URL or citation), used in error messages.
+    license : str, optional
+        The data set's license, as the manifest states it.
+    classes : list of str or None, optional
+        Names of the semantic classes, index 0 background; None when not given.
+    entries : list of dict, optional
+        One dict per image: ``path`` and optional ``semantic_mask``,
+        ``saliency_mask`` (paths confined under ``root``) and ``sha256``.
+        Empty for generated data.
+    generator : dict or None, optional
+        For generated data (the mini-world): ``name``, ``version``, ``seed``,
+        ``image_size`` and per-split ``{"n", "sha256"}``; None for files.
+    raw : dict, optional
+        The YAML mapping as read.
+    """
 
     path: Path
     name: str
@@ -76,9 +116,28 @@ class Manifest:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def image_paths(self) -> list[Path]:
+        """Absolute path of every entry's image, in manifest order.
+
+        Returns
+        -------
+        list of pathlib.Path
+            ``root / entry["path"]`` per entry.
+        """
         return [self.root / e["path"] for e in self.entries]
 
     def mask_paths(self, kind: str) -> list[Path | None]:
+        """Absolute path of every entry's mask of one kind, None where an entry has none.
+
+        Parameters
+        ----------
+        kind : {"semantic_mask", "saliency_mask"}
+            The entry key of the mask.
+
+        Returns
+        -------
+        list of (pathlib.Path or None)
+            One per entry, in manifest order.
+        """
         return [self.root / e[kind] if e.get(kind) else None for e in self.entries]
 
 
@@ -91,6 +150,27 @@ def confined_path(root: str | Path, relative: Any, where: str) -> str:
     The path is resolved lexically (``..`` collapsed, symbolic links inside
     the dataset left alone) and must stay under ``root``; an absolute path is
     accepted only when it lies under ``root``. Returns it relative to ``root``.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The manifest's root folder.
+    relative : object
+        The entry's path as written in the YAML (anything; only a non-empty
+        ``str`` is accepted). ``~`` is expanded.
+    where : str
+        What to name in the error, e.g. ``"Manifest m.yaml entry 3 (path)"``.
+
+    Returns
+    -------
+    str
+        The normalised path relative to ``root``, with ``/`` separators.
+
+    Raises
+    ------
+    ManifestError
+        When ``relative`` is not a non-empty string, or points outside ``root``
+        (or at ``root`` itself).
 
     Examples
     --------
@@ -206,7 +286,35 @@ def _expand_entries(raw: dict[str, Any], root: Path, manifest_path: Path) -> lis
 
 
 def load_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
-    """Parse a manifest YAML file (a name alone looks in ``data_manifests/``)."""
+    """Parse a manifest YAML file (a name alone looks in ``data_manifests/``).
+
+    File lists are expanded (``images``/``glob`` patterns, ``ids_file``) and
+    every entry's paths are confined under the root; hashes are not checked
+    here (see :func:`verify_manifest`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.yaml`` file, or a bare name such as ``"miniworld"`` looked up
+        in ``data_manifests/`` and ``data_manifests/templates/``.
+    root : str or pathlib.Path or None, optional
+        The data's folder, overriding ``$MDC_DATA_ROOT_<NAME>`` and the
+        manifest's ``root`` field (a relative root is relative to the
+        manifest's folder; default ``"."``).
+
+    Returns
+    -------
+    Manifest
+        The parsed manifest.
+
+    Raises
+    ------
+    ManifestError
+        When the file is missing, unreadable or not valid YAML, lacks a
+        ``name``, has a field of the wrong type, an entry outside the root,
+        or a pattern that matches no file; the message names the file and
+        the fix.
+    """
     path = Path(path)
     if not path.exists() and not path.suffix:
         for candidate in (manifests_dir() / f"{path}.yaml", manifests_dir() / "templates" / f"{path}.yaml"):
@@ -244,10 +352,25 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
 def verify_manifest(path: str | Path | Manifest, root: str | Path | None = None) -> Manifest:
     """Check that every file exists and matches its SHA-256 (or that generated data matches).
 
+    Parameters
+    ----------
+    path : str or pathlib.Path or Manifest
+        A manifest file or name (parsed with :func:`load_manifest`), or a
+        manifest already parsed.
+    root : str or pathlib.Path or None, optional
+        Overrides the data's folder when ``path`` is parsed here.
+
+    Returns
+    -------
+    Manifest
+        The manifest, when every file is intact.
+
     Raises
     ------
     ManifestError
-        naming the first missing or altered files, how many there are, and the fix.
+        Naming the first missing or altered files, how many there are, and the
+        fix; for generated data, when the generator version or a split's
+        checksum differs.
     """
     manifest = path if isinstance(path, Manifest) else load_manifest(path, root)
     if manifest.generator:
@@ -295,7 +418,27 @@ def verify_manifest(path: str | Path | Manifest, root: str | Path | None = None)
 
 
 def write_file_manifest(path: str | Path, name: str, root: str | Path, files: list[str | Path], **fields: Any) -> Path:
-    """Write a manifest listing ``files`` (relative to ``root``) with their SHA-256."""
+    """Write a manifest listing ``files`` (relative to ``root``) with their SHA-256.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.yaml`` file to write (atomically).
+    name : str
+        The data set's name.
+    root : str or pathlib.Path
+        The folder the files are listed relative to (written as the
+        manifest's ``root``).
+    files : list of (str or pathlib.Path)
+        The images, relative to ``root`` or absolute under it.
+    **fields : object
+        More top-level fields, e.g. ``source``, ``license``, ``classes``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     root = Path(root)
     entries = []
     for f in files:
@@ -308,7 +451,22 @@ def write_file_manifest(path: str | Path, name: str, root: str | Path, files: li
 
 
 def write_miniworld_manifest(path: str | Path | None = None, seed: int = 0, image_size: int = 64) -> Path:
-    """Regenerate every mini-world split and write its counts and checksums."""
+    """Regenerate every mini-world split and write its counts and checksums.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path or None, optional
+        The file to write; default ``data_manifests/miniworld.yaml``.
+    seed : int, optional
+        The generator seed of every split.
+    image_size : int, optional
+        Side of the square images in pixels.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     from mdc_widgets.data.miniworld import (
         GENERATOR_VERSION,
         MINIWORLD_CLASSES,
@@ -344,6 +502,18 @@ def write_miniworld_manifest(path: str | Path | None = None, seed: int = 0, imag
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m mdc_widgets.data.manifest`` (``--write-miniworld``, ``--verify MANIFEST [--root DIR]``).
+
+    Parameters
+    ----------
+    argv : list of str or None, optional
+        The arguments after the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0, or 2 when verification fails (printed as one ``error: ...`` line).
+    """
     parser = argparse.ArgumentParser(description="Write or verify data manifests.")
     parser.add_argument("--write-miniworld", action="store_true", help="rewrite data_manifests/miniworld.yaml")
     parser.add_argument("--verify", metavar="MANIFEST", help="verify a manifest's files and checksums")

@@ -36,7 +36,32 @@ NUISANCE_FACTORS = ("object_scale", "occlusion", "blur", "noise", "contrast", "c
 
 @dataclass(frozen=True)
 class NuisanceRates:
-    """Probability that each hard condition occurs in an image, and how extreme it may get."""
+    """Probability that each hard condition occurs in an image, and how extreme it may get.
+
+    Each rate is a per-image probability in [0, 1], drawn independently, so
+    conditions co-occur. ``SPLIT_DEFAULTS`` holds the rates of each split.
+
+    Parameters
+    ----------
+    small : float
+        Objects are small (radius 5-8.5 % of the image side instead of 11-24 %).
+    occlusion : float
+        A background-textured box hides part of one object (hidden pixels
+        are background in both ground truths).
+    blur : float
+        Gaussian blur, sigma 0.8 to ``0.8 + 1.7 * severity`` pixels.
+    noise : float
+        Additive Gaussian noise, std 0.05 to ``0.05 + 0.17 * severity`` (image in [0, 1]).
+    low_contrast : float
+        Contrast scaled down by 0.4 to ``0.4 + 0.45 * severity`` around mid-grey.
+    camouflage : float
+        Objects' colours pulled towards their local background by 0.5 to
+        ``0.5 + 0.45 * severity``.
+    clutter : float
+        3 to ``3 + 12 * severity`` non-salient strokes and specks instead of 0 or 1.
+    severity : float
+        In [0, 1]; scales the strength of every condition (the upper ends above).
+    """
 
     small: float
     occlusion: float
@@ -192,11 +217,15 @@ def generate_miniworld(split: str = "pool", n: int | None = None, seed: int = 0,
 
     Parameters
     ----------
-    split : ``"train"``, ``"val"``, ``"pool"`` or ``"test_hard"``: same scenes,
-        different rates of hard conditions (see ``SPLIT_DEFAULTS``)
-    n : number of images (default: the split's default count)
-    seed : the random seed; splits use independent streams derived from it
-    image_size : side of the square images in pixels
+    split : str, optional
+        ``"train"``, ``"val"``, ``"pool"`` or ``"test_hard"``: same scenes,
+        different rates of hard conditions (see ``SPLIT_DEFAULTS``).
+    n : int or None, optional
+        Number of images (default: the split's default count).
+    seed : int, optional
+        The random seed; splits use independent streams derived from it.
+    image_size : int, optional
+        Side of the square images in pixels.
 
     Returns
     -------
@@ -249,7 +278,19 @@ def generate_miniworld(split: str = "pool", n: int | None = None, seed: int = 0,
 
 
 def miniworld_checksum(ds: xr.Dataset) -> str:
-    """SHA-256 of a mini-world split's arrays (images and both ground truths)."""
+    """SHA-256 of a mini-world split's arrays (images and both ground truths).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A split from :func:`generate_miniworld` (``image``, ``semantic`` and
+        ``saliency``; the nuisance factors are not hashed).
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits; what ``data_manifests/miniworld.yaml`` records.
+    """
     digest = hashlib.sha256()
     for name in ("image", "semantic", "saliency"):
         digest.update(np.ascontiguousarray(ds[name].values).tobytes())

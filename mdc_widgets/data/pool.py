@@ -55,6 +55,15 @@ class Pool(Protocol):
     them); subclass :class:`BasePool` to get the defaults of everything but
     ``read_images``. See ``ARCHITECTURE.md``.
 
+    Parameters
+    ----------
+    *args : object
+        Not accepted: a protocol is not instantiated (``Pool()`` raises
+        ``TypeError``); open a pool with :func:`open_pool` or subclass
+        :class:`BasePool`.
+    **kwargs : object
+        Not accepted either (see ``*args``).
+
     Attributes
     ----------
     name : str
@@ -92,7 +101,23 @@ class Pool(Protocol):
         ...
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Images ``start:stop`` as ``(n, H, W, 3)`` uint8 and ``(n,)`` bool valid (False: not decodable, zeros)."""
+        """Images ``start:stop`` as ``(n, H, W, 3)`` uint8 and ``(n,)`` bool valid (False: not decodable, zeros).
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image (0-based).
+        stop : int
+            One past the last image, as in a slice (at most ``len(pool)``).
+
+        Returns
+        -------
+        images : numpy.ndarray
+            ``(stop - start, H, W, 3)`` uint8 RGB at ``image_size``.
+        valid : numpy.ndarray
+            ``(stop - start,)`` bool; False where an image could not be
+            decoded (its pixels are zeros and ``errors`` says why).
+        """
         ...
 
     def metadata(self) -> xr.Dataset:
@@ -104,19 +129,67 @@ class Pool(Protocol):
         ...
 
     def native_size(self, index: int) -> tuple[int, int]:
-        """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools)."""
+        """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools).
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the pool.
+
+        Returns
+        -------
+        tuple of 2 int
+            ``(H, W)`` in pixels.
+        """
         ...
 
     def content_boxes(self, start: int, stop: int) -> np.ndarray:
-        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` where images ``start:stop`` lie on the working canvas."""
+        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` where images ``start:stop`` lie on the working canvas.
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image.
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(stop - start, 4)`` int64, half-open pixel bounds; the whole
+            canvas unless the pool letterboxes.
+        """
         ...
 
     def native_ground_truth(self, index: int) -> dict[str, np.ndarray]:
-        """Ground truth of image ``index`` at its own size: ``{"saliency"|"semantic": (H, W) uint8}``."""
+        """Ground truth of image ``index`` at its own size: ``{"saliency"|"semantic": (H, W) uint8}``.
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the pool.
+
+        Returns
+        -------
+        dict of {str: numpy.ndarray}
+            The kinds the image has (possibly none): ``"saliency"`` in
+            {0, 255}, ``"semantic"`` class indices.
+        """
         ...
 
     def index_of(self, sample_id: str) -> int:
-        """Position of ``sample_id`` in the pool (``MdcError`` when absent)."""
+        """Position of ``sample_id`` in the pool (``MdcError`` when absent).
+
+        Parameters
+        ----------
+        sample_id : str
+            One of ``sample_ids``.
+
+        Returns
+        -------
+        int
+            Its 0-based position.
+        """
         ...
 
 
@@ -135,7 +208,27 @@ class BasePool:
         return len(self.sample_ids)
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Images ``start:stop`` as ``(n, H, W, 3)`` uint8 and ``(n,)`` bool valid; each pool implements it."""
+        """Images ``start:stop`` as ``(n, H, W, 3)`` uint8 and ``(n,)`` bool valid; each pool implements it.
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image (0-based).
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        images : numpy.ndarray
+            ``(stop - start, H, W, 3)`` uint8 RGB at ``image_size``.
+        valid : numpy.ndarray
+            ``(stop - start,)`` bool; False where an image could not be decoded.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base: a subclass must implement it.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement read_images(start, stop).")
 
     def metadata(self) -> xr.Dataset:
@@ -154,16 +247,53 @@ class BasePool:
         return self.ground_truth() is not None
 
     def native_size(self, index: int) -> tuple[int, int]:
-        """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools)."""
+        """``(H, W)`` of image ``index`` as it is on disk (the working size for in-memory pools).
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the pool.
+
+        Returns
+        -------
+        tuple of 2 int
+            ``(H, W)``; the base returns ``image_size`` for every image.
+        """
         return tuple(int(s) for s in self.image_size)
 
     def content_boxes(self, start: int, stop: int) -> np.ndarray:
-        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` of the images' content on the working canvas (letterbox pads lie outside)."""
+        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` of the images' content on the working canvas (letterbox pads lie outside).
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image.
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(stop - start, 4)`` int64; the base gives the whole canvas
+            ``(0, H, 0, W)`` for every image.
+        """
         h, w = (int(s) for s in self.image_size)
         return np.tile(np.array([0, h, 0, w], np.int64), (max(0, stop - start), 1))
 
     def native_ground_truth(self, index: int) -> dict[str, np.ndarray]:
-        """Ground truth of image ``index`` at its own size: ``{"saliency": ..., "semantic": ...}`` (those present)."""
+        """Ground truth of image ``index`` at its own size: ``{"saliency": ..., "semantic": ...}`` (those present).
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the pool.
+
+        Returns
+        -------
+        dict of {str: numpy.ndarray}
+            ``(H, W)`` uint8 maps; the base reads them from :meth:`ground_truth`
+            (the working size) and returns ``{}`` without ground truth.
+        """
         gt = self.ground_truth()
         if gt is None:
             return {}
@@ -171,7 +301,23 @@ class BasePool:
         return {v: np.asarray(gt[v].sel(sample=sample).values) for v in ("saliency", "semantic") if v in gt}
 
     def index_of(self, sample_id: str) -> int:
-        """Position of ``sample_id`` in the pool."""
+        """Position of ``sample_id`` in the pool.
+
+        Parameters
+        ----------
+        sample_id : str
+            One of ``sample_ids``.
+
+        Returns
+        -------
+        int
+            Its 0-based position (the first, should ids repeat).
+
+        Raises
+        ------
+        MdcError
+            When the pool has no such sample.
+        """
         hits = np.flatnonzero(self.sample_ids == sample_id)
         if not len(hits):
             raise MdcError(f"Sample {sample_id!r} is not in pool {self.name!r}.")
@@ -182,7 +328,27 @@ class BasePool:
 
 
 class DatasetPool(BasePool):
-    """A pool over an ``xr.Dataset`` with ``image (sample, y, x, channel)`` and optional ground truth."""
+    """A pool over an ``xr.Dataset`` with ``image (sample, y, x, channel)`` and optional ground truth.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        ``image (sample, y, x, channel)`` uint8 RGB; optional ``semantic`` and
+        ``saliency (sample, y, x)`` uint8 (ground truth), per-sample variables
+        (metadata) and ``attrs["classes"]``, as :func:`generate_miniworld` makes.
+    name : str or None, optional
+        The pool's name; default ``attrs["split"]``, else ``"dataset"``.
+    image_size : tuple of 2 int or None, optional
+        Working ``(H, W)``; default the dataset's own. Images are resized
+        (bilinear) and masks (nearest) when it differs.
+    fingerprint : str or None, optional
+        Default: 16 hex digits of the SHA-256 of the images and ``image_size``.
+
+    Raises
+    ------
+    MdcError
+        When ``dataset`` has no ``image`` variable.
+    """
 
     def __init__(
         self,
@@ -208,16 +374,46 @@ class DatasetPool(BasePool):
         self.fingerprint = fingerprint
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Images ``start:stop`` from the dataset, resized to ``image_size`` if needed; all valid.
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image.
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        images : numpy.ndarray
+            ``(n, H, W, 3)`` uint8 RGB.
+        valid : numpy.ndarray
+            ``(n,)`` bool, all True (in-memory images always decode).
+        """
         images = np.asarray(self.dataset["image"].isel(sample=slice(start, stop)).values)
         if images.shape[1:3] != self.image_size:
             images = np.stack([resize_image(im, self.image_size) for im in images])
         return images, np.ones(len(images), bool)
 
     def metadata(self) -> xr.Dataset:
+        """The dataset's per-sample variables (dims ``("sample",)``), e.g. the mini-world's nuisance factors.
+
+        Returns
+        -------
+        xarray.Dataset
+            Variables along ``sample`` only; images and ground truth are left out.
+        """
         names = [v for v in self.dataset.data_vars if v not in METADATA_SKIP and self.dataset[v].dims == ("sample",)]
         return self.dataset[names]
 
     def ground_truth(self) -> xr.Dataset | None:
+        """The dataset's ``semantic``/``saliency (sample, y, x)`` uint8, resized (nearest) to ``image_size``.
+
+        Returns
+        -------
+        xarray.Dataset or None
+            The ground-truth variables present, or None when there are none.
+        """
         names = [v for v in ("semantic", "saliency") if v in self.dataset]
         if not names:
             return None
@@ -234,6 +430,16 @@ class DatasetPool(BasePool):
 def common_root(paths: Sequence[str | Path]) -> Path:
     """The deepest folder that holds every one of ``paths`` (the root of a glob's or a list's pool).
 
+    Parameters
+    ----------
+    paths : sequence of (str or pathlib.Path)
+        Image files (made absolute against the working directory).
+
+    Returns
+    -------
+    pathlib.Path
+        Their common folder; ``Path(".")`` when ``paths`` is empty.
+
     Examples
     --------
     >>> common_root(["/data/a/x.jpg", "/data/b/y.jpg"]).as_posix()
@@ -247,6 +453,18 @@ def common_root(paths: Sequence[str | Path]) -> Path:
 
 def relative_id(path: str | Path, root: str | Path) -> str:
     """One image's id: its path under ``root`` without extension, ``/``-separated (absolute if outside ``root``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The image file.
+    root : str or pathlib.Path
+        The pool's root folder.
+
+    Returns
+    -------
+    str
+        The sample id.
 
     Examples
     --------
@@ -266,6 +484,24 @@ def relative_ids(paths: Sequence[str | Path], root: str | Path) -> list[str]:
     other files it holds, so labels and mined sets keep matching when files
     are added or the folder moves. Two files that differ only in extension
     would share an id, and are refused.
+
+    Parameters
+    ----------
+    paths : sequence of (str or pathlib.Path)
+        The image files, in pool order.
+    root : str or pathlib.Path
+        The pool's root folder.
+
+    Returns
+    -------
+    list of str
+        One id per path, in order.
+
+    Raises
+    ------
+    MdcError
+        When two paths give the same id (same path but for the extension),
+        naming both files.
 
     Examples
     --------
@@ -292,16 +528,33 @@ class FilePool(BasePool):
 
     Parameters
     ----------
-    paths : the image files
-    name : the pool's name
-    image_size : working resolution ``(H, W)``
-    fit : ``"stretch"`` (resize to ``image_size``) or ``"letterbox"`` (keep the
-        aspect ratio and pad; every model's map is background on the pad)
-    semantic_masks, saliency_masks : one mask path (or None) per image
-    classes : the class names of the semantic masks (index 0 background)
-    root : the pool's folder (default: the deepest folder holding every image)
-    sample_ids : default: each image's path under ``root`` without its
-        extension (:func:`relative_ids`), so a flat folder gives file stems
+    paths : sequence of (str or pathlib.Path)
+        The image files, in pool order (any format Pillow reads).
+    name : str, optional
+        The pool's name.
+    image_size : tuple of 2 int, optional
+        Working resolution ``(H, W)``.
+    semantic_masks : sequence of (str or pathlib.Path or None) or None, optional
+        One class-index mask path (or None: unlabeled) per image; None for
+        no semantic ground truth.
+    saliency_masks : sequence of (str or pathlib.Path or None) or None, optional
+        One saliency mask path (or None) per image, binarised at 127 to
+        {0, 255}; None for no saliency ground truth.
+    classes : sequence of str or None, optional
+        The class names of the semantic masks (index 0 background).
+    sample_ids : sequence of str or None, optional
+        Default: each image's path under ``root`` without its
+        extension (:func:`relative_ids`), so a flat folder gives file stems.
+    fit : str, optional
+        ``"stretch"`` (resize to ``image_size``) or ``"letterbox"`` (keep the
+        aspect ratio and pad; every model's map is background on the pad).
+    root : str or pathlib.Path or None, optional
+        The pool's folder (default: the deepest folder holding every image).
+
+    Raises
+    ------
+    MdcError
+        When ``paths`` is empty, ``fit`` is unknown, or ``sample_ids`` repeat.
     """
 
     def __init__(
@@ -344,6 +597,19 @@ class FilePool(BasePool):
         self.fingerprint = digest.hexdigest()[:16]
 
     def native_size(self, index: int) -> tuple[int, int]:
+        """``(H, W)`` of image ``index`` on disk (EXIF rotation applied), read from the header and cached.
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the pool.
+
+        Returns
+        -------
+        tuple of 2 int
+            ``(H, W)``; ``image_size`` for a file that cannot be read
+            (:meth:`read_images` reports it).
+        """
         if index not in self._native:
             try:
                 self._native[index] = native_size(self.paths[index])
@@ -353,6 +619,20 @@ class FilePool(BasePool):
         return self._native[index]
 
     def content_boxes(self, start: int, stop: int) -> np.ndarray:
+        """``(n, 4)`` boxes ``(y0, y1, x0, x1)`` of images ``start:stop`` on the canvas (see :func:`content_box`).
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image.
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(stop - start, 4)`` int64; the whole canvas under ``fit="stretch"``.
+        """
         if self.fit == "stretch":
             return super().content_boxes(start, stop)
         return np.array(
@@ -360,6 +640,23 @@ class FilePool(BasePool):
         ).reshape(-1, 4)
 
     def read_images(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decode images ``start:stop`` and fit them to the canvas; a file that fails is recorded, not raised.
+
+        Parameters
+        ----------
+        start : int
+            Position of the first image.
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        images : numpy.ndarray
+            ``(n, H, W, 3)`` uint8 RGB at ``image_size`` (zeros where invalid).
+        valid : numpy.ndarray
+            ``(n,)`` bool; False where decoding failed, with the reason in
+            ``errors[sample_id]`` (multi-frame notes go to ``warnings``).
+        """
         h, w = self.image_size
         out = np.zeros((stop - start, h, w, 3), np.uint8)
         valid = np.zeros(stop - start, bool)
@@ -406,10 +703,22 @@ class FilePool(BasePool):
 
     @property
     def has_ground_truth(self) -> bool:
+        """Whether any semantic or saliency mask paths were given (no mask is read)."""
         return bool(self.semantic_masks or self.saliency_masks)
 
     def labeled(self, kind: str) -> np.ndarray:
-        """``(n,)`` bool: which images have a ``kind`` (``"saliency"`` or ``"semantic"``) mask."""
+        """``(n,)`` bool: which images have a ``kind`` (``"saliency"`` or ``"semantic"``) mask.
+
+        Parameters
+        ----------
+        kind : {"saliency", "semantic"}
+            The mask kind (anything but ``"saliency"`` reads as semantic).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,)`` bool, True where a mask path was given (all False without masks of that kind).
+        """
         paths = self.saliency_masks if kind == "saliency" else self.semantic_masks
         return np.array([p is not None for p in paths], bool) if paths else np.zeros(len(self), bool)
 
@@ -436,6 +745,24 @@ class FilePool(BasePool):
         return xr.Dataset(variables, coords={"sample": self.sample_ids}, attrs={"classes": list(self.classes or [])})
 
     def native_ground_truth(self, index: int) -> dict[str, np.ndarray]:
+        """Image ``index``'s masks at the image's own size (a mask of another size is resized, nearest, with a warning).
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the pool.
+
+        Returns
+        -------
+        dict of {str: numpy.ndarray}
+            ``"saliency"`` ``(H, W)`` uint8 {0, 255} and ``"semantic"`` class
+            indices, for the kinds this image has a mask of.
+
+        Raises
+        ------
+        ImageDecodeError
+            When a mask file cannot be read (names the file).
+        """
         out = {}
         for kind, paths in (("saliency", self.saliency_masks), ("semantic", self.semantic_masks)):
             if paths and paths[index] is not None:
@@ -443,6 +770,13 @@ class FilePool(BasePool):
         return out
 
     def metadata(self) -> xr.Dataset:
+        """The file of every image.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``path (sample)`` str (object dtype).
+        """
         return xr.Dataset(
             {"path": ("sample", np.array([str(p) for p in self.paths], dtype=object))},
             coords={"sample": self.sample_ids},
@@ -457,8 +791,29 @@ def match_by_stem(
     With ``ids`` (the images' sample ids, paths under the pool root), an
     image ``sub/name`` takes the file ``sub/name.*`` of ``folder`` if there is
     one; otherwise (and without ``ids``) the file whose stem is the image's.
-    Raises ``MdcError`` when the folder is missing, holds two candidate files
-    for one image, or matches none of the images.
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        The pool's images.
+    folder : str or pathlib.Path
+        The folder of masks or maps (searched recursively; ``~`` expanded).
+    what : str
+        What the folder holds, for error messages (``"saliency ground-truth"``).
+    ids : sequence of str or None, optional
+        The images' sample ids, in the order of ``paths``.
+
+    Returns
+    -------
+    list of (pathlib.Path or None)
+        One per image; None where the folder has no file for it.
+
+    Raises
+    ------
+    MdcError
+        When the folder is missing, holds two candidate files for one image
+        (same id, or same stem in several subfolders), or matches none of the
+        images.
     """
     folder = Path(os.path.expanduser(str(folder)))
     if not folder.is_dir():
@@ -526,7 +881,19 @@ def _miniworld_pool(split: str, n: int | None, seed: int, image_size: tuple[int,
 
 
 def skimage_pool(image_size: tuple[int, int] = (64, 64)) -> DatasetPool:
-    """A small real pool: scikit-image's bundled photographs (no download needed)."""
+    """A small real pool: scikit-image's bundled photographs (no download needed).
+
+    Parameters
+    ----------
+    image_size : tuple of 2 int, optional
+        Working ``(H, W)``; every photograph is stretched to it.
+
+    Returns
+    -------
+    DatasetPool
+        Up to 14 images named after their loader (``"astronaut"``, ...), no
+        ground truth; photographs that are missing or need the network are skipped.
+    """
     from skimage import data as skdata
 
     # photographs only: 'cat' is 'chelsea' again and 'horse' is a binary silhouette
@@ -589,17 +956,47 @@ def open_pool(
 
     Parameters
     ----------
-    source : ``"miniworld"`` (or ``"miniworld:<split>"``), ``"skimage"``, an
+    source : object, optional
+        ``"miniworld"`` (or ``"miniworld:<split>"``), ``"skimage"``, an
         ``xr.Dataset``, a folder, a glob pattern, a ``.txt`` list of paths, a
-        manifest ``.yaml``, or a list of paths
-    image_size : working resolution ``(H, W)`` (or one int for square)
-    split, n, seed : for the mini-world
-    root : overrides a manifest's root folder
-    ground_truth : for image files, mask folders matched to the images by
-        file stem: ``{"saliency": DIR, "semantic": DIR}`` (either or both)
-    classes : class names of the semantic masks (index 0 background)
-    fit : for image files, ``"stretch"`` to ``image_size`` or
-        ``"letterbox"`` (keep each image's aspect ratio, pad the rest)
+        manifest ``.yaml``, or a list of paths.
+    image_size : tuple of 2 int or int, optional
+        Working resolution ``(H, W)`` (or one int for square).
+    split : str, optional
+        Mini-world split (``"train"``, ``"val"``, ``"pool"``, ``"test_hard"``);
+        ``"miniworld:<split>"`` overrides it.
+    n : int or None, optional
+        Mini-world images; default the split's count (``SPLIT_DEFAULTS``).
+    seed : int, optional
+        Mini-world generator seed.
+    root : str or pathlib.Path or None, optional
+        Overrides a manifest's root folder.
+    ground_truth : dict of {str: str or pathlib.Path} or None, optional
+        For image files, mask folders matched to the images by sample id
+        (``sub/name.*``), else by file stem: ``{"saliency": DIR, "semantic": DIR}``
+        (either or both; see :func:`match_by_stem`).
+    classes : sequence of str or None, optional
+        Class names of the semantic masks (index 0 background).
+    fit : str, optional
+        For image files, ``"stretch"`` to ``image_size`` or
+        ``"letterbox"`` (keep each image's aspect ratio, pad the rest).
+
+    Returns
+    -------
+    Pool
+        ``source`` itself when it already is a pool, else a :class:`DatasetPool`
+        (mini-world, scikit-image, a Dataset) or a :class:`FilePool`.
+
+    Raises
+    ------
+    MdcError
+        When the source cannot be opened (not found, no file matches a glob,
+        an unknown mini-world split, an object that reads images but misses
+        part of the :class:`Pool` contract), ``ground_truth`` names another
+        kind, or the masks cannot be matched.
+    ManifestError
+        When a manifest is invalid, its files are missing or altered, or it
+        describes generated data.
 
     Examples
     --------

@@ -24,10 +24,14 @@ def overlay_ground_truth(
 
     Parameters
     ----------
-    images : ``(n, H, W, 3)`` uint8 RGB
-    semantic : ``(n, H, W)`` uint8 class indices (0 = background, left unpainted)
-    saliency : ``(n, H, W)`` uint8 in {0, 255}, or None for no outline
-    alpha : opacity of the class colours
+    images : numpy.ndarray
+        ``(n, H, W, 3)`` uint8 RGB.
+    semantic : numpy.ndarray
+        ``(n, H, W)`` uint8 class indices (0 = background, left unpainted).
+    saliency : numpy.ndarray or None, optional
+        ``(n, H, W)`` uint8 in {0, 255}, or None for no outline.
+    alpha : float, optional
+        Opacity of the class colours.
 
     Returns
     -------
@@ -59,11 +63,16 @@ def preview_grid(
 
     Parameters
     ----------
-    ds : a dataset with ``image (sample, y, x, channel)`` and optionally ``semantic``/``saliency``
-    n : number of samples (the first ``n``, unless ``samples`` is given)
-    columns : tiles per row
-    scale : integer upscaling (nearest), so 64-pixel scenes are readable
-    samples : positions of the samples to show
+    ds : xarray.Dataset
+        A dataset with ``image (sample, y, x, channel)`` and optionally ``semantic``/``saliency``.
+    n : int, optional
+        Number of samples (the first ``n``, unless ``samples`` is given).
+    columns : int, optional
+        Tiles per row.
+    scale : int, optional
+        Integer upscaling (nearest), so 64-pixel scenes are readable.
+    samples : numpy.ndarray or list of int or None, optional
+        Positions of the samples to show.
 
     Returns
     -------
@@ -100,6 +109,26 @@ def save_preview(
     samples: np.ndarray | list[int] | None = None,
 ) -> Path:
     """Write ``preview_grid(ds, n, ...)`` to ``path`` as a PNG (atomically) and return the path.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        ``image (sample, y, x, channel)`` and optionally ``semantic``/``saliency``.
+    path : str or pathlib.Path
+        The PNG file to write (its folder is created).
+    n : int, optional
+        Number of samples (the first ``n``, unless ``samples`` is given).
+    columns : int, optional
+        Tiles (image + overlay pairs) per row.
+    scale : int, optional
+        Integer upscaling (nearest).
+    samples : numpy.ndarray or list of int or None, optional
+        Positions of the samples to show.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
 
     Examples
     --------

@@ -32,13 +32,32 @@ def simulate_verdicts(
 
     Parameters
     ----------
-    scores : per-image metric ``(sample, model)``, e.g. ``evaluate(...)["miou"]``
-    pairs_samples : ``{(model_a, model_b): sample ids}`` to judge
-    tie_tol : score difference below which neither model is better
-    good : mean score from which a tie counts as both fine
-    higher_is_better : False for errors such as MAE (``good`` is then an upper bound)
-    noise : fraction of a/b verdicts flipped
-    seed : of the noise
+    scores : xarray.DataArray
+        Per-image metric ``(sample, model)``, e.g. ``evaluate(...)["miou"]``.
+    pairs_samples : mapping of {tuple of 2 str: sequence of str}
+        ``{(model_a, model_b): sample ids}`` to judge.
+    tie_tol : float, optional
+        Score difference below which neither model is better.
+    good : float, optional
+        Mean score from which a tie counts as both fine.
+    higher_is_better : bool, optional
+        False for errors such as MAE (``good`` is then an upper bound).
+    noise : float, optional
+        Fraction of a/b verdicts flipped.
+    seed : int, optional
+        Seed of the random generator that picks the flipped verdicts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample, model_a, model_b, verdict``, one row per judged
+        (image, pair), pairs in the order given; images where either score is
+        NaN are left out. :meth:`LabelStore.extend` takes it as it is.
+
+    Raises
+    ------
+    MdcError
+        When ``noise`` is not in [0, 1].
 
     Examples
     --------

@@ -46,6 +46,27 @@ class Label:
     ``verdict`` is ``"a"`` (model_a is better), ``"b"``, ``"both_wrong"`` or
     ``"both_fine"``. ``mask`` is the path (relative to the store's folder) of an
     accepted mask, ``mask_model`` the model whose prediction it came from.
+
+    Parameters
+    ----------
+    sample : str
+        The image's sample id.
+    model_a : str
+        The first model of the pair (alphabetically first in a stored label).
+    model_b : str
+        The second model of the pair.
+    verdict : {"a", "b", "both_wrong", "both_fine"}
+        The judgement, relative to ``(model_a, model_b)``.
+    time : float, optional
+        When it was given, seconds since the epoch (0: unknown).
+    annotator : str, optional
+        Who gave it (free text; ``""``: not recorded).
+    mask : str or None, optional
+        Path of the accepted mask PNG relative to the label file's folder.
+    mask_model : str or None, optional
+        The model whose prediction the accepted mask was taken from.
+    note : str, optional
+        Free-text comment.
     """
 
     sample: str
@@ -60,6 +81,7 @@ class Label:
 
     @property
     def key(self) -> tuple[str, str, str]:
+        """``(sample, model_a, model_b)``: what a later verdict on the same image and pair replaces."""
         return (self.sample, self.model_a, self.model_b)
 
     @property
@@ -73,6 +95,26 @@ def canonical_pair(model_a: str, model_b: str, verdict: str) -> tuple[str, str, 
 
     A verdict on (B, A) is the same judgement as the swapped verdict on (A, B),
     so both land on one key and the later one wins.
+
+    Parameters
+    ----------
+    model_a : str
+        The first model as the annotator saw the pair.
+    model_b : str
+        The second model.
+    verdict : {"a", "b", "both_wrong", "both_fine"}
+        The judgement relative to ``(model_a, model_b)``.
+
+    Returns
+    -------
+    tuple of 3 str
+        ``(first, second, verdict)`` with ``first <= second``; ``"a"`` and
+        ``"b"`` swap when the models were swapped.
+
+    Raises
+    ------
+    MdcError
+        When the verdict is unknown or both names are the same model.
 
     Examples
     --------
@@ -108,6 +150,26 @@ def parse_label_lines(data: bytes, path: str | Path = "<labels>") -> tuple[list[
     Only the last line can be torn by a crash mid-append: when it lacks its
     newline and is not a whole label it is returned as the tail, not parsed.
     Any other bad line raises ``MdcError`` naming the file and the line.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file content (UTF-8 JSON Lines).
+    path : str or pathlib.Path, optional
+        The file's name, for error messages only.
+
+    Returns
+    -------
+    labels : list of Label
+        Every label in file order (the history, replaced verdicts included).
+    torn : bytes
+        The torn last line, or ``b""``.
+
+    Raises
+    ------
+    MdcError
+        When a line other than a torn last one is not a label (bad JSON, a
+        missing field, an unknown verdict).
 
     Examples
     --------
@@ -160,11 +222,13 @@ class LabelStore:
 
     Parameters
     ----------
-    path : the ``.jsonl`` file (created on the first label); accepted masks
+    path : str or pathlib.Path
+        The ``.jsonl`` file (created on the first label); accepted masks
         go to the folder ``<path stem>_masks`` beside it, the lock is
-        ``.<file name>.lock`` beside it
-    sample_ids : the pool's sample ids; a verdict on any other id raises
-        ``MdcError`` (default None: any id is accepted)
+        ``.<file name>.lock`` beside it.
+    sample_ids : collection of str or None, optional
+        The pool's sample ids; a verdict on any other id raises
+        ``MdcError`` (default None: any id is accepted).
 
     Examples
     --------
@@ -227,7 +291,28 @@ class LabelStore:
         return len(self._latest())
 
     def get(self, sample: str, model_a: str, model_b: str) -> Label | None:
-        """The current verdict on ``sample`` for the pair, as seen from ``(model_a, model_b)``."""
+        """The current verdict on ``sample`` for the pair, as seen from ``(model_a, model_b)``.
+
+        Parameters
+        ----------
+        sample : str
+            The image's sample id.
+        model_a : str
+            One model of the pair.
+        model_b : str
+            The other model (the order does not matter for finding the verdict).
+
+        Returns
+        -------
+        Label or None
+            The latest verdict, with ``model_a``/``model_b`` and ``"a"``/``"b"``
+            in the order asked; None when the pair was not judged on ``sample``.
+
+        Raises
+        ------
+        MdcError
+            When ``model_a == model_b``.
+        """
         a, b, _ = canonical_pair(model_a, model_b, "a")
         found = self._latest().get((str(sample), a, b))
         if found is None or (a, b) == (model_a, model_b):
@@ -235,7 +320,23 @@ class LabelStore:
         return replace(found, model_a=model_a, model_b=model_b, verdict=_SWAP[found.verdict])
 
     def mask(self, sample: str, model_a: str, model_b: str) -> np.ndarray | None:
-        """The accepted mask of the current verdict (uint8 ``(H, W)``), or None."""
+        """The accepted mask of the current verdict (uint8 ``(H, W)``), or None.
+
+        Parameters
+        ----------
+        sample : str
+            The image's sample id.
+        model_a : str
+            One model of the pair.
+        model_b : str
+            The other model (the order does not matter for finding the verdict).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``(H, W)`` uint8 read from the mask PNG; None without a verdict or
+            without an accepted mask.
+        """
         found = self.get(sample, model_a, model_b)
         if found is None or not found.mask:
             return None
@@ -245,7 +346,19 @@ class LabelStore:
             return np.asarray(im.convert("L"))
 
     def to_frame(self, history: bool = False) -> pd.DataFrame:
-        """One row per (sample, pair) with its current verdict (or every verdict with ``history``)."""
+        """One row per (sample, pair) with its current verdict (or every verdict with ``history``).
+
+        Parameters
+        ----------
+        history : bool, optional
+            True: every verdict ever given, in order (replaced ones included).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``sample, model_a, model_b, verdict, time, annotator, mask,
+            mask_model, note``; pairs in canonical (alphabetical) order.
+        """
         rows = self._history if history else list(self)
         return pd.DataFrame([asdict(r) for r in rows], columns=_COLUMNS)
 
@@ -330,7 +443,43 @@ class LabelStore:
         annotator: str = "",
         note: str = "",
     ) -> Label:
-        """Record a verdict (saved to disk before this returns); returns the stored label."""
+        """Record a verdict (saved to disk before this returns); returns the stored label.
+
+        Parameters
+        ----------
+        sample : str
+            The image's sample id (one of ``sample_ids`` when the store has them).
+        model_a : str
+            The first model as shown to the annotator.
+        model_b : str
+            The second model.
+        verdict : {"a", "b", "both_wrong", "both_fine"}
+            The judgement relative to ``(model_a, model_b)``.
+        mask : numpy.ndarray or None, optional
+            An accepted ``(H, W)`` mask (bool, or values 0..255), written as a
+            PNG into ``mask_dir`` before the label line.
+        mask_model : str or None, optional
+            The model whose prediction the mask was taken from.
+        annotator : str, optional
+            Who judged.
+        note : str, optional
+            Free-text comment.
+
+        Returns
+        -------
+        Label
+            The stored label, in canonical pair order, with its time.
+
+        Raises
+        ------
+        MdcError
+            When ``sample`` is not in ``sample_ids``, the verdict is unknown, or
+            both models are the same.
+        ShapeError
+            When ``mask`` is not 2-D or holds values outside 0..255.
+        StorageError
+            When the file or the mask cannot be written.
+        """
         item = self._make(
             sample,
             model_a,
@@ -347,7 +496,28 @@ class LabelStore:
         return item
 
     def extend(self, labels: pd.DataFrame | Iterable[dict[str, Any]], annotator: str = "") -> int:
-        """Record many verdicts with one write (columns ``sample, model_a, model_b, verdict``)."""
+        """Record many verdicts with one write (columns ``sample, model_a, model_b, verdict``).
+
+        Parameters
+        ----------
+        labels : pandas.DataFrame or iterable of dict
+            One row per verdict with ``sample, model_a, model_b, verdict``
+            and optional ``annotator`` and ``note`` (e.g. the output of
+            :func:`~mdc_widgets.labeling.simulate_verdicts`). No masks.
+        annotator : str, optional
+            Used for rows without an ``annotator`` of their own.
+
+        Returns
+        -------
+        int
+            Number of verdicts recorded; none is written when a row is refused.
+
+        Raises
+        ------
+        MdcError
+            When a row names a sample outside ``sample_ids``, an unknown
+            verdict, or the same model twice.
+        """
         rows = labels.to_dict("records") if isinstance(labels, pd.DataFrame) else list(labels)
         items = [
             self._make(
@@ -368,7 +538,29 @@ class LabelStore:
         return len(items)
 
     def remove(self, sample: str, model_a: str, model_b: str) -> bool:
-        """Forget every verdict on ``sample`` for the pair; True if there was one."""
+        """Forget every verdict on ``sample`` for the pair; True if there was one.
+
+        The file is rewritten atomically under the lock.
+
+        Parameters
+        ----------
+        sample : str
+            The image's sample id.
+        model_a : str
+            One model of the pair.
+        model_b : str
+            The other model (the order does not matter for finding the verdict).
+
+        Returns
+        -------
+        bool
+            Whether any verdict was removed.
+
+        Raises
+        ------
+        MdcError
+            When ``model_a == model_b``.
+        """
         a, b, _ = canonical_pair(model_a, model_b, "a")
         with file_lock(self.lock_path, what=f"the label file {self.path}"):
             current = self._read()

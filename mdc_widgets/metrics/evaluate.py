@@ -113,6 +113,39 @@ def evaluate(
     metrics (against ``saliency``): SOD models on their saliency map, SS
     models on their foreground, which is what the cross-task term compares.
     :func:`evaluate_native` scores at each image's own size instead.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        From ``open_predictions``: ``prediction (sample, model, y, x)`` uint8,
+        coord ``task (model)``, attrs ``classes`` (``{model: [names]}``, which
+        sets the number of SS classes).
+    ground_truth : xarray.Dataset
+        ``semantic`` and/or ``saliency (sample, y, x)`` uint8 at the same
+        working size (e.g. ``pool.ground_truth()``); optional
+        ``saliency_labeled (sample)`` leaves unlabeled images NaN. Aligned by
+        sample id.
+    samples : sequence of str or None, optional
+        Sample ids to score; default every sample of ``predictions``.
+    chunk_size : int, optional
+        Images scored at once (bounds memory).
+    normalize : bool, optional
+        Min-max stretch each saliency map first (PySODMetrics' default).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(sample, model)``: ``miou`` (SS models), ``fbeta_max``,
+        ``fbeta_adaptive``, ``mae``, ``s_measure``, ``foreground_iou`` (float64,
+        NaN where not defined); ``confusion (sample, model, gt_class,
+        pred_class)`` int64; ``fbeta_curve (sample, model, threshold)`` with
+        thresholds 255..0; coord ``task (model)``; attrs ``resolution``
+        (``"working"``) and ``normalize`` (0 or 1).
+
+    Raises
+    ------
+    MdcError
+        When some predicted samples have no ground truth (pass ``samples``).
     """
     if samples is not None:
         predictions = predictions.sel(sample=list(samples))
@@ -163,6 +196,27 @@ def map_at_native_size(
     A released-map competitor's file is read at full resolution; a network's
     stored canvas map is cropped (letterbox) and resized back, nearest for
     labels, bilinear for saliency.
+
+    Parameters
+    ----------
+    stored : numpy.ndarray
+        ``(h, w)`` uint8: the model's map on the working canvas.
+    task : {"ss", "sod"}
+        The model's task (labels are resized nearest, saliency bilinear).
+    native : tuple of 2 int
+        The image's own ``(H, W)``.
+    fit : {"stretch", "letterbox"}, optional
+        How the pool fitted the image to the canvas.
+    released : MapCompetitor or None, optional
+        The released-map competitor of this model, whose file is read
+        instead of ``stored``; None for a network.
+    stem : str or None, optional
+        The image's sample id, needed with ``released``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` uint8.
     """
     from mdc_widgets.data.io import from_canvas
 
@@ -190,12 +244,34 @@ def evaluate_native(
 
     Parameters
     ----------
-    predictions : from ``open_predictions`` (its ``sources`` attr names the released-map folders)
-    pool : the pool the predictions were made on (same fingerprint)
-    samples : a subset of sample ids (default: every valid image)
-    progress : show a tqdm bar
-    batch_size : images of one size scored at once
-    normalize : min-max stretch each saliency map first (PySODMetrics' default)
+    predictions : xarray.Dataset
+        From ``open_predictions`` (its ``sources`` attr names the released-map folders).
+    pool : object
+        The pool the predictions were made on (same fingerprint).
+    samples : sequence of str or None, optional
+        A subset of sample ids (default: every valid image).
+    progress : bool, optional
+        Show a tqdm bar.
+    batch_size : int, optional
+        Images of one size scored at once.
+    normalize : bool, optional
+        Min-max stretch each saliency map first (PySODMetrics' default).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(sample, model)``: ``miou`` (SS models), ``fbeta_max``,
+        ``fbeta_adaptive``, ``mae``, ``s_measure``, ``foreground_iou`` (float64,
+        NaN where not defined); ``confusion (sample, model, gt_class,
+        pred_class)`` int64; ``fbeta_curve (sample, model, threshold)`` with
+        thresholds 255..0; coord ``task (model)``; attrs ``resolution``
+        (``"native"``) and ``normalize`` (0 or 1).
+
+    Raises
+    ------
+    MdcError
+        When the predictions were made for another pool (fingerprints differ),
+        or a sample id is not in the pool.
     """
     from mdc_widgets.models.released_maps import pool_stems, released_competitors
 
@@ -269,6 +345,22 @@ def summarize(evaluation: xr.Dataset, samples: Sequence[str] | None = None) -> x
       for the whole set, as PySODMetrics reports "max F"),
     - ``fbeta_max_image``, ``fbeta_adaptive``, ``mae``, ``s_measure``,
       ``foreground_iou``: means over images.
+
+    Images without a score (NaN) are left out of every mean.
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        From :func:`evaluate` or :func:`evaluate_native`.
+    samples : sequence of str or None, optional
+        The set to summarise (e.g. a mined set); default every sample.
+
+    Returns
+    -------
+    xarray.Dataset
+        One float per model (dim ``model``, coord ``task``): the variables
+        above, NaN where a metric does not apply (``miou`` of SOD models);
+        attr ``n_images``.
     """
     ev = evaluation if samples is None else evaluation.sel(sample=list(samples))
     if "foreground_iou" not in ev:  # evaluations saved before the metric existed

@@ -50,7 +50,24 @@ def _gt_bool(gt: torch.Tensor) -> torch.Tensor:
 
 
 def segmentation_confusion(pred: Any, gt: Any, num_classes: int, ignore_index: int = 255) -> Any:
-    """Per-image confusion ``(n, C, C)`` with rows = ground truth, columns = prediction; ignored pixels dropped."""
+    """Per-image confusion ``(n, C, C)`` with rows = ground truth, columns = prediction; ignored pixels dropped.
+
+    Parameters
+    ----------
+    pred : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer predicted class indices.
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer ground-truth class indices.
+    num_classes : int
+        ``C``; indices must lie in ``0..C-1`` (apart from ``ignore_index``).
+    ignore_index : int, optional
+        Ground-truth value of pixels left out (VOC's 255 boundary / unlabeled).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n, C, C)`` int64 pixel counts, the kind of ``pred``.
+    """
     tp, was_numpy = as_tensor(pred)
     tg = as_tensor(gt)[0].to(tp.device)
     c = int(num_classes)
@@ -61,13 +78,47 @@ def segmentation_confusion(pred: Any, gt: Any, num_classes: int, ignore_index: i
 
 
 def miou_from_confusion(conf: Any) -> Any:
-    """Mean IoU over classes present in prediction or ground truth, for ``(C, C)`` or ``(n, C, C)``; NaN if none."""
+    """Mean IoU over classes present in prediction or ground truth, for ``(C, C)`` or ``(n, C, C)``; NaN if none.
+
+    Parameters
+    ----------
+    conf : numpy.ndarray or torch.Tensor
+        Confusion counts, rows = ground truth, columns = prediction
+        (:func:`segmentation_confusion`, or its sum over images).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        float64 mean IoU in [0, 1]: a scalar for ``(C, C)``, ``(n,)`` for ``(n, C, C)``.
+    """
     t, was_numpy = as_tensor(conf)
     return _out(mean_iou_from_confusion(t, empty=float("nan")), was_numpy)
 
 
 def miou(pred: Any, gt: Any, num_classes: int, per_image: bool = True, ignore_index: int = 255) -> Any:
     """Mean IoU: per image ``(n,)``, or over the set from the accumulated confusion (a scalar).
+
+    A class counts when it appears in the prediction or the ground truth of
+    the image (of the set, with ``per_image=False``).
+
+    Parameters
+    ----------
+    pred : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer predicted class indices.
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer ground-truth class indices.
+    num_classes : int
+        Number of classes ``C``, background included.
+    per_image : bool, optional
+        True: one value per image; False: one value for the whole batch from
+        the summed confusion (what segmentation benchmarks report).
+    ignore_index : int, optional
+        Ground-truth value of pixels left out (VOC's 255 boundary / unlabeled).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        float64 in [0, 1], NaN for an image with only ignored pixels.
 
     Examples
     --------
@@ -80,7 +131,22 @@ def miou(pred: Any, gt: Any, num_classes: int, per_image: bool = True, ignore_in
 
 
 def pixel_accuracy(pred: Any, gt: Any, ignore_index: int = 255) -> Any:
-    """Fraction of non-ignored pixels labeled correctly, per image."""
+    """Fraction of non-ignored pixels labeled correctly, per image.
+
+    Parameters
+    ----------
+    pred : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer predicted class indices.
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer ground-truth class indices.
+    ignore_index : int, optional
+        Ground-truth value of pixels left out (VOC's 255 boundary / unlabeled).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1] (0 for an image with only ignored pixels).
+    """
     tp, was_numpy = as_tensor(pred)
     tg = as_tensor(gt)[0].to(tp.device)
     valid = tg != ignore_index
@@ -91,6 +157,21 @@ def pixel_accuracy(pred: Any, gt: Any, ignore_index: int = 255) -> Any:
 
 def mae(saliency: Any, gt: Any, normalize: bool = False) -> Any:
     """Mean absolute error between the saliency map in [0, 1] and the binary ground truth, per image.
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency maps: uint8 0..255, or float in [0, 1].
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` ground truth: uint8 (salient where ``> 128``) or bool.
+    normalize : bool, optional
+        Min-max stretch each map to [0, 1] first (PySODMetrics' default); a
+        constant map is left as it is.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1]; lower is better.
 
     Examples
     --------
@@ -109,6 +190,23 @@ def fbeta_curve(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool = Fa
 
     Histograms of the foreground and background pixels of every image come from
     one ``bincount``; cumulative sums give the counts above each threshold.
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency maps: uint8 0..255, or float in [0, 1].
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` ground truth: uint8 (salient where ``> 128``) or bool.
+    beta2 : float, optional
+        beta squared; 0.3 weighs precision above recall, as the SOD literature does.
+    normalize : bool, optional
+        Min-max stretch each map to [0, 1] first (PySODMetrics' default); a
+        constant map is left as it is.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n, 256)`` float64 in [0, 1]; 0 where nothing is predicted or found.
     """
     ts, was_numpy = as_tensor(saliency)
     tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
@@ -132,13 +230,58 @@ def fbeta_max(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool = Fals
 
     PySODMetrics' "max F" of a *dataset* is the maximum of the mean curve
     (one threshold for all images): see :func:`mdc_widgets.metrics.summarize`.
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency maps: uint8 0..255, or float in [0, 1].
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` ground truth: uint8 (salient where ``> 128``) or bool.
+    beta2 : float, optional
+        beta squared; 0.3 weighs precision above recall, as the SOD literature does.
+    normalize : bool, optional
+        Min-max stretch each map to [0, 1] first (PySODMetrics' default); a
+        constant map is left as it is.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1]; higher is better.
+
+    References
+    ----------
+    .. [1] R. Achanta, S. Hemami, F. Estrada and S. Süsstrunk, "Frequency-tuned salient region
+           detection," CVPR 2009, pp. 1597-1604. https://doi.org/10.1109/CVPR.2009.5206596
     """
     curve = fbeta_curve(saliency, gt, beta2, normalize)
     return curve.max(-1) if isinstance(curve, np.ndarray) else curve.max(-1).values
 
 
 def fbeta_adaptive(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool = False) -> Any:
-    """F-beta at the adaptive threshold ``min(2 * mean, 1)``, per image (0 when nothing is found)."""
+    """F-beta at the adaptive threshold ``min(2 * mean, 1)``, per image (0 when nothing is found).
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency maps: uint8 0..255, or float in [0, 1].
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` ground truth: uint8 (salient where ``> 128``) or bool.
+    beta2 : float, optional
+        beta squared; 0.3 weighs precision above recall, as the SOD literature does.
+    normalize : bool, optional
+        Min-max stretch each map to [0, 1] first (PySODMetrics' default); a
+        constant map is left as it is.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1]; higher is better.
+
+    References
+    ----------
+    .. [1] R. Achanta, S. Hemami, F. Estrada and S. Süsstrunk, "Frequency-tuned salient region
+           detection," CVPR 2009, pp. 1597-1604. https://doi.org/10.1109/CVPR.2009.5206596
+    """
     ts, was_numpy = as_tensor(saliency)
     tg = _gt_bool(as_tensor(gt)[0].to(ts.device))
     s = _saliency(ts, normalize).double()
@@ -154,6 +297,19 @@ def fbeta_adaptive(saliency: Any, gt: Any, beta2: float = 0.3, normalize: bool =
 
 def foreground_iou(foreground: Any, gt: Any) -> Any:
     """IoU of a binary foreground (bool, or uint8 > 0) with the ground truth's foreground, per image; NaN if both empty.
+
+    Parameters
+    ----------
+    foreground : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` bool, or numbers where ``> 0`` is foreground (e.g. an SS
+        label map: any class but background).
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` uint8 (foreground where ``> 128``) or bool.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1].
 
     Examples
     --------
@@ -207,6 +363,30 @@ def s_measure(saliency: Any, gt: Any, alpha: float = 0.5, normalize: bool = Fals
 
     Vectorised over the batch: each image's four quadrants around its
     ground-truth centroid are boolean masks, so no loop over images is needed.
+    An all-background ground truth scores ``1 - mean(s)``, an all-foreground
+    one ``mean(s)``.
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency maps: uint8 0..255, or float in [0, 1].
+    gt : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` ground truth: uint8 (salient where ``> 128``) or bool.
+    alpha : float, optional
+        Weight of the object-aware term; ``1 - alpha`` weighs the region-aware term.
+    normalize : bool, optional
+        Min-max stretch each map to [0, 1] first (PySODMetrics' default); a
+        constant map is left as it is.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1]; higher is better.
+
+    References
+    ----------
+    .. [1] D.-P. Fan, M.-M. Cheng, Y. Liu, T. Li and A. Borji, "Structure-measure: A new way to
+           evaluate foreground maps," ICCV 2017, pp. 4558-4567. https://doi.org/10.1109/ICCV.2017.487
     """
     ts, was_numpy = as_tensor(saliency)
     pred = _saliency(ts, normalize).double()

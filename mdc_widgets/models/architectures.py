@@ -32,7 +32,16 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn
 
 
 class UNet(nn.Module):
-    """Encoder-decoder with skip connections at every scale (Ronneberger et al. 2015), three levels."""
+    """Encoder-decoder with skip connections at every scale (Ronneberger et al. 2015), three levels.
+
+    Parameters
+    ----------
+    out_channels : int
+        Output channels: the number of classes for SS, 1 for SOD (a saliency logit).
+    width : int, optional
+        Channels of the first level; they double at each of the two lower
+        levels (1/2 and 1/4 resolution).
+    """
 
     def __init__(self, out_channels: int, width: int = 16):
         super().__init__()
@@ -45,6 +54,18 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(w, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch; the skips are resized, so H and W need not be multiples of 4.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, 3, H, W)`` float32 normalised images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)`` logits at the input size.
+        """
         e1 = self.enc1(x)
         e2 = self.enc2(F.max_pool2d(e1, 2))
         e3 = self.enc3(F.max_pool2d(e2, 2))
@@ -54,7 +75,16 @@ class UNet(nn.Module):
 
 
 class FCN(nn.Module):
-    """Plain strided encoder, 1x1 classifier, bilinear upsampling; no skips (Long et al. 2015, FCN-32s-like)."""
+    """Plain strided encoder, 1x1 classifier, bilinear upsampling; no skips (Long et al. 2015, FCN-32s-like).
+
+    Parameters
+    ----------
+    out_channels : int
+        Output channels: the number of classes for SS, 1 for SOD (a saliency logit).
+    width : int, optional
+        Channels of the first stage; the encoder widens to ``4 * width`` at
+        1/8 resolution.
+    """
 
     def __init__(self, out_channels: int, width: int = 24):
         super().__init__()
@@ -70,6 +100,18 @@ class FCN(nn.Module):
         self.classifier = nn.Conv2d(4 * w, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits computed at 1/8 resolution, upsampled bilinearly to the input size.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, 3, H, W)`` float32 normalised images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)`` logits at the input size.
+        """
         logits = self.classifier(self.features(x))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
@@ -92,7 +134,19 @@ class _ASPP(nn.Module):
 
 
 class DeepLabV3Plus(nn.Module):
-    """Dilated encoder, atrous spatial pyramid pooling and a low-level skip decoder (Chen et al. 2018)."""
+    """Dilated encoder, atrous spatial pyramid pooling and a low-level skip decoder (Chen et al. 2018).
+
+    Parameters
+    ----------
+    out_channels : int
+        Output channels: the number of classes for SS, 1 for SOD (a saliency logit).
+    width : int, optional
+        Base channels: the low-level features have ``2 * width``, the deep
+        features and the ASPP ``4 * width``.
+    rates : tuple of int, optional
+        Dilation rates of the ASPP's 3x3 branches (besides a 1x1 branch and
+        image pooling), at 1/8 resolution.
+    """
 
     def __init__(self, out_channels: int, width: int = 16, rates: tuple[int, ...] = (2, 4, 6)):
         super().__init__()
@@ -107,6 +161,18 @@ class DeepLabV3Plus(nn.Module):
         self.head = nn.Conv2d(2 * w, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits decoded at 1/4 resolution, upsampled bilinearly to the input size.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, 3, H, W)`` float32 normalised images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)`` logits at the input size.
+        """
         low = self.stem(x)
         deep = self.aspp(self.deep(low))
         deep = F.interpolate(deep, size=low.shape[-2:], mode="bilinear", align_corners=False)
@@ -115,7 +181,21 @@ class DeepLabV3Plus(nn.Module):
 
 
 class TokenSaliencyTransformer(nn.Module):
-    """A tiny token transformer for saliency (VST-style): patch tokens, self-attention, conv decoder."""
+    """A tiny token transformer for saliency (VST-style): patch tokens, self-attention, conv decoder.
+
+    Parameters
+    ----------
+    out_channels : int, optional
+        Output channels: the number of classes for SS, 1 for SOD (a saliency logit).
+    dim : int, optional
+        Token dimension (must be divisible by ``heads``).
+    depth : int, optional
+        Number of transformer encoder layers.
+    heads : int, optional
+        Attention heads per layer.
+    patch : int, optional
+        Side of the square patches in pixels (one token per patch).
+    """
 
     def __init__(self, out_channels: int = 1, dim: int = 48, depth: int = 2, heads: int = 4, patch: int = 4):
         super().__init__()
@@ -130,6 +210,18 @@ class TokenSaliencyTransformer(nn.Module):
         nn.init.trunc_normal_(self.pos, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Saliency logits: patch tokens attend to each other, then a conv decoder sees them with the image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, 3, H, W)`` float32 normalised images; H and W should be multiples of ``patch`` (the position grid, 16 x 16 tokens, is resized to other grids).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)`` logits at the input size.
+        """
         tokens = self.embed(x)
         n, c, h, w = tokens.shape
         pos = (
@@ -146,20 +238,72 @@ class TokenSaliencyTransformer(nn.Module):
 
 
 def mw_unet(out_channels: int, width: int = 16) -> UNet:
-    """U-Net builder for the mini-world."""
+    """U-Net builder for the mini-world.
+
+    Parameters
+    ----------
+    out_channels : int
+        Number of classes (SS) or 1 (SOD).
+    width : int, optional
+        Channels of the first level (see :class:`UNet`).
+
+    Returns
+    -------
+    UNet
+        An untrained network.
+    """
     return UNet(out_channels, width)
 
 
 def mw_fcn(out_channels: int, width: int = 24) -> FCN:
-    """FCN builder for the mini-world."""
+    """FCN builder for the mini-world.
+
+    Parameters
+    ----------
+    out_channels : int
+        Number of classes (SS) or 1 (SOD).
+    width : int, optional
+        Channels of the first stage (see :class:`FCN`).
+
+    Returns
+    -------
+    FCN
+        An untrained network.
+    """
     return FCN(out_channels, width)
 
 
 def mw_deeplabv3plus(out_channels: int, width: int = 16) -> DeepLabV3Plus:
-    """DeepLabv3+ builder for the mini-world."""
+    """DeepLabv3+ builder for the mini-world.
+
+    Parameters
+    ----------
+    out_channels : int
+        Number of classes (SS) or 1 (SOD).
+    width : int, optional
+        Base channels (see :class:`DeepLabV3Plus`); ASPP rates (2, 4, 6).
+
+    Returns
+    -------
+    DeepLabV3Plus
+        An untrained network.
+    """
     return DeepLabV3Plus(out_channels, width)
 
 
 def mw_vst(out_channels: int = 1, width: int = 48) -> TokenSaliencyTransformer:
-    """VST-style token transformer builder for the mini-world (``width`` is the token dimension)."""
+    """VST-style token transformer builder for the mini-world (``width`` is the token dimension).
+
+    Parameters
+    ----------
+    out_channels : int, optional
+        1 for SOD (a saliency logit), or a number of classes.
+    width : int, optional
+        Token dimension ``dim`` (divisible by the 4 heads); depth 2, 4 x 4 patches.
+
+    Returns
+    -------
+    TokenSaliencyTransformer
+        An untrained network.
+    """
     return TokenSaliencyTransformer(out_channels, dim=width)

@@ -19,6 +19,17 @@ FOREGROUND = ("background", "foreground")
 class ClassMapping:
     """Maps each source class to a target class (by name); unmapped classes go to ``fallback``.
 
+    Build it with :meth:`by_name` or :meth:`to_foreground`.
+
+    Parameters
+    ----------
+    source : tuple of str
+        The model's class names, index 0 background.
+    target : tuple of str
+        The common class names, index 0 background.
+    table : numpy.ndarray
+        ``(len(source),)`` int64: the target index of each source index.
+
     Examples
     --------
     >>> m = ClassMapping.by_name(["background", "cat", "dog", "car"], ["background", "animal", "vehicle"],
@@ -41,7 +52,29 @@ class ClassMapping:
         mapping: Mapping[str, str] | None = None,
         fallback: str = "background",
     ) -> ClassMapping:
-        """Same-named classes map to each other (case-insensitive); ``mapping`` adds or overrides pairs."""
+        """Same-named classes map to each other (case-insensitive); ``mapping`` adds or overrides pairs.
+
+        Parameters
+        ----------
+        source : sequence of str
+            The model's class names.
+        target : sequence of str
+            The common class names.
+        mapping : mapping of {str: str} or None, optional
+            ``{source name: target name}`` for classes named differently (case-insensitive).
+        fallback : str, optional
+            The target class of every source class left unmapped.
+
+        Returns
+        -------
+        ClassMapping
+            The mapping.
+
+        Raises
+        ------
+        MdcError
+            When ``fallback`` or a value of ``mapping`` is not a target class.
+        """
         target_index = {t.lower(): i for i, t in enumerate(target)}
         if fallback.lower() not in target_index:
             raise MdcError(f"The fallback class {fallback!r} is not in the target classes {list(target)}.")
@@ -57,7 +90,20 @@ class ClassMapping:
 
     @classmethod
     def to_foreground(cls, source: Sequence[str], background: str = "background") -> ClassMapping:
-        """Every class but ``background`` becomes ``foreground`` (what the cross-task term compares)."""
+        """Every class but ``background`` becomes ``foreground`` (what the cross-task term compares).
+
+        Parameters
+        ----------
+        source : sequence of str
+            The model's class names.
+        background : str, optional
+            The source class that stays background (exact name).
+
+        Returns
+        -------
+        ClassMapping
+            A mapping onto ``FOREGROUND`` (``("background", "foreground")``).
+        """
         return cls(tuple(source), FOREGROUND, np.array([0 if s == background else 1 for s in source], np.int64))
 
     def matrix(self) -> np.ndarray:
@@ -68,20 +114,67 @@ class ClassMapping:
 
 
 def map_labels(labels: np.ndarray | torch.Tensor, mapping: ClassMapping) -> np.ndarray | torch.Tensor:
-    """Relabel a label map through the mapping's lookup table (vectorised)."""
+    """Relabel a label map through the mapping's lookup table (vectorised).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray or torch.Tensor
+        Source class indices, any shape (each below ``len(mapping.source)``).
+    mapping : ClassMapping
+        The mapping to apply.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        Target class indices (int64), same shape and kind (and device) as ``labels``.
+    """
     if isinstance(labels, torch.Tensor):
         return torch.as_tensor(mapping.table, device=labels.device)[labels.long()]
     return mapping.table[np.asarray(labels, np.int64)]
 
 
 def map_probabilities(probs: torch.Tensor, mapping: ClassMapping) -> torch.Tensor:
-    """Sum ``(n, C_source, H, W)`` probabilities into ``(n, C_target, H, W)``."""
+    """Sum ``(n, C_source, H, W)`` probabilities into ``(n, C_target, H, W)``.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(n, C_source, H, W)`` class probabilities.
+    mapping : ClassMapping
+        The mapping; merged classes' probabilities add up.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, C_target, H, W)``, same dtype and device; still sums to 1 per pixel.
+    """
     matrix = torch.as_tensor(mapping.matrix(), device=probs.device, dtype=probs.dtype)
     return torch.einsum("nchw,ct->nthw", probs, matrix)
 
 
 def remap_competitor(competitor, mapping: ClassMapping, name: str | None = None):
-    """A competitor that predicts in the mapping's target classes (e.g. VOC and COCO models on one set)."""
+    """A competitor that predicts in the mapping's target classes (e.g. VOC and COCO models on one set).
+
+    Parameters
+    ----------
+    competitor : Competitor
+        An SS competitor whose ``classes`` equal ``mapping.source``.
+    mapping : ClassMapping
+        The mapping to the common classes.
+    name : str or None, optional
+        The new competitor's name; default ``"<name>@<C_target>cls"``.
+
+    Returns
+    -------
+    Competitor
+        An SS competitor predicting ``(n, C_target, H, W)`` probabilities
+        (no CAM layer).
+
+    Raises
+    ------
+    MdcError
+        When the competitor's classes are not the mapping's source classes.
+    """
     from mdc_widgets.models.competitor import Competitor
 
     if tuple(competitor.classes) != mapping.source:

@@ -18,14 +18,37 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def normalize_imagenet(images: torch.Tensor) -> torch.Tensor:
-    """ImageNet mean/std normalisation of ``(n, 3, H, W)`` images in [0, 1]."""
+    """ImageNet mean/std normalisation of ``(n, 3, H, W)`` images in [0, 1].
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float RGB in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape: ``(x - mean) / std`` per channel (mean 0.485, 0.456,
+        0.406; std 0.229, 0.224, 0.225), as torchvision's pretrained models expect.
+    """
     mean = images.new_tensor(_IMAGENET_MEAN)[None, :, None, None]
     std = images.new_tensor(_IMAGENET_STD)[None, :, None, None]
     return (images - mean) / std
 
 
 def normalize_half(images: torch.Tensor) -> torch.Tensor:
-    """Map [0, 1] to [-1, 1] (the mini-world models' input convention)."""
+    """Map [0, 1] to [-1, 1] (the mini-world models' input convention).
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Float images in [0, 1], any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        ``2 * images - 1``.
+    """
     return images * 2.0 - 1.0
 
 
@@ -34,13 +57,27 @@ class Competitor:
 
     Parameters
     ----------
-    name : unique name (used as the ``model`` coordinate)
-    task : ``"ss"`` or ``"sod"``
-    classes : SS class names with index 0 background; SOD ``("background", "salient")``
-    module : the network, or any callable on ``(n, 3, H, W)`` tensors
-    preprocess : maps [0, 1] RGB images to the network's input (normalisation, resizing)
-    output : what the network returns: ``"logits"``, ``"probabilities"`` or ``"labels"``
-    cam_layer : dotted name of the layer Grad-CAM should look at
+    name : str
+        Unique name (used as the ``model`` coordinate).
+    task : str
+        ``"ss"`` or ``"sod"``.
+    classes : sequence of str
+        SS class names with index 0 background; SOD ``("background", "salient")``.
+    module : torch.nn.Module or callable
+        The network, or any callable on ``(n, 3, H, W)`` tensors.
+    preprocess : callable or None, optional
+        Maps [0, 1] RGB images to the network's input (normalisation, resizing).
+    output : str, optional
+        What the network returns: ``"logits"``, ``"probabilities"`` or ``"labels"``.
+    cam_layer : str or None, optional
+        Dotted name of the layer Grad-CAM should look at.
+    description : str, optional
+        One line shown in the widgets and model lists.
+
+    Raises
+    ------
+    MdcError
+        When ``task`` or ``output`` is not one of the values above.
     """
 
     def __init__(
@@ -84,6 +121,34 @@ class Competitor:
     ) -> Competitor:
         """Wrap any module or callable returning logits, probabilities or a label map.
 
+        Parameters
+        ----------
+        module : torch.nn.Module or callable
+            The network, or any callable on ``(n, 3, H, W)`` tensors; a dict
+            output uses its ``"out"`` entry, a tuple its first element.
+        task : {"ss", "sod"}
+            The task.
+        classes : sequence of str or None, optional
+            SS class names, index 0 background (required for SS; ignored for SOD).
+        name : str or None, optional
+            Default: the module's class name.
+        preprocess : callable or None, optional
+            Maps [0, 1] RGB images to the network's input.
+        output : {"logits", "probabilities", "labels"}, optional
+            What the module returns.
+        cam_layer : str or None, optional
+            Dotted name of the layer Grad-CAM should look at.
+
+        Returns
+        -------
+        Competitor
+            The wrapped model (on the CPU until :meth:`to`).
+
+        Raises
+        ------
+        MdcError
+            When an SS model has no class list, or ``task``/``output`` is unknown.
+
         Examples
         --------
         >>> net = torch.nn.Conv2d(3, 3, 1)
@@ -104,13 +169,44 @@ class Competitor:
         )
 
     def to(self, device: str | torch.device) -> Competitor:
+        """Move the network (when it is an ``nn.Module``) to ``device``, in place.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            E.g. ``"cpu"``, ``"cuda"``.
+
+        Returns
+        -------
+        Competitor
+            ``self``, for chaining.
+        """
         if isinstance(self.module, nn.Module):
             self.module.to(device)
         self.device = str(device)
         return self
 
     def forward_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """The network's raw output at input size (used by Grad-CAM and loss-based strategies)."""
+        """The network's raw output at input size (used by Grad-CAM and loss-based strategies).
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            ``(n, 3, H, W)`` float32 RGB in [0, 1], on the competitor's device;
+            ``preprocess`` is applied here.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, C, H, W)`` as the network gives it (logits or probabilities;
+            lower resolutions resized bilinearly), or ``(n, H, W)`` labels for
+            ``output="labels"``. Gradients are kept.
+
+        Raises
+        ------
+        ShapeError
+            When the network returns something that is not a tensor.
+        """
         x = self.preprocess(images) if self.preprocess else images
         out = self.module(x)
         if isinstance(out, dict):  # torchvision segmentation models return {"out": ..., "aux": ...}
@@ -127,7 +223,30 @@ class Competitor:
         return out
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``(n, C, H, W)`` (SS) or saliency ``(n, 1, H, W)`` (SOD) at input size."""
+        """Class probabilities ``(n, C, H, W)`` (SS) or saliency ``(n, 1, H, W)`` (SOD) at input size.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            ``(n, 3, H, W)`` float32 RGB in [0, 1], on the competitor's device
+            (the competitor normalises itself).
+
+        Returns
+        -------
+        torch.Tensor
+            float32: SS softmax probabilities over ``len(classes)`` channels,
+            SOD sigmoid saliency in [0, 1]; labels become one-hot (SS) or
+            ``labels > 0`` (SOD). Runs with gradients unless the caller uses
+            ``torch.no_grad()``.
+
+        Raises
+        ------
+        ShapeError
+            When ``images`` is not ``(n, 3, H, W)``, or the network returns
+            another number of channels than classes, or a label beyond them.
+        MdcError
+            When the network returns NaN or infinite values.
+        """
         if images.ndim != 4 or images.shape[1] != 3:
             raise ShapeError(f"Model {self.name!r} takes (n, 3, H, W) images; got {tuple(images.shape)}.")
         out = self.forward_logits(images)

@@ -43,6 +43,46 @@ def register_model(
     ``builder()`` returns the network with random weights; ``default_weights()``
     returns its default checkpoint, a state_dict or a path to one (or None for weight-free methods);
     ``state_dict_filter`` adapts any loaded state_dict (e.g. drops training-only heads).
+
+    Parameters
+    ----------
+    name : str
+        The registry name, also the ``model`` coordinate of its predictions.
+    builder : callable
+        ``builder()`` returns the network with random weights (or, for
+        released maps, a whole competitor).
+    task : {"ss", "sod"}
+        The task.
+    classes : sequence of str
+        SS class names, index 0 background; SOD ``("background", "salient")``.
+    description : str, optional
+        One line shown in the widgets and model lists.
+    default_weights : callable or None, optional
+        ``default_weights()`` returns the default checkpoint: a path, a
+        state_dict, or None (weight-free methods); None: random weights.
+    cam_layer : str or None, optional
+        Dotted name of the layer Grad-CAM should look at.
+    preprocess : callable or None, optional
+        Maps [0, 1] RGB ``(n, 3, H, W)`` images to the network's input.
+    output : {"logits", "probabilities", "labels"}, optional
+        What the network returns.
+    tags : sequence of str, optional
+        Labels to filter by (``list_models(tag=...)``), e.g. ``"edgenets"``.
+    state_dict_filter : callable or None, optional
+        Adapts every loaded state_dict before ``load_state_dict`` (e.g. drops
+        training-only heads).
+    overwrite : bool, optional
+        Replace an existing registration of ``name``.
+
+    Returns
+    -------
+    ModelSpec
+        The stored record.
+
+    Raises
+    ------
+    MdcError
+        When ``name`` is already registered (a built-in included) and not ``overwrite``.
     """
     _ensure_builtin()  # so a clash with a built-in name is caught here, not hidden by a later load
     if name in _REGISTRY and not overwrite:
@@ -102,13 +142,47 @@ def unavailable_models() -> dict[str, str]:
 
 
 def list_models(task: str | None = None, tag: str | None = None) -> list[str]:
-    """Names of the registered models, optionally of one task (``"ss"``/``"sod"``) or tag."""
+    """Names of the registered models, optionally of one task (``"ss"``/``"sod"``) or tag.
+
+    Parameters
+    ----------
+    task : str or None, optional
+        ``"ss"`` or ``"sod"``; None: every task.
+    tag : str or None, optional
+        Only models with this tag (e.g. ``"edgenets"``); None: any.
+
+    Returns
+    -------
+    list of str
+        Names in registration order (built-ins first).
+
+    Examples
+    --------
+    >>> "mw_unet_ss" in list_models("ss")
+    True
+    """
     _ensure_builtin()
     return [n for n, s in _REGISTRY.items() if (task is None or s.task == task) and (tag is None or tag in s.tags)]
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The registration of ``name``; ``UnknownModelError`` lists the known names and close matches."""
+    """The registration of ``name``; ``UnknownModelError`` lists the known names and close matches.
+
+    Parameters
+    ----------
+    name : str
+        A registered name.
+
+    Returns
+    -------
+    ModelSpec
+        Its record (nothing is built or loaded).
+
+    Raises
+    ------
+    UnknownModelError
+        When no model has that name; the message suggests close names.
+    """
     _ensure_builtin()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
@@ -151,9 +225,27 @@ def get_model(
         state_dict file, or a state_dict.
     device : str, optional
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    weights : optional
+    weights : object, optional
         The former name of ``checkpoint``; still accepted for one release
         with a ``DeprecationWarning`` (``weights`` now means term weights in mining).
+
+    Returns
+    -------
+    Competitor
+        On ``device``, in eval mode; ``weights_file`` records the checkpoint
+        path (None for a state_dict or no weights). A released-map model is
+        returned as its :class:`MapCompetitor`.
+
+    Raises
+    ------
+    UnknownModelError
+        When ``name`` is not registered.
+    WeightsNotFoundError
+        When a checkpoint path does not exist (or a default checkpoint is
+        not on this machine).
+    MdcError
+        When the checkpoint cannot be read or does not fit the architecture,
+        or a released-map model is given a checkpoint.
 
     Examples
     --------

@@ -53,6 +53,16 @@ def pool_stems(pool: Any) -> list[str]:
     subfolder, ``cats/1.jpg``, is matched to the map ``cats/1.*`` if the map
     folder has one, else to ``1.*`` (see :meth:`MapCompetitor.map_path`).
     In-memory pools use their sample ids.
+
+    Parameters
+    ----------
+    pool : Pool
+        A pool; a file pool's ``paths`` and ``root`` give the keys.
+
+    Returns
+    -------
+    list of str
+        One key per image, in pool order.
     """
     paths = getattr(pool, "paths", None)
     if paths is not None:
@@ -66,15 +76,29 @@ class MapCompetitor:
 
     Parameters
     ----------
-    name : the competitor's name (the ``model`` coordinate)
-    folder : the folder of maps, one per image, named like the image (any extension)
-    task : ``"sod"`` (grey maps of any bit depth, 255 = salient) or ``"ss"``
-        (index or palette PNGs)
-    classes : SS class names, index 0 background (required for ``"ss"``)
-    errors : ``"raise"`` (default) stops at the first check with every bad file
+    name : str
+        The competitor's name (the ``model`` coordinate).
+    folder : str or pathlib.Path
+        The folder of maps, one per image, named like the image (any extension).
+    task : str, optional
+        ``"sod"`` (grey maps of any bit depth, 255 = salient) or ``"ss"``
+        (index or palette PNGs).
+    classes : sequence of str or None, optional
+        SS class names, index 0 background (required for ``"ss"``).
+    errors : str, optional
+        ``"raise"`` (default) stops at the first check with every bad file
         listed; ``"skip"`` marks those images invalid for the run and lists them
-        in :attr:`errors`
-    description : shown in the widgets
+        in :attr:`errors`.
+    description : str, optional
+        Shown in the widgets; default ``"released <TASK> maps from <folder>"``.
+
+    Raises
+    ------
+    MdcError
+        When ``task`` or ``errors`` is unknown, or SS maps come without classes.
+    MapFolderError
+        When the folder does not exist, holds no image file, or holds two
+        maps for one key (same path but for the extension).
     """
 
     module = None
@@ -152,6 +176,18 @@ class MapCompetitor:
         )
 
     def to(self, device: str | torch.device) -> MapCompetitor:
+        """Record ``device`` (files need none); kept so the competitor looks like any other.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            The device the miner runs on.
+
+        Returns
+        -------
+        MapCompetitor
+            ``self``.
+        """
         self.device = str(device)  # files need no device; kept so the competitor looks like any other
         return self
 
@@ -160,14 +196,45 @@ class MapCompetitor:
         """The map file of the image with this key (see :func:`pool_stems`), or None.
 
         A nested key ``sub/name`` takes the map ``sub/name.*`` if there is one, else ``name.*``.
+
+        Parameters
+        ----------
+        stem : str
+            The image's key: its path under the pool root without extension.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The map file, or None when the folder has none for the image.
         """
         return self._files.get(stem) or self._files.get(stem.rsplit("/", 1)[-1])
 
     def read_native(self, stem: str, native: tuple[int, int]) -> np.ndarray:
         """The map of image ``stem`` at the image's own size ``native = (H, W)``: uint8 labels or saliency.
 
-        Raises :class:`MapFolderError` (missing, swapped, out-of-range labels)
-        or ``ImageDecodeError`` (unreadable, empty).
+        A map of another size is resized (nearest for labels, bilinear for
+        saliency) with a note in ``warnings``; VOC's void label 255 reads as
+        background.
+
+        Parameters
+        ----------
+        stem : str
+            The image's key (see :func:`pool_stems`).
+        native : tuple of 2 int
+            The image's own ``(H, W)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(H, W)`` uint8: SS class indices, or SOD saliency 0..255.
+
+        Raises
+        ------
+        MapFolderError
+            When the map is missing, its height and width are swapped, or it
+            holds a label beyond the classes.
+        ImageDecodeError
+            When the map file is empty, unreadable or has no pixels.
         """
         path = self.map_path(stem)
         if path is None:
@@ -202,6 +269,23 @@ class MapCompetitor:
         Under ``errors="raise"`` any bad map raises :class:`MapFolderError`
         listing the counts and the first files of each kind of problem.
         Header-only: missing and swapped maps are found without decoding.
+
+        Parameters
+        ----------
+        pool : Pool
+            The pool the maps should cover.
+
+        Returns
+        -------
+        dict of {str: str}
+            ``{sample_id: why}`` of the images without a usable map (also added
+            to ``errors``); empty when all fit.
+
+        Raises
+        ------
+        MapFolderError
+            Under ``errors="raise"``, when any map is missing, empty,
+            unreadable or swapped.
         """
         problems: dict[str, list[str]] = {}
         bad: dict[str, str] = {}
@@ -227,8 +311,31 @@ class MapCompetitor:
     def predict_samples(self, pool: Any, start: int, stop: int) -> tuple[torch.Tensor, np.ndarray]:
         """The maps of images ``start:stop`` on the pool's working canvas, as a network's output would be.
 
-        Returns ``(output, ok)``: SOD ``(n, 1, H, W)`` saliency in [0, 1] or SS
-        one-hot ``(n, C, H, W)``, and which images had a usable map.
+        Parameters
+        ----------
+        pool : Pool
+            The pool the maps were made for.
+        start : int
+            Position of the first image.
+        stop : int
+            One past the last image, as in a slice.
+
+        Returns
+        -------
+        output : torch.Tensor
+            SOD ``(n, 1, H, W)`` float32 saliency in [0, 1], or SS one-hot
+            ``(n, C, H, W)`` float32, at the pool's working size (zeros where
+            not ``ok``).
+        ok : numpy.ndarray
+            ``(n,)`` bool: which images had a usable map (under ``errors="skip"``
+            the others are recorded in ``errors``).
+
+        Raises
+        ------
+        MapFolderError
+            Under ``errors="raise"``, for a missing, swapped or out-of-range map.
+        ImageDecodeError
+            Under ``errors="raise"``, for an unreadable or empty map.
         """
         canvas = tuple(int(s) for s in pool.image_size)
         fit = getattr(pool, "fit", "stretch")
@@ -253,6 +360,23 @@ class MapCompetitor:
         return one_hot.permute(0, 3, 1, 2).float(), ok
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Refuse: released maps exist only for the pool they were made on (use :meth:`predict_samples`).
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            Ignored.
+
+        Returns
+        -------
+        torch.Tensor
+            Never returns.
+
+        Raises
+        ------
+        MdcError
+            Always.
+        """
         raise MdcError(
             f"{self.name!r} is a folder of released maps: it predicts nothing on new pixels. It competes on the "
             "pool its maps were made for (predict_pool reads the maps by file stem)."
@@ -308,6 +432,31 @@ def register_maps(
 ) -> Any:
     """Register a folder of released maps by name, so ``get_model``, the CLI and the widgets' picker offer it.
 
+    The folder is checked (indexed) now; ``get_model(name)`` indexes it again.
+
+    Parameters
+    ----------
+    name : str
+        The registry name and ``model`` coordinate.
+    folder : str or pathlib.Path
+        The folder of maps, named like the pool's images.
+    task : {"sod", "ss"}, optional
+        Grey saliency maps or index/palette label maps.
+    classes : sequence of str or None, optional
+        SS class names, index 0 background (required for ``"ss"``).
+    errors : {"raise", "skip"}, optional
+        What a bad map does at prediction time (see :class:`MapCompetitor`).
+    description : str, optional
+        Shown in the widgets.
+    overwrite : bool, optional
+        Replace an earlier registration of ``name`` (True by default, so a
+        notebook cell can be rerun).
+
+    Returns
+    -------
+    ModelSpec
+        The registry record, tagged ``"maps"``.
+
     Examples
     --------
     >>> import tempfile
@@ -337,6 +486,17 @@ def released_competitors(predictions: Any) -> dict[str, MapCompetitor]:
     """The released-map competitors of an ``open_predictions`` dataset, rebuilt from its ``sources`` attr.
 
     Each folder is indexed once here, so callers read many maps without listing it again.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        From ``open_predictions``: attrs ``sources`` (``{model: JSON}``) and
+        ``classes``, coord ``task (model)``.
+
+    Returns
+    -------
+    dict of {str: MapCompetitor}
+        One per released-map model of the dataset; empty when it has none.
     """
     sources = predictions.attrs.get("sources") or {}
     classes = predictions.attrs.get("classes") or {}

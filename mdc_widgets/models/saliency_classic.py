@@ -23,6 +23,13 @@ class SpectralResidualSaliency(nn.Module):
 
     The image is analysed at ``scale`` pixels (64 in the paper), and the map
     is smoothed and brought back to the input size.
+
+    Parameters
+    ----------
+    scale : int, optional
+        Side in pixels of the square grey image whose spectrum is analysed.
+    sigma : float, optional
+        Gaussian smoothing of the map in pixels at ``scale``.
     """
 
     def __init__(self, scale: int = 64, sigma: float = 2.5):
@@ -30,6 +37,18 @@ class SpectralResidualSaliency(nn.Module):
         self.scale, self.sigma = scale, sigma
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Spectral-residual saliency of a batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            ``(n, 3, H, W)`` float RGB in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, 1, H, W)`` float saliency, each map min-max stretched to [0, 1].
+        """
         grey = images.mean(dim=1, keepdim=True)
         small = F.interpolate(grey, size=(self.scale, self.scale), mode="area")
         spectrum = torch.fft.fft2(small)
@@ -42,7 +61,23 @@ class SpectralResidualSaliency(nn.Module):
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB in [0, 1] ``(n, 3, H, W)`` to CIE L*a*b* (D65)."""
+    """sRGB in [0, 1] ``(n, 3, H, W)`` to CIE L*a*b* (D65).
+
+    Parameters
+    ----------
+    rgb : torch.Tensor
+        ``(n, 3, H, W)`` float sRGB in [0, 1] (gamma-encoded).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, 3, H, W)``: L* in [0, 100], a* and b* roughly in [-128, 127].
+
+    Examples
+    --------
+    >>> [round(v) for v in rgb_to_lab(torch.ones(1, 3, 1, 1)).flatten().tolist()]
+    [100, 0, 0]
+    """
     linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
     matrix = rgb.new_tensor(
         [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
@@ -54,13 +89,36 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 
 
 class FrequencyTunedSaliency(nn.Module):
-    """Achanta et al. (CVPR 2009): distance of each blurred Lab pixel from the image's mean Lab colour."""
+    """Achanta et al. (CVPR 2009): distance of each blurred Lab pixel from the image's mean Lab colour.
+
+    Parameters
+    ----------
+    sigma : float, optional
+        Gaussian blur of the Lab image in pixels, which removes fine texture and noise.
+
+    References
+    ----------
+    .. [1] R. Achanta, S. Hemami, F. Estrada and S. Süsstrunk, "Frequency-tuned salient region
+           detection," CVPR 2009, pp. 1597-1604. https://doi.org/10.1109/CVPR.2009.5206596
+    """
 
     def __init__(self, sigma: float = 1.0):
         super().__init__()
         self.sigma = sigma
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Frequency-tuned saliency of a batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            ``(n, 3, H, W)`` float RGB in [0, 1] (clipped).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, 1, H, W)`` float saliency, each map min-max stretched to [0, 1].
+        """
         lab = rgb_to_lab(images.clamp(0, 1))
         mean = lab.mean(dim=(-2, -1), keepdim=True)
         blurred = gaussian_blur(lab, self.sigma)

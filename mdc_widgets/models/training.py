@@ -24,7 +24,37 @@ TRAINING_VERSION = "1"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a trained mini-world model; its hash names the cached weights."""
+    """Everything that defines a trained mini-world model; its hash names the cached weights.
+
+    Parameters
+    ----------
+    architecture : str
+        The builder's name, e.g. ``"unet"``, ``"fcn"``, ``"deeplabv3plus"``, ``"vst"``.
+    task : {"ss", "sod"}
+        Trained with cross-entropy (SS) or BCE + soft IoU (SOD).
+    width : int
+        The builder's width (see :mod:`mdc_widgets.models.architectures`).
+    epochs : int, optional
+        Passes over the training split.
+    batch_size : int, optional
+        Images per optimiser step.
+    lr : float, optional
+        Peak learning rate of AdamW under a one-cycle schedule.
+    train_size : int, optional
+        Images of the mini-world ``"train"`` split.
+    augment : tuple of str, optional
+        Augmentations, any of ``"flip"``, ``"color"``, ``"contrast"``,
+        ``"blur"``, ``"noise"`` (see :func:`augment`).
+    seed : int, optional
+        Seeds the initialisation, batch order and augmentations.
+    data_seed : int, optional
+        Seed of the generated training and validation data.
+    image_size : int, optional
+        Side of the square training images in pixels.
+    threads : int, optional
+        CPU threads while training; a fixed count keeps the weights
+        bit-identical across machines (1: sequential sums).
+    """
 
     architecture: str
     task: str
@@ -43,7 +73,19 @@ class TrainConfig:
 
 
 def config_hash(config: TrainConfig) -> str:
-    """A short stable hash of the config, the generator version and the training code version."""
+    """A short stable hash of the config, the generator version and the training code version.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The training configuration.
+
+    Returns
+    -------
+    str
+        12 hex digits; changes when any field, ``GENERATOR_VERSION`` or
+        ``TRAINING_VERSION`` changes.
+    """
     from mdc_widgets.data.miniworld import GENERATOR_VERSION
 
     body = json.dumps({**asdict(config), "generator": GENERATOR_VERSION, "training": TRAINING_VERSION}, sort_keys=True)
@@ -51,13 +93,49 @@ def config_hash(config: TrainConfig) -> str:
 
 
 def weights_path(name: str, config: TrainConfig) -> Path:
+    """Where the weights of ``name`` trained with ``config`` are cached (the file may not exist yet).
+
+    Parameters
+    ----------
+    name : str
+        The model's registry name.
+    config : TrainConfig
+        Its training configuration.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/weights/<name>-<config hash>.pt``; the metadata is the same
+        path with ``.json``.
+    """
     return cache_dir() / "weights" / f"{name}-{config_hash(config)}.pt"
 
 
 def augment(
     images: torch.Tensor, targets: torch.Tensor, kinds: tuple[str, ...], generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched, seeded augmentations: ``flip``, ``color`` (jitter), ``contrast``, ``blur``, ``noise``."""
+    """Batched, seeded augmentations: ``flip``, ``color`` (jitter), ``contrast``, ``blur``, ``noise``.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float RGB in [0, 1].
+    targets : torch.Tensor
+        ``(n, H, W)`` labels or saliency; flipped with their images, never
+        otherwise changed.
+    kinds : tuple of str
+        The augmentations to apply, in the order above, each to a random
+        subset of the batch.
+    generator : torch.Generator
+        The source of randomness, so a seed fixes every draw.
+
+    Returns
+    -------
+    images : torch.Tensor
+        Augmented images, same shape, in [0, 1].
+    targets : torch.Tensor
+        Targets, flipped where their images were.
+    """
     n = images.shape[0]
 
     def coin(p: float) -> torch.Tensor:
@@ -127,6 +205,28 @@ def train(name: str, config: TrainConfig, build: Any, preprocess: Any, n_classes
     initialisation, the batch order and the augmentations, deterministic
     algorithms are switched on, and training runs on ``config.threads`` CPU
     threads (restored afterwards).
+
+    Parameters
+    ----------
+    name : str
+        The model's registry name (names the cached file).
+    config : TrainConfig
+        What to train.
+    build : callable
+        ``build()`` returns the untrained network.
+    preprocess : callable
+        Maps [0, 1] images to the network's input.
+    n_classes : int
+        Classes for the SS validation mIoU (ignored for SOD).
+    progress : bool, optional
+        Show a tqdm bar of the steps.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file (:func:`weights_path`); its ``.json`` sibling holds
+        the config, training time and validation quality on ``val`` and
+        ``test_hard``.
     """
     path = weights_path(name, config)
     with _deterministic(config.threads):

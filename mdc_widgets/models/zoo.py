@@ -50,18 +50,55 @@ def _builder(config: TrainConfig):
 
 
 def is_trained(name: str) -> bool:
-    """Whether the weights of a zoo model are already in the cache."""
+    """Whether the weights of a zoo model are already in the cache.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``ZOO`` (e.g. ``"mw_unet_ss"``); another name raises ``KeyError``.
+
+    Returns
+    -------
+    bool
+        True when ``weights_path(name, ZOO[name])`` exists.
+    """
     return weights_path(name, ZOO[name]).exists()
 
 
 def train_model(name: str, *, progress: bool = True) -> Path:
-    """Train a zoo model from its config (always; see :func:`load_or_train` to reuse the cache)."""
+    """Train a zoo model from its config (always; see :func:`load_or_train` to reuse the cache).
+
+    Parameters
+    ----------
+    name : str
+        A key of ``ZOO`` (e.g. ``"mw_unet_ss"``); another name raises ``KeyError``.
+    progress : bool, optional
+        Show a tqdm bar while training.
+
+    Returns
+    -------
+    pathlib.Path
+        The cached weights file (replaced atomically).
+    """
     config = ZOO[name]
     return train(name, config, _builder(config), normalize_half, _n_out(config), progress=progress)
 
 
 def load_or_train(name: str, *, progress: bool = True) -> Path:
-    """Path to the cached weights of a zoo model, training them first if absent."""
+    """Path to the cached weights of a zoo model, training them first if absent.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``ZOO`` (e.g. ``"mw_unet_ss"``); another name raises ``KeyError``.
+    progress : bool, optional
+        Show a tqdm bar while training.
+
+    Returns
+    -------
+    pathlib.Path
+        The cached weights file.
+    """
     path = weights_path(name, ZOO[name])
     if not path.exists():
         log.warning("training %s (not in the cache yet; takes about a minute on a CPU)", name)
@@ -70,7 +107,25 @@ def load_or_train(name: str, *, progress: bool = True) -> Path:
 
 
 def train_zoo(names: Sequence[str] | None = None, *, progress: bool = True) -> dict[str, Path]:
-    """Train every zoo model that is not cached yet; returns name -> weights path."""
+    """Train every zoo model that is not cached yet; returns name -> weights path.
+
+    Parameters
+    ----------
+    names : sequence of str or None, optional
+        Zoo models to make sure of; default every model of ``ZOO``.
+    progress : bool, optional
+        Show a tqdm bar while training.
+
+    Returns
+    -------
+    dict of {str: pathlib.Path}
+        The weights file of each name, in order.
+
+    Raises
+    ------
+    UnknownModelError
+        When a name is not a zoo model (nothing is trained then).
+    """
     from mdc_widgets.errors import UnknownModelError
 
     names = list(names) if names else list(ZOO)
@@ -81,7 +136,20 @@ def train_zoo(names: Sequence[str] | None = None, *, progress: bool = True) -> d
 
 
 def zoo_quality(names: Sequence[str] | None = None) -> dict[str, dict]:
-    """Validation and hard-test quality recorded when each cached model was trained."""
+    """Validation and hard-test quality recorded when each cached model was trained.
+
+    Parameters
+    ----------
+    names : sequence of str or None, optional
+        Zoo models to report; default every model of ``ZOO``.
+
+    Returns
+    -------
+    dict of {str: dict}
+        The training metadata (``config``, ``train_seconds``, ``quality`` per
+        split: SS ``miou``, SOD ``iou`` and ``mae``) of each cached model;
+        models not trained yet are left out.
+    """
     out = {}
     for name in names or ZOO:
         meta = weights_path(name, ZOO[name]).with_suffix(".json")

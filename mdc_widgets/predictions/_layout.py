@@ -29,12 +29,37 @@ __all__ = [
 
 
 def prediction_store_path(store: str | Path, model_name: str) -> Path:
-    """Where the predictions of ``model_name`` live inside ``store``."""
+    """Where the predictions of ``model_name`` live inside ``store``.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The store folder given to ``predict_pool``.
+    model_name : str
+        The competitor's name.
+
+    Returns
+    -------
+    pathlib.Path
+        ``store/<model_name>.zarr``.
+    """
     return Path(store) / f"{model_name}.zarr"
 
 
 def split_reference(model: Any) -> tuple[str, Any] | None:
-    """``(name, weights)`` for a registered-model reference (a name or a pair), else None."""
+    """``(name, weights)`` for a registered-model reference (a name or a pair), else None.
+
+    Parameters
+    ----------
+    model : object
+        A registered name, a ``(name, checkpoint)`` pair, or a competitor.
+
+    Returns
+    -------
+    tuple of (str, object) or None
+        ``(name, "default")`` for a name, the pair itself for a pair, None for
+        anything else (a competitor object).
+    """
     if isinstance(model, str):
         return model, "default"
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], str):
@@ -46,12 +71,44 @@ MAP_VARIABLES = ("prediction", "entropy", "probability", "valid")  # the parts o
 
 
 def chunk_file(path: Path, name: str, array: zarr.Array, chunk: int) -> Path:
-    """The file that holds sample-chunk ``chunk`` of array ``name`` of the store at ``path``."""
+    """The file that holds sample-chunk ``chunk`` of array ``name`` of the store at ``path``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        One model's ``.zarr`` store.
+    name : str
+        The array's name in the store (e.g. ``"prediction"``).
+    array : zarr.Array
+        That array (its metadata encodes the chunk key).
+    chunk : int
+        Index of the chunk along ``sample``.
+
+    Returns
+    -------
+    pathlib.Path
+        The chunk's file (the whole non-sample extent is one chunk).
+    """
     return path / name / array.metadata.encode_chunk_key((int(chunk),) + (0,) * (array.ndim - 1))
 
 
 def chunk_sizes(path: Path, arrays: dict[str, zarr.Array], chunk: int) -> np.ndarray:
-    """``(parts,)`` byte sizes of the files of ``chunk`` (-1 for an array the store does not have)."""
+    """``(parts,)`` byte sizes of the files of ``chunk`` (-1 for an array the store does not have).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        One model's ``.zarr`` store.
+    arrays : dict of {str: zarr.Array}
+        Its arrays (from :func:`open_arrays`).
+    chunk : int
+        Index of the chunk along ``sample``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, one size per name of ``MAP_VARIABLES``, in that order.
+    """
     return np.array(
         [
             chunk_file(path, name, arrays[name], chunk).stat().st_size if name in arrays else -1
@@ -62,6 +119,19 @@ def chunk_sizes(path: Path, arrays: dict[str, zarr.Array], chunk: int) -> np.nda
 
 
 def open_arrays(path: Path) -> dict[str, zarr.Array]:
+    """The arrays of one model's store, opened for writing, empty chunks written as files.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        One model's ``.zarr`` store (it must exist).
+
+    Returns
+    -------
+    dict of {str: zarr.Array}
+        The map arrays of ``MAP_VARIABLES`` present, plus ``chunk_bytes`` and
+        ``chunk_done`` (when present), by name.
+    """
     group = zarr.open_group(str(path), mode="r+")
     names = (*MAP_VARIABLES, "chunk_bytes", "chunk_done")
     # every written chunk gets its file, even all-background ones, so a missing file always means damage
@@ -73,7 +143,25 @@ class StoreDamagedError(MdcError):
 
 
 def chunk_problem(path: Path, arrays: dict[str, zarr.Array], chunk: int, recorded: np.ndarray | None) -> str | None:
-    """Why the finished chunk ``chunk`` cannot be trusted, or None when its files are as written."""
+    """Why the finished chunk ``chunk`` cannot be trusted, or None when its files are as written.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        One model's ``.zarr`` store.
+    arrays : dict of {str: zarr.Array}
+        Its arrays.
+    chunk : int
+        Index of a chunk marked done.
+    recorded : numpy.ndarray or None
+        The byte sizes recorded when the chunk was written (``chunk_bytes``
+        row; -1 entries: not recorded); None: only existence is checked.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"<file> is missing"`` or a size mismatch; None when intact.
+    """
     for part, name in enumerate(MAP_VARIABLES):
         if name not in arrays:
             continue
@@ -92,6 +180,16 @@ def damaged_chunks(path: str | Path) -> dict[int, str]:
     Each done chunk's files are compared with the byte sizes recorded when
     they were written (stores made before those records: the files must exist).
     Only file metadata is read, so the check is cheap on any pool size.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        One model's ``.zarr`` store; a folder that is not a store has none.
+
+    Returns
+    -------
+    dict of {int: str}
+        Why each damaged chunk cannot be trusted; empty when all are intact.
 
     Examples
     --------

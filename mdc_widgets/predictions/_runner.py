@@ -116,7 +116,23 @@ def _checks_itself(competitor: Any) -> bool:
 
 
 def is_cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
-    """Whether ``cancel`` (an Event, a callable, or None for never) asks the run to stop."""
+    """Whether ``cancel`` (an Event, a callable, or None for never) asks the run to stop.
+
+    Parameters
+    ----------
+    cancel : threading.Event or callable or None
+        An Event (set: stop), a callable returning True to stop, or None.
+
+    Returns
+    -------
+    bool
+        True when the run should stop.
+
+    Examples
+    --------
+    >>> is_cancelled(None), is_cancelled(lambda: True)
+    (False, True)
+    """
     if cancel is None:
         return False
     if isinstance(cancel, threading.Event):
@@ -130,7 +146,20 @@ def _chunk_bounds(chunk: int, chunk_size: int, n: int) -> tuple[int, int]:
 
 @contextmanager
 def memory_format(competitors: Sequence[Any], channels_last: bool) -> Iterator[None]:
-    """Convolution weights in channels-last layout for the run, restored afterwards."""
+    """Convolution weights in channels-last layout for the run, restored afterwards.
+
+    Parameters
+    ----------
+    competitors : sequence of object
+        The run's competitors; those with an ``nn.Module`` ``module`` are converted.
+    channels_last : bool
+        False leaves every module as it is.
+
+    Yields
+    ------
+    None
+        Control to the block; the modules are contiguous again after it.
+    """
     modules = [c.module for c in competitors if isinstance(getattr(c, "module", None), torch.nn.Module)]
     if not channels_last:
         yield
@@ -169,7 +198,33 @@ def _store_output(maps: dict[str, np.ndarray], lo: int, hi: int, out: torch.Tens
 
 
 def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: str) -> dict[str, np.ndarray]:
-    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``."""
+    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``.
+
+    Parameters
+    ----------
+    comp : Competitor
+        The model (``predict`` on float [0, 1] images).
+    images : torch.Tensor
+        ``(n, 3, H, W)`` uint8 RGB on the CPU (pinned for CUDA).
+    options : RunOptions
+        Batch size, what to store, amp and channels-last.
+    device : str
+        The torch device the competitor is on.
+
+    Returns
+    -------
+    dict of {str: numpy.ndarray}
+        ``prediction (n, H, W)`` uint8 (SS argmax, SOD saliency 0..255), and
+        per ``options`` ``entropy (n, H, W)`` float16 in [0, 1] and SS
+        ``probability (n, C, H, W)`` float16.
+
+    Raises
+    ------
+    ShapeError
+        When the competitor's output is not ``(n, C, H, W)`` for its classes.
+    MdcError
+        When it returns NaN or infinite values.
+    """
     n, _, h, w = images.shape
     maps = _empty_maps(comp, n, h, w, options)
     on_cuda = device.startswith("cuda")
@@ -250,6 +305,38 @@ def run_chunks(
     the next chunk and writing the previous one overlap with inference (one
     I/O thread each); a chunk's done flag is written after its maps, and all
     queued writes reach the disk before this returns or raises.
+
+    Parameters
+    ----------
+    pool : Pool
+        The images.
+    competitors : sequence of object
+        Competitors or released-map competitors, by name in ``arrays``/``todo``.
+    arrays : dict of {str: dict of {str: zarr.Array}}
+        Each model's open store arrays (:func:`open_arrays`).
+    todo : dict of {str: sequence of int}
+        The chunk indices each model still needs.
+    options : RunOptions
+        Chunk and batch size, what to store, how to run.
+    device : str
+        The torch device of the competitors.
+    on_chunk : callable or None, optional
+        ``on_chunk(model, chunk)`` after each chunk is on disk (progress).
+    cancel : object, optional
+        An Event or callable (see :func:`is_cancelled`), checked between chunks.
+    store : pathlib.Path
+        The store folder (for error messages and chunk files).
+
+    Returns
+    -------
+    dict of {str: str}
+        ``{model: "chunk N (samples a-b): message"}`` for the models that failed;
+        the others' chunks are all written.
+
+    Raises
+    ------
+    RunCancelled
+        When ``cancel`` asks to stop; every finished chunk is on disk.
     """
     n = len(pool)
     wanted = {name: {int(c) for c in chunks} for name, chunks in todo.items()}

@@ -36,6 +36,25 @@ class ModelSource:
     ``competitor`` is set for shipped models; ``checkpoint`` (a path) and
     ``spec`` for registered ones. ``spec`` lets a worker register a model
     that only the client's session registered.
+
+    Parameters
+    ----------
+    name : str
+        The competitor's name (the ``model`` coordinate).
+    task : {"ss", "sod"}
+        Its task.
+    classes : tuple of str
+        Its class names.
+    checkpoint : object, optional
+        Path (str) of the checkpoint file a registered model loads on the
+        worker; None for shipped models.
+    spec : object, optional
+        The :class:`~mdc_widgets.models.spec.ModelSpec` of a registered model.
+    competitor : object, optional
+        The competitor itself, pickled to the workers (unregistered models,
+        random or in-memory weights).
+    _built : dict, optional
+        Per-process cache of built competitors by device; never pickled.
     """
 
     name: str
@@ -47,7 +66,19 @@ class ModelSource:
     _built: dict = field(default_factory=dict, repr=False, compare=False)
 
     def build(self, device: str) -> Any:
-        """The competitor on ``device``, built once per worker process."""
+        """The competitor on ``device``, built once per worker process.
+
+        Parameters
+        ----------
+        device : str
+            The worker's torch device (``"cpu"``, ``"cuda"``).
+
+        Returns
+        -------
+        object
+            The competitor (a shipped one moved to ``device``, or a registered
+            one rebuilt with ``get_model`` from its name and checkpoint).
+        """
         if device not in self._built:
             if self.competitor is not None:
                 competitor = self.competitor
@@ -86,6 +117,23 @@ def model_sources(models: Sequence[Any]) -> list[ModelSource]:
     is shipped as name + path, so workers load the same weights without
     training or downloading anything; anything else is built here and
     shipped pickled (random initialisation must be the same everywhere).
+
+    Parameters
+    ----------
+    models : sequence of object
+        Competitors, registered names, or ``(name, checkpoint)`` pairs.
+
+    Returns
+    -------
+    list of ModelSource
+        One per model, in order.
+
+    Raises
+    ------
+    UnknownModelError
+        When a name is not registered.
+    MdcError
+        When a checkpoint path does not exist.
     """
     sources = []
     for model in models:
@@ -114,6 +162,20 @@ def model_sources(models: Sequence[Any]) -> list[ModelSource]:
 
 def split_shards(chunks: Sequence[int], n_workers: int, shard_size: int | None = None) -> list[list[int]]:
     """Consecutive runs of ``chunks``: about four per worker, so a slow worker does not hold up the end.
+
+    Parameters
+    ----------
+    chunks : sequence of int
+        Chunk indices still to compute, in order.
+    n_workers : int
+        Workers of the cluster (at least 1 is assumed).
+    shard_size : int or None, optional
+        Chunks per shard; default ``ceil(len(chunks) / (4 * n_workers))``.
+
+    Returns
+    -------
+    list of list of int
+        The shards, in order; empty for no chunks.
 
     Examples
     --------
@@ -198,7 +260,45 @@ def run_on_cluster(
     on_chunks: Callable[[int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> dict[str, str]:
-    """Run the unfinished chunks ``todo`` on ``client``'s workers; returns ``{model: why}`` of failed models."""
+    """Run the unfinished chunks ``todo`` on ``client``'s workers; returns ``{model: why}`` of failed models.
+
+    The pool, sources and options are scattered once to every worker; each
+    shard is one Dask task that writes its chunks into the shared store.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected Dask client.
+    pool : Pool
+        The images (pickled to the workers).
+    sources : sequence of ModelSource
+        From :func:`model_sources`.
+    store : pathlib.Path
+        The store folder, writable by every worker.
+    todo : dict of {str: numpy.ndarray}
+        The chunk indices each model still needs.
+    options : RunOptions
+        Chunk and batch size, what to store, how to run.
+    device : str or None
+        Resolved on each worker (``"auto"``/None: CUDA when present).
+    shard_size : int or None, optional
+        Chunks per Dask task (see :func:`split_shards`).
+    on_chunks : callable or None, optional
+        ``on_chunks(k)`` when a shard finished ``k`` chunks (progress).
+    cancel : threading.Event or callable or None, optional
+        Checked while waiting; shards not yet started are dropped.
+
+    Returns
+    -------
+    dict of {str: str}
+        ``{model: why}`` of the models that failed (their first failure);
+        ``pool.errors`` gains the workers' undecodable images.
+
+    Raises
+    ------
+    RunCancelled
+        When ``cancel`` asks to stop (running shards finish their chunks).
+    """
     from distributed import TimeoutError as DaskTimeoutError
     from distributed import wait
 

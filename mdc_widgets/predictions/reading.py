@@ -25,7 +25,20 @@ __all__ = ["completed_fraction", "model_classes", "open_predictions", "open_prob
 
 
 def completed_fraction(store: str | Path, model_name: str) -> float:
-    """Fraction of chunks of ``model_name`` already stored (0 when absent)."""
+    """Fraction of chunks of ``model_name`` already stored (0 when absent).
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The folder given to :func:`predict_pool`.
+    model_name : str
+        The competitor's name.
+
+    Returns
+    -------
+    float
+        In [0, 1]: chunks marked done over all chunks (1 for an empty pool).
+    """
     path = prediction_store_path(store, model_name)
     if not path.exists():
         return 0.0
@@ -41,13 +54,28 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
 
     Parameters
     ----------
-    store : the folder given to :func:`predict_pool`
-    models : names (or competitors) to open, in this order; default all in the store
+    store : str or pathlib.Path
+        The folder given to :func:`predict_pool`.
+    models : sequence of object or None, optional
+        Names (or competitors) to open, in this order; default all in the store.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``prediction (sample, model, y, x)`` uint8, ``entropy`` float16 in
+        [0, 1] (when every model stored it), ``valid (sample)`` bool (AND over
+        the models); coord ``task (model)``; attrs ``classes`` and ``sources``
+        (see ``ARCHITECTURE.md``) and the pool fingerprint.
 
     Raises
     ------
     MdcError
-        when a model has no store or an unfinished one (the message says how to resume).
+        When the store is empty, a model has no store or an unfinished one
+        (the message says how to resume), or the models' stores were made for
+        different pools.
+    StoreDamagedError
+        When a finished chunk's files are missing or altered, or cannot be
+        decoded; the message names the chunk and the fix.
     """
     store = Path(store)
     if models is None:
@@ -188,7 +216,24 @@ def _decoding(path: Path, doing: str) -> Iterator[None]:
 def open_probabilities(store: str | Path, model_name: str) -> xr.DataArray:
     """Stored SS class probabilities ``(sample, class, y, x)`` of one model, lazily.
 
-    Raises ``MdcError`` when the model was run without ``probabilities=True``.
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The folder given to :func:`predict_pool`.
+    model_name : str
+        An SS competitor run with ``RunOptions(probabilities=True)``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample, class, y, x)`` float16, a dask array (nothing read yet).
+
+    Raises
+    ------
+    MdcError
+        When the model was run without ``probabilities=True`` (or not at all).
+    StoreDamagedError
+        When the store cannot be decoded.
     """
     path = prediction_store_path(store, model_name)
     with _decoding(path, "opening"):
@@ -202,6 +247,17 @@ def open_probabilities(store: str | Path, model_name: str) -> xr.DataArray:
 
 
 def model_classes(predictions: xr.Dataset) -> dict[str, list[str]]:
-    """The class list of each model of an :func:`open_predictions` dataset."""
+    """The class list of each model of an :func:`open_predictions` dataset.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        From :func:`open_predictions` (attr ``classes``, a dict or its JSON).
+
+    Returns
+    -------
+    dict of {str: list of str}
+        ``{model: class names}``; SOD models have ``["background", "salient"]``.
+    """
     raw = predictions.attrs.get("classes", "{}")
     return json.loads(raw) if isinstance(raw, str) else dict(raw)

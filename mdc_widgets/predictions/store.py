@@ -86,6 +86,13 @@ class PredictionRunError(MdcError):
     """One or more competitors failed; the others' predictions were stored.
 
     ``failures`` maps each failed model to why (the chunk and the message).
+
+    Parameters
+    ----------
+    message : str
+        The error message (names every failed model and the fix).
+    failures : dict of {str: str} or None, optional
+        ``{model: "chunk N (samples a-b): message"}``; kept as ``failures``.
     """
 
     def __init__(self, message: str, failures: dict[str, str] | None = None):
@@ -201,6 +208,17 @@ def model_identity(weights: Any) -> str:
     The digest is cached per (path, size, modification time), so a run hashes
     each checkpoint once.
 
+    Parameters
+    ----------
+    weights : object
+        The competitor's checkpoint: a path to a file, or anything else
+        (a state_dict, None, ``"default"`` unresolved), which has no identity.
+
+    Returns
+    -------
+    str
+        ``"sha256:<64 hex digits>"`` for an existing file, else ``""``.
+
     Examples
     --------
     >>> import tempfile, os
@@ -287,33 +305,62 @@ def predict_pool(
 
     Parameters
     ----------
-    pool : Pool or anything ``mdc_widgets.data.open_pool`` accepts
-    models : competitors, registered model names, or ``(name, checkpoint)`` pairs
-    store : folder that holds one ``<model>.zarr`` per competitor (with a
-        ``client``, a folder every worker can write to)
-    options : :class:`RunOptions`, optional
+    pool : Pool or object
+        Pool or anything ``mdc_widgets.data.open_pool`` accepts.
+    models : sequence of object
+        Competitors, registered model names, or ``(name, checkpoint)`` pairs.
+    store : str or pathlib.Path
+        Folder that holds one ``<model>.zarr`` per competitor (with a
+        ``client``, a folder every worker can write to).
+    options : RunOptions or None, optional
         Batch and chunk size, what to store (entropy, probabilities) and how
         to run (amp, channels-last); default ``RunOptions()``. The same
         names as keywords (``batch_size=64, chunk_size=256, ...``) still work
         for one release and warn (``DeprecationWarning``).
-    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``; with a
-        ``client`` it is resolved on each worker
-    progress : a tqdm bar (True), none (False), or ``callback(done, total)``
-    cancel : an Event or callable; checked between chunks (with a
-        ``client``: between shards, and shards not yet started are dropped)
-    overwrite : recompute stores made for another pool or setting
-    errors : ``"raise"`` (after every other model finished) or ``"skip"``
-    client : a ``dask.distributed.Client``: each worker runs inference on its
+    device : str or None, optional
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``; with a
+        ``client`` it is resolved on each worker.
+    progress : bool or callable, optional
+        A tqdm bar (True), none (False), or ``callback(done, total)``.
+    cancel : threading.Event or callable or None, optional
+        An Event or callable; checked between chunks (with a
+        ``client``: between shards, and shards not yet started are dropped).
+    overwrite : bool, optional
+        Recompute stores made for another pool or setting.
+    errors : str, optional
+        ``"raise"`` (after every other model finished) or ``"skip"``.
+    client : object or None, optional
+        A ``dask.distributed.Client``: each worker runs inference on its
         shards and writes their chunks itself. Registered names are rebuilt on
         the workers from their name and checkpoint file; other competitors are
         shipped pickled. The pool is sent once to each worker.
-    shard_size : chunks per Dask task (default: about four shards per worker)
+    shard_size : int or None, optional
+        Chunks per Dask task (default: about four shards per worker).
+    **deprecated_options : object
+        ``batch_size``, ``chunk_size``, ``entropy``, ``probabilities``,
+        ``amp``, ``channels_last`` as keywords (deprecated; use ``options``).
 
     Returns
     -------
     xr.Dataset
         ``open_predictions(store, models)`` of the models that succeeded:
         lazy, dask-backed, one dask chunk per stored chunk.
+
+    Raises
+    ------
+    PredictionRunError
+        Under ``errors="raise"``, after the other models finished, when any
+        model failed; ``.failures`` says which chunk and why.
+    MdcError
+        When ``errors`` is not ``"raise"``/``"skip"``, ``options`` is not a
+        :class:`RunOptions`, model names repeat, or a store was made for
+        another pool or setting and ``overwrite`` is False.
+    StoreDamagedError
+        When an existing store's metadata is unreadable and ``overwrite`` is False.
+    RunCancelled
+        When ``cancel`` asks to stop; finished chunks stay on disk.
+    TypeError
+        For an unknown keyword argument.
 
     Examples
     --------

@@ -16,7 +16,21 @@ _SOURCE = "https://github.com/sacmehta/EdgeNets (model/segmentation/model_zoo/{f
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One released file: its network, width multiplier, training crop size and reported quality."""
+    """One released file: its network, width multiplier, training crop size and reported quality.
+
+    Parameters
+    ----------
+    family : {"espnetv2", "dicenet"}
+        The network.
+    width : float
+        Width multiplier ``s`` of the channels (e.g. 2.0 for ``espnetv2_s_2.0``).
+    size : int
+        Side of the square training crop, 256 or 384.
+    params : int
+        Learnable parameters (batch-norm statistics excluded).
+    voc_miou : float
+        Class-wise mIoU in percent on PASCAL VOC 2012 val, as the authors report it.
+    """
 
     family: str  # "espnetv2" or "dicenet"
     width: float
@@ -72,8 +86,26 @@ def weight_folders() -> list[Path]:
 
 
 def find_checkpoint(checkpoint: Checkpoint) -> Path:
-    """The checkpoint's path in the first ``MDC_WIDGETS_WEIGHTS`` folder holding it, or a
-    ``WeightsNotFoundError`` that says what was looked for where, and how to fix it."""
+    """The checkpoint's path in the first ``MDC_WIDGETS_WEIGHTS`` folder holding it.
+
+    Nothing is downloaded: the file must already be on this machine.
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+        The released file to find, by its original name (:attr:`Checkpoint.file_name`).
+
+    Returns
+    -------
+    pathlib.Path
+        The file.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        When no folder of ``MDC_WIDGETS_WEIGHTS`` holds it (or the variable is
+        unset); the message says what was looked for where, and how to fix it.
+    """
     folders = weight_folders()
     for folder in folders:
         path = folder / checkpoint.file_name

@@ -32,13 +32,43 @@ _MIN_PYRAMID_SIDE = 5
 
 
 def decoder_widths(num_classes: int, base: int = 16) -> tuple[tuple[int, int, int, int], int]:
-    """Output channels of the four decoder stages and the pyramid's projection width (PASCAL VOC: base 16)."""
+    """Output channels of the four decoder stages and the pyramid's projection width (PASCAL VOC: base 16).
+
+    Parameters
+    ----------
+    num_classes : int
+        Classes of the last stage's logits.
+    base : int, optional
+        Channel unit of the stages: ``4, 3, 2`` times ``base``, then ``num_classes``.
+
+    Returns
+    -------
+    stages : tuple of 4 int
+        Output channels of the four pyramid stages, coarse to fine.
+    projection : int
+        Channels every pyramid projects to: ``min(num_classes // 2, base)``.
+    """
     return (4 * base, 3 * base, 2 * base, num_classes), min(num_classes // 2, base)
 
 
 def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bilinear (corner-aligned) upsampling to ``like``'s spatial size: the original's "scale by two",
-    written by size so that inputs whose side is not a multiple of 32 still line up with the skip feature."""
+    """Bilinear (corner-aligned) upsampling to ``like``'s spatial size: the original's "scale by two".
+
+    Written by size so that inputs whose side is not a multiple of 32 still
+    line up with the skip feature.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(n, c, h, w)`` coarse feature.
+    like : torch.Tensor
+        A tensor ``(..., H, W)`` whose spatial size is the target.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, c, H, W)``.
+    """
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
 
 
@@ -50,6 +80,19 @@ class EfficientPyramidPool(nn.Module):
     batch norm, a channel shuffle so each group sees every scale, a grouped 3x3
     conv and a 1x1 conv; the last decoder stage keeps the 1x1 conv's bias and
     skips the final batch norm, since its output is the class logits.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input feature.
+    proj_channels : int
+        Channels of the projection filtered at every resolution (see
+        :func:`decoder_widths`).
+    out_channels : int
+        Output channels (the class count for the last stage).
+    final_norm : bool, optional
+        End with batch norm + PReLU (True) or with the biased 1x1 conv (False,
+        the logits stage).
     """
 
     def __init__(self, in_channels: int, proj_channels: int, out_channels: int, final_norm: bool = True):
@@ -71,6 +114,18 @@ class EfficientPyramidPool(nn.Module):
         self.final_norm = final_norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Filter ``x`` at the five pyramid resolutions and merge.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, in_channels, H, W)`` feature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)``.
+        """
         x = self.projection_layer(x)
         height, width = x.shape[-2:]
         levels = []
@@ -90,8 +145,18 @@ class EfficientPyramidPool(nn.Module):
 
 
 class GatedProjection(nn.Module):
-    """Bring an encoder feature to the decoder's width: a grouped 3x3 conv, scaled per channel by a
-    sigmoid gate computed from the feature's global average (squeeze-and-excitation style)."""
+    """Bring an encoder feature to the decoder's width with a gated grouped 3x3 conv.
+
+    The conv's output is scaled per channel by a sigmoid gate computed from
+    the feature's global average (squeeze-and-excitation style).
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the encoder feature.
+    out_channels : int
+        Channels of the decoder stage it joins.
+    """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -105,6 +170,18 @@ class GatedProjection(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project and gate an encoder feature.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, in_channels, H, W)`` encoder feature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)``.
+        """
         return self.expansion_layer(x) * self.wt_layer(x)
 
 
@@ -115,12 +192,42 @@ def decode_stage(
     norm: nn.Module,
     pyramid: EfficientPyramidPool,
 ) -> torch.Tensor:
-    """One bottom-up step: upsample ``coarse`` to the skip's size, add the projected skip, normalise, refine."""
+    """One bottom-up step: upsample ``coarse`` to the skip's size, add the projected skip, normalise, refine.
+
+    Parameters
+    ----------
+    coarse : torch.Tensor
+        ``(n, c, h, w)`` output of the previous (coarser) stage.
+    skip : torch.Tensor
+        ``(n, c_enc, H, W)`` encoder feature of the next finer level.
+    projection : GatedProjection
+        Brings ``skip`` to ``c`` channels.
+    norm : torch.nn.Module
+        Batch norm + PReLU over ``c`` channels (:func:`normalisation`).
+    pyramid : EfficientPyramidPool
+        The stage's refinement.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, pyramid's out_channels, H, W)``.
+    """
     return pyramid(norm(projection(skip) + upsample_to(coarse, skip)))
 
 
 def normalisation(channels: int) -> nn.Sequential:
-    """Batch norm and PReLU applied to the decoder's sum (keys ``0.*`` and ``1.weight``)."""
+    """Batch norm and PReLU applied to the decoder's sum (keys ``0.*`` and ``1.weight``).
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the sum.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``BatchNorm2d`` then ``PReLU`` (one slope per channel).
+    """
     return nn.Sequential(nn.BatchNorm2d(channels), nn.PReLU(channels))
 
 
@@ -131,6 +238,17 @@ class BottomUpSegmentation(nn.Module):
     two released checkpoint families: ``pools`` (4, coarse to fine),
     ``projections`` (3) and ``norms`` (3). Returns ``(n, num_classes, H, W)``
     logits at the input size (bilinear, ``align_corners=True`` as released).
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Returns four feature levels (strides 2 to 16 of the input, fine to
+        coarse) and has ``channels``, their channel counts.
+    num_classes : int
+        Classes of the logits.
+    names : dict of {str: tuple of str}
+        Attribute names under ``"pools"``, ``"projections"`` and ``"norms"``
+        (how the released state dicts spell them).
     """
 
     def __init__(self, encoder: nn.Module, num_classes: int, names: dict[str, tuple[str, ...]]):
@@ -148,6 +266,18 @@ class BottomUpSegmentation(nn.Module):
             setattr(self, name, normalisation(dec[i]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Segmentation logits at the input size.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, 3, H, W)`` float32 images, ImageNet-normalised.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, num_classes, H, W)`` logits.
+        """
         levels = self.base_net(x)
         pools, projections, norms = (self._names[k] for k in ("pools", "projections", "norms"))
         out = getattr(self, pools[0])(levels[3])

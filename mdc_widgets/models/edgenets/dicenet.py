@@ -79,6 +79,18 @@ class DimensionWiseConv(nn.Module):
     (so each group holds one channel's three views), combined per channel by a
     grouped 1x1 conv, projected to ``out_channels`` by a grouped 3x3 conv and
     scaled by a channel gate computed from the combined volume.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels (at least 4: the gate reduces them by 4).
+    out_channels : int
+        Output channels.
+    height : int
+        Rows of the feature map at the design size: the row-wise conv has
+        this many channels, and other heights are resampled to it and back.
+    width : int
+        Columns at the design size, likewise for the column-wise conv.
     """
 
     def __init__(self, in_channels: int, out_channels: int, height: int, width: int):
@@ -107,6 +119,18 @@ class DimensionWiseConv(nn.Module):
         return _resize_axis(out, axis, length)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve along channels, rows and columns; fuse, project and gate.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, in_channels, H, W)`` feature (any H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)``.
+        """
         per_channel = self.conv_channel(x)
         per_row = self._along(x, 2, self.conv_height, self.height)
         per_column = self._along(x, 3, self.conv_width, self.width)
@@ -116,8 +140,20 @@ class DimensionWiseConv(nn.Module):
 
 
 class StridedDimensionWiseBlock(nn.Module):
-    """Halve the resolution and double the channels: a strided depth-wise + point-wise conv branch beside an
-    average-pool + DiCE branch, concatenated and shuffled."""
+    """Halve the resolution and double the channels with two branches, concatenated and shuffled.
+
+    One branch is a strided depth-wise + point-wise conv, the other an
+    average pool and a DiCE unit.
+
+    Parameters
+    ----------
+    channels : int
+        Input channels; the output has ``2 * channels``.
+    height : int
+        Rows of the output map at the design size (for the DiCE unit).
+    width : int
+        Columns of the output map at the design size.
+    """
 
     def __init__(self, channels: int, height: int, width: int):
         super().__init__()
@@ -133,12 +169,38 @@ class StridedDimensionWiseBlock(nn.Module):
         self.shuffle = ChannelShuffle(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Down-sample by two.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, channels, H, W)`` feature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, 2 * channels, ceil(H / 2), ceil(W / 2))``.
+        """
         return self.shuffle(torch.cat([self.left_layer(x), self.right_layer(x)], dim=1))
 
 
 class ShuffleDimensionWiseBlock(nn.Module):
-    """ShuffleNetv2-style unit: half the channels pass through, the other half go through a 1x1 conv and a
-    DiCE unit; the halves are concatenated and shuffled."""
+    """ShuffleNetv2-style unit: half the channels pass through, the other half are transformed.
+
+    The transformed half goes through a 1x1 conv and a DiCE unit; the halves
+    are concatenated and shuffled.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels; ``round(in_channels / 2)`` of them pass unchanged.
+    out_channels : int
+        Output channels (the transformed part has ``out_channels`` minus the kept ones).
+    height : int
+        Rows of the map at the design size (for the DiCE unit).
+    width : int
+        Columns of the map at the design size.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, height: int, width: int):
         super().__init__()
@@ -151,12 +213,34 @@ class ShuffleDimensionWiseBlock(nn.Module):
         self.shuffle = ChannelShuffle(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Keep half the channels, transform the rest, shuffle.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, in_channels, H, W)`` feature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H, W)``.
+        """
         kept, transformed = x[:, : self.kept], x[:, self.kept :]
         return self.shuffle(torch.cat([kept, self.layer_right(transformed)], dim=1))
 
 
 class DiCENetEncoder(nn.Module):
-    """Levels 1-4 of DiCENet (strides 2, 4, 8, 16); attribute names follow the checkpoints' ``base_net``."""
+    """Levels 1-4 of DiCENet (strides 2, 4, 8, 16); attribute names follow the checkpoints' ``base_net``.
+
+    Parameters
+    ----------
+    width : float
+        Width multiplier, a key of ``DICENET_CHANNELS``; ``channels`` holds
+        the four levels' channel counts.
+    design_size : int, optional
+        Input side the DiCE units are built for (the released checkpoints:
+        ``DESIGN_SIZE``); it fixes their row/column conv sizes.
+    """
 
     def __init__(self, width: float, design_size: int = DESIGN_SIZE):
         super().__init__()
@@ -181,7 +265,18 @@ class DiCENetEncoder(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """The features at strides 2, 4, 8 and 16."""
+        """The features at strides 2, 4, 8 and 16.
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            ``(n, 3, H, W)`` float32 ImageNet-normalised images.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Four features, ``(n, channels[i], H / 2**(i+1), W / 2**(i+1))`` (rounded up).
+        """
         level1 = self.level1(image)
         level2 = self.level2(level1)
         level3 = self.level3(level2)
@@ -192,6 +287,13 @@ class DiCENetSegmentation(BottomUpSegmentation):
     """DiCENet encoder and bottom-up pyramid decoder; returns ``(n, num_classes, H, W)`` logits.
 
     The decoder attribute names carry the map sides at a 256x256 input (the original's naming).
+
+    Parameters
+    ----------
+    width : float
+        Width multiplier (a key of ``DICENET_CHANNELS``).
+    num_classes : int, optional
+        Classes of the logits (21 for PASCAL VOC).
     """
 
     def __init__(self, width: float, num_classes: int = 21):
@@ -210,6 +312,23 @@ def dicenet_seg(width: float, num_classes: int = 21) -> nn.Module:
     Built for the 224x224 design size like the released checkpoints; the forward
     takes ImageNet-normalised ``(n, 3, H, W)`` images of any size (multiples of 32
     as in training) and returns ``(n, num_classes, H, W)`` logits.
+
+    Parameters
+    ----------
+    width : float
+        Width multiplier; one of the keys of ``DICENET_CHANNELS``.
+    num_classes : int, optional
+        Classes of the logits (21 for PASCAL VOC).
+
+    Returns
+    -------
+    torch.nn.Module
+        A :class:`DiCENetSegmentation` with the original random initialisation.
+
+    Raises
+    ------
+    MdcError
+        When ``width`` is not a released width.
     """
     width = float(width)
     if width not in DICENET_CHANNELS:

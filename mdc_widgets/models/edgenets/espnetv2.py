@@ -47,7 +47,17 @@ _REINFORCEMENT_CHANNELS = 3
 
 
 class DepthwiseDilatedConv(nn.Module):
-    """A depth-wise 3x3 convolution with dilation (key ``conv``)."""
+    """A depth-wise 3x3 convolution with dilation (key ``conv``).
+
+    Parameters
+    ----------
+    channels : int
+        Input and output channels (one filter each).
+    dilation : int
+        Dilation, which is also the padding (size kept at stride 1).
+    stride : int
+        1, or 2 to halve H and W.
+    """
 
     def __init__(self, channels: int, dilation: int, stride: int):
         super().__init__()
@@ -56,6 +66,18 @@ class DepthwiseDilatedConv(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the dilated depth-wise convolution.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, channels, H, W)`` feature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, channels, H / stride, W / stride)`` (rounded up).
+        """
         return self.conv(x)
 
 
@@ -79,6 +101,24 @@ class EESPBlock(nn.Module):
     shapes a residual connection is added before the final PReLU. With stride 2
     the block is part of a down-sampler, which applies its own activation, so the
     pre-activation expansion is returned.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels.
+    out_channels : int
+        Output channels, divisible by ``branches``.
+    stride : int, optional
+        1, or 2 inside a down-sampler.
+    branches : int, optional
+        Parallel dilated branches (4 in the released networks).
+    receptive_limit : int, optional
+        Largest effective kernel size of a branch; larger ones fall back to a plain 3x3.
+
+    Raises
+    ------
+    MdcError
+        When ``out_channels`` is not divisible by ``branches``.
     """
 
     def __init__(
@@ -98,6 +138,19 @@ class EESPBlock(nn.Module):
         self.module_act = nn.PReLU(out_channels)  # unused when down-sampling, but kept: it is in the checkpoints
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduce, filter in parallel branches, fuse hierarchically, expand.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, in_channels, H, W)`` feature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, H / stride, W / stride)``: activated (with the
+            residual when shapes match) at stride 1, pre-activation at stride 2.
+        """
         reduced = self.proj_1x1(x)
         fused = [self.spp_dw[0](reduced)]
         for branch in self.spp_dw[1:]:
@@ -111,8 +164,24 @@ class EESPBlock(nn.Module):
 
 
 class EESPDownsampler(nn.Module):
-    """Halve the resolution: average pooling and a strided EESP block side by side (concatenated), plus a
-    shortcut from the input image pooled to the same size, then PReLU."""
+    """Halve the resolution: average pooling and a strided EESP block side by side (concatenated).
+
+    A shortcut from the input image, pooled to the same size, is added before
+    the final PReLU.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels (the pooled branch keeps them).
+    out_channels : int
+        Output channels; the EESP branch makes ``out_channels - in_channels``.
+    receptive_limit : int
+        Largest effective kernel size of the EESP branches.
+    image_channels : int, optional
+        Channels of the image shortcut's input (RGB: 3).
+    branches : int, optional
+        Parallel branches of the EESP block.
+    """
 
     def __init__(
         self,
@@ -134,6 +203,20 @@ class EESPDownsampler(nn.Module):
         self.act = nn.PReLU(out_channels)
 
     def forward(self, x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Down-sample ``x`` by two, reinforced by the image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(n, in_channels, H, W)`` feature.
+        image : torch.Tensor
+            ``(n, image_channels, H0, W0)`` network input, pooled here to the output size.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, out_channels, ceil(H / 2), ceil(W / 2))``.
+        """
         pooled = self.avg(x)
         out = torch.cat([pooled, self.eesp(x)], dim=1)
         # the image is brought to this level's size by the same 3x3/stride-2 average pooling, repeated
@@ -143,7 +226,14 @@ class EESPDownsampler(nn.Module):
 
 
 class ESPNetv2Encoder(nn.Module):
-    """Levels 1-4 of ESPNetv2 (strides 2, 4, 8, 16); attribute names follow the checkpoints' ``base_net``."""
+    """Levels 1-4 of ESPNetv2 (strides 2, 4, 8, 16); attribute names follow the checkpoints' ``base_net``.
+
+    Parameters
+    ----------
+    width : float
+        Width multiplier, a key of ``ESPNETV2_CHANNELS``; ``channels`` holds
+        the four levels' channel counts.
+    """
 
     def __init__(self, width: float):
         super().__init__()
@@ -163,7 +253,18 @@ class ESPNetv2Encoder(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """The features at strides 2, 4, 8 and 16."""
+        """The features at strides 2, 4, 8 and 16.
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            ``(n, 3, H, W)`` float32 ImageNet-normalised images.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Four features, ``(n, channels[i], H / 2**(i+1), W / 2**(i+1))`` (rounded up).
+        """
         level1 = self.level1(image)
         level2 = self.level2_0(level1, image)
         level3 = self.level3_0(level2, image)
@@ -176,7 +277,15 @@ class ESPNetv2Encoder(nn.Module):
 
 
 class ESPNetv2Segmentation(BottomUpSegmentation):
-    """ESPNetv2 encoder and bottom-up pyramid decoder; returns ``(n, num_classes, H, W)`` logits."""
+    """ESPNetv2 encoder and bottom-up pyramid decoder; returns ``(n, num_classes, H, W)`` logits.
+
+    Parameters
+    ----------
+    width : float
+        Width multiplier (a key of ``ESPNETV2_CHANNELS``).
+    num_classes : int, optional
+        Classes of the logits (21 for PASCAL VOC).
+    """
 
     def __init__(self, width: float, num_classes: int = 21):
         names = {
@@ -193,6 +302,23 @@ def espnetv2_seg(width: float, num_classes: int = 21) -> nn.Module:
 
     The forward takes ImageNet-normalised ``(n, 3, H, W)`` images and returns
     ``(n, num_classes, H, W)`` logits; H and W should be multiples of 32, as in training.
+
+    Parameters
+    ----------
+    width : float
+        Width multiplier; one of the keys of ``ESPNETV2_CHANNELS``.
+    num_classes : int, optional
+        Classes of the logits (21 for PASCAL VOC).
+
+    Returns
+    -------
+    torch.nn.Module
+        An :class:`ESPNetv2Segmentation` with the original random initialisation.
+
+    Raises
+    ------
+    MdcError
+        When ``width`` is not a released width.
     """
     width = float(width)
     if width not in ESPNETV2_CHANNELS:

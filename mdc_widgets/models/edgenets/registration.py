@@ -31,14 +31,47 @@ _PAPERS = {
 
 
 def working_size(height: int, width: int, stride: int = STRIDE) -> tuple[int, int]:
-    """Each side rounded to the nearest multiple of ``stride`` (halves up), at least ``stride``."""
+    """Each side rounded to the nearest multiple of ``stride`` (halves up), at least ``stride``.
+
+    Parameters
+    ----------
+    height : int
+        Image rows.
+    width : int
+        Image columns.
+    stride : int, optional
+        The networks' total stride (``STRIDE``, 32).
+
+    Returns
+    -------
+    tuple of 2 int
+        ``(H, W)`` the networks are run at.
+
+    Examples
+    --------
+    >>> working_size(500, 375)
+    (512, 384)
+    """
     rounded = [max(stride, int(side / stride + 0.5) * stride) for side in (height, width)]
     return rounded[0], rounded[1]
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """[0, 1] RGB ``(n, 3, H, W)`` to the networks' input: sides rounded to multiples of 32 (bilinear resize,
-    aspect ratio kept as closely as the rounding allows) and ImageNet normalisation."""
+    """[0, 1] RGB ``(n, 3, H, W)`` to the networks' input: sides rounded to multiples of 32, ImageNet-normalised.
+
+    The resize is bilinear (antialiased) and keeps the aspect ratio as closely
+    as the rounding allows; the competitor resizes the logits back.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float RGB in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, 3, H', W')`` with ``(H', W') = working_size(H, W)``.
+    """
     size = working_size(*images.shape[-2:])
     if size != tuple(images.shape[-2:]):
         images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -46,7 +79,23 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
 
 
 def default_weights(checkpoint: Checkpoint) -> Path:
-    """The checkpoint file from the ``MDC_WIDGETS_WEIGHTS`` folders (see :func:`.find_checkpoint`)."""
+    """The checkpoint file from the ``MDC_WIDGETS_WEIGHTS`` folders (see :func:`.find_checkpoint`).
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+        The released file.
+
+    Returns
+    -------
+    pathlib.Path
+        Its path.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        When no configured folder holds it.
+    """
     return find_checkpoint(checkpoint)
 
 
