@@ -1142,3 +1142,64 @@ class Session:
             figures["histograms"] = score_histograms(res)
         figures["ranking"] = ranking_figure(self.ranking(n_boot=n_boot))
         return figures
+
+    # -- issue 15: the app's state across kernel restarts, and per-model checkpoints -----------
+    # small delegating methods only; the logic lives in mdc_widgets.state
+    def app_state(self) -> Any:
+        """The app's last state saved beside the store (:class:`mdc_widgets.state.AppState`), or None."""
+        from mdc_widgets.state import load_app_state
+
+        return load_app_state(self.store)
+
+    def save_app_state(self, state: Any) -> Path:
+        """Save the app's state beside the store, atomically (see :func:`mdc_widgets.state.save_app_state`)."""
+        from mdc_widgets.state import save_app_state
+
+        return save_app_state(self.store, state)
+
+    def restore(self) -> tuple[Any, bool]:
+        """Reopen the result the app showed last (it becomes ``current_key``); returns ``(state, result_found)``.
+
+        Nothing changes when this session already has a current result or no
+        state was saved; a result that is no longer in the store is reported,
+        not raised.
+        """
+        state = self.app_state()
+        if state is None or not state.result_key:
+            return state, False
+        if self.current_key is not None:
+            return state, self.current_key == state.result_key
+        try:
+            self.result(state.result_key)
+        except MdcError:
+            return state, False
+        self.current_key = state.result_key
+        return state, True
+
+    def missing_weights(self, name: str) -> str | None:
+        """Why ``name`` cannot be built here (its checkpoint is absent), or None (see :func:`mdc_widgets.state.missing_weights`)."""
+        if self._competitors.get(name) is not None:
+            return None
+        from mdc_widgets.state import missing_weights
+
+        why = missing_weights(name)
+        # stored predictions need no weights: the model never runs again
+        return None if why is None or name in self.predicted_models() else why
+
+    def use_checkpoint(self, name: str, checkpoint: str | Path | None) -> Any:
+        """Build the registered model ``name`` from a checkpoint file, or with random weights (``None``, a dry run).
+
+        The competitor replaces any built before; ``MdcError`` names a missing
+        or unfitting file.
+        """
+        import inspect
+
+        from mdc_widgets.models import get_model
+
+        if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
+            raise MdcError(f"No checkpoint file at {checkpoint}; give the path of a saved state_dict (.pt, .pth).")
+        source = None if checkpoint is None else str(Path(checkpoint).expanduser())
+        keyword = "checkpoint" if "checkpoint" in inspect.signature(get_model).parameters else "weights"
+        competitor = get_model(name, device=resolve_device(self.device), **{keyword: source})
+        self._competitors[name] = competitor
+        return competitor
