@@ -1145,17 +1145,22 @@ class Session:
 
     # -- issue 15: the app's state across kernel restarts, and per-model checkpoints -----------
     # small delegating methods only; the logic lives in mdc_widgets.state
+    @property
+    def state_folder(self) -> Path:
+        """Where the app's state is kept: beside the verdicts (``<store>`` unless ``labels=`` moved them)."""
+        return Path(self.labels.path).parent
+
     def app_state(self) -> Any:
-        """The app's last state saved beside the store (:class:`mdc_widgets.state.AppState`), or None."""
+        """The app's last state (:class:`mdc_widgets.state.AppState`) from :attr:`state_folder`, or None."""
         from mdc_widgets.state import load_app_state
 
-        return load_app_state(self.store)
+        return load_app_state(self.state_folder)
 
     def save_app_state(self, state: Any) -> Path:
-        """Save the app's state beside the store, atomically (see :func:`mdc_widgets.state.save_app_state`)."""
+        """Save the app's state in :attr:`state_folder`, atomically (:func:`mdc_widgets.state.save_app_state`)."""
         from mdc_widgets.state import save_app_state
 
-        return save_app_state(self.store, state)
+        return save_app_state(self.state_folder, state)
 
     def restore(self) -> tuple[Any, bool]:
         """Reopen the result the app showed last (it becomes ``current_key``); returns ``(state, result_found)``.

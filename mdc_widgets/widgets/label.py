@@ -33,6 +33,8 @@ class LabelPanel:
         self.browser = browser
         self.n_boot = n_boot
         self.sample_id: str | None = None
+        # the pair to offer first when it is among the result's pairs (the app restores the last one)
+        self.preferred_pair: tuple[str, str] | None = None
         self.pair = W.Dropdown(description="Pair", layout=W.Layout(width="420px"))
         self.a_button = W.Button(
             description="A is better", button_style="success", tooltip="Model A is right (more so)"
@@ -90,7 +92,7 @@ class LabelPanel:
         except MdcError:
             names = self.session.predicted_models()
             pairs = [(a, b, "") for a, b in combinations(names, 2)]
-        keep = self.pair.value
+        keep = self.pair.value if self.pair.value else self.preferred_pair
         options = [(f"{a} vs {b}" + (f" ({k})" if k else ""), (a, b)) for a, b, k in pairs]
         self.pair.options = options
         values = [v for _, v in options]

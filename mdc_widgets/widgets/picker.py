@@ -212,7 +212,8 @@ class CompetitionPicker:
             "<span style='color:#a66b00;font-size:12px'>"
             + "<br>".join(
                 f"&#9888; <b>{html.escape(m)}</b>: {html.escape(why)}. Give its checkpoint file, or choose random "
-                "weights for a dry run." for m, why in missing.items()
+                "weights for a dry run."
+                for m, why in missing.items()
             )
             + "</span>"
             if missing
@@ -410,4 +411,3 @@ class CompetitionPicker:
         if state.get("fusion") in self.fusion.options:
             self.fusion.value = state["fusion"]
         self._check_weights()
-

@@ -64,9 +64,7 @@ def in_ui_words(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(exc, WeightsNotFoundError):
         text = re.split(r"\s*(?:,? or pass weights=|,? or weights=None)", text)[0].rstrip(" .,;")
-        text += (
-            ". In the Compete tab, give this model a checkpoint file or choose random weights for a dry run."
-        )
+        text += ". In the Compete tab, give this model a checkpoint file or choose random weights for a dry run."
     return text
 
 
@@ -109,9 +107,7 @@ class RunPanel:
         )
         self.steps = W.HTML()
         self.status = W.HTML(status_html("Ready: choose a competition and press Run."))
-        self.widget = W.VBox(
-            [W.HBox([self.run_button, self.cancel_button, self.progress]), self.steps, self.status]
-        )
+        self.widget = W.VBox([W.HBox([self.run_button, self.cancel_button, self.progress]), self.steps, self.status])
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.result: Any = None
