@@ -1183,13 +1183,19 @@ class Session:
 
     def missing_weights(self, name: str) -> str | None:
         """Why ``name`` cannot be built here (its checkpoint is absent), or None (see :func:`mdc_widgets.state.missing_weights`)."""
-        if self._competitors.get(name) is not None:
-            return None
+        return self.models_without_weights([name]).get(name)
+
+    def models_without_weights(self, names: Sequence[str]) -> dict[str, str]:
+        """``{name: why}`` of the models among ``names`` that cannot be built here for want of a checkpoint."""
         from mdc_widgets.state import missing_weights
 
-        why = missing_weights(name)
-        # stored predictions need no weights: the model never runs again
-        return None if why is None or name in self.predicted_models() else why
+        found = {n: missing_weights(n) for n in names if self._competitors.get(n) is None}
+        found = {n: why for n, why in found.items() if why}
+        if found:
+            # stored predictions need no weights: those models never run again
+            predicted = set(self.predicted_models())
+            found = {n: why for n, why in found.items() if n not in predicted}
+        return found
 
     def use_checkpoint(self, name: str, checkpoint: str | Path | None) -> Any:
         """Build the registered model ``name`` from a checkpoint file, or with random weights (``None``, a dry run).

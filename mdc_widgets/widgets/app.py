@@ -61,6 +61,11 @@ class MadApp:
             "remember": remember,
         }
         self.restored: str = ""
+        # reopened at once (cheap: a small JSON and the stored result), so a static display shows it too
+        self._state, self._state_found = (
+            session.restore() if remember and hasattr(session, "restore") else (None, False)
+        )
+        self.restored = describe_app_state(self._state, self._state_found)
         # the panels are built on first use: a static (headless) display creates no widget at all,
         # so executed notebooks carry no widget state
         self._panels: dict[str, Any] | None = None
@@ -78,7 +83,7 @@ class MadApp:
         from mdc_widgets.widgets.run import RunPanel
 
         o, session = self.options, self.session
-        state, found = session.restore() if o["remember"] and hasattr(session, "restore") else (None, False)
+        state, found = self._state, self._state_found
         picker = CompetitionPicker(session, task=o["task"], k=o["k"])
         run_panel = RunPanel(session, picker, predict_options=o["predict_options"])
         browser = SampleBrowser(session, page_size=o["page_size"])
@@ -121,7 +126,6 @@ class MadApp:
                 browser.restore(state)
         finally:
             self._restoring = False
-        self.restored = describe_app_state(state, found) if state is not None else ""
         if self.restored:
             panels["notice"].value = status_html(self.restored, "info")
         browser.on_change(self.save_state)

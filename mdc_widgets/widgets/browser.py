@@ -427,13 +427,12 @@ class SampleBrowser:
                 f"Type where to write the {fmt} export (a folder; for FiftyOne a dataset name).", "warning"
             )
             return None
-        if self.result_key is None:
+        key = self.result_key or getattr(self.session, "current_key", None)
+        if key is None:
             self.export_status.value = status_html("Nothing mined yet: run a competition first.", "warning")
             return None
         try:
-            written = self.session.export(
-                fmt, target, result=self.result_key, selected_only=bool(self.export_selected.value)
-            )
+            written = self.session.export(fmt, target, result=key, selected_only=bool(self.export_selected.value))
         except MdcError as exc:
             self.export_status.value = status_html(str(exc), "error")
             return None
@@ -451,13 +450,13 @@ class SampleBrowser:
             where = ", ".join(str(Path(p).resolve()) for p in written.values())
         else:
             where = f"the dataset {target!r}"
-        self.export_status.value = status_html(f"Exported {what} of {self.result_key} as {fmt}: wrote {where}.", "ok")
+        self.export_status.value = status_html(f"Exported {what} of {key} as {fmt}: wrote {where}.", "ok")
         return written
 
     def state(self) -> dict[str, Any]:
         """The view as plain values (see :class:`mdc_widgets.state.AppState`)."""
         return {
-            "result_key": self.result_key,
+            "result_key": self.result_key or getattr(self.session, "current_key", None),
             "page": int(self.page),
             "page_size": int(self.page_size.value),
             "sort_by": str(self.sort.value or "score"),

@@ -92,10 +92,12 @@ class LabelPanel:
         except MdcError:
             names = self.session.predicted_models()
             pairs = [(a, b, "") for a, b in combinations(names, 2)]
-        keep = self.pair.value if self.pair.value else self.preferred_pair
+        keep = self.pair.value
         options = [(f"{a} vs {b}" + (f" ({k})" if k else ""), (a, b)) for a, b, k in pairs]
         self.pair.options = options
         values = [v for _, v in options]
+        if self.preferred_pair in values:
+            keep, self.preferred_pair = self.preferred_pair, None  # used once: later choices are the user's
         if values:
             self.pair.value = keep if keep in values else values[0]
         self._on_pair()

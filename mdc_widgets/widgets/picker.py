@@ -194,12 +194,11 @@ class CompetitionPicker:
 
     def missing(self) -> dict[str, str]:
         """The chosen models (of the current task) whose checkpoint is absent: ``{model: why}``."""
-        check = getattr(self.session, "missing_weights", None)
+        check = getattr(self.session, "models_without_weights", None)
         if check is None:
             return {}
         chosen = [getattr(self, n).value for n in _USES[self.task.value]["models"]]
-        found = {m: check(m) for m in dict.fromkeys(chosen) if m}
-        return {m: why for m, why in found.items() if why}
+        return check([m for m in dict.fromkeys(chosen) if m])
 
     def _check_weights(self) -> None:
         if self._refreshing:
@@ -249,10 +248,10 @@ class CompetitionPicker:
         """Re-read the models the session offers for each task, keeping current choices."""
         self._refreshing = True
         try:
-            check = getattr(self.session, "missing_weights", None)
+            check = getattr(self.session, "models_without_weights", None)
             for task, (first, second) in (("ss", (self.ss_a, self.ss_b)), ("sod", (self.sod_p, self.sod_q))):
                 names = list(self.session.available_models(task))
-                missing = {n for n in names if check is not None and check(n)}
+                missing = set(check(names)) if check is not None else set()
                 # models that can run come first; the others are marked in the list itself
                 names = [n for n in names if n not in missing] + [n for n in names if n in missing]
                 options = [(f"{n} (no weights)" if n in missing else n, n) for n in names] if missing else names
