@@ -60,7 +60,6 @@ class MadApp:
             "start_tab": start_tab,
             "remember": remember,
         }
-        self.restored: str = ""
         # reopened at once (cheap: a small JSON and the stored result), so a static display shows it too
         self._state, self._state_found = (
             session.restore() if remember and hasattr(session, "restore") else (None, False)
@@ -130,6 +129,8 @@ class MadApp:
             panels["notice"].value = status_html(self.restored, "info")
         browser.on_change(self.save_state)
         panels["labels"].pair.observe(lambda _: self.save_state(), "value")
+        for control in (picker.task, picker.k):
+            control.observe(lambda _: self.save_state(), "value")
         self.select_tab(
             o["start_tab"] if not (state is not None and found and o["start_tab"] == "Compete") else "Browse"
         )
