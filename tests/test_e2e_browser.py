@@ -161,7 +161,7 @@ def _run_all_cells(page: Any, url: str, token: str, notebook: str, navigate: boo
     if navigate:
         page.goto(f"{url}/lab/tree/{notebook}?token={token}")
     else:  # open it beside the others, as a user does from the file browser (no page reload)
-        page.evaluate(f"window.jupyterapp.commands.execute('docmanager:open', {{path: '{notebook}'}})")
+        page.evaluate(f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{notebook}'}}); }}")
         page.wait_for_function(
             f"() => window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.context"
             f" && window.jupyterapp.shell.currentWidget.context.path === '{notebook}'",
@@ -282,7 +282,7 @@ def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(j
         opened = second.inner_text().split(" ", 1)[1].strip()
         output.locator("h4", has_text=opened).first.wait_for(timeout=30_000)
         # a kernel restart: a fresh kernel opens the same session and the app reopens what was on screen
-        page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); }")
         _run_all_cells(page, url, token, "reopen.ipynb", navigate=False)
         reopened = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
         restored = reopened.get_by_text("Restored: the result")

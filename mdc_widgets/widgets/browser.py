@@ -54,7 +54,7 @@ class DetailView:
         self.tables = W.HTML()
         self.widget = W.VBox(
             [self.header, self.opacity, self.images, self.models, self.disagreement, self.tables],
-            layout=W.Layout(flex="1 1 520px", min_width="360px"),
+            layout=W.Layout(flex="1 1 340px", min_width="320px"),
         )
         self.detail: dict[str, Any] | None = None
         self.opacity.observe(lambda _: self.detail is not None and self._draw(), "value")
