@@ -167,7 +167,8 @@ def _run_all_cells(page: Any, url: str, token: str, notebook: str, navigate: boo
             f" && window.jupyterapp.shell.currentWidget.context.path === '{notebook}'",
             timeout=120_000,
         )
-    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    if navigate:  # (an opened notebook is the current widget already; the others stay in hidden tabs)
+        page.wait_for_selector(".jp-Notebook", timeout=120_000)
     # wait until the kernel is connected, then run every cell through JupyterLab's own command
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -231,6 +232,12 @@ def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(j
         first_sample = page.locator(".jupyter-widgets button", has_text="#1 ").first
         first_sample.wait_for(timeout=60_000)
         first_sample.click()
+        # the clicked sample's detail (a restored one may be open already: wait for this one's header)
+        first_id = page.locator(".jp-OutputArea-output .jupyter-widgets button", has_text="#1 ").first.get_attribute(
+            "title"
+        )
+        first_id = first_id.split("Open ", 1)[1].split(":", 1)[0] if first_id else ""
+        page.locator(".jp-OutputArea-output h4", has_text=f"{first_id} - rank 1").first.wait_for(timeout=60_000)
         # a model's caption in the detail view (outputs only: the notebook's code mentions "(SS)" too)
         caption = page.locator(".jp-OutputArea-output").get_by_text("(SS)").first
         caption.wait_for(timeout=60_000)
