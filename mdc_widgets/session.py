@@ -32,7 +32,7 @@ import xarray as xr
 
 from mdc_widgets import tables, views
 from mdc_widgets.data import Pool
-from mdc_widgets.errors import MdcError, UnknownModelError
+from mdc_widgets.errors import MdcError
 from mdc_widgets.labeling import Label, LabelStore
 from mdc_widgets.mining import (
     CompetitionGroup,
@@ -321,13 +321,7 @@ class Session(PoolWorkspace):
                 comparisons = ground_truth_comparisons(self.evaluation(samples), pairs_samples, self.model_task)
                 if len(comparisons):
                     sources.append(("ground truth", comparisons))
-        return rank_sources(sources, self._task_or_none, n_boot=n_boot, seed=seed, ci=ci)
-
-    def _task_or_none(self, name: str) -> str | None:
-        try:
-            return self.model_task(name)
-        except (UnknownModelError, MdcError):
-            return None
+        return rank_sources(sources, self.task_or_none, n_boot=n_boot, seed=seed, ci=ci)
 
     # -- figures ---------------------------------------------------------------------------
     def scatter_pairs(
@@ -350,3 +344,9 @@ class Session(PoolWorkspace):
         ss, sod = self.predicted_models("ss"), self.predicted_models("sod")
         ranking = self.ranking(n_boot=n_boot)
         return views.investigation_figures(discrepancy, result, ranking, subset, ss, sod)
+
+    # -- the app's state across kernel restarts: mdc_widgets.state.restore_app_state(session) ----
+    @property
+    def state_folder(self) -> Path:
+        """Where the app's state is kept: beside the verdicts (``<store>`` unless ``labels=`` moved them)."""
+        return Path(self.labels.path).parent

@@ -143,6 +143,45 @@ class PoolWorkspace:
         stored = stored_predictions(self.store, self.pool.fingerprint).get(name)
         return stored["task"] if stored and stored["task"] else _models().model_spec(name).task
 
+    def task_or_none(self, name: str) -> str | None:
+        """:meth:`model_task`, or None for a name the session cannot place."""
+        try:
+            return self.model_task(name)
+        except MdcError:  # UnknownModelError is one
+            return None
+
+    # -- checkpoints: which models cannot be built here, and building them from a file -------
+    def models_without_weights(self, names: Sequence[str]) -> dict[str, str]:
+        """``{name: why}`` of the models among ``names`` that cannot be built here for want of a checkpoint.
+
+        Models with stored predictions never run again, so they need none.
+        """
+        from mdc_widgets.state import missing_weights
+
+        found = {n: missing_weights(n) for n in names if self._competitors.get(n) is None}
+        found = {n: why for n, why in found.items() if why}
+        if found:
+            predicted = set(self.predicted_models())
+            found = {n: why for n, why in found.items() if n not in predicted}
+        return found
+
+    def missing_weights(self, name: str) -> str | None:
+        """Why ``name`` cannot be built here (its checkpoint is absent), or None."""
+        return self.models_without_weights([name]).get(name)
+
+    def use_checkpoint(self, name: str, checkpoint: str | Path | None) -> Any:
+        """Build the registered model ``name`` from a checkpoint file, or with random weights (``None``, a dry run).
+
+        The competitor replaces any built before; ``MdcError`` names a missing
+        or unfitting file.
+        """
+        if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
+            raise MdcError(f"No checkpoint file at {checkpoint}; give the path of a saved state_dict (.pt, .pth).")
+        source = None if checkpoint is None else str(Path(checkpoint).expanduser())
+        competitor = _models().get_model(name, checkpoint=source, device=resolve_device(self.device))
+        self._competitors[name] = competitor
+        return competitor
+
     def available_models(self, task: str | None = None) -> list[str]:
         """Every model the session can compete: predicted, offered at construction, and registered."""
         names = list(self.predicted_models(task))

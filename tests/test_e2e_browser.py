@@ -1,7 +1,9 @@
 """End to end in a real browser: JupyterLab on localhost, headless Chromium driven by Playwright.
 
 The quickstart notebook is opened and run in JupyterLab, a sample is clicked in
-the browser widget, and its overlay images must render. Screenshots are kept in
+the browser widget, and its overlay images must render; a k out of range and an
+invalid filter are typed in, and a fresh kernel must reopen what was on screen
+(the result, the open sample) with a "Restored: ..." line. Screenshots are kept in
 a temporary folder, or in ``$MDC_E2E_ARTIFACTS`` (e.g. ``reports/e2e``, for the
 README's pictures). Needs Debian's ``chromium`` (``make test`` installs it where
 apt is available); without it the test is skipped with that reason.
@@ -74,12 +76,25 @@ MadApp(session)"""
     nbformat.write(nb, root / "real_photos.ipynb")
 
 
+def _reopen_notebook(root: Path) -> None:
+    """What a user runs after a kernel restart: the quickstart's session and app, nothing mined again."""
+    import nbformat
+
+    code = """from mdc_widgets.session import Session
+from mdc_widgets.widgets import MadApp
+MadApp(Session("miniworld", n=300))"""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, root / "reopen.ipynb")
+
+
 @pytest.fixture
 def jupyterlab(tmp_path, trained_zoo):
     """A JupyterLab server on loopback, serving a copy of the quickstart (the original keeps no outputs)."""
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(REPO / "notebooks" / "01_quickstart.ipynb", root / "01_quickstart.ipynb")
+    _reopen_notebook(root)
     if SOD300.exists():
         _real_photo_notebook(root)
     port, token = _free_port(), "mdc-e2e"
@@ -142,9 +157,18 @@ def _browser_page(last_state: str) -> Iterator[Any]:
             browser.close()
 
 
-def _run_all_cells(page: Any, url: str, token: str, notebook: str) -> None:
-    page.goto(f"{url}/lab/tree/{notebook}?token={token}")
-    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+def _run_all_cells(page: Any, url: str, token: str, notebook: str, navigate: bool = True) -> None:
+    if navigate:
+        page.goto(f"{url}/lab/tree/{notebook}?token={token}")
+    else:  # open it beside the others, as a user does from the file browser (no page reload)
+        page.evaluate(f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{notebook}'}}); }}")
+        page.wait_for_function(
+            f"() => window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.context"
+            f" && window.jupyterapp.shell.currentWidget.context.path === '{notebook}'",
+            timeout=120_000,
+        )
+    if navigate:  # (an opened notebook is the current widget already; the others stay in hidden tabs)
+        page.wait_for_selector(".jp-Notebook", timeout=120_000)
     # wait until the kernel is connected, then run every cell through JupyterLab's own command
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -182,6 +206,16 @@ def test_real_photos_open_in_the_browser_at_their_own_aspect_ratio(jupyterlab):
             timeout=60_000,
         ).json_value()
         assert all(abs(w / h - 481 / 321) < 0.05 or abs(h / w - 481 / 321) < 0.05 for w, h in shapes), shapes
+        # panels sized to the screen: several photos side by side, none drawn wider than its panel
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets img')]"
+            ".filter(i => i.offsetParent !== null && i.naturalWidth !== i.naturalHeight)"
+            ".map(i => i.getBoundingClientRect().width)"
+        )
+        assert max(widths) <= 320, widths
+        # the overlays' opacity control and the disagreement legend are there
+        page.locator(".jp-OutputArea-output").get_by_text("overlay opacity").first.wait_for(timeout=30_000)
+        page.locator(".jp-OutputArea-output").get_by_text("edge of the disputed region").first.wait_for(timeout=30_000)
         caption.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "real_photos_browser.png"))
 
@@ -198,6 +232,12 @@ def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(j
         first_sample = page.locator(".jupyter-widgets button", has_text="#1 ").first
         first_sample.wait_for(timeout=60_000)
         first_sample.click()
+        # the clicked sample's detail (a restored one may be open already: wait for this one's header)
+        first_id = page.locator(".jp-OutputArea-output .jupyter-widgets button", has_text="#1 ").first.get_attribute(
+            "title"
+        )
+        first_id = first_id.split("Open ", 1)[1].split(":", 1)[0] if first_id else ""
+        page.locator(".jp-OutputArea-output h4", has_text=f"{first_id} - rank 1").first.wait_for(timeout=60_000)
         # a model's caption in the detail view (outputs only: the notebook's code mentions "(SS)" too)
         caption = page.locator(".jp-OutputArea-output").get_by_text("(SS)").first
         caption.wait_for(timeout=60_000)
@@ -223,5 +263,38 @@ def test_quickstart_runs_in_jupyterlab_and_a_clicked_sample_shows_its_overlays(j
         page.locator(".jp-OutputArea-output .js-plotly-plot").first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "quickstart_plots.png"))
         tabs.filter(has_text="Compete").first.click()
+        # k out of range is corrected, and the picker says so
+        k_box = page.locator(".jupyter-widgets.widget-text", has_text="k (samples)").locator("input").first
+        k_box.fill("5000")
+        k_box.press("Enter")
+        output = page.locator(".jp-OutputArea-output")
+        output.get_by_text("k = 5000 is not possible").first.wait_for(timeout=30_000)
+        assert k_box.input_value() == "300"
         page.locator(".lm-TabBar-tab", has_text="Compete").first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "quickstart_picker.png"))
+        # an invalid filter says why and leaves no stale thumbnails under its error
+        tabs.filter(has_text="Browse").first.click()
+        filter_box = page.locator(".jupyter-widgets.widget-text", has_text="Filter").locator("input").first
+        filter_box.fill("nope > 1")
+        filter_box.press("Enter")
+        output.get_by_text("Nothing is shown until the filter is fixed").first.wait_for(timeout=30_000)
+        assert output.locator(".jupyter-widgets button", has_text="#1 ").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "quickstart_invalid_filter.png"))
+        filter_box.fill("")
+        filter_box.press("Enter")
+        output.locator(".jupyter-widgets button", has_text="#1 ").first.wait_for(timeout=30_000)
+        # open the second sample: that is what a restarted kernel must bring back
+        second = output.locator(".jupyter-widgets button", has_text="#2 ").first
+        second.click()
+        opened = second.inner_text().split(" ", 1)[1].strip()
+        output.locator("h4", has_text=opened).first.wait_for(timeout=30_000)
+        # a kernel restart: a fresh kernel opens the same session and the app reopens what was on screen
+        page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); }")
+        _run_all_cells(page, url, token, "reopen.ipynb", navigate=False)
+        reopened = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
+        restored = reopened.get_by_text("Restored: the result")
+        restored.first.wait_for(timeout=300_000)
+        reopened.locator(".jupyter-widgets button", has_text="#1 ").first.wait_for(timeout=60_000)
+        reopened.locator("h4", has_text=opened).first.wait_for(timeout=60_000)
+        restored.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "quickstart_restored.png"))

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from mdc_widgets.errors import MdcError
-from mdc_widgets.widgets._util import html_table, static_mode
+from mdc_widgets.state import AppState, describe_app_state, restore_app_state, save_app_state
+from mdc_widgets.widgets._util import html_table, static_mode, status_html
 
 __all__ = ["MadApp", "display_static", "static_report"]
 
@@ -25,6 +26,8 @@ class MadApp:
     predict_options : passed to ``predict_pool`` by the Run button
     n_boot : bootstrap resamples of the live rankings
     start_tab : the tab in front when the app is first shown
+    remember : save what is on screen (competition, result, page, open sample, label pair) beside the
+        session's verdicts, and reopen it when the app is created again, e.g. after a kernel restart
 
     Examples
     --------
@@ -43,6 +46,7 @@ class MadApp:
         predict_options: dict[str, Any] | None = None,
         n_boot: int = 100,
         start_tab: str = "Compete",
+        remember: bool = True,
     ):
         if start_tab not in TAB_TITLES:
             raise MdcError(f"start_tab must be one of {TAB_TITLES}; got {start_tab!r}.")
@@ -54,7 +58,13 @@ class MadApp:
             "predict_options": predict_options,
             "n_boot": n_boot,
             "start_tab": start_tab,
+            "remember": remember,
         }
+        # reopened at once (cheap: a small JSON and the stored result), so a static display shows it too
+        self._state, self._state_found = (
+            restore_app_state(session) if remember and hasattr(session, "state_folder") else (None, False)
+        )
+        self.restored = describe_app_state(self._state, self._state_found)
         # the panels are built on first use: a static (headless) display creates no widget at all,
         # so executed notebooks carry no widget state
         self._panels: dict[str, Any] | None = None
@@ -72,6 +82,7 @@ class MadApp:
         from mdc_widgets.widgets.run import RunPanel
 
         o, session = self.options, self.session
+        state, found = self._state, self._state_found
         picker = CompetitionPicker(session, task=o["task"], k=o["k"])
         run_panel = RunPanel(session, picker, predict_options=o["predict_options"])
         browser = SampleBrowser(session, page_size=o["page_size"])
@@ -83,6 +94,7 @@ class MadApp:
             "plots": PlotsPanel(session, browser, n_boot=o["n_boot"]),
             "labels": LabelPanel(session, browser, n_boot=o["n_boot"]),
         }
+        panels["notice"] = W.HTML()
         tabs = W.Tab(
             children=[
                 W.VBox([picker.widget, run_panel.widget]),
@@ -95,12 +107,33 @@ class MadApp:
         for i, title in enumerate(TAB_TITLES):
             tabs.set_title(i, title)
         panels["tabs"] = tabs
+        panels["app"] = W.VBox([panels["notice"], tabs])
         self._panels = panels
         run_panel.on_done(self._after_run)
         panels["plots"].on_pick(lambda _: self.select_tab("Browse"))
-        if session.current_key is not None:
-            self._after_run(None)
-        self.select_tab(o["start_tab"])
+        tabs.observe(self._on_tab, "selected_index")
+        self._restoring = True
+        try:
+            if state is not None:
+                if state.competition:
+                    picker.apply_state(state.competition)
+                if state.label_pair:
+                    panels["labels"].preferred_pair = tuple(state.label_pair)
+            if session.current_key is not None:
+                self._after_run(None)
+            if state is not None and found:
+                browser.restore(state)
+        finally:
+            self._restoring = False
+        if self.restored:
+            panels["notice"].value = status_html(self.restored, "info")
+        browser.on_change(self.save_state)
+        panels["labels"].pair.observe(lambda _: self.save_state(), "value")
+        for control in (picker.task, picker.k):
+            control.observe(lambda _: self.save_state(), "value")
+        self.select_tab(
+            o["start_tab"] if not (state is not None and found and o["start_tab"] == "Compete") else "Browse"
+        )
         return panels
 
     picker = property(lambda self: self._build()["picker"], doc="The CompetitionPicker.")
@@ -110,20 +143,60 @@ class MadApp:
     plots = property(lambda self: self._build()["plots"], doc="The PlotsPanel.")
     labels = property(lambda self: self._build()["labels"], doc="The LabelPanel.")
     tabs = property(lambda self: self._build()["tabs"], doc="The ipywidgets.Tab holding every panel.")
-    widget = tabs
+    notice = property(lambda self: self._build()["notice"], doc="The line above the tabs (what was restored).")
+    widget = property(lambda self: self._build()["app"], doc="The whole app: the notice line and the tabs.")
+
+    def state(self) -> AppState:
+        """What is on screen now, as saved by :meth:`save_state`."""
+        panels = self._build()
+        browser = panels["browser"].state()
+        pair = panels["labels"].pair.value
+        return AppState(
+            competition=panels["picker"].state(),
+            result_key=browser["result_key"],
+            page=browser["page"],
+            page_size=browser["page_size"],
+            sort_by=browser["sort_by"],
+            ascending=browser["ascending"],
+            filters=browser["filters"],
+            sample=browser["sample"],
+            label_pair=list(pair) if pair else None,
+        )
+
+    def save_state(self) -> None:
+        """Save what is on screen beside the session's verdicts (a failing disk is shown, never raised)."""
+        if not self.options["remember"] or getattr(self, "_restoring", False) or self._panels is None:
+            return
+        try:
+            save_app_state(self.session.state_folder, self.state())
+        except OSError as exc:
+            self._panels["notice"].value = status_html(
+                f"Could not save the app's state ({exc}); the work on screen will not be reopened after a restart.",
+                "warning",
+            )
+
+    def _on_tab(self, change: dict) -> None:
+        if change["new"] == TAB_TITLES.index("Plots") and self.plots.stale:
+            self.plots.refresh()
 
     def select_tab(self, title: str) -> None:
         """Bring a tab to the front by its title."""
         self.tabs.selected_index = TAB_TITLES.index(title)
 
     def _after_run(self, result: Any) -> None:
-        self.picker.refresh_models()
+        # the grid first: it is what the user waits for; the plots are drawn when their tab is opened
         self.browser.refresh(result if result is not None else self.session.current_key)
-        self.explain.refresh_models()
-        self.labels.refresh_pairs()
-        self.plots.refresh()
         if result is not None:
             self.select_tab("Browse")
+        self.picker.refresh_models()
+        self.explain.refresh_models()
+        self.labels.refresh_pairs()
+        if self.tabs.selected_index == TAB_TITLES.index("Plots"):
+            self.plots.refresh()
+        else:
+            self.plots.invalidate()
+        if result is not None:
+            self.save_state()
 
     def show(self, static: bool | None = None) -> None:
         """Display the tabs, or static figures and PNG panels where no widget front end exists."""

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from mdc_widgets.errors import MdcError
-from mdc_widgets.widgets._util import captioned, format_value, html_table, image_widget, status_html
+from mdc_widgets.widgets._util import captioned, format_value, html_table, status_html
+from mdc_widgets.widgets.overlays import DISAGREEMENT_LEGEND, disagreement_overlay, panel_scale, prediction_overlay
 
 __all__ = ["DetailView", "SampleBrowser"]
 
@@ -18,23 +19,57 @@ PAGE_SIZES = (8, 12, 16, 24, 48)
 
 
 class DetailView:
-    """Everything about one sample: image, ground truth, each model's overlay with legend, disagreements, tables."""
+    """Everything about one sample: image, ground truth, each model's overlay with legend, disagreements, tables.
 
-    def __init__(self, scale: int = 3):
+    Parameters
+    ----------
+    scale : int, optional
+        Largest pixel enlargement of small pictures (mini-world images stay crisp).
+    panel_px : int, optional
+        Largest width of one picture; photos keep their aspect ratio and panels wrap into a grid.
+    opacity : float, optional
+        Starting opacity of the model and ground-truth overlays (a slider changes it).
+    """
+
+    def __init__(self, scale: int = 3, panel_px: int = 300, opacity: float = 0.6):
         import ipywidgets as W
 
         self.scale = scale
+        self.panel_px = panel_px
         self.header = W.HTML()
-        self.images = W.HBox(layout=W.Layout(flex_flow="row wrap"))
-        self.models = W.HBox(layout=W.Layout(flex_flow="row wrap"))
-        self.disagreement = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.opacity = W.FloatSlider(
+            value=opacity,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            readout_format=".2f",
+            description="overlay opacity",
+            style={"description_width": "110px"},
+            continuous_update=False,
+        )
+        grid = {"flex_flow": "row wrap", "align_items": "flex-start"}
+        self.images = W.HBox(layout=W.Layout(**grid))
+        self.models = W.HBox(layout=W.Layout(**grid))
+        self.disagreement = W.HBox(layout=W.Layout(**grid))
         self.tables = W.HTML()
-        self.widget = W.VBox([self.header, self.images, self.models, self.disagreement, self.tables])
+        self.widget = W.VBox(
+            [self.header, self.opacity, self.images, self.models, self.disagreement, self.tables],
+            layout=W.Layout(flex="1 1 340px", min_width="320px"),
+        )
         self.detail: dict[str, Any] | None = None
+        self.opacity.observe(lambda _: self.detail is not None and self._draw(), "value")
+
+    def _panel(self, caption: str, image: np.ndarray, legend: Any = ()) -> Any:
+        factor, width = panel_scale(image.shape, self.scale, self.panel_px)
+        return captioned(caption, image, legend=legend, scale=factor, width=width)
 
     def show(self, detail: dict[str, Any]) -> None:
         """Fill the view from :meth:`Session.sample_detail`'s dict."""
         self.detail = detail
+        self._draw()
+
+    def _draw(self) -> None:
+        detail, alpha = self.detail, float(self.opacity.value)
         scores = detail.get("scores", {})
         rank = scores.get("rank")
         invalid = (
@@ -43,27 +78,44 @@ class DetailView:
             else f" <span style='color:#b00020'>(not decoded: {html.escape(str(detail.get('error')))})</span>"
         )
         self.header.value = (
-            f"<h4 style='margin:4px 0'>{html.escape(detail['sample'])}"
+            "<div style='border-left:4px solid #1a5fb4;padding-left:8px'>"
+            f"<h4 style='margin:4px 0;word-break:break-all'>{html.escape(detail['sample'])}"
             f"{f' - rank {rank}' if rank else ''}"
-            f"{' - selected' if scores.get('selected') else ''}</h4>{invalid}"
+            f"{' - selected' if scores.get('selected') else ''}</h4>{invalid}</div>"
         )
+        image = detail["image"]
         gt = detail.get("ground_truth") or {}
-        row = [captioned("image", detail["image"], scale=self.scale)]
+        row = [self._panel("image", image)]
         for name in ("semantic", "saliency"):
             if name in gt:
+                task = "ss" if name == "semantic" else "sod"
                 row.append(
-                    captioned(f"ground truth: {name}", gt[name]["overlay"], legend=gt[name]["legend"], scale=self.scale)
+                    self._panel(
+                        f"ground truth: {name}",
+                        prediction_overlay(image, gt[name]["map"], task, alpha),
+                        gt[name]["legend"],
+                    )
                 )
         self.images.children = row
         self.models.children = [
-            captioned(f"{model} ({view['task'].upper()})", view["overlay"], legend=view["legend"], scale=self.scale)
+            self._panel(
+                f"{model} ({view['task'].upper()})",
+                prediction_overlay(image, view["map"], view["task"], alpha),
+                view["legend"],
+            )
             for model, view in detail["predictions"].items()
         ]
         self.disagreement.children = [
-            captioned(
-                f"{d['kind']}: {d['model_a']} vs {d['model_b']} ({d['fraction']:.0%} of pixels)",
-                d["overlay"],
-                scale=self.scale,
+            self._panel(
+                f"{d['kind']}: {d['model_a']} vs {d['model_b']} ("
+                + (
+                    f"mean difference {d['fraction']:.0%}, {float((d['map'] >= 0.5).mean()):.0%} of pixels differ by half"
+                    if d["kind"] == "sod"
+                    else f"{d['fraction']:.0%} of pixels"
+                )
+                + ")",
+                disagreement_overlay(image, d["map"], max(alpha, 0.5)),
+                DISAGREEMENT_LEGEND,
             )
             for d in detail["disagreement"].values()
         ]
@@ -105,7 +157,11 @@ class SampleBrowser:
         self.page = 0
         self.current_sample: str | None = None
         self._open_callbacks: list[Callable[[str], None]] = []
+        self._change_callbacks: list[Callable[[], None]] = []
         self._updating = False
+        # PNG bytes of thumbnails already drawn (sample id -> png): paging back and re-sorting costs nothing
+        self._thumbs: dict[str, bytes] = {}
+        self._tile_boxes: dict[str, Any] = {}
 
         self.sort = W.Dropdown(options=["score"], value="score", description="Sort by")
         self.ascending = W.ToggleButtons(
@@ -136,16 +192,55 @@ class SampleBrowser:
         self.grid = W.GridBox(
             layout=W.Layout(grid_template_columns=f"repeat({columns}, {thumb_width + 16}px)", grid_gap="6px")
         )
+        self.legend = W.HTML(
+            "<span style='font-size:12px'>"
+            "<span style='display:inline-block;width:11px;height:11px;background:#d9534f;vertical-align:middle'>"
+            "</span> selected by the competition (its top k) &nbsp; "
+            "<span style='display:inline-block;width:11px;height:11px;border:3px solid #1a5fb4;vertical-align:middle'>"
+            "</span> open in the detail view &nbsp; #n: rank by score over the whole pool</span>"
+        )
         self.detail = DetailView()
+        # hand the mined set on (Session.export): a format, a target, and where it went
+        from mdc_widgets.export import EXPORTERS
+
+        self.export_format = W.Dropdown(options=list(EXPORTERS), value="folder", description="Export as")
+        self.export_target = W.Text(
+            placeholder="folder to write (FiftyOne: a dataset name)", layout=W.Layout(width="320px")
+        )
+        self.export_selected = W.Checkbox(value=True, description="selected only", indent=False)
+        self.export_button = W.Button(
+            description="Export", icon="download", tooltip="Write the mined set in this format to this target"
+        )
+        self.export_status = W.HTML()
+        self.export_button.on_click(lambda _: self.export())
         controls = W.VBox(
             [
                 W.HBox([self.sort, self.ascending, self.page_size]),
                 W.HBox([self.filter, self.apply_button, self.clear_button]),
                 W.HBox([self.first_button, self.prev_button, self.next_button, self.page_label]),
                 self.status,
+                self.legend,
             ]
         )
-        self.widget = W.VBox([controls, self.grid, W.HTML("<hr>"), self.detail.widget])
+        export = W.VBox(
+            [
+                W.HBox([self.export_format, self.export_target, self.export_selected, self.export_button]),
+                self.export_status,
+            ]
+        )
+        grid_width = columns * (thumb_width + 22)
+        # the detail sits beside the grid (below it only where the screen is too narrow), so a click shows it
+        self.widget = W.VBox(
+            [
+                controls,
+                W.HBox(
+                    [W.Box([self.grid], layout=W.Layout(width=f"{grid_width}px", flex="0 0 auto")), self.detail.widget],
+                    layout=W.Layout(flex_flow="row wrap", align_items="flex-start", grid_gap="16px"),
+                ),
+                W.HTML("<hr>"),
+                export,
+            ]
+        )
 
         self.sort.observe(self._on_control, "value")
         self.ascending.observe(self._on_control, "value")
@@ -162,6 +257,14 @@ class SampleBrowser:
     def on_open(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(sample_id)`` whenever a sample is opened."""
         self._open_callbacks.append(callback)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after the view changed (result, page, order, filter, open sample)."""
+        self._change_callbacks.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._change_callbacks:
+            callback()
 
     @property
     def n_pages(self) -> int:
@@ -198,7 +301,15 @@ class SampleBrowser:
                 ascending=bool(self.ascending.value),
             )
         except MdcError as exc:
-            self.status.value = status_html(str(exc), "error")
+            # the last good table is kept (paging back to it is one Clear away), but it is not shown
+            # under an error as if it answered the filter
+            self.grid.children, self.tiles, self._tile_boxes = [], [], {}
+            self.page_label.value = "no page"
+            self.prev_button.disabled = self.first_button.disabled = self.next_button.disabled = True
+            self.status.value = status_html(
+                f"{exc} Nothing is shown until the filter is fixed or cleared.",
+                "error",
+            )
             return
         self.table = table
         self._updating = True
@@ -220,16 +331,31 @@ class SampleBrowser:
     def _goto(self, page: int) -> None:
         self.page = int(np.clip(page, 0, self.n_pages - 1))
         self._render_page()
+        self._changed()
+
+    def thumbnails(self, sample_ids: list[str]) -> list[bytes]:
+        """PNG bytes of the thumbnails of some samples, drawn once per sample and kept (only this page's are read)."""
+        from mdc_widgets.viz import to_png
+
+        todo = [s for s in sample_ids if s not in self._thumbs]
+        if todo:
+            for sid, image in zip(todo, self.session.images(todo)):
+                scale = max(1, self.thumb_width // max(image.shape[1], 1))
+                self._thumbs[sid] = to_png(image, scale=scale)
+            if len(self._thumbs) > 4096:  # a long browse through a large pool: keep the newest
+                for old in list(self._thumbs)[: len(self._thumbs) - 4096]:
+                    del self._thumbs[old]
+        return [self._thumbs[s] for s in sample_ids]
 
     def _render_page(self) -> None:
         import ipywidgets as W
 
         ids = self.page_samples()
-        images = self.session.images(ids) if ids else []
+        pngs = self.thumbnails(ids) if ids else []
         rows = self.table.set_index("sample").loc[ids] if ids else None
-        tiles, self.tiles = [], []
+        tiles, self.tiles, self._tile_boxes = [], [], {}
         sort_col = self.sort.value
-        for sid, image in zip(ids, images):
+        for sid, png in zip(ids, pngs):
             row = rows.loc[sid]
             extra = f" {sort_col}={format_value(row[sort_col])}" if sort_col not in ("score", "rank") else ""
             button = W.Button(
@@ -239,18 +365,25 @@ class SampleBrowser:
                 button_style="danger" if bool(row.get("selected", False)) else "",
             )
             button.on_click(lambda _, s=sid: self.open(s))
-            scale = max(1, self.thumb_width // max(image.shape[1], 1))
-            tiles.append(
-                W.VBox(
-                    [image_widget(image, scale=scale, width=self.thumb_width), button],
-                    layout=W.Layout(align_items="center"),
-                )
+            # the whole id, wrapped: long file names stay readable under the thumbnail
+            caption = W.HTML(
+                f"<div style='font-size:11px;line-height:1.2;word-break:break-all;text-align:center;"
+                f"width:{self.thumb_width + 8}px'>{html.escape(sid)}</div>"
             )
+            image = W.Image(value=png, format="png", layout=W.Layout(width=f"{self.thumb_width}px", height="auto"))
+            box = W.VBox([image, button, caption], layout=W.Layout(align_items="center", padding="2px"))
+            self._tile_boxes[sid] = box
+            tiles.append(box)
             self.tiles.append((sid, button))
         self.grid.children = tiles
+        self._highlight()
         self.page_label.value = f"page {self.page + 1} / {self.n_pages}"
         self.prev_button.disabled = self.first_button.disabled = self.page == 0
         self.next_button.disabled = self.page >= self.n_pages - 1
+
+    def _highlight(self) -> None:
+        for sid, box in self._tile_boxes.items():
+            box.layout.border = "3px solid #1a5fb4" if sid == self.current_sample else "3px solid transparent"
 
     # -- detail ----------------------------------------------------------------------------
     def open(self, sample_id: str) -> dict[str, Any] | None:
@@ -262,8 +395,10 @@ class SampleBrowser:
             return None
         self.current_sample = str(sample_id)
         self.detail.show(detail)
+        self._highlight()
         for callback in self._open_callbacks:
             callback(self.current_sample)
+        self._changed()
         return detail
 
     def open_next(self, step: int = 1) -> str | None:
@@ -279,3 +414,71 @@ class SampleBrowser:
             self._goto(page)
         self.open(ids[position])
         return ids[position]
+
+    # -- export and saved state ------------------------------------------------------------
+    def export(self) -> Any:
+        """Write the shown result with the chosen exporter (``Session.export``); the status says where."""
+        from pathlib import Path
+
+        target = self.export_target.value.strip()
+        fmt = self.export_format.value
+        if not target:
+            self.export_status.value = status_html(
+                f"Type where to write the {fmt} export (a folder; for FiftyOne a dataset name).", "warning"
+            )
+            return None
+        key = self.result_key or getattr(self.session, "current_key", None)
+        if key is None:
+            self.export_status.value = status_html("Nothing mined yet: run a competition first.", "warning")
+            return None
+        try:
+            written = self.session.export(fmt, target, result=key, selected_only=bool(self.export_selected.value))
+        except MdcError as exc:
+            self.export_status.value = status_html(str(exc), "error")
+            return None
+        except ImportError as exc:
+            self.export_status.value = status_html(
+                f"The {fmt} export needs a package that is not installed ({exc.name or exc}); install it and "
+                "try again.",
+                "error",
+            )
+            return None
+        what = "the selected images" if self.export_selected.value else "every image"
+        if isinstance(written, (str, Path)):
+            where = str(Path(written).resolve())
+        elif isinstance(written, dict):
+            where = ", ".join(str(Path(p).resolve()) for p in written.values())
+        else:
+            where = f"the dataset {target!r}"
+        self.export_status.value = status_html(f"Exported {what} of {key} as {fmt}: wrote {where}.", "ok")
+        return written
+
+    def state(self) -> dict[str, Any]:
+        """The view as plain values (see :class:`mdc_widgets.state.AppState`)."""
+        return {
+            "result_key": self.result_key or getattr(self.session, "current_key", None),
+            "page": int(self.page),
+            "page_size": int(self.page_size.value),
+            "sort_by": str(self.sort.value or "score"),
+            "ascending": bool(self.ascending.value),
+            "filters": str(self.filter.value or ""),
+            "sample": self.current_sample,
+        }
+
+    def restore(self, state: Any) -> None:
+        """Show a saved view: result, order, filter, page and open sample (each ignored if no longer valid)."""
+        self._updating = True
+        try:
+            if state.page_size and state.page_size in self.page_size.options:
+                self.page_size.value = state.page_size
+            self.ascending.value = bool(state.ascending)
+            self.filter.value = state.filters or ""
+        finally:
+            self._updating = False
+        self.refresh(state.result_key)
+        if state.sort_by and state.sort_by in self.sort.options and state.sort_by != self.sort.value:
+            self.sort.value = state.sort_by  # observed: re-sorts
+        if state.page:
+            self._goto(int(state.page))
+        if state.sample and len(self.table) and state.sample in set(self.table["sample"].astype(str)):
+            self.open(state.sample)

@@ -33,6 +33,8 @@ class LabelPanel:
         self.browser = browser
         self.n_boot = n_boot
         self.sample_id: str | None = None
+        # the pair to offer first when it is among the result's pairs (the app restores the last one)
+        self.preferred_pair: tuple[str, str] | None = None
         self.pair = W.Dropdown(description="Pair", layout=W.Layout(width="420px"))
         self.a_button = W.Button(
             description="A is better", button_style="success", tooltip="Model A is right (more so)"
@@ -94,6 +96,8 @@ class LabelPanel:
         options = [(f"{a} vs {b}" + (f" ({k})" if k else ""), (a, b)) for a, b, k in pairs]
         self.pair.options = options
         values = [v for _, v in options]
+        if self.preferred_pair in values:
+            keep, self.preferred_pair = self.preferred_pair, None  # used once: later choices are the user's
         if values:
             self.pair.value = keep if keep in values else values[0]
         self._on_pair()

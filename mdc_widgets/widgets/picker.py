@@ -68,13 +68,9 @@ class CompetitionPicker:
         self.w_ss = W.FloatSlider(value=1.0, description="weight SS", **slider)
         self.w_sod = W.FloatSlider(value=1.0, description="weight SOD", **slider)
         self.w_cross = W.FloatSlider(value=1.0, description="weight cross", **slider)
-        self.k = W.BoundedIntText(
-            value=min(int(k), max(len(session.pool), 1)),
-            min=1,
-            max=max(len(session.pool), 1),
-            description="k (samples)",
-            style=wide,
-        )
+        # a plain IntText: a value out of range is corrected here, with a note, never silently
+        self.k = W.IntText(value=int(k), description="k (samples)", style=wide)
+        self.note = W.HTML()
         self.use_area = W.Checkbox(
             value=_DEFAULTS.foreground_area is not None, description="foreground-area bounds", indent=False
         )
@@ -143,10 +139,28 @@ class CompetitionPicker:
         )
         self.maps_status = W.HTML()
         self.maps_add.on_click(lambda _: self.add_maps())
+        # a chosen model whose checkpoint is absent: a file for it, or random weights for a dry run
+        self.weights_note = W.HTML()
+        self.checkpoint_path = W.Text(
+            placeholder="/path/to/checkpoint.pth", description="Checkpoint", style=wide, layout=W.Layout(width="420px")
+        )
+        self.checkpoint_button = W.Button(
+            description="Use this file", icon="folder-open", tooltip="Load the chosen model from this checkpoint"
+        )
+        self.random_button = W.Button(
+            description="Random weights", icon="random", tooltip="Dry run: the real architecture, untrained weights"
+        )
+        self.checkpoint_button.on_click(lambda _: self.use_checkpoint(self.checkpoint_path.value.strip() or ""))
+        self.random_button.on_click(lambda _: self.use_checkpoint(None))
+        self.checkpoint_box = W.VBox(
+            [self.weights_note, W.HBox([self.checkpoint_path, self.checkpoint_button, self.random_button])],
+            layout=W.Layout(display="none"),
+        )
         self.widget = W.VBox(
             [
                 self.task,
                 models,
+                self.checkpoint_box,
                 W.HBox([self.maps_name, self.maps_folder, self.maps_task, self.maps_add]),
                 self.maps_status,
                 W.HTML("<b>Weights of the terms</b>"),
@@ -154,9 +168,11 @@ class CompetitionPicker:
                 W.HTML("<b>Selection</b>"),
                 W.HBox([self.protocol, self.fusion]),
                 W.HBox([self.k, self.device]),
+                self.note,
                 switches,
             ]
         )
+        self.k.observe(lambda _: self._check_k(), "value")
         self.task.observe(self._on_task, "value")
         self.protocol.observe(self._on_protocol, "value")
         for box, control in (
@@ -172,23 +188,101 @@ class CompetitionPicker:
         for first, second in ((self.ss_a, self.ss_b), (self.sod_p, self.sod_q)):
             first.observe(lambda change, other=second: self._keep_distinct(change, other), "value")
             second.observe(lambda change, other=first: self._keep_distinct(change, other), "value")
+        for name in ("ss_a", "ss_b", "sod_p", "sod_q"):
+            getattr(self, name).observe(lambda _: self._check_weights(), "value")
         self.refresh_models()
         self._on_task()
+        self._check_k()
+
+    # -- notes about corrected or unusable choices -----------------------------------------
+    def _say(self, message: str, kind: str = "warning") -> None:
+        from mdc_widgets.widgets._util import status_html
+
+        self.note.value = status_html(message, kind) if message else ""
+
+    def _check_k(self) -> None:
+        n = max(len(self.session.pool), 1)
+        value = int(self.k.value)
+        if 1 <= value <= n:
+            return
+        fixed = min(max(value, 1), n)
+        self.k.value = fixed  # observed again, now in range
+        self._say(
+            f"k = {value} is not possible: the pool has {n} images and at least 1 must be selected; "
+            f"k is set to {fixed}."
+        )
+
+    def missing(self) -> dict[str, str]:
+        """The chosen models (of the current task) whose checkpoint is absent: ``{model: why}``."""
+        check = getattr(self.session, "models_without_weights", None)
+        if check is None:
+            return {}
+        chosen = [getattr(self, n).value for n in _USES[self.task.value]["models"]]
+        return check([m for m in dict.fromkeys(chosen) if m])
+
+    def _check_weights(self) -> None:
+        if self._refreshing:
+            return
+        import html
+
+        missing = self.missing()
+        self.checkpoint_box.layout.display = "flex" if missing else "none"
+        self.weights_note.value = (
+            "<span style='color:#a66b00;font-size:12px'>"
+            + "<br>".join(
+                f"&#9888; <b>{html.escape(m)}</b>: {html.escape(why)}. Give its checkpoint file, or choose random "
+                "weights for a dry run."
+                for m, why in missing.items()
+            )
+            + "</span>"
+            if missing
+            else ""
+        )
+
+    def use_checkpoint(self, checkpoint: str | None) -> bool:
+        """Load the first chosen model that lacks weights from ``checkpoint`` (None: random weights).
+
+        ``Session.use_checkpoint`` does the work; the note says what happened.
+        """
+        missing = self.missing()
+        if not missing:
+            self._say("Every chosen model has its weights; nothing to do.", "info")
+            return False
+        model = next(iter(missing))
+        if checkpoint == "":
+            self._say(f"Type the path of {model}'s checkpoint file first.")
+            return False
+        try:
+            self.session.use_checkpoint(model, checkpoint)
+        except MdcError as exc:
+            self._say(str(exc), "error")
+            return False
+        self.refresh_models()
+        self._check_weights()
+        how = f"the checkpoint {checkpoint}" if checkpoint else "random weights (a dry run: its results mean nothing)"
+        self._say(f"{model} will run with {how}.", "ok")
+        return True
 
     # -- model lists -----------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Re-read the models the session offers for each task, keeping current choices."""
         self._refreshing = True
         try:
+            check = getattr(self.session, "models_without_weights", None)
             for task, (first, second) in (("ss", (self.ss_a, self.ss_b)), ("sod", (self.sod_p, self.sod_q))):
                 names = list(self.session.available_models(task))
+                missing = set(check(names)) if check is not None else set()
+                # models that can run come first; the others are marked in the list itself
+                names = [n for n in names if n not in missing] + [n for n in names if n in missing]
+                options = [(f"{n} (no weights)" if n in missing else n, n) for n in names] if missing else names
                 keep = (first.value, second.value)
-                first.options, second.options = names, names
+                first.options, second.options = options, options
                 first.value = keep[0] if keep[0] in names else (names[0] if names else None)
                 others = [n for n in names if n != first.value]
                 second.value = keep[1] if keep[1] in others else (others[0] if others else None)
         finally:
             self._refreshing = False
+        self._check_weights()
 
     def add_maps(self) -> bool:
         """Offer the typed folder of released maps (``Session.add_maps``); the status says what went wrong."""
@@ -215,8 +309,16 @@ class CompetitionPicker:
     def _keep_distinct(self, change: dict, other: Any) -> None:
         # a pair of one model is no competition: picking the other's model swaps the two
         if not self._refreshing and change["new"] is not None and change["new"] == other.value:
-            spare = [n for n in other.options if n != change["new"]]
+            spare = [v for v in self._values(other) if v != change["new"]]
             other.value = change["old"] if change["old"] in spare else (spare[0] if spare else None)
+            self._say(
+                f"{change['new']} was already chosen as {other.description}; a model cannot compete with "
+                f"itself, so {other.description} is now {other.value}."
+            )
+
+    @staticmethod
+    def _values(dropdown: Any) -> list[Any]:
+        return [o[1] if isinstance(o, tuple) else o for o in dropdown.options]
 
     def _on_protocol(self, change: dict | None = None) -> None:
         # the published rule has its own size band and per-class quota: our switches do not apply
@@ -247,6 +349,13 @@ class CompetitionPicker:
         missing = [name for name, value in chosen.items() if not value]
         if missing:
             raise MdcError(f"Choose a model for {', '.join(missing)}; the session offers none for that task yet.")
+        absent = self.missing()
+        if absent:
+            model, why = next(iter(absent.items()))
+            raise MdcError(
+                f"{model} cannot run: {why}. Give its checkpoint file above the weights, or choose random weights "
+                "for a dry run, or pick another model."
+            )
         ss = tuple(chosen[n] for n in ("ss_a", "ss_b") if n in chosen)
         sod = tuple(chosen[n] for n in ("sod_p", "sod_q") if n in chosen)
         return CompetitionGroup(ss=ss, sod=sod)
@@ -285,3 +394,39 @@ class CompetitionPicker:
             "protocol": self.protocol.value,
             "fusion": self.fusion.value,
         }
+
+    # -- the app's saved state -------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The picker's settings as plain values (saved by the app, see :class:`mdc_widgets.state.AppState`)."""
+        return {
+            "task": self.task.value,
+            "models": {n: getattr(self, n).value for n in ("ss_a", "ss_b", "sod_p", "sod_q")},
+            "weights": {t: float(getattr(self, f"w_{t}").value) for t in ("ss", "sod", "cross")},
+            "k": int(self.k.value),
+            "protocol": self.protocol.value,
+            "fusion": self.fusion.value,
+        }
+
+    def apply_state(self, state: dict[str, Any]) -> None:
+        """Set the widgets from :meth:`state`'s dict; models no longer offered keep the current choice."""
+        if state.get("task") in dict((v, v) for _, v in TASKS):
+            self.task.value = state["task"]
+        for name, value in (state.get("models") or {}).items():
+            dropdown = getattr(self, name, None)
+            if dropdown is not None and value in self._values(dropdown):
+                self._refreshing = True  # a restored pair is distinct already: no swap, no note
+                try:
+                    dropdown.value = value
+                finally:
+                    self._refreshing = False
+        for term, value in (state.get("weights") or {}).items():
+            slider = getattr(self, f"w_{term}", None)
+            if slider is not None and not slider.disabled:
+                slider.value = float(value)
+        if state.get("k"):
+            self.k.value = int(state["k"])
+        if state.get("protocol") in ("mdc", "ijcv2021") and not self.protocol.disabled:
+            self.protocol.value = state["protocol"]
+        if state.get("fusion") in self.fusion.options:
+            self.fusion.value = state["fusion"]
+        self._check_weights()

@@ -53,10 +53,24 @@ class PlotsPanel:
         self.status = W.HTML()
         self.container = W.VBox()
         self.widget = W.VBox([W.HBox([self.subset, self.refresh_button]), self.status, self.container])
-        self.figures: dict[str, Any] = {}
+        self._figures: dict[str, Any] = {}
+        # figures are drawn when first looked at (the Plots tab or .figures), not by every run
+        self.stale = True
         self._pick_callbacks: list[Callable[[str], None]] = []
         self.refresh_button.on_click(lambda _: self.refresh())
         self.subset.observe(lambda _: self.refresh(), "value")
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """The figure widgets by name (drawn now if the session changed since they were last drawn)."""
+        if self.stale:
+            self.refresh()
+        return self._figures
+
+    def invalidate(self) -> None:
+        """Mark the figures out of date; the next look at them redraws them."""
+        self.stale = True
+        self.status.value = status_html("The plots are redrawn when this tab is opened.")
 
     def on_pick(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(sample_id)`` after a click on a point opened a sample."""
@@ -67,14 +81,20 @@ class PlotsPanel:
         try:
             figures = self.session.figures(subset=self.subset.value, n_boot=self.n_boot)
         except MdcError as exc:
+            self.stale = False
             self.status.value = status_html(str(exc), "warning")
             return
-        self.figures = {name: figure_widget(fig) for name, fig in figures.items()}
-        scatter = self.figures.get("scatter")
+        for figure in figures.values():
+            # long axis titles stay inside the plot: the margins grow to fit them
+            figure.update_xaxes(automargin=True)
+            figure.update_yaxes(automargin=True)
+        self._figures = {name: figure_widget(fig) for name, fig in figures.items()}
+        self.stale = False
+        scatter = self._figures.get("scatter")
         if scatter is not None and hasattr(scatter, "data"):
             for trace in scatter.data:
                 trace.on_click(self._on_scatter_click)
-        self.container.children = list(self.figures.values())
+        self.container.children = list(self._figures.values())
         self.status.value = status_html(
             "Click a point of the scatter to open that sample."
             if scatter is not None
