@@ -175,6 +175,23 @@ def test_sample_detail_without_a_session_matches_an_independent_computation():
     assert sample_scores(result, 2)["rank"] == 4
 
 
+def test_detail_disagreements_carry_each_pairs_ranking_d_and_tied_samples_get_distinct_ranks():
+    from mdc_widgets.discrepancy import compute_discrepancies
+
+    preds = _predictions(n=5, seed=3)
+    image = np.full((6, 6, 3), 50, np.uint8)
+    result = _result([0.9, 0.9, 0.2, 0.9, 0.1], [0, 1, -1, 2, -1])
+    full = compute_discrepancies(preds, device="cpu")
+    detail = sample_detail(preds, 3, image, result=result)
+    for view in detail["disagreement"].values():
+        a, b = view["model_a"], view["model_b"]
+        assert view["d"] == pytest.approx(float(full.sel(sample="s3", model_a=a, model_b=b)))
+    assert detail["disagreement"]["a|b"]["d"] != detail["disagreement"]["a|b"]["fraction"]
+    # three samples tie at the top score: ranks 1, 2, 3 in pool order, as in ranked_table
+    assert [sample_scores(result, i)["rank"] for i in (0, 1, 3)] == [1, 2, 3]
+    assert ranked_table(result).set_index("sample").loc[["s0", "s1", "s3"], "rank"].tolist() == [1, 2, 3]
+
+
 def test_compared_and_scatter_pairs_follow_the_group():
     assert compared_pairs(["p", "a", "b"], {"a": "ss", "b": "ss", "p": "sod"}) == [
         ("a", "p", "cross"),

@@ -11,6 +11,8 @@ import xarray as xr
 
 from mdc_widgets.errors import MdcError
 from mdc_widgets.viz import (
+    LABEL_PALETTE,
+    Legend,
     detail_row,
     disagreement_map,
     discrepancy_heatmap,
@@ -162,7 +164,115 @@ def test_disagreement_maps_batch_and_detail_row_order():
         "predictions": {"m1": {"overlay": tile}, "m2": {"overlay": tile}},
         "disagreement": {"m1|m2": {"kind": "ss", "fraction": 0.25, "overlay": tile}},
     }
-    assert [c for c, _ in detail_row(detail)] == ["#3 s1", "GT semantic", "m1", "m2", "ss 0.25"]
+    captions = [c for c, _ in detail_row(detail, legend=False)]
+    assert captions == ["rank 3: s1", "GT semantic", "m1", "m2", "ss\n25% of px"]
+
+
+def _detail(rank_in_scores: int = 1) -> dict:
+    """A two-model detail: an SS prediction with classes 1 and 2, an SOD map, the cross pair's d known."""
+    image = np.full((4, 4, 3), 200, np.uint8)
+    labels = np.zeros((4, 4), np.uint8)
+    labels[0, :2], labels[3, 3] = 1, 2
+    saliency = np.zeros((4, 4), np.uint8)
+    saliency[:2] = 255
+    legend = [("background", "#000000"), ("cat", "#800000"), ("dog", "#008000")]
+    return {
+        "sample": "s9",
+        "image": image,
+        "scores": {"rank": rank_in_scores},
+        "ground_truth": None,
+        "predictions": {
+            "unet_ss": {"task": "ss", "map": labels, "overlay": image, "legend": legend},
+            "vst_sod": {"task": "sod", "map": saliency, "overlay": image, "legend": []},
+        },
+        "disagreement": {
+            "unet_ss|vst_sod": {
+                "model_a": "unet_ss",
+                "model_b": "vst_sod",
+                "kind": "cross",
+                "fraction": 0.375,
+                "d": 0.7231,
+                "overlay": image,
+            }
+        },
+    }
+
+
+def test_detail_row_shows_the_callers_rank_the_pair_its_d_and_a_legend():
+    """Every row read "#1" and tiles read "cross 0.38": the real rank, the pair and d_cross are now in the captions."""
+    row = detail_row(_detail(rank_in_scores=1), rank=7)
+    captions = [c for c, _ in row]
+    assert captions[0] == "rank 7: s9"
+    assert captions[3] == "cross: unet_ss vs vst_sod\nd_cross 0.72, 38% of px"
+    legend = row[-1][1]
+    assert isinstance(legend, Legend) and legend.entries == (("cat", "#800000"), ("dog", "#008000"))
+    assert legend.names() == ["cat", "dog", "saliency, disagreement 0..1"]
+    # predictions on the neutral grey scene: the class colour opaque, background grey, not the image's colour
+    ss_tile = row[1][1]
+    assert ss_tile[0, 0].tolist() == LABEL_PALETTE[1].tolist() and ss_tile[3, 3].tolist() == LABEL_PALETTE[2].tolist()
+    assert ss_tile[1, 1].tolist() == [70, 70, 70]
+    sod_tile = row[2][1]
+    assert sod_tile[0, 0].tolist() == [253, 231, 37] and sod_tile[3, 0].tolist() == [70, 70, 70]
+    assert detail_row(_detail(rank_in_scores=2))[0][0] == "rank 2: s9"
+
+
+def test_panel_draws_the_legend_swatches_and_wraps_long_captions():
+    row = detail_row(_detail(), rank=1)
+    panel = tile_panel([row], scale=32, caption_height=12)  # 128-px tiles, as in the notebooks
+    colours = {tuple(c) for c in panel.reshape(-1, 3).tolist()}
+    assert (128, 0, 0) in colours and (0, 128, 0) in colours  # the cat and dog swatches (and tiles)
+    assert (253, 231, 37) in colours and (68, 1, 84) in colours  # both ends of the colour bar
+    legend_left = 4 * (4 * 32 + 2)
+    swatches = panel[:, legend_left:]
+    assert ((swatches == (128, 0, 0)).all(-1)).any() and ((swatches == (68, 1, 84)).all(-1)).any()
+    # the cross tile's caption takes more than one line, so the strip is taller than one caption line
+    assert panel.shape[0] > 4 * 32 + 12
+    with pytest.raises(MdcError, match="only legends"):
+        tile_panel([[("legend", Legend())]])
+
+
+def test_ranking_figure_puts_ss_and_sod_models_in_separate_panels_with_one_colour_per_source():
+    ranking = pd.DataFrame(
+        {
+            "source": ["labels"] * 4 + ["ground truth"] * 4,
+            "model": ["a", "b", "p", "q"] * 2,
+            "task": ["ss", "ss", "sod", "sod"] * 2,
+            "strength": [0.5, -0.5, 0.3, -0.3, 0.2, -0.2, 0.1, -0.1],
+            "ci_low": [0.0] * 8,
+            "ci_high": [1.0] * 8,
+            "win_rate": [0.7, 0.3, 0.6, 0.4, 0.6, 0.4, 0.55, 0.45],
+        }
+    )
+    fig = ranking_figure(ranking)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0].startswith("SS models") and titles[2].startswith("SOD models")
+    by_axis: dict[str, set] = {}
+    for trace in fig.data:
+        by_axis.setdefault(trace.xaxis, set()).update(trace.x)
+    assert by_axis["x"] == {"a", "b"} and by_axis["x2"] == {"a", "b"}
+    assert by_axis["x3"] == {"p", "q"} and by_axis["x4"] == {"p", "q"}
+    for source in ("labels", "ground truth"):
+        traces = [t for t in fig.data if t.name == source]
+        colours = {t.marker.color for t in traces}
+        assert len(traces) == 4 and len(colours) == 1  # points and bars of one source share a colour
+        assert sum(bool(t.showlegend) for t in traces) == 1
+    assert fig.data[0].marker.color != fig.data[2].marker.color
+
+
+def test_scatter_counts_selected_points_stacked_at_one_place():
+    table = pd.DataFrame(
+        {
+            "sample": ["i", "j", "k", "l", "m"],
+            "x": [0.1, 1.0, 1.0, 1.0, 0.5],
+            "y": [0.2, 1.0, 1.0, 1.0, 0.5],
+            "selected": [False, True, True, True, True],
+        }
+    )
+    fig = sample_scatter(table, "x", "y")
+    notes = [a for a in fig.layout.annotations if "picks" in a.text]
+    assert [(a.text, a.x, a.y) for a in notes] == [("3 picks", 1.0, 1.0)]
+    assert notes[0].hovertext == "j<br>k<br>l"
+    assert list(fig.data[1].x) == [1.0, 1.0, 1.0, 0.5]  # exact values, no jitter
 
 
 def test_histogram_keeps_picks_tied_at_the_maximum_in_a_full_bin_and_titles_its_axes():

@@ -28,6 +28,7 @@ __all__ = [
     "detail_models",
     "disagreement_views",
     "ground_truth_view",
+    "pair_discrepancies",
     "prediction_view",
     "sample_detail",
     "sample_metrics",
@@ -96,16 +97,23 @@ def compared_pairs(
 
 
 def disagreement_views(
-    image: np.ndarray, maps: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str, str]]
+    image: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    pairs: Sequence[tuple[str, str, str]],
+    discrepancies: Mapping[tuple[str, str], float] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Where each pair disagrees: ``{"a|b": {model_a, model_b, kind, map in [0, 1], overlay, fraction}}``.
+    """Where each pair disagrees: ``{"a|b": {model_a, model_b, kind, map in [0, 1], overlay, fraction, d}}``.
 
     SS: labels differ; SOD: ``|s - t|``; cross: SS foreground xor binarised
-    saliency (:func:`mdc_widgets.viz.disagreement_map`).
+    saliency (:func:`mdc_widgets.viz.disagreement_map`). ``fraction`` is the
+    share of pixels that differ; ``d`` the pair's discrepancy used for
+    ranking (``discrepancies[(a, b)]``, :func:`pair_discrepancies`), or None.
     """
+    discrepancies = discrepancies or {}
     views = {}
     for a, b, kind in pairs:
         dmap = disagreement_map(maps[a], maps[b], kind)
+        d = discrepancies.get((a, b), discrepancies.get((b, a)))
         views[f"{a}|{b}"] = {
             "model_a": a,
             "model_b": b,
@@ -113,8 +121,42 @@ def disagreement_views(
             "map": dmap,
             "overlay": overlay_saliency(image, dmap),
             "fraction": float(dmap.mean()),
+            "d": None if d is None else float(d),
         }
     return views
+
+
+def pair_discrepancies(
+    predictions: xr.Dataset,
+    index: int,
+    pairs: Sequence[tuple[str, str, str]],
+    sod_measure: str = "iou",
+) -> dict[tuple[str, str], float]:
+    """Each pair's discrepancy on one sample, as mining ranks it (``d_ss``, ``d_sod``, ``d_cross``).
+
+    The same computation as :func:`mdc_widgets.discrepancy.compute_discrepancies`
+    on the pool, restricted to this sample and the pairs' models.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``open_predictions`` of the pool.
+    index : int
+        The sample's position in the pool.
+    pairs : sequence of (str, str, str)
+        ``(model_a, model_b, kind)`` (:func:`compared_pairs`).
+    sod_measure : str, optional
+        ``"iou"`` or ``"mae"`` for SOD pairs (a result's ``attrs["sod_measure"]``).
+    """
+    if not pairs:
+        return {}
+    from mdc_widgets.discrepancy import compute_discrepancies  # torch: when a detail is first drawn
+
+    models = list(dict.fromkeys(m for a, b, _ in pairs for m in (a, b)))
+    matrix = compute_discrepancies(
+        predictions.isel(sample=[index]).sel(model=models), sod_measure=sod_measure, device="cpu"
+    ).isel(sample=0)
+    return {(a, b): float(matrix.sel(model_a=a, model_b=b)) for a, b, _ in pairs}
 
 
 def sample_metrics(
@@ -161,6 +203,9 @@ def ground_truth_view(
 def sample_scores(result: xr.Dataset, index: int) -> dict[str, Any]:
     """One sample's row of a result (``dominant_class`` named ``pred_class``) and its ``rank`` (1 best).
 
+    ``rank`` is the one of :func:`mdc_widgets.tables.ranked_table`: ties in
+    pool order, so samples tied at the maximum do not all read rank 1.
+
     Examples
     --------
     >>> result = xr.Dataset({"score": ("sample", [0.2, 0.9, np.nan])})
@@ -172,9 +217,11 @@ def sample_scores(result: xr.Dataset, index: int) -> dict[str, Any]:
     for name in result.data_vars:
         if result[name].dims == ("sample",):
             scores["pred_class" if name == "dominant_class" else name] = row[name].values.item()
-    finite = result["score"].values[np.isfinite(result["score"].values)]
+    from mdc_widgets.tables import score_ranks
+
     score = scores.get("score")
-    scores["rank"] = int((finite > score).sum()) + 1 if score is not None and np.isfinite(score) else None
+    finite = score is not None and np.isfinite(score)
+    scores["rank"] = int(score_ranks(result["score"].values)[index]) if finite else None
     return scores
 
 
@@ -222,7 +269,8 @@ def sample_detail(
     dict
         ``sample``, ``index``, ``image`` (uint8 RGB), ``valid``, ``error``,
         ``models``; ``predictions`` ``{model: {task, map, overlay, legend}}``;
-        ``disagreement`` (:func:`disagreement_views`); ``ground_truth``
+        ``disagreement`` (:func:`disagreement_views`, with each pair's ``d``
+        from :func:`pair_discrepancies`); ``ground_truth``
         (overlays and legends, or None) with ``metrics`` per model;
         ``scores`` (:func:`sample_scores`); ``metadata``; ``labels`` (current
         verdicts of the pairs).
@@ -251,7 +299,14 @@ def sample_detail(
         "error": getattr(pool, "errors", {}).get(sample_id),
         "models": models,
         "predictions": views,
-        "disagreement": disagreement_views(image, {m: v["map"] for m, v in views.items()}, pairs),
+        "disagreement": disagreement_views(
+            image,
+            {m: v["map"] for m, v in views.items()},
+            pairs,
+            pair_discrepancies(
+                predictions, index, pairs, (result.attrs if result is not None else {}).get("sod_measure", "iou")
+            ),
+        ),
         "ground_truth": gt_view,
         "scores": sample_scores(result, index) if result is not None else {},
         "metadata": (

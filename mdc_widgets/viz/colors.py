@@ -19,6 +19,8 @@ __all__ = [
     "heatmap_colors",
     "label_legend",
     "label_palette",
+    "map_on_neutral",
+    "neutral_background",
     "overlay_heatmap",
     "overlay_labels",
     "overlay_map",
@@ -170,6 +172,51 @@ def overlay_map(image: np.ndarray, values: np.ndarray, task: str) -> np.ndarray:
     [[[202, 185, 30]]]
     """
     return overlay_labels(image, values) if task == "ss" else overlay_saliency(image, values)
+
+
+def neutral_background(image: np.ndarray, brightness: float = 0.35) -> np.ndarray:
+    """The image in dim grey: a backdrop that shows the scene without competing with the class colours.
+
+    An overlay on the image itself paints red labels on a red object; on a
+    dim grey copy every colour in the tile is a prediction.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(..., H, W, 3)`` RGB uint8.
+    brightness : float, optional
+        Grey level of white in the backdrop (0 = black, 1 = the image's own luminance).
+
+    Examples
+    --------
+    >>> neutral_background(np.array([[[255, 255, 255], [255, 0, 0]]], np.uint8)).tolist()
+    [[[89, 89, 89], [27, 27, 27]]]
+    """
+    rgb = np.asarray(image, np.float32)[..., :3]
+    luminance = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = (luminance * brightness).round().clip(0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def map_on_neutral(image: np.ndarray, values: np.ndarray, task: str) -> np.ndarray:
+    """A prediction or ground-truth map drawn on :func:`neutral_background`: every colour is the map's.
+
+    SS labels are painted opaque in their class colours (background shows the
+    grey scene); SOD saliency in heat colours, opaque where it is 1 and
+    fading into the grey where it is 0.
+
+    Examples
+    --------
+    >>> image = np.full((1, 2, 3), 200, np.uint8)
+    >>> map_on_neutral(image, np.array([[0, 1]], np.uint8), "ss").tolist()
+    [[[70, 70, 70], [128, 0, 0]]]
+    >>> map_on_neutral(image, np.array([[0, 255]], np.uint8), "sod").tolist()
+    [[[70, 70, 70], [253, 231, 37]]]
+    """
+    backdrop = neutral_background(image)
+    if task == "ss":
+        return overlay_labels(backdrop, values, alpha=1.0)
+    return overlay_saliency(backdrop, values, alpha=1.0)
 
 
 def label_legend(classes: Sequence[str], present: np.ndarray | None = None) -> list[tuple[str, str]]:

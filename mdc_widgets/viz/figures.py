@@ -117,7 +117,10 @@ def sample_scatter(
     """Scatter of two per-sample columns; ``customdata`` holds the sample id of each point.
 
     Samples where ``selected`` is true are drawn as a second, outlined trace
-    on top, so the mined set stands out from the pool.
+    on top, so the mined set stands out from the pool. Selected samples at
+    the same point (ties, e.g. at ``d = 1``) would hide each other: each such
+    point gets an annotation with its count ("7 picks"), and its hover lists
+    every id (coordinates are not jittered: the values stay exact).
 
     Examples
     --------
@@ -169,6 +172,7 @@ def sample_scatter(
         )
     )
     if chosen.any():
+        _annotate_stacked(fig, table[x].to_numpy()[chosen], table[y].to_numpy()[chosen], ids[chosen])
         fig.add_trace(
             go.Scatter(
                 x=table[x].to_numpy()[chosen],
@@ -193,6 +197,26 @@ def sample_scatter(
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
+
+
+def _annotate_stacked(fig: Any, xs: np.ndarray, ys: np.ndarray, ids: np.ndarray) -> None:
+    """Label every point where several selected samples coincide with their count."""
+    points = pd.DataFrame({"x": np.asarray(xs, np.float64), "y": np.asarray(ys, np.float64), "id": ids})
+    points = points[np.isfinite(points["x"]) & np.isfinite(points["y"])]
+    for (px, py), group in points.groupby(["x", "y"], sort=True):
+        if len(group) > 1:
+            fig.add_annotation(
+                x=px,
+                y=py,
+                text=f"{len(group)} picks",
+                hovertext="<br>".join(group["id"].astype(str)),
+                showarrow=True,
+                arrowhead=0,
+                ax=24,
+                ay=-18,
+                font={"size": 11, "color": SELECTED_COLOUR},
+                bgcolor="rgba(255,255,255,0.8)",
+            )
 
 
 def intra_cross_scatter(
@@ -308,61 +332,87 @@ def score_histograms(
     return fig
 
 
+SOURCE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+TASK_NAMES = {"ss": "SS models", "sod": "SOD models"}
+
+
 def ranking_figure(ranking: pd.DataFrame) -> Any:
-    """Bradley-Terry strengths with confidence intervals (left) beside plain win rates (right).
+    """Bradley-Terry strengths with confidence intervals (left) beside plain win rates (right), one row per task.
 
     ``ranking`` is :meth:`mdc_widgets.session.Session.ranking`'s table: one row
     per (source, model) with ``strength``, ``ci_low``, ``ci_high``,
-    ``win_rate``; each source (labels, ground truth) is one colour.
+    ``win_rate`` and, optionally, ``task``. Each source (labels, ground truth)
+    has one colour, the same for its points and its win-rate bars, and one
+    legend entry. SS and SOD models are never compared with each other, so
+    each task gets its own row of panels.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"source": ["labels"] * 2, "model": ["a", "p"], "task": ["ss", "sod"],
+    ...                       "strength": [0.0, 0.0], "ci_low": [-1, -1], "ci_high": [1, 1], "win_rate": [.5, .5]})
+    >>> [a.text for a in ranking_figure(table).layout.annotations][::2]
+    ['SS models: Bradley-Terry strength (95% CI)', 'SOD models: Bradley-Terry strength (95% CI)']
     """
     go = _go()
     from plotly.subplots import make_subplots
 
     if ranking is None or len(ranking) == 0:
         return empty_figure("no ranking yet: label some samples (or use a pool with ground truth)")
-    fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("Bradley-Terry strength (95% CI)", "win rate"), horizontal_spacing=0.12
-    )
     frame = ranking.copy()
     frame["source"] = frame["source"] if "source" in frame else "ranking"
-    for source, rows in frame.groupby("source", sort=False):
-        rows = rows.sort_values("strength", ascending=False)
-        fig.add_trace(
-            go.Scatter(
-                x=rows["model"],
-                y=rows["strength"],
-                mode="markers",
-                name=str(source),
-                legendgroup=str(source),
-                error_y={
-                    "type": "data",
-                    "array": (rows["ci_high"] - rows["strength"]).clip(lower=0),
-                    "arrayminus": (rows["strength"] - rows["ci_low"]).clip(lower=0),
-                },
-                marker={"size": 10},
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Bar(
-                x=rows["model"],
-                y=rows["win_rate"],
-                name=str(source),
-                legendgroup=str(source),
-                showlegend=False,
-                text=rows["win_rate"].round(2),
-                textposition="outside",
-            ),
-            row=1,
-            col=2,
-        )
-    fig.update_yaxes(title_text="log-strength (mean 0)", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.1], row=1, col=2)
+    tasks = [t for t in ("ss", "sod") if "task" in frame and (frame["task"] == t).any()] or [None]
+    titles = []
+    for task in tasks:
+        prefix = f"{TASK_NAMES[task]}: " if task else ""
+        titles += [f"{prefix}Bradley-Terry strength (95% CI)", f"{prefix}win rate"]
+    fig = make_subplots(rows=len(tasks), cols=2, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.22)
+    sources = list(dict.fromkeys(frame["source"]))
+    colour = {source: SOURCE_COLOURS[i % len(SOURCE_COLOURS)] for i, source in enumerate(sources)}
+    shown_in_legend: set[str] = set()
+    for row, task in enumerate(tasks, start=1):
+        part = frame if task is None else frame[frame["task"] == task]
+        for source, rows in part.groupby("source", sort=False):
+            rows = rows.sort_values("strength", ascending=False)
+            name = str(source)
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["model"],
+                    y=rows["strength"],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=name not in shown_in_legend,
+                    error_y={
+                        "type": "data",
+                        "array": (rows["ci_high"] - rows["strength"]).clip(lower=0),
+                        "arrayminus": (rows["strength"] - rows["ci_low"]).clip(lower=0),
+                    },
+                    marker={"size": 10, "color": colour[source]},
+                ),
+                row=row,
+                col=1,
+            )
+            shown_in_legend.add(name)
+            fig.add_trace(
+                go.Bar(
+                    x=rows["model"],
+                    y=rows["win_rate"],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=False,
+                    marker_color=colour[source],
+                    text=rows["win_rate"].round(2),
+                    textposition="outside",
+                ),
+                row=row,
+                col=2,
+            )
+        fig.update_yaxes(title_text="log-strength (mean 0)", row=row, col=1)
+        fig.update_yaxes(title_text="share of comparisons won", range=[0, 1.15], row=row, col=2)
     fig.update_layout(
-        height=380,
+        height=120 + 300 * len(tasks),
         barmode="group",
-        title="Global ranking from pairwise comparisons",
-        legend={"orientation": "h", "y": -0.25},
+        title="Global ranking from pairwise comparisons (points and bars of one colour: one source)",
+        legend={"orientation": "h", "y": -0.12 if len(tasks) > 1 else -0.25, "title": {"text": "source: "}},
     )
     return fig
