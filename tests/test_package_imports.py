@@ -94,28 +94,8 @@ def test_the_graph_sees_function_local_imports():
     assert "mdc_widgets.models.zoo" in graph["mdc_widgets.models._builtin"]
 
 
-# session.py builds exports (Session.export) and export/mined.py builds a Session from a mining result: one
-# cycle left, owned by the Session split (issue 10, part A). Remove this entry with that change; the test
-# below fails as soon as the cycle is gone, so the allowance cannot outlive it.
-KNOWN_CYCLES = [
-    [
-        "mdc_widgets.export",
-        "mdc_widgets.export.coco",
-        "mdc_widgets.export.fiftyone",
-        "mdc_widgets.export.folder",
-        "mdc_widgets.export.label_studio",
-        "mdc_widgets.export.masks",
-        "mdc_widgets.export.mined",
-        "mdc_widgets.session",
-    ]
-]
-
-
 def test_no_module_of_the_package_takes_part_in_an_import_cycle():
     cycles = import_cycles(import_graph())
-    new = [cycle for cycle in cycles if cycle not in KNOWN_CYCLES]
-    assert new == [], "import cycles (module-level or function-local): " + "; ".join(
-        " <-> ".join(cycle) for cycle in new
+    assert cycles == [], "import cycles (module-level or function-local): " + "; ".join(
+        " <-> ".join(cycle) for cycle in cycles
     )
-    gone = [cycle for cycle in KNOWN_CYCLES if cycle not in cycles]
-    assert gone == [], f"these cycles are gone; remove them from KNOWN_CYCLES: {gone}"

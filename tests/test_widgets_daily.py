@@ -2,7 +2,7 @@
 
 A kernel restart is a new Session on the same store and verdicts; real photos
 are small non-square PNG files; the rest runs on the blob pool of
-``conftest_widgets``.
+``tests/_helpers.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ThresholdCompetitor
-from conftest_widgets import BLOB_POOL, MODELS, RecordingSession, threshold_competitors
+from _helpers import BLOB_POOL, MODELS, RecordingSession, ThresholdCompetitor, threshold_competitors
 from PIL import Image
 
 from mdc_widgets.errors import MdcError, WeightsNotFoundError
@@ -23,8 +22,6 @@ from mdc_widgets.state import AppState, load_app_state, missing_weights, restore
 from mdc_widgets.widgets import CompetitionPicker, DetailView, MadApp, RunPanel, SampleBrowser
 from mdc_widgets.widgets.overlays import disagreement_overlay, outline, panel_scale
 from mdc_widgets.widgets.run import describe_skipped, in_ui_words
-
-pytest_plugins = ["conftest_widgets"]
 
 
 def _png_shape(png: bytes) -> tuple[int, int]:

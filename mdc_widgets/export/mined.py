@@ -66,11 +66,42 @@ def stems_to_samples(sample_ids: Any) -> dict[str, str]:
     return {file_stem(s): str(s) for s in np.asarray(sample_ids).astype(str)}
 
 
-def _session_of(source: Any, pool: Any, predictions: xr.Dataset | None) -> tuple[Any, xr.Dataset | None]:
-    """The Session behind ``source`` and the mining result it names (None: the session's latest)."""
-    from mdc_widgets.session import Session
+class _OneResult:
+    """A :class:`~mdc_widgets.workspace.PoolWorkspace` and one mining result: what :func:`mined_set` reads of a Session.
 
-    if isinstance(source, Session):
+    Exporting a mining result with its ``pool`` and ``predictions`` needs the
+    data side only (images, maps, ground truth) and the verdicts beside the
+    store, so the exporters never build a Session (``Session.export`` calls
+    them: the import runs one way).
+    """
+
+    def __init__(self, workspace: Any, result: xr.Dataset) -> None:
+        from mdc_widgets.labeling import LabelStore
+
+        self._workspace = workspace
+        self._result = result
+        self.labels = LabelStore(workspace.store / "labels.jsonl", sample_ids=workspace.pool.sample_ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspace, name)
+
+    def result(self, result: str | xr.Dataset | None = None) -> xr.Dataset:
+        return result if isinstance(result, xr.Dataset) else self._result
+
+    def ranked_table(self, result: xr.Dataset) -> pd.DataFrame:
+        from mdc_widgets.mining import group_of
+        from mdc_widgets.tables import ranked_table
+
+        group = group_of(result)
+        classes = self._workspace._model_classes().get(group.ss[0], []) if group.ss else []
+        return ranked_table(result, self._workspace.metadata(), self.labels, classes)
+
+
+def _session_of(source: Any, pool: Any, predictions: xr.Dataset | None) -> tuple[Any, xr.Dataset | None]:
+    """The Session (or workspace and result) behind ``source`` and the mining result it names (None: the latest)."""
+    from mdc_widgets.workspace import PoolWorkspace
+
+    if isinstance(source, PoolWorkspace) and hasattr(source, "result"):  # a Session
         return source, None
     if isinstance(source, xr.Dataset) and "score" in source:
         if pool is None or predictions is None or not predictions.attrs.get("store"):
@@ -78,8 +109,8 @@ def _session_of(source: Any, pool: Any, predictions: xr.Dataset | None) -> tuple
                 "A mining result alone holds no images: pass pool=... and predictions=... "
                 "(from open_predictions), or export a Session."
             )
-        session = Session(pool, predictions.attrs["store"], use_registry=False)
-        return session, source
+        workspace = PoolWorkspace(pool, predictions.attrs["store"], use_registry=False)
+        return _OneResult(workspace, source), source
     raise MdcError(f"Export a Session or a mining result (xr.Dataset with 'score'); got {type(source).__name__}.")
 
 
@@ -129,9 +160,9 @@ def mined_set(
         return source
     if size not in SIZES:
         raise MdcError(f"size must be one of {SIZES}; got {size!r}.")
+    from mdc_widgets.mining import group_of
     from mdc_widgets.mining.job import ranked_table
     from mdc_widgets.predictions import model_classes
-    from mdc_widgets.session import group_of
 
     session, given = _session_of(source, pool, predictions)
     res = session.result(result if result is not None else given)
