@@ -86,7 +86,7 @@ class PoolWorkspace:
     maps : dict, optional
         Released maps that compete like models, ``{name: folder}`` (saliency)
         or ``{name: (folder, "ss", classes)}``.
-    **pool_options
+    **pool_options : object
         Passed to ``open_pool`` when ``pool`` is not a Pool (``image_size``,
         ``fit``, ``ground_truth={"saliency": DIR}``, ...).
     """

@@ -148,19 +148,27 @@ def run_mining_job(
 
     Parameters
     ----------
-    pool : a Pool (see :func:`mdc_widgets.data.open_pool`)
-    models : competitors (networks or released maps); each task's term
-        averages all pairs of that task's models
-    competition : ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``
-    k : how many images to select (1 to the pool size)
-    out : output folder; its ``store/`` keeps predictions between runs
+    pool : object
+        A Pool (see :func:`mdc_widgets.data.open_pool`).
+    models : sequence of object
+        Competitors (networks or released maps); each task's term
+        averages all pairs of that task's models.
+    competition : str
+        ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``.
+    k : int
+        How many images to select (1 to the pool size).
+    out : str or pathlib.Path
+        Output folder; its ``store/`` keeps predictions between runs.
     constraints, weights : as for :func:`mdc_widgets.mining.mine`
         (weights default to the competition's)
-    evaluate : write ``evaluation.csv`` when the pool has ground truth
-    parameters : recorded as given in ``summary.json`` (e.g. the command line)
-    protocol, fusion : as for :func:`mdc_widgets.mining.mine` (``"ijcv2021"``
+    evaluate : bool, optional
+        Write ``evaluation.csv`` when the pool has ground truth.
+    parameters : dict of {str: object} or None, optional
+        Recorded as given in ``summary.json`` (e.g. the command line).
+    protocol, fusion : str, optional
+        As for :func:`mdc_widgets.mining.mine` (``"ijcv2021"``
         needs an ``"ss"`` or ``"sod"`` competition of two models and may
-        select fewer than ``k``)
+        select fewer than ``k``).
 
     Returns
     -------

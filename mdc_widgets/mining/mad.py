@@ -262,22 +262,34 @@ def mine(
 
     Parameters
     ----------
-    predictions : from :func:`mdc_widgets.predictions.open_predictions`
+    predictions : xarray.Dataset
+        From :func:`mdc_widgets.predictions.open_predictions`.
     group, weights : the competition and the weights of its terms
-    k : how many images to select
-    constraints : diversity constraints (each switchable)
-    discrepancy : reuse a precomputed ``compute_discrepancies`` matrix
-    features : ``(sample, d)`` for near-duplicate suppression; by default
-        thumbnails of the pool's images (``pool``) or of the predictions
-    sod_measure : ``"iou"`` or ``"mae"`` for the SOD-vs-SOD term
-    key : name of the stored result (default: group key and weights)
-    store : where to store it (default: the predictions' store)
-    save : write ``<store>/mining/<key>.zarr`` atomically
-    protocol : ``"mdc"`` or ``"ijcv2021"``
-    fusion : how the joint score puts pairs on one scale, ``"rank"``
-        (default), ``"raw"`` or ``"minmax"`` (:func:`mdc_widgets.mining.fuse`)
-    n_per_class : ``"ijcv2021"`` only: images per class per defender; by
-        default scaled to ``k`` (:func:`mdc_widgets.mining.per_class_quota`)
+    k : int, optional
+        How many images to select.
+    constraints : Constraints, optional
+        Diversity constraints (each switchable).
+    discrepancy : xarray.DataArray or None, optional
+        Reuse a precomputed ``compute_discrepancies`` matrix.
+    features : numpy.ndarray or None, optional
+        ``(sample, d)`` for near-duplicate suppression; by default
+        thumbnails of the pool's images (``pool``) or of the predictions.
+    sod_measure : str, optional
+        ``"iou"`` or ``"mae"`` for the SOD-vs-SOD term.
+    key : str or None, optional
+        Name of the stored result (default: group key and weights).
+    store : str or pathlib.Path or None, optional
+        Where to store it (default: the predictions' store).
+    save : bool, optional
+        Write ``<store>/mining/<key>.zarr`` atomically.
+    protocol : str, optional
+        ``"mdc"`` or ``"ijcv2021"``.
+    fusion : str, optional
+        How the joint score puts pairs on one scale, ``"rank"``
+        (default), ``"raw"`` or ``"minmax"`` (:func:`mdc_widgets.mining.fuse`).
+    n_per_class : int or None, optional
+        ``"ijcv2021"`` only: images per class per defender; by
+        default scaled to ``k`` (:func:`mdc_widgets.mining.per_class_quota`).
 
     Returns
     -------

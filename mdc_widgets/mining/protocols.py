@@ -134,10 +134,14 @@ def disputed_confidence(
 
     Parameters
     ----------
-    maps : ``(n, M, H, W)`` uint8 predictions (SS labels, SOD saliency 0..255)
-    tasks : the task of each of the ``M`` models
-    region : ``(n, H, W)`` bool, the disputed pixels
-    entropy : ``(n, M, H, W)`` normalised entropy; needed for SS models
+    maps : numpy.ndarray
+        ``(n, M, H, W)`` uint8 predictions (SS labels, SOD saliency 0..255).
+    tasks : list of str
+        The task of each of the ``M`` models.
+    region : numpy.ndarray
+        ``(n, H, W)`` bool, the disputed pixels.
+    entropy : numpy.ndarray or None, optional
+        ``(n, M, H, W)`` normalised entropy; needed for SS models.
 
     Examples
     --------
@@ -198,23 +202,31 @@ def select_by_defender(
 
     Parameters
     ----------
-    area_a, area_b : ``(n, C)`` pixel fraction of each class in model A's and
-        B's maps; column 0 (background) is never a candidate class
-    discrepancy : ``(n,)`` higher = the models disagree more; NaN never picked
-    n_per_class : ``N``, images per class per defender; by default
-        :func:`per_class_quota` of ``k``
-    k : the budget (needed without ``n_per_class``); the picks are cut to ``k``
-    band : percentiles ``(low, high)`` of the defender's class area over the
+    area_a, area_b : numpy.ndarray
+        ``(n, C)`` pixel fraction of each class in model A's and
+        B's maps; column 0 (background) is never a candidate class.
+    discrepancy : numpy.ndarray
+        ``(n,)`` higher = the models disagree more; NaN never picked.
+    n_per_class : int or None, optional
+        ``N``, images per class per defender; by default
+        :func:`per_class_quota` of ``k``.
+    k : int or None, optional
+        The budget (needed without ``n_per_class``); the picks are cut to ``k``.
+    band : tuple of 2 float or None, optional
+        Percentiles ``(low, high)`` of the defender's class area over the
         pool's images that contain the class, inclusive; ``None`` keeps every
-        size
-    eligible : ``(n,)`` bool, images allowed at all (other filters), or
+        size.
+    eligible : numpy.ndarray or None, optional
+        ``(n,)`` bool, images allowed at all (other filters), or
         ``(n, 2)``, images allowed with A (column 0) or B (column 1) as the
-        defender; the percentiles are still taken over the whole pool
-    secondary : ``(n,)`` tie-break for equal discrepancies, larger first (e.g.
-        the disputed area); then pool order
-    unique : an image is picked once, for its first cell; later cells take
+        defender; the percentiles are still taken over the whole pool.
+    secondary : numpy.ndarray or None, optional
+        ``(n,)`` tie-break for equal discrepancies, larger first (e.g.
+        the disputed area); then pool order.
+    unique : bool, optional
+        An image is picked once, for its first cell; later cells take
         their next candidate instead (the published code may list an image
-        under several classes)
+        under several classes).
 
     Returns
     -------

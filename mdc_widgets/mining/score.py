@@ -139,7 +139,8 @@ class Weights:
 
         Parameters
         ----------
-        weights : Weights, mapping or sequence of three floats
+        weights : Weights or mapping of {str: float} or sequence of float
+            Weights, mapping or sequence of three floats
             What a caller, a notebook parameter (``-p weights "[1, 1, 2]"``) or a
             YAML file holds.
         """
@@ -260,12 +261,17 @@ def joint_score(
 
     Parameters
     ----------
-    discrepancy : ``(sample, model_a, model_b)`` from
-        :func:`mdc_widgets.discrepancy.compute_discrepancies`
-    group : the competitors
-    weights : the user's weights
-    valid : optional ``(sample,)`` bool; invalid images score NaN
-    fusion : ``"rank"`` (default), ``"raw"`` or ``"minmax"`` (:func:`fuse`)
+    discrepancy : xarray.DataArray
+        ``(sample, model_a, model_b)`` from
+        :func:`mdc_widgets.discrepancy.compute_discrepancies`.
+    group : CompetitionGroup
+        The competitors.
+    weights : Weights, optional
+        The user's weights.
+    valid : xarray.DataArray or None, optional
+        Optional ``(sample,)`` bool; invalid images score NaN.
+    fusion : str, optional
+        ``"rank"`` (default), ``"raw"`` or ``"minmax"`` (:func:`fuse`).
 
     Returns
     -------

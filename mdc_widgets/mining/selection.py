@@ -21,24 +21,31 @@ class Constraints:
 
     Attributes
     ----------
-    foreground_area : (low, high) bounds on the mean predicted foreground
+    foreground_area : tuple of 2 float or None
+        (low, high) bounds on the mean predicted foreground
         fraction of the group's models; outside them an image is near-empty
         or full-frame, where a disagreement says little about the object.
-    dedup_threshold : cosine similarity of image features above which a
+    dedup_threshold : float or None
+        Cosine similarity of image features above which a
         lower-scored image counts as a near-duplicate of a selected one.
-    max_per_class : at most this many selected images per dominant
+    max_per_class : int or None
+        At most this many selected images per dominant
         predicted class (with the classes of several models, per class
         predicted by any of them: the ICLR 2020 MAD cap, about 3).
-    exclude : sample ids never to select (e.g. picked by another group, for
+    exclude : frozenset of str
+        Sample ids never to select (e.g. picked by another group, for
         disjoint sets).
-    min_content : minimum content fraction of *every* model's map
+    min_content : float or None
+        Minimum content fraction of *every* model's map
         (:func:`mdc_widgets.mining.protocols.content_fraction`: SS
         non-background, SOD saliency >= 0.5); below it a map is nearly empty
         and the "disagreement" is junk.
-    min_confidence : minimum mean confidence of *every* model over the
+    min_confidence : float or None
+        Minimum mean confidence of *every* model over the
         disputed region (the ICLR 2020 MAD filter, "both models confident";
         see :func:`mdc_widgets.mining.protocols.disputed_confidence`).
-    unique_class_pairs : each (class of A, class of B) pair of dominant
+    unique_class_pairs : bool
+        Each (class of A, class of B) pair of dominant
         predicted classes at most once (ICLR 2020 MAD).
     """
 
@@ -189,21 +196,30 @@ def select_top_k(
 
     Parameters
     ----------
-    score : ``(sample,)`` higher is harder; NaN is never selected
-    k : how many to select
-    constraints : see :class:`Constraints`
-    foreground_area : ``(sample,)`` fraction, needed by ``foreground_area``
-    features : ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``; or a
+    score : xarray.DataArray
+        ``(sample,)`` higher is harder; NaN is never selected.
+    k : int
+        How many to select.
+    constraints : Constraints, optional
+        See :class:`Constraints`.
+    foreground_area : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` fraction, needed by ``foreground_area``.
+    features : numpy.ndarray or callable or None, optional
+        ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``; or a
         callable ``features(indices) -> (len(indices), d)``, asked only for the
-        candidates examined (memory O(k) instead of O(pool))
-    dominant_class : ``(sample,)`` int, or ``(sample, m)`` the classes of m
-        models; needed by ``max_per_class`` and ``unique_class_pairs``
-    tiebreak : ``(sample,)`` secondary key for equal scores (higher first), or a
-        list of such keys, most significant first; then pool order
-    content : ``(sample,)`` the smallest content fraction over the models,
-        needed by ``min_content``
-    confidence : ``(sample,)`` the smallest disputed-region confidence over the
-        models, needed by ``min_confidence``
+        candidates examined (memory O(k) instead of O(pool)).
+    dominant_class : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` int, or ``(sample, m)`` the classes of m
+        models; needed by ``max_per_class`` and ``unique_class_pairs``.
+    tiebreak : xarray.DataArray or numpy.ndarray or sequence of object or None, optional
+        ``(sample,)`` secondary key for equal scores (higher first), or a
+        list of such keys, most significant first; then pool order.
+    content : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` the smallest content fraction over the models,
+        needed by ``min_content``.
+    confidence : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` the smallest disputed-region confidence over the
+        models, needed by ``min_confidence``.
 
     Examples
     --------

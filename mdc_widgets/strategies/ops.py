@@ -47,7 +47,8 @@ def mutual_information(member_probs: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    member_probs : ``(M, n, C, H, W)`` (or ``(M, n, 1, H, W)`` saliency) of M models
+    member_probs : torch.Tensor
+        ``(M, n, C, H, W)`` (or ``(M, n, 1, H, W)`` saliency) of M models.
 
     Returns
     -------

@@ -55,11 +55,15 @@ def random_occlusion(
 
     Parameters
     ----------
-    images : ``(n, 3, H, W)`` float in [0, 1]
-    size_fraction : the rectangle's side as a fraction of the image's side,
-        or a ``(low, high)`` range drawn per image
-    generator : seeds the positions, sizes and colours
-    return_mask : also return the ``(n, H, W)`` bool mask of painted pixels
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    size_fraction : float or tuple of 2 float, optional
+        The rectangle's side as a fraction of the image's side,
+        or a ``(low, high)`` range drawn per image.
+    generator : torch.Generator or None, optional
+        Seeds the positions, sizes and colours.
+    return_mask : bool, optional
+        Also return the ``(n, H, W)`` bool mask of painted pixels.
 
     Examples
     --------
@@ -103,12 +107,18 @@ def hide_and_seek(
 
     Parameters
     ----------
-    images : ``(n, 3, H, W)`` float in [0, 1]
-    grid_size : patches per side (H and W need not be multiples of it)
-    hide_prob : probability that a patch is hidden
-    fill : grey level or RGB triple in [0, 1]
-    generator : seeds which patches are hidden
-    return_mask : also return the ``(n, H, W)`` bool mask of hidden pixels
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    grid_size : int, optional
+        Patches per side (H and W need not be multiples of it).
+    hide_prob : float, optional
+        Probability that a patch is hidden.
+    fill : float or object, optional
+        Grey level or RGB triple in [0, 1].
+    generator : torch.Generator or None, optional
+        Seeds which patches are hidden.
+    return_mask : bool, optional
+        Also return the ``(n, H, W)`` bool mask of hidden pixels.
 
     Examples
     --------

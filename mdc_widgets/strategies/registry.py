@@ -63,14 +63,20 @@ class Strategy:
 
     Attributes
     ----------
-    name : registry key
-    func : ``func(inputs: StrategyInputs, **params) -> xr.DataArray (sample,)``, higher = harder
-    needs_labels : it compares predictions with ground truth
-    needs_models : how many models it scores with (an int: at least that
-        many), or a phrase such as ``"2 ss"`` or ``"2+ same task"``
-    description : one line for menus
-    needs_modules : it runs the competitors' networks (on perturbed images, or
-        for Grad-CAM), not only their stored predictions
+    name : str
+        Registry key.
+    func : callable
+        ``func(inputs: StrategyInputs, **params) -> xr.DataArray (sample,)``, higher = harder.
+    needs_labels : bool
+        It compares predictions with ground truth.
+    needs_models : int or str
+        How many models it scores with (an int: at least that
+        many), or a phrase such as ``"2 ss"`` or ``"2+ same task"``.
+    description : str
+        One line for menus.
+    needs_modules : bool
+        It runs the competitors' networks (on perturbed images, or
+        for Grad-CAM), not only their stored predictions.
     """
 
     name: str
@@ -160,7 +166,7 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
     strategy : str or Strategy or callable
         A registered name, a :class:`Strategy`, or a plain function
         ``func(inputs, **params)``.
-    **inputs
+    **inputs : object
         The uniform inputs (:data:`UNIFORM_INPUTS`: ``pool``, ``predictions``,
         ``models``, ``ground_truth``, ``seed``, ...), from which one
         :class:`StrategyInputs` is built, and the strategy's own parameters

@@ -81,7 +81,7 @@ def score_perturbation_stress(
         A name of :data:`mdc_widgets.strategies.perturb.PERTURBATIONS`.
     model : str or Competitor, optional
         The competitor (default the first in ``models``).
-    **params
+    **params : object
         The perturbation's parameters.
     """
     name = inputs.choose_model(model)
@@ -129,7 +129,8 @@ def score_hide_and_seek_stress(
         Patches per side.
     hide_prob : float, optional
         Probability that a patch is hidden.
-    fill : float or RGB triple, optional
+    fill : object or None, optional
+        Float or RGB triple, optional
         The fill colour in [0, 1]; default the pool's mean pixel (one extra pass).
     """
     fill = pool_mean_pixel(inputs.pool) if fill is None and inputs.pool is not None else fill
@@ -190,13 +191,20 @@ def erase_until_flip(
 
     Parameters
     ----------
-    competitor : an SS Competitor with a torch module
-    images : ``(n, 3, H, W)`` float in [0, 1]
-    fraction : share of the original region erased per step
-    max_steps : the cap on erasures
-    fill : grey level or RGB triple in [0, 1]
-    layer : the Grad-CAM layer (default the competitor's ``cam_layer``)
-    return_steps : also return the images and erased masks after every step
+    competitor : object
+        An SS Competitor with a torch module.
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    fraction : float, optional
+        Share of the original region erased per step.
+    max_steps : int, optional
+        The cap on erasures.
+    fill : object, optional
+        Grey level or RGB triple in [0, 1].
+    layer : str or None, optional
+        The Grad-CAM layer (default the competitor's ``cam_layer``).
+    return_steps : bool, optional
+        Also return the images and erased masks after every step.
 
     Returns
     -------
@@ -293,7 +301,8 @@ def score_adversarial_erasing_depth(
         Share of the predicted region erased per step.
     max_steps : int, optional
         The cap on erasures.
-    fill : float or RGB triple, optional
+    fill : object or None, optional
+        Float or RGB triple, optional
         Fill colour in [0, 1]; default the pool's mean pixel (one extra pass).
     layer : str, optional
         Grad-CAM layer (default the competitor's ``cam_layer``, else its last conv).
