@@ -59,7 +59,7 @@ def stored_predictions(store: Path, fingerprint: str) -> dict[str, dict[str, Any
 
     Returns
     -------
-    dict of {str: dict of {str: object}}
+    dict of {str: dict}
         By model name: ``task`` (str or None), ``classes`` (list of str),
         ``complete`` (bool) and ``this_pool`` (bool).
     """
