@@ -67,10 +67,20 @@ class Session(PoolWorkspace):
         A pool, or anything :func:`mdc_widgets.data.open_pool` accepts.
     store : str or path, optional
         Folder of the predictions (default ``<cache>/sessions/<pool fingerprint>``).
+    models : sequence, optional
+        Competitors (objects) or registered names offered besides the registry.
     labels : LabelStore or path, optional
         The verdicts (default ``<store>/labels.jsonl``).
-    models, device, use_registry, maps, **pool_options
-        As for :class:`~mdc_widgets.workspace.PoolWorkspace`.
+    device : str, optional
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    use_registry : bool, optional
+        Offer every registered model (``list_models``) as well.
+    maps : dict, optional
+        Released maps that compete like models, ``{name: folder}`` (saliency)
+        or ``{name: (folder, "ss", classes)}``.
+    **pool_options : object
+        Passed to ``open_pool`` when ``pool`` is not a Pool, as for
+        :class:`~mdc_widgets.workspace.PoolWorkspace`.
     """
 
     def __init__(
@@ -117,10 +127,35 @@ class Session(PoolWorkspace):
     ) -> xr.Dataset:
         """Score the pool for ``group`` and select the top ``k``; the result is remembered and stored.
 
-        With ``disjoint`` no sample already selected by another result of this
-        session is selected again. ``protocol`` and ``fusion`` are those of
-        :func:`mdc_widgets.mining.mine`; the default ``key`` is its
-        :func:`~mdc_widgets.mining.result_key`, so re-mining a group replaces its own result.
+        Parameters
+        ----------
+        group : CompetitionGroup
+            The competitors; each must have predictions of this pool.
+        weights : Weights, optional
+            The weights of the SS, SOD and cross terms.
+        k : int, optional
+            How many images to select.
+        constraints : Constraints, optional
+            Diversity constraints (near-duplicates are judged on the pool's
+            thumbnails, computed once per session).
+        key : str or None, optional
+            Name of the result; by default :func:`~mdc_widgets.mining.result_key`,
+            so re-mining a group replaces its own result.
+        disjoint : bool, optional
+            Select no sample already selected by another result of this session.
+        sod_measure : {"iou", "mae"}, optional
+            The measure of SOD pairs.
+        save : bool, optional
+            Also write the result into the store.
+        protocol : {"mdc", "ijcv2021"}, optional
+            As for :func:`mdc_widgets.mining.mine`.
+        fusion : {"rank", "raw", "minmax"}, optional
+            As for :func:`mdc_widgets.mining.mine`.
+
+        Returns
+        -------
+        xarray.Dataset
+            The mining result, now the session's current one.
         """
         self._require(group.models)
         key = key or result_key(group, weights, k, protocol, fusion)
@@ -151,7 +186,23 @@ class Session(PoolWorkspace):
         return result
 
     def result(self, result: str | xr.Dataset | None = None) -> xr.Dataset:
-        """A mining result: ``result`` itself (a dataset), the one of that key (remembered or stored), or the latest."""
+        """A mining result: ``result`` itself (a dataset), the one of that key (remembered or stored), or the latest.
+
+        Parameters
+        ----------
+        result : str or xarray.Dataset or None, optional
+            A result (returned as it is), a key, or None for the latest.
+
+        Returns
+        -------
+        xarray.Dataset
+            The mining result.
+
+        Raises
+        ------
+        MdcError
+            No result was mined yet (None), or the key is not stored.
+        """
         if isinstance(result, xr.Dataset):
             return result
         key = result or self.current_key
@@ -179,6 +230,22 @@ class Session(PoolWorkspace):
         """One row per sample of the pool: rank, scores, selection, metadata, verdicts (:func:`mdc_widgets.tables.ranked_table`).
 
         Sort by any column (NaN last); filter with :func:`~mdc_widgets.tables.filter_table` expressions.
+
+        Parameters
+        ----------
+        result : str or xarray.Dataset or None, optional
+            A mining result or its key; None: the latest.
+        sort_by : str, optional
+            The column to sort by.
+        filters : Filter or sequence of Filter or None, optional
+            Rows to keep (:func:`~mdc_widgets.tables.filter_table`).
+        ascending : bool, optional
+            Sort order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`mdc_widgets.tables.ranked_table`'s table.
         """
         result = self.result(result)
         group = group_of(result)
@@ -195,6 +262,16 @@ class Session(PoolWorkspace):
         :func:`mdc_widgets.export.import_coco` and ``import_label_studio``
         return); the other samples keep the pool's own ground truth or stay
         unlabeled. ``None`` goes back to the pool's ground truth.
+
+        Parameters
+        ----------
+        masks : xarray.Dataset or None
+            The corrected masks, or None for the pool's ground truth.
+
+        Returns
+        -------
+        xarray.Dataset or None
+            The ground truth now in use.
         """
         from mdc_widgets.export.masks import pool_ground_truth, to_working_canvas  # exporters load on use
 
@@ -215,6 +292,24 @@ class Session(PoolWorkspace):
     ) -> Any:
         """Hand a mining result on: ``"folder"``, ``"coco"``, ``"label-studio"`` (into the folder ``target``)
         or ``"fiftyone"`` (the dataset named ``target``); see :mod:`mdc_widgets.export`.
+
+        Parameters
+        ----------
+        format : {"folder", "coco", "label-studio", "fiftyone"}
+            The exporter.
+        target : str or pathlib.Path
+            The output folder, or the FiftyOne dataset name.
+        result : str or xarray.Dataset or None, optional
+            A mining result or its key; None: the latest.
+        selected_only : bool, optional
+            Export the selected samples only (False: the whole pool, ranked).
+        **options : object
+            The exporter's own options (:func:`mdc_widgets.export.export_as`).
+
+        Returns
+        -------
+        object
+            What the exporter returns (a path, or a FiftyOne dataset).
         """
         from mdc_widgets.export import export_as  # the exporters load only when a result is handed on
 
@@ -223,7 +318,22 @@ class Session(PoolWorkspace):
     def sample_detail(
         self, sample_id: str, models: Sequence[str] | None = None, result: str | xr.Dataset | None = None
     ) -> dict[str, Any]:
-        """Everything the detail view shows about one sample (:func:`mdc_widgets.views.sample_detail`)."""
+        """Everything the detail view shows about one sample (:func:`mdc_widgets.views.sample_detail`).
+
+        Parameters
+        ----------
+        sample_id : str
+            A sample of the pool.
+        models : sequence of str or None, optional
+            The predicted models to show; None: the result's group (or every predicted model).
+        result : str or xarray.Dataset or None, optional
+            A mining result or its key; None: the latest.
+
+        Returns
+        -------
+        dict of {str: object}
+            :func:`mdc_widgets.views.sample_detail`'s dict.
+        """
         index = self.index_of(sample_id)
         result = self._result_or_none(result)
         models = list(models) if models is not None else views.detail_models(self.predictions, result)
@@ -249,6 +359,22 @@ class Session(PoolWorkspace):
         ``target_class`` is a class index or name (default: the class the
         model predicts most); ``layer`` a name from ``layers`` (default: the
         model's CAM layer).
+
+        Parameters
+        ----------
+        sample_id : str
+            A sample of the pool.
+        model : str
+            The model to explain.
+        target_class : int or str or None, optional
+            Class index or name to explain.
+        layer : str or None, optional
+            The CAM layer.
+
+        Returns
+        -------
+        dict of {str: object}
+            :func:`mdc_widgets.views.explanation`'s dict.
         """
         competitor = self.competitor(model)
         released = hasattr(competitor, "predict_samples")
@@ -270,7 +396,30 @@ class Session(PoolWorkspace):
         mask_model: str | None = None,
         annotator: str = "",
     ) -> Label:
-        """Record a verdict on one sample for a pair (saved to disk at once)."""
+        """Record a verdict on one sample for a pair (saved to disk at once).
+
+        Parameters
+        ----------
+        sample_id : str
+            A sample of the pool.
+        model_a : str
+            The pair's first model.
+        model_b : str
+            The pair's second model.
+        verdict : str
+            One of :data:`mdc_widgets.ranking.VERDICTS` (``"a"``, ``"b"``, ``"both_wrong"``, ``"both_fine"``).
+        mask : numpy.ndarray or None, optional
+            ``(H, W)`` an accepted or corrected mask to keep with the verdict.
+        mask_model : str or None, optional
+            The model the mask came from.
+        annotator : str, optional
+            Who gave the verdict.
+
+        Returns
+        -------
+        Label
+            The stored verdict.
+        """
         self.index_of(sample_id)
         options = {"mask": mask, "mask_model": mask_model, "annotator": annotator}
         return self.labels.label(str(sample_id), model_a, model_b, verdict, **options)
@@ -281,6 +430,27 @@ class Session(PoolWorkspace):
         SS masks are label maps, SOD masks the binarised saliency (0/255). The
         pair's verdict is kept; without one, the accepted model counts as the
         better one.
+
+        Parameters
+        ----------
+        sample_id : str
+            A sample of the pool.
+        model_a : str
+            The pair's first model.
+        model_b : str
+            The pair's second model.
+        model : str
+            ``model_a`` or ``model_b``: whose prediction is accepted.
+
+        Returns
+        -------
+        Label
+            The stored verdict with the mask.
+
+        Raises
+        ------
+        MdcError
+            ``model`` is not one of the pair.
         """
         if model not in (model_a, model_b):
             raise MdcError(f"The accepted mask must come from {model_a!r} or {model_b!r}, not {model!r}.")
@@ -300,6 +470,17 @@ class Session(PoolWorkspace):
         ``"selected"`` before any verdict), the results' selected sets
         (``"selected"``) or every pair on the whole pool (``"pool"``); ``None``
         skips it.
+
+        Parameters
+        ----------
+        n_boot : int, optional
+            Bootstrap replicates of each ranking.
+        seed : int, optional
+            Seeds the bootstrap.
+        ground_truth : {"labeled", "selected", "pool"} or None, optional
+            Which comparisons the ground-truth source makes (see above).
+        ci : float, optional
+            Interval coverage in (0, 1).
 
         Returns
         -------
@@ -327,7 +508,20 @@ class Session(PoolWorkspace):
     def scatter_pairs(
         self, result: str | xr.Dataset | None = None
     ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
-        """The intra-task pair and the cross-task pairs the scatter compares (:func:`mdc_widgets.views.scatter_pairs`)."""
+        """The intra-task pair and the cross-task pairs the scatter compares (:func:`mdc_widgets.views.scatter_pairs`).
+
+        Parameters
+        ----------
+        result : str or xarray.Dataset or None, optional
+            A mining result or its key; None: the latest.
+
+        Returns
+        -------
+        intra : tuple of 2 str or None
+            The intra-task pair, or None.
+        cross : list of tuple of 2 str
+            The cross-task pairs.
+        """
         group = group_of(self.result(result))
         return views.scatter_pairs(group, self.predicted_models("ss"), self.predicted_models("sod"))
 
@@ -338,6 +532,20 @@ class Session(PoolWorkspace):
 
         ``subset`` is ``"pool"`` or ``"selected"`` (the heatmap's samples).
         Figures that need a mining result are left out before there is one.
+
+        Parameters
+        ----------
+        result : str or xarray.Dataset or None, optional
+            A mining result or its key; None: the latest.
+        subset : {"pool", "selected"}, optional
+            The heatmap's samples.
+        n_boot : int, optional
+            Bootstrap replicates of the ranking figure.
+
+        Returns
+        -------
+        dict of {str: object}
+            Plotly figures by name.
         """
         discrepancy = self.discrepancy()
         result = self._result_or_none(result)

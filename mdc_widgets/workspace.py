@@ -49,6 +49,19 @@ def stored_predictions(store: Path, fingerprint: str) -> dict[str, dict[str, Any
 
     A store that cannot be read is left out (offered for recomputation, not
     fatal); a damaged chunk counts as unfinished work.
+
+    Parameters
+    ----------
+    store : pathlib.Path
+        The prediction store folder.
+    fingerprint : str
+        The pool's fingerprint; ``this_pool`` says whether a store matches it.
+
+    Returns
+    -------
+    dict of {str: dict}
+        By model name: ``task`` (str or None), ``classes`` (list of str),
+        ``complete`` (bool) and ``this_pool`` (bool).
     """
     found = {}
     for path in sorted(Path(store).glob("*.zarr")):
@@ -86,7 +99,7 @@ class PoolWorkspace:
     maps : dict, optional
         Released maps that compete like models, ``{name: folder}`` (saliency)
         or ``{name: (folder, "ss", classes)}``.
-    **pool_options
+    **pool_options : object
         Passed to ``open_pool`` when ``pool`` is not a Pool (``image_size``,
         ``fit``, ``ground_truth={"saliency": DIR}``, ...).
     """
@@ -131,20 +144,53 @@ class PoolWorkspace:
         return getattr(self.pool, "name", "?")
 
     def predicted_models(self, task: str | None = None) -> list[str]:
-        """Models whose predictions of this pool are complete in the store (SS first, then SOD)."""
+        """Models whose predictions of this pool are complete in the store (SS first, then SOD).
+
+        Parameters
+        ----------
+        task : {"ss", "sod"} or None, optional
+            Only models of this task; None: both.
+
+        Returns
+        -------
+        list of str
+            Model names.
+        """
         stored = stored_predictions(self.store, self.pool.fingerprint)
         names = [n for n, s in stored.items() if s["complete"] and s["this_pool"] and task in (None, s["task"])]
         return sorted(names, key=lambda n: (stored[n]["task"] != "ss", n))
 
     def model_task(self, name: str) -> str:
-        """``"ss"`` or ``"sod"`` of a model the session knows (offered, predicted or registered)."""
+        """``"ss"`` or ``"sod"`` of a model the session knows (offered, predicted or registered).
+
+        Parameters
+        ----------
+        name : str
+            A model name.
+
+        Returns
+        -------
+        str
+            ``"ss"`` or ``"sod"``.
+        """
         if self._competitors.get(name) is not None:
             return self._competitors[name].task
         stored = stored_predictions(self.store, self.pool.fingerprint).get(name)
         return stored["task"] if stored and stored["task"] else _models().model_spec(name).task
 
     def task_or_none(self, name: str) -> str | None:
-        """:meth:`model_task`, or None for a name the session cannot place."""
+        """:meth:`model_task`, or None for a name the session cannot place.
+
+        Parameters
+        ----------
+        name : str
+            A model name.
+
+        Returns
+        -------
+        str or None
+            ``"ss"``, ``"sod"`` or None.
+        """
         try:
             return self.model_task(name)
         except MdcError:  # UnknownModelError is one
@@ -155,6 +201,16 @@ class PoolWorkspace:
         """``{name: why}`` of the models among ``names`` that cannot be built here for want of a checkpoint.
 
         Models with stored predictions never run again, so they need none.
+
+        Parameters
+        ----------
+        names : sequence of str
+            Model names to check.
+
+        Returns
+        -------
+        dict of {str: str}
+            Only the models that lack a checkpoint, with the reason.
         """
         from mdc_widgets.state import missing_weights
 
@@ -166,14 +222,41 @@ class PoolWorkspace:
         return found
 
     def missing_weights(self, name: str) -> str | None:
-        """Why ``name`` cannot be built here (its checkpoint is absent), or None."""
+        """Why ``name`` cannot be built here (its checkpoint is absent), or None.
+
+        Parameters
+        ----------
+        name : str
+            A model name.
+
+        Returns
+        -------
+        str or None
+            The reason, or None when the model can be built or needs no weights.
+        """
         return self.models_without_weights([name]).get(name)
 
     def use_checkpoint(self, name: str, checkpoint: str | Path | None) -> Any:
         """Build the registered model ``name`` from a checkpoint file, or with random weights (``None``, a dry run).
 
-        The competitor replaces any built before; ``MdcError`` names a missing
-        or unfitting file.
+        The competitor replaces any built before.
+
+        Parameters
+        ----------
+        name : str
+            A registered model.
+        checkpoint : str or pathlib.Path or None
+            A saved ``state_dict`` (``~`` expanded); None builds random weights.
+
+        Returns
+        -------
+        Competitor
+            The built competitor, now offered as ``name``.
+
+        Raises
+        ------
+        MdcError
+            ``checkpoint`` is not a file (building the model raises for an unfitting one).
         """
         if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
             raise MdcError(f"No checkpoint file at {checkpoint}; give the path of a saved state_dict (.pt, .pth).")
@@ -183,7 +266,18 @@ class PoolWorkspace:
         return competitor
 
     def available_models(self, task: str | None = None) -> list[str]:
-        """Every model the session can compete: predicted, offered at construction, and registered."""
+        """Every model the session can compete: predicted, offered at construction, and registered.
+
+        Parameters
+        ----------
+        task : {"ss", "sod"} or None, optional
+            Only models of this task; None: both.
+
+        Returns
+        -------
+        list of str
+            Predicted models first, then offered ones, then (with ``use_registry``) the registry's.
+        """
         names = list(self.predicted_models(task))
         names += [n for n in self._competitors if n not in names and task in (None, self.model_task(n))]
         if self.use_registry:
@@ -200,7 +294,32 @@ class PoolWorkspace:
     ) -> Any:
         """Offer a folder of released maps as the competitor ``name``, checked against this pool at once.
 
-        Raises ``MdcError`` naming the folder, the name or the bad maps; nothing is offered then.
+        Nothing is offered when a check fails.
+
+        Parameters
+        ----------
+        name : str
+            The competitor's name; must be new.
+        folder : str or pathlib.Path
+            The folder of maps, one image per pool sample.
+        task : {"sod", "ss"}, optional
+            What the maps are: saliency or label maps.
+        classes : sequence of str or None, optional
+            SS only: the class names of the label values.
+        errors : {"raise", "skip"}, optional
+            ``"raise"``: refuse a folder with bad maps; ``"skip"``: mark those
+            images invalid (:class:`mdc_widgets.models.MapCompetitor`).
+
+        Returns
+        -------
+        MapCompetitor
+            The offered competitor.
+
+        Raises
+        ------
+        MdcError
+            An empty or taken name (and the folder's own check against the pool
+            names a bad folder or bad maps).
         """
         name = str(name).strip()
         if not name:
@@ -213,7 +332,18 @@ class PoolWorkspace:
         return competitor
 
     def competitor(self, name: str) -> Any:
-        """The competitor object of ``name`` (built from the registry on first use)."""
+        """The competitor object of ``name`` (built from the registry on first use).
+
+        Parameters
+        ----------
+        name : str
+            A model name.
+
+        Returns
+        -------
+        Competitor
+            The competitor (a network or released maps).
+        """
         if self._competitors.get(name) is None:
             self._competitors[name] = _models().get_model(name, device=resolve_device(self.device))
         return self._competitors[name]
@@ -235,6 +365,28 @@ class PoolWorkspace:
         resumes there next time. ``progress``, ``cancel`` and ``options``
         (``batch_size``, ``chunk_size``, ``amp``, ...) go to
         :func:`mdc_widgets.predictions.predict_pool`.
+
+        Parameters
+        ----------
+        models : sequence of str or Competitor
+            Model names or competitor objects (objects are offered under their name).
+        device : str or None, optional
+            Where the networks run; None: the workspace's device.
+        progress : bool or callable, optional
+            A progress bar (True) or a ``progress(done, total)`` callback.
+        cancel : threading.Event or callable or None, optional
+            Set (or returning True) to stop after the current chunk.
+        overwrite : bool, optional
+            Predict every model again, discarding stored predictions.
+        **options : object
+            :class:`mdc_widgets.predictions.RunOptions` fields (``batch_size``,
+            ``chunk_size``, ``amp``, ...) or ``options=RunOptions(...)``, and other
+            keywords of :func:`~mdc_widgets.predictions.predict_pool`.
+
+        Returns
+        -------
+        xarray.Dataset
+            :attr:`predictions`, reopened.
         """
         done = set(self.predicted_models()) if not overwrite else set()
         for model in models:
@@ -262,7 +414,13 @@ class PoolWorkspace:
 
     @property
     def predictions(self) -> xr.Dataset:
-        """Every complete prediction of this pool in the store (``open_predictions``), opened once."""
+        """Every complete prediction of this pool in the store (``open_predictions``), opened once.
+
+        Raises
+        ------
+        MdcError
+            No model has complete predictions of this pool yet.
+        """
         with self._lock:
             if self._predictions is None:
                 names = self.predicted_models()
@@ -285,7 +443,18 @@ class PoolWorkspace:
         return np.asarray(self.predictions["prediction"].isel(sample=self.index_of(sample_id)).sel(model=model).values)
 
     def discrepancy(self, sod_measure: str = "iou") -> xr.DataArray:
-        """Pairwise discrepancies ``(sample, model_a, model_b)`` of every predicted model, cached."""
+        """Pairwise discrepancies ``(sample, model_a, model_b)`` of every predicted model, cached.
+
+        Parameters
+        ----------
+        sod_measure : {"iou", "mae"}, optional
+            The measure of SOD pairs.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(sample, model_a, model_b)`` float in [0, 1].
+        """
         from mdc_widgets.discrepancy import compute_discrepancies  # torch
 
         predictions = self.predictions
@@ -312,14 +481,41 @@ class PoolWorkspace:
         return self._metadata
 
     def index_of(self, sample_id: str) -> int:
-        """Position of a sample in the pool (``MdcError`` naming it when unknown)."""
+        """Position of a sample in the pool (``MdcError`` naming it when unknown).
+
+        Parameters
+        ----------
+        sample_id : str
+            A sample id of the pool.
+
+        Returns
+        -------
+        int
+            Its position.
+
+        Raises
+        ------
+        MdcError
+            ``sample_id`` is not in the pool.
+        """
         try:
             return self._index[str(sample_id)]
         except KeyError:
             raise MdcError(f"Sample {sample_id!r} is not in pool {self._pool_name!r}.") from None
 
     def images(self, sample_ids: Sequence[str]) -> np.ndarray:
-        """The RGB images ``(n, H, W, 3)`` uint8 of some samples (one contiguous read where possible)."""
+        """The RGB images ``(n, H, W, 3)`` uint8 of some samples (one contiguous read where possible).
+
+        Parameters
+        ----------
+        sample_ids : sequence of str
+            Sample ids of the pool, in the order wanted.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, H, W, 3)`` uint8 at the pool's working size.
+        """
         idx = np.array([self.index_of(s) for s in sample_ids], np.int64)
         if not len(idx):
             return np.zeros((0, *(int(s) for s in self.pool.image_size), 3), np.uint8)
@@ -334,7 +530,18 @@ class PoolWorkspace:
         return self._ground_truth
 
     def use_ground_truth(self, ground_truth: xr.Dataset | None) -> xr.Dataset | None:
-        """Evaluate on ``ground_truth`` from now on (``None``: the pool's own); cached evaluations are dropped."""
+        """Evaluate on ``ground_truth`` from now on (``None``: the pool's own); cached evaluations are dropped.
+
+        Parameters
+        ----------
+        ground_truth : xarray.Dataset or None
+            ``semantic`` and/or ``saliency (sample, y, x)`` at the working size; None: the pool's own.
+
+        Returns
+        -------
+        xarray.Dataset or None
+            The ground truth now in use.
+        """
         if ground_truth is None:
             ground_truth = self.pool.ground_truth() if hasattr(self.pool, "ground_truth") else None
         with self._lock:
@@ -343,7 +550,18 @@ class PoolWorkspace:
         return ground_truth
 
     def check_working_size(self, masks: xr.Dataset) -> None:
-        """Refuse masks that are not at the pool's working size (``MdcError`` naming both sizes)."""
+        """Refuse masks that are not at the pool's working size (``MdcError`` naming both sizes).
+
+        Parameters
+        ----------
+        masks : xarray.Dataset
+            Masks with ``y`` and ``x`` dimensions.
+
+        Raises
+        ------
+        MdcError
+            The masks are not at the pool's working size.
+        """
         size = tuple(int(s) for s in self.pool.image_size)
         if (masks.sizes.get("y"), masks.sizes.get("x")) != size:
             raise MdcError(
@@ -352,7 +570,23 @@ class PoolWorkspace:
             )
 
     def evaluation(self, samples: Sequence[str] | None = None) -> xr.Dataset:
-        """Per-image ground-truth metrics ``(sample, model)`` of every predicted model (cached)."""
+        """Per-image ground-truth metrics ``(sample, model)`` of every predicted model (cached).
+
+        Parameters
+        ----------
+        samples : sequence of str or None, optional
+            Only these samples; None: the whole pool.
+
+        Returns
+        -------
+        xarray.Dataset
+            :func:`mdc_widgets.metrics.evaluate`'s per-image metrics.
+
+        Raises
+        ------
+        MdcError
+            The workspace has no ground truth.
+        """
         from mdc_widgets.metrics import evaluate  # torch
 
         gt = self.ground_truth()

@@ -37,6 +37,16 @@ __all__ = [
 def saliency_thresholds(saliency: np.ndarray) -> np.ndarray:
     """Smallest salient value ``(n,)`` (1..255) of each uint8 map of ``(n, P)``, exact in integers.
 
+    Parameters
+    ----------
+    saliency : numpy.ndarray
+        ``(n, P)`` uint8 saliency, one flattened map per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` uint8 thresholds ``ceil(2 S / P)`` clipped to 1..255 (``S`` the row sum).
+
     Examples
     --------
     >>> saliency_thresholds(np.array([[0, 10, 200, 255]], np.uint8)).tolist()  # ceil(2 * 465 / 4)
@@ -52,6 +62,16 @@ def saliency_thresholds(saliency: np.ndarray) -> np.ndarray:
 def binarize_uint8(saliency: np.ndarray) -> np.ndarray:
     """Adaptive binarisation of uint8 maps ``(n, ...)``: the same as ``binarize_saliency``, without floats.
 
+    Parameters
+    ----------
+    saliency : numpy.ndarray
+        ``(n, ...)`` uint8 saliency maps (0..255).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, the shape of ``saliency``: pixels at or above their map's threshold.
+
     Examples
     --------
     >>> binarize_uint8(np.array([[[0, 10], [200, 255]]], np.uint8))[0].tolist()
@@ -64,6 +84,16 @@ def binarize_uint8(saliency: np.ndarray) -> np.ndarray:
 
 def pack_binary(binary: np.ndarray) -> np.ndarray:
     """Bit-pack boolean maps ``(n, P)`` to ``(n, words)`` uint64 (zero padded), for AND + popcount.
+
+    Parameters
+    ----------
+    binary : numpy.ndarray
+        ``(n, ...)`` bool maps, flattened per image to ``P`` pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, ceil(P / 64))`` uint64 words.
 
     Examples
     --------
@@ -80,6 +110,16 @@ def pack_binary(binary: np.ndarray) -> np.ndarray:
 def packed_counts(packed: np.ndarray) -> np.ndarray:
     """Number of set bits ``(n,)`` int64 of packed maps ``(n, words)``.
 
+    Parameters
+    ----------
+    packed : numpy.ndarray
+        ``(n, words)`` uint64 from :func:`pack_binary`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` int64 set-bit counts.
+
     Examples
     --------
     >>> packed_counts(pack_binary(np.eye(3, 70, dtype=bool))).tolist()
@@ -94,6 +134,18 @@ def per_image_bincount(values: np.ndarray, bins: int) -> np.ndarray:
     One ``np.bincount`` per image: a batched bincount needs a per-image
     offset and so an 8-byte index per pixel, which measured 6x slower at
     320 px; a row holds 10^5 pixels, so the loop's own cost is negligible.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(n, P)`` uint8 or uint16 values, each below ``bins``.
+    bins : int
+        Number of histogram bins (the length of each output row).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, bins)`` int64 counts.
 
     Examples
     --------

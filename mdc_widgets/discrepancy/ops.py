@@ -36,6 +36,25 @@ __all__ = [
 def confusion_counts(a: Any, b: Any, num_classes: int) -> Any:
     """Per-image confusion counts ``(n, C, C)``: entry ``[i, p, q]`` counts pixels with ``a == p`` and ``b == q``.
 
+    Parameters
+    ----------
+    a : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer labels in ``0..C-1`` (the rows).
+    b : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer labels in ``0..C-1`` (the columns).
+    num_classes : int
+        ``C``.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n, C, C)`` int64 counts, the kind of ``a``.
+
+    Raises
+    ------
+    ShapeError
+        A label lies outside ``0..num_classes-1``.
+
     Examples
     --------
     >>> a = np.array([[[0, 1], [1, 1]]])
@@ -66,6 +85,18 @@ def mean_iou_from_confusion(conf: torch.Tensor, empty: float = 1.0) -> torch.Ten
 
     ``empty`` is the value when no class is present at all: 1 for a
     discrepancy (two empty maps agree), NaN for a metric (nothing to score).
+
+    Parameters
+    ----------
+    conf : torch.Tensor
+        ``(..., C, C)`` confusion counts.
+    empty : float, optional
+        The value where no class is present.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 ``(...)`` mean IoU in [0, 1], or ``empty``.
     """
     conf = conf.double()
     inter = torch.diagonal(conf, dim1=-2, dim2=-1)
@@ -82,6 +113,16 @@ def binarize_saliency(s: Any) -> Any:
     uint8 maps (0..255) are compared in exact integers (``s >= ceil(2 S / P)``
     for ``P`` pixels summing to ``S``), so a pixel exactly at the threshold is
     salient whatever the float rounding of the mean.
+
+    Parameters
+    ----------
+    s : numpy.ndarray or torch.Tensor
+        ``(n, ...)`` saliency, uint8 0..255 or float in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        bool, the shape of ``s``, the kind of ``s``.
 
     Examples
     --------
@@ -105,6 +146,18 @@ def binarize_saliency(s: Any) -> Any:
 def iou_binary(x: Any, y: Any) -> Any:
     """IoU of two boolean maps per image; 1 when both are empty.
 
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        ``(n, ...)`` boolean (or 0/1) maps.
+    y : numpy.ndarray or torch.Tensor
+        ``(n, ...)`` boolean (or 0/1) maps, the shape of ``x``.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 IoU in [0, 1], the kind of ``x``.
+
     Examples
     --------
     >>> iou_binary(np.array([[[1, 1, 0, 0]]], bool), np.array([[[0, 1, 1, 0]]], bool)).round(3).tolist()
@@ -122,6 +175,20 @@ def iou_binary(x: Any, y: Any) -> Any:
 def ss_discrepancy(a: Any, b: Any, num_classes: int) -> Any:
     """``1 - mIoU(a, b)`` per image, mean over classes present in either map; 0 when both are all background.
 
+    Parameters
+    ----------
+    a : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer labels of one model.
+    b : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer labels of the other model.
+    num_classes : int
+        Number of classes ``C``, background (0) included.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1], the kind of ``a``.
+
     Examples
     --------
     >>> a = np.zeros((2, 4, 4), np.uint8); b = a.copy()
@@ -136,6 +203,26 @@ def ss_discrepancy(a: Any, b: Any, num_classes: int) -> Any:
 
 def sod_discrepancy(s: Any, t: Any, measure: str = "iou") -> Any:
     """Disagreement of two saliency maps per image: ``1 - IoU`` of the binarised maps, or the MAE.
+
+    Parameters
+    ----------
+    s : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency of one model, uint8 0..255 or float in [0, 1].
+    t : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency of the other model.
+    measure : {"iou", "mae"}, optional
+        ``"iou"``: ``1 - IoU`` of the adaptively binarised maps
+        (:func:`binarize_saliency`); ``"mae"``: mean absolute difference.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1], the kind of ``s``.
+
+    Raises
+    ------
+    OptionError
+        ``measure`` is neither ``"iou"`` nor ``"mae"``.
 
     Examples
     --------
@@ -156,6 +243,18 @@ def sod_discrepancy(s: Any, t: Any, measure: str = "iou") -> Any:
 def cross_task_discrepancy(labels: Any, saliency: Any) -> Any:
     """``1 - IoU(F, B)``: the SS foreground (every non-background class) against the binarised saliency.
 
+    Parameters
+    ----------
+    labels : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` integer SS labels; 0 is background.
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency, uint8 0..255 or float in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n,)`` float64 in [0, 1], the kind of ``labels``.
+
     Examples
     --------
     >>> labels = np.zeros((1, 4, 4), np.uint8); labels[0, :2] = 3
@@ -169,7 +268,20 @@ def cross_task_discrepancy(labels: Any, saliency: Any) -> Any:
 
 
 def downsample_labels(labels: Any, factor: int) -> Any:
-    """Nearest-neighbour downsampling of label maps by an integer factor (no new labels appear)."""
+    """Nearest-neighbour downsampling of label maps by an integer factor (no new labels appear).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray or torch.Tensor
+        ``(..., H, W)`` integer labels.
+    factor : int
+        Keep every ``factor``-th pixel per side; 1 or less returns ``labels`` unchanged.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(..., H // factor, W // factor)``, the kind and dtype of ``labels``.
+    """
     if factor <= 1:
         return labels
     t, was_numpy = as_tensor(labels)
@@ -179,7 +291,20 @@ def downsample_labels(labels: Any, factor: int) -> Any:
 
 
 def downsample_saliency(saliency: Any, factor: int) -> Any:
-    """Area (mean) downsampling of saliency maps by an integer factor; keeps the input dtype."""
+    """Area (mean) downsampling of saliency maps by an integer factor; keeps the input dtype.
+
+    Parameters
+    ----------
+    saliency : numpy.ndarray or torch.Tensor
+        ``(n, H, W)`` saliency, uint8 0..255 or float in [0, 1].
+    factor : int
+        Average ``factor`` x ``factor`` blocks; 1 or less returns ``saliency`` unchanged.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``(n, H // factor, W // factor)``, the kind and dtype of ``saliency``.
+    """
     if factor <= 1:
         return saliency
     t, was_numpy = as_tensor(saliency)

@@ -28,7 +28,22 @@ __all__ = ["compute_discrepancies", "pair_kind", "pairwise_statistics"]
 
 
 def pair_kind(task_a: str, task_b: str, same: bool = False) -> str:
-    """``"self"``, ``"ss"``, ``"sod"`` or ``"cross"`` for a pair of tasks."""
+    """``"self"``, ``"ss"``, ``"sod"`` or ``"cross"`` for a pair of tasks.
+
+    Parameters
+    ----------
+    task_a : str
+        ``"ss"`` or ``"sod"``, the first model's task.
+    task_b : str
+        The second model's task.
+    same : bool, optional
+        The pair is one model with itself (the matrix diagonal).
+
+    Returns
+    -------
+    str
+        ``"self"`` when ``same``, the shared task, else ``"cross"``.
+    """
     if same:
         return "self"
     return task_a if task_a == task_b else "cross"
@@ -165,6 +180,11 @@ def pairwise_statistics(
         foreground pixels: SS non-background, SOD adaptively binarised) and
         ``dominant_class (sample, model)`` int (SS: most frequent
         non-background class, 0 if none; SOD: -1).
+
+    Raises
+    ------
+    OptionError
+        ``sod_measure`` is neither ``"iou"`` nor ``"mae"``.
 
     Examples
     --------

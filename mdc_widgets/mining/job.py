@@ -43,6 +43,28 @@ COMPETITIONS: dict[str, Weights] = {
 def competition_group(competition: str, ss: Sequence[str], sod: Sequence[str]) -> tuple[CompetitionGroup, Weights]:
     """The group and weights of a named competition over the given SS and SOD models.
 
+    Parameters
+    ----------
+    competition : {"ss", "sod", "cross", "joint"}
+        The competition's name (a key of :data:`COMPETITIONS`).
+    ss : sequence of str
+        The SS models available; ``"sod"`` leaves them out.
+    sod : sequence of str
+        The SOD models available; ``"ss"`` leaves them out.
+
+    Returns
+    -------
+    group : CompetitionGroup
+        The competitors.
+    weights : Weights
+        The competition's weights.
+
+    Raises
+    ------
+    MdcError
+        An unknown competition, or too few models for it (``"ss"``: 2 SS,
+        ``"sod"``: 2 SOD, ``"cross"``: 1 of each, ``"joint"``: 2 of each).
+
     Examples
     --------
     >>> group, weights = competition_group("sod", ["a", "b"], ["p", "q", "r"])
@@ -82,7 +104,20 @@ RANKED_COLUMNS = (
 
 
 def ranked_table(result: Any) -> pd.DataFrame:
-    """Every pool image of a mining result, best first: selected ones in selection order, then by score."""
+    """Every pool image of a mining result, best first: selected ones in selection order, then by score.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A mining result (:func:`mdc_widgets.mining.mine`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns ``sample_id`` and :data:`RANKED_COLUMNS` (``degenerate``,
+        ``defender`` and ``class`` only where the result has them); a term the
+        competition lacks is NaN.
+    """
     frame = pd.DataFrame({"sample_id": [str(s) for s in result["sample"].values]})
     rank = result["selection_rank"].values
     score = result["score"].values
@@ -107,7 +142,21 @@ def ranked_table(result: Any) -> pd.DataFrame:
 
 
 def evaluation_table(evaluation: Any, selected: Sequence[str]) -> pd.DataFrame:
-    """Each model's set-level metrics on the selected images and on the whole pool, one row per (model, set)."""
+    """Each model's set-level metrics on the selected images and on the whole pool, one row per (model, set).
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        Per-image metrics (:func:`mdc_widgets.metrics.evaluate`).
+    selected : sequence of str
+        The selected sample ids.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model``, ``set`` (``"selected"`` or ``"pool"``), ``n_images``,
+        ``task`` and one per metric (None where it does not apply).
+    """
     from mdc_widgets.metrics import summarize
 
     rows = []
@@ -148,24 +197,49 @@ def run_mining_job(
 
     Parameters
     ----------
-    pool : a Pool (see :func:`mdc_widgets.data.open_pool`)
-    models : competitors (networks or released maps); each task's term
-        averages all pairs of that task's models
-    competition : ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``
-    k : how many images to select (1 to the pool size)
-    out : output folder; its ``store/`` keeps predictions between runs
-    constraints, weights : as for :func:`mdc_widgets.mining.mine`
-        (weights default to the competition's)
-    evaluate : write ``evaluation.csv`` when the pool has ground truth
-    parameters : recorded as given in ``summary.json`` (e.g. the command line)
-    protocol, fusion : as for :func:`mdc_widgets.mining.mine` (``"ijcv2021"``
-        needs an ``"ss"`` or ``"sod"`` competition of two models and may
-        select fewer than ``k``)
+    pool : object
+        A Pool (see :func:`mdc_widgets.data.open_pool`).
+    models : sequence of object
+        Competitors (networks or released maps); each task's term
+        averages all pairs of that task's models.
+    competition : str
+        ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``.
+    k : int
+        How many images to select (1 to the pool size).
+    out : str or pathlib.Path
+        Output folder; its ``store/`` keeps predictions between runs.
+    constraints : Constraints, optional
+        Diversity constraints, as for :func:`mdc_widgets.mining.mine`.
+    weights : Weights or None, optional
+        The terms' weights; None: the competition's (:data:`COMPETITIONS`).
+    batch_size : int, optional
+        Images per forward pass when predicting.
+    device : str, optional
+        Where the networks run (``"auto"``: CUDA when present).
+    progress : bool, optional
+        Show a progress bar while predicting.
+    evaluate : bool, optional
+        Write ``evaluation.csv`` when the pool has ground truth.
+    parameters : dict of {str: object} or None, optional
+        Recorded as given in ``summary.json`` (e.g. the command line).
+    protocol : {"mdc", "ijcv2021"}, optional
+        As for :func:`mdc_widgets.mining.mine`; ``"ijcv2021"`` needs an
+        ``"ss"`` or ``"sod"`` competition of two models and may select fewer
+        than ``k``.
+    fusion : {"rank", "raw", "minmax"}, optional
+        How the joint score puts pairs on one scale, as for
+        :func:`mdc_widgets.mining.mine`.
 
     Returns
     -------
     dict
         The summary that was written to ``summary.json``.
+
+    Raises
+    ------
+    MdcError
+        ``k`` is outside 1 to the pool size (and as :func:`competition_group`
+        for an unknown competition or too few models).
     """
     from mdc_widgets.predictions import RunOptions, predict_pool
 

@@ -73,6 +73,18 @@ def foreground_fraction(predictions: xr.Dataset, models: Sequence[str]) -> xr.Da
     SS foreground is every non-background class; SOD foreground is the
     adaptively binarised saliency map. Streams the maps block by block.
 
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``prediction (sample, model, y, x)`` uint8 with coord ``task (model)``.
+    models : sequence of str
+        The models to average over.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 in [0, 1], named ``foreground_fraction``.
+
     Examples
     --------
     >>> maps = np.zeros((2, 2, 2, 2), np.uint8)  # (sample, model, y, x)
@@ -107,6 +119,18 @@ def dominant_class(predictions: xr.Dataset, model: str) -> xr.DataArray:
     """Most frequent non-background class ``(sample,)`` of an SS model's maps (0 if none).
 
     Vectorised per block: one ``bincount`` over ``sample * C + label``.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``prediction (sample, model, y, x)`` uint8 labels.
+    model : str
+        An SS model of ``predictions``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` int64 class index, named ``dominant_class``.
 
     Examples
     --------
@@ -176,6 +200,18 @@ def group_statistics(
     class_areas: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-image content, disputed area, confidence and class areas of a group's maps, streamed block by block.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``prediction (sample, model, y, x)`` with coord ``task (model)``; with
+        ``confidence`` and SS models, its ``entropy`` is read too.
+    models : sequence of str
+        The group's models ``M``.
+    confidence : bool, optional
+        Also compute ``confidence``.
+    class_areas : bool, optional
+        Also compute ``areas``.
 
     Returns
     -------
@@ -262,22 +298,40 @@ def mine(
 
     Parameters
     ----------
-    predictions : from :func:`mdc_widgets.predictions.open_predictions`
-    group, weights : the competition and the weights of its terms
-    k : how many images to select
-    constraints : diversity constraints (each switchable)
-    discrepancy : reuse a precomputed ``compute_discrepancies`` matrix
-    features : ``(sample, d)`` for near-duplicate suppression; by default
-        thumbnails of the pool's images (``pool``) or of the predictions
-    sod_measure : ``"iou"`` or ``"mae"`` for the SOD-vs-SOD term
-    key : name of the stored result (default: group key and weights)
-    store : where to store it (default: the predictions' store)
-    save : write ``<store>/mining/<key>.zarr`` atomically
-    protocol : ``"mdc"`` or ``"ijcv2021"``
-    fusion : how the joint score puts pairs on one scale, ``"rank"``
-        (default), ``"raw"`` or ``"minmax"`` (:func:`mdc_widgets.mining.fuse`)
-    n_per_class : ``"ijcv2021"`` only: images per class per defender; by
-        default scaled to ``k`` (:func:`mdc_widgets.mining.per_class_quota`)
+    predictions : xarray.Dataset
+        From :func:`mdc_widgets.predictions.open_predictions`.
+    group : CompetitionGroup
+        The competitors (:func:`mdc_widgets.mining.competition_group`).
+    weights : Weights, optional
+        The weights of the SS, SOD and cross terms of the joint score.
+    k : int, optional
+        How many images to select.
+    constraints : Constraints, optional
+        Diversity constraints (each switchable).
+    discrepancy : xarray.DataArray or None, optional
+        Reuse a precomputed ``compute_discrepancies`` matrix.
+    features : numpy.ndarray or None, optional
+        ``(sample, d)`` for near-duplicate suppression; by default
+        thumbnails of the pool's images (``pool``) or of the predictions.
+    pool : Pool or None, optional
+        The pool the predictions were made on; its images give the
+        near-duplicate features when ``features`` is None.
+    sod_measure : str, optional
+        ``"iou"`` or ``"mae"`` for the SOD-vs-SOD term.
+    key : str or None, optional
+        Name of the stored result (default: group key and weights).
+    store : str or pathlib.Path or None, optional
+        Where to store it (default: the predictions' store).
+    save : bool, optional
+        Write ``<store>/mining/<key>.zarr`` atomically.
+    protocol : str, optional
+        ``"mdc"`` or ``"ijcv2021"``.
+    fusion : str, optional
+        How the joint score puts pairs on one scale, ``"rank"``
+        (default), ``"raw"`` or ``"minmax"`` (:func:`mdc_widgets.mining.fuse`).
+    n_per_class : int or None, optional
+        ``"ijcv2021"`` only: images per class per defender; by
+        default scaled to ``k`` (:func:`mdc_widgets.mining.per_class_quota`).
 
     Returns
     -------
@@ -291,6 +345,17 @@ def mine(
         defender model of an ``"ijcv2021"`` pick, else ``""``) and
         ``pick_class`` (its class, else -1). Attrs hold the protocol, group,
         weights, k, constraints and the constraint report (JSON).
+
+    Raises
+    ------
+    MdcError
+        ``protocol="ijcv2021"`` with a group that is not one pair of one task.
+
+    References
+    ----------
+    .. [1] Z. Wang and E. P. Simoncelli, "Maximum differentiation (MAD) competition: A methodology for
+           comparing computational models of perceptual quantities," Journal of Vision, 8(12):8, 2008.
+           https://doi.org/10.1167/8.12.8
     """
     protocol = _check_protocol(protocol)
     if protocol == "ijcv2021":
@@ -489,7 +554,31 @@ def mine_groups(
     disjoint: bool = True,
     **kwargs: Any,
 ) -> dict[str, xr.Dataset]:
-    """Mine several competition groups; with ``disjoint`` no image is picked twice."""
+    """Mine several competition groups; with ``disjoint`` no image is picked twice.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        From :func:`mdc_widgets.predictions.open_predictions`, holding every group's models.
+    groups : sequence of CompetitionGroup
+        The competitions, mined in this order (earlier groups pick first).
+    weights : Weights, optional
+        The weights of the joint score, for every group.
+    k : int, optional
+        How many images to select per group.
+    constraints : Constraints, optional
+        Diversity constraints, for every group.
+    disjoint : bool, optional
+        Add each group's picks to the next groups' ``exclude``.
+    **kwargs : object
+        Passed to :func:`mine` (``discrepancy``, ``sod_measure``, ``pool``, ...);
+        the discrepancies are computed once over all groups' models.
+
+    Returns
+    -------
+    dict of {str: xarray.Dataset}
+        The results by their ``key`` attribute.
+    """
     from mdc_widgets.discrepancy import compute_discrepancies
 
     models = sorted({m for g in groups for m in g.models})

@@ -58,6 +58,23 @@ def class_fractions(labels: np.ndarray, num_classes: int | None = None) -> np.nd
 
     One ``bincount`` over ``sample * C + label`` for the whole batch.
 
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(n, H, W)`` integer label maps.
+    num_classes : int or None, optional
+        ``C``; None: the largest label plus one.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, C)`` float64 fractions in [0, 1].
+
+    Raises
+    ------
+    MdcError
+        A label is ``num_classes`` or larger.
+
     Examples
     --------
     >>> labels = np.array([[[0, 1], [1, 2]], [[0, 0], [0, 0]]], np.uint8)
@@ -77,7 +94,20 @@ def class_fractions(labels: np.ndarray, num_classes: int | None = None) -> np.nd
 
 
 def foreground_mask(maps: np.ndarray, task: str) -> np.ndarray:
-    """Object pixels of ``(n, H, W)`` maps: SS non-background; SOD the adaptively binarised saliency."""
+    """Object pixels of ``(n, H, W)`` maps: SS non-background; SOD the adaptively binarised saliency.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        ``(n, H, W)`` uint8 maps: SS labels or SOD saliency 0..255.
+    task : {"ss", "sod"}
+        What the maps are.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, H, W)`` bool.
+    """
     if task == "ss":
         return np.asarray(maps) > 0
     from mdc_widgets.discrepancy import binarize_saliency
@@ -91,6 +121,18 @@ def content_fraction(maps: np.ndarray, task: str) -> np.ndarray:
     Unlike the adaptive binarisation (``2 * mean``), the SOD part uses a fixed
     threshold, so an almost black map (faint noise only) has content ~0 and is
     recognised as nearly empty.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        ``(n, H, W)`` uint8 maps: SS labels or SOD saliency 0..255.
+    task : {"ss", "sod"}
+        What the maps are.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` float64 fractions in [0, 1].
 
     Examples
     --------
@@ -107,6 +149,22 @@ def disputed_mask(a: np.ndarray, b: np.ndarray, task_a: str, task_b: str | None 
 
     Two SS maps disagree where their labels differ; otherwise (SOD pairs,
     cross-task pairs) where their foregrounds (:func:`foreground_mask`) differ.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        ``(n, H, W)`` uint8 maps of the first model.
+    b : numpy.ndarray
+        ``(n, H, W)`` uint8 maps of the second model.
+    task_a : {"ss", "sod"}
+        The first model's task.
+    task_b : {"ss", "sod"} or None, optional
+        The second model's task; None: the same as ``task_a``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, H, W)`` bool.
 
     Examples
     --------
@@ -134,10 +192,24 @@ def disputed_confidence(
 
     Parameters
     ----------
-    maps : ``(n, M, H, W)`` uint8 predictions (SS labels, SOD saliency 0..255)
-    tasks : the task of each of the ``M`` models
-    region : ``(n, H, W)`` bool, the disputed pixels
-    entropy : ``(n, M, H, W)`` normalised entropy; needed for SS models
+    maps : numpy.ndarray
+        ``(n, M, H, W)`` uint8 predictions (SS labels, SOD saliency 0..255).
+    tasks : list of str
+        The task of each of the ``M`` models.
+    region : numpy.ndarray
+        ``(n, H, W)`` bool, the disputed pixels.
+    entropy : numpy.ndarray or None, optional
+        ``(n, M, H, W)`` normalised entropy; needed for SS models.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, M)`` float64 in [0, 1].
+
+    Raises
+    ------
+    MdcError
+        An SS model is among ``tasks`` and ``entropy`` is None.
 
     Examples
     --------
@@ -174,6 +246,24 @@ def per_class_quota(k: int, n_cells: int) -> int:
     ``n_cells`` the number of (defender, class) cells that have candidates
     (``2 * n_classes_present`` when both defenders see the same classes).
 
+    Parameters
+    ----------
+    k : int
+        The budget of images.
+    n_cells : int
+        The (defender, class) cells that have candidates.
+
+    Returns
+    -------
+    int
+        ``N``, at least 1.
+
+    References
+    ----------
+    .. [1] J. Yan, Y. Zhong, Y. Fang, Z. Wang and K. Ma, "Exposing semantic segmentation failures via
+           maximum discrepancy competition," International Journal of Computer Vision, 129(5):1768-1786,
+           2021. arXiv:2103.00259
+
     Examples
     --------
     >>> per_class_quota(800, 40), per_class_quota(10, 8), per_class_quota(3, 40)
@@ -198,23 +288,33 @@ def select_by_defender(
 
     Parameters
     ----------
-    area_a, area_b : ``(n, C)`` pixel fraction of each class in model A's and
-        B's maps; column 0 (background) is never a candidate class
-    discrepancy : ``(n,)`` higher = the models disagree more; NaN never picked
-    n_per_class : ``N``, images per class per defender; by default
-        :func:`per_class_quota` of ``k``
-    k : the budget (needed without ``n_per_class``); the picks are cut to ``k``
-    band : percentiles ``(low, high)`` of the defender's class area over the
+    area_a : numpy.ndarray
+        ``(n, C)`` pixel fraction of each class in model A's maps; column 0
+        (background) is never a candidate class.
+    area_b : numpy.ndarray
+        ``(n, C)`` the same for model B's maps.
+    discrepancy : numpy.ndarray
+        ``(n,)`` higher = the models disagree more; NaN never picked.
+    n_per_class : int or None, optional
+        ``N``, images per class per defender; by default
+        :func:`per_class_quota` of ``k``.
+    k : int or None, optional
+        The budget (needed without ``n_per_class``); the picks are cut to ``k``.
+    band : tuple of 2 float or None, optional
+        Percentiles ``(low, high)`` of the defender's class area over the
         pool's images that contain the class, inclusive; ``None`` keeps every
-        size
-    eligible : ``(n,)`` bool, images allowed at all (other filters), or
+        size.
+    eligible : numpy.ndarray or None, optional
+        ``(n,)`` bool, images allowed at all (other filters), or
         ``(n, 2)``, images allowed with A (column 0) or B (column 1) as the
-        defender; the percentiles are still taken over the whole pool
-    secondary : ``(n,)`` tie-break for equal discrepancies, larger first (e.g.
-        the disputed area); then pool order
-    unique : an image is picked once, for its first cell; later cells take
+        defender; the percentiles are still taken over the whole pool.
+    secondary : numpy.ndarray or None, optional
+        ``(n,)`` tie-break for equal discrepancies, larger first (e.g.
+        the disputed area); then pool order.
+    unique : bool, optional
+        An image is picked once, for its first cell; later cells take
         their next candidate instead (the published code may list an image
-        under several classes)
+        under several classes).
 
     Returns
     -------
@@ -224,6 +324,18 @@ def select_by_defender(
         the inputs), ``defender`` (0 = A, 1 = B), ``class``, ``discrepancy``,
         ``rank_in_cell`` (0 best). Its ``attrs`` hold ``n_per_class`` and the
         per-cell bands ``bands`` ``{(defender, class): (low, high)}``.
+
+    Raises
+    ------
+    MdcError
+        The areas are not both ``(n, C)``, ``discrepancy`` is not ``(n,)``,
+        neither ``n_per_class`` nor ``k`` is given, or ``n_per_class`` < 1.
+
+    References
+    ----------
+    .. [1] J. Yan, Y. Zhong, Y. Fang, Z. Wang and K. Ma, "Exposing semantic segmentation failures via
+           maximum discrepancy competition," International Journal of Computer Vision, 129(5):1768-1786,
+           2021. arXiv:2103.00259
     """
     areas = [np.asarray(area_a, np.float64), np.asarray(area_b, np.float64)]
     if areas[0].shape != areas[1].shape or areas[0].ndim != 2:
@@ -303,6 +415,48 @@ def select_ijcv2021(
     maps, and the one "class" is the adaptively binarised salient area (our
     analogue; no SOD MAD rule is published). See :func:`select_by_defender`
     for the other parameters and the returned picks.
+
+    Parameters
+    ----------
+    maps_a : numpy.ndarray
+        ``(n, H, W)`` uint8 maps of model A (labels for ``"ss"``, saliency for ``"sod"``).
+    maps_b : numpy.ndarray
+        ``(n, H, W)`` uint8 maps of model B.
+    discrepancy : numpy.ndarray
+        ``(n,)`` higher = the models disagree more; NaN never picked.
+    n_per_class : int or None, optional
+        ``N``, images per class per defender; by default :func:`per_class_quota` of ``k``.
+    task : {"ss", "sod"}, optional
+        What the maps are.
+    num_classes : int or None, optional
+        SS only: ``C``; None: the largest label in either map plus one.
+    k : int or None, optional
+        The budget (needed without ``n_per_class``); the picks are cut to ``k``.
+    band : tuple of 2 float or None, optional
+        Percentiles of the defender's class area (:func:`select_by_defender`); None keeps every size.
+    eligible : numpy.ndarray or None, optional
+        ``(n,)`` or ``(n, 2)`` bool, images allowed (per defender), as for :func:`select_by_defender`.
+    secondary : numpy.ndarray or None, optional
+        ``(n,)`` tie-break for equal discrepancies, larger first.
+    unique : bool, optional
+        An image is picked at most once.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The picks, as :func:`select_by_defender` returns them.
+
+    Raises
+    ------
+    MdcError
+        ``task`` is not ``"ss"`` or ``"sod"`` (and as :func:`select_by_defender`
+        and :func:`class_fractions`).
+
+    References
+    ----------
+    .. [1] J. Yan, Y. Zhong, Y. Fang, Z. Wang and K. Ma, "Exposing semantic segmentation failures via
+           maximum discrepancy competition," International Journal of Computer Vision, 129(5):1768-1786,
+           2021. arXiv:2103.00259
 
     Examples
     --------

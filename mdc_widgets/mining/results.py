@@ -50,6 +50,16 @@ def result_key(group: CompetitionGroup, weights: Weights, k: int, protocol: str 
 def group_of(result: xr.Dataset) -> CompetitionGroup:
     """The competition group a mining result was made for (read from its attrs).
 
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A mining result (attrs ``group_ss`` and ``group_sod``, lists or JSON text).
+
+    Returns
+    -------
+    CompetitionGroup
+        Its SS and SOD models.
+
     Examples
     --------
     >>> group_of(xr.Dataset(attrs={"group_ss": ["a", "b"], "group_sod": "[]"}))
@@ -64,12 +74,43 @@ def group_of(result: xr.Dataset) -> CompetitionGroup:
 
 
 def mining_path(store: str | Path, key: str) -> Path:
-    """Where a mining result called ``key`` lives inside a prediction store."""
+    """Where a mining result called ``key`` lives inside a prediction store.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The prediction store folder.
+    key : str
+        The result's key (:func:`result_key`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<store>/mining/<key>.zarr`` (it need not exist).
+    """
     return Path(store) / "mining" / f"{key}.zarr"
 
 
 def load_mining(store: str | Path, key: str) -> xr.Dataset:
-    """Open a stored mining result."""
+    """Open a stored mining result.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The prediction store folder.
+    key : str
+        The result's key (:func:`result_key`).
+
+    Returns
+    -------
+    xarray.Dataset
+        The result, loaded into memory.
+
+    Raises
+    ------
+    MdcError
+        No result ``key`` in ``store``; the message lists the stored keys.
+    """
     path = mining_path(store, key)
     if not path.exists():
         available = sorted(p.name[:-5] for p in (Path(store) / "mining").glob("*.zarr"))
@@ -83,6 +124,16 @@ def selected_samples(result: xr.Dataset) -> list[str]:
     The one way to read a result's picks. Best first is the order a reader
     and every exporter want; a caller that needs pool order sorts by
     position itself.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A mining result with ``selection_rank (sample)`` (-1: not selected).
+
+    Returns
+    -------
+    list of str
+        The selected sample ids.
 
     Examples
     --------

@@ -41,6 +41,18 @@ class CompetitionGroup:
     rank-normalised discrepancy of all its pairs (as the cross term does). A
     single-task competition leaves the other task empty.
 
+    Parameters
+    ----------
+    ss : tuple of str, optional
+        The SS models, distinct (any sequence is turned into a tuple).
+    sod : tuple of str, optional
+        The SOD models, distinct.
+
+    Raises
+    ------
+    MdcError
+        A model is named twice within a task, or the group has no model.
+
     Examples
     --------
     >>> g = CompetitionGroup(ss=("mw_unet_ss", "mw_fcn_ss"), sod=("mw_unet_sod", "mw_vst_sod"))
@@ -73,7 +85,18 @@ class CompetitionGroup:
         return list(product(self.ss, self.sod))
 
     def intra_pairs(self, task: str) -> list[tuple[str, str]]:
-        """Every pair of the group's models of ``task`` (``"ss"`` or ``"sod"``), in the group's order."""
+        """Every pair of the group's models of ``task`` (``"ss"`` or ``"sod"``), in the group's order.
+
+        Parameters
+        ----------
+        task : {"ss", "sod"}
+            Whose pairs.
+
+        Returns
+        -------
+        list of tuple of 2 str
+            ``(model_a, model_b)`` pairs; empty with fewer than two models of ``task``.
+        """
         return list(combinations(self.ss if task == "ss" else self.sod, 2))
 
     @property
@@ -84,6 +107,16 @@ class CompetitionGroup:
 
 def group_pairs(group: CompetitionGroup) -> list[tuple[str, str, str]]:
     """The compared pairs of a group as ``(model_a, model_b, kind)``: SS pairs, SOD pairs, cross pairs.
+
+    Parameters
+    ----------
+    group : CompetitionGroup
+        The competitors.
+
+    Returns
+    -------
+    list of tuple of 3 str
+        ``(model_a, model_b, kind)`` with ``kind`` ``"ss"``, ``"sod"`` or ``"cross"``.
 
     Examples
     --------
@@ -101,6 +134,20 @@ class Weights:
 
     Single-task MAD is ``Weights.for_kind("ss")``, i.e. ``Weights(ss=1, sod=0,
     cross=0)`` (or the SOD twin).
+
+    Parameters
+    ----------
+    ss : float, optional
+        Weight of the SS term, >= 0.
+    sod : float, optional
+        Weight of the SOD term, >= 0.
+    cross : float, optional
+        Weight of the cross-task term, >= 0.
+
+    Raises
+    ------
+    MdcError
+        A weight is negative, or all three are zero.
 
     Examples
     --------
@@ -124,8 +171,18 @@ class Weights:
 
         Parameters
         ----------
-        kind : str
+        kind : {"ss", "sod", "cross", "joint"}
             ``"ss"``, ``"sod"`` or ``"cross"`` (one term), or ``"joint"`` (all three).
+
+        Returns
+        -------
+        Weights
+            1 on the kind's term (all three for ``"joint"``), 0 elsewhere.
+
+        Raises
+        ------
+        MdcError
+            ``kind`` is not one of :data:`KINDS`.
         """
         if kind not in KINDS:
             raise MdcError(f"Unknown kind of competition {kind!r}; use one of {', '.join(KINDS)}.")
@@ -139,9 +196,20 @@ class Weights:
 
         Parameters
         ----------
-        weights : Weights, mapping or sequence of three floats
+        weights : Weights or mapping of {str: float} or sequence of float
             What a caller, a notebook parameter (``-p weights "[1, 1, 2]"``) or a
             YAML file holds.
+
+        Returns
+        -------
+        Weights
+            ``weights`` itself or a new instance.
+
+        Raises
+        ------
+        MdcError
+            A mapping has keys other than ``ss``, ``sod`` and ``cross``, or a
+            sequence does not hold three numbers.
         """
         if isinstance(weights, Weights):
             return weights
@@ -172,6 +240,18 @@ def rank_normalize(values: Any, dim: str = "sample") -> Any:
     1 - IoU) on one footing before they are weighted. NaN (an undecodable image)
     gets rank 0, so it is never selected.
 
+    Parameters
+    ----------
+    values : numpy.ndarray or xarray.DataArray
+        Values to rank; NaN allowed.
+    dim : str, optional
+        For a DataArray of more than one dimension: rank along this one.
+
+    Returns
+    -------
+    numpy.ndarray or xarray.DataArray
+        float64 ranks in (0, 1], 0 for NaN, the kind and shape of ``values``.
+
     Examples
     --------
     >>> rank_normalize(np.array([0.1, 0.5, 0.5, 0.9]))
@@ -195,6 +275,16 @@ def rank_normalize(values: Any, dim: str = "sample") -> Any:
 def minmax_normalize(values: Any) -> np.ndarray:
     """Min-max stretch of the finite values to [0, 1] (a constant array maps to 0); NaN stays NaN.
 
+    Parameters
+    ----------
+    values : array_like
+        Values to stretch; NaN allowed.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 in [0, 1], the shape of ``values``.
+
     Examples
     --------
     >>> minmax_normalize(np.array([0.2, 0.4, np.nan, 0.6])).round(3).tolist()
@@ -216,6 +306,23 @@ def fuse(values: np.ndarray, fusion: str = "rank") -> np.ndarray:
     alike but large raw gaps are flattened; ``"raw"``: the discrepancy itself
     (as the published single-task MAD sorts, NaN -> 0); ``"minmax"``: stretched
     to [0, 1] over the pool (NaN -> 0).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(sample,)`` raw discrepancies; NaN for an invalid image.
+    fusion : {"rank", "raw", "minmax"}, optional
+        The scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(sample,)`` float64 without NaN.
+
+    Raises
+    ------
+    MdcError
+        ``fusion`` is not one of :data:`FUSIONS`.
 
     Examples
     --------
@@ -260,12 +367,17 @@ def joint_score(
 
     Parameters
     ----------
-    discrepancy : ``(sample, model_a, model_b)`` from
-        :func:`mdc_widgets.discrepancy.compute_discrepancies`
-    group : the competitors
-    weights : the user's weights
-    valid : optional ``(sample,)`` bool; invalid images score NaN
-    fusion : ``"rank"`` (default), ``"raw"`` or ``"minmax"`` (:func:`fuse`)
+    discrepancy : xarray.DataArray
+        ``(sample, model_a, model_b)`` from
+        :func:`mdc_widgets.discrepancy.compute_discrepancies`.
+    group : CompetitionGroup
+        The competitors.
+    weights : Weights, optional
+        The user's weights.
+    valid : xarray.DataArray or None, optional
+        Optional ``(sample,)`` bool; invalid images score NaN.
+    fusion : str, optional
+        ``"rank"`` (default), ``"raw"`` or ``"minmax"`` (:func:`fuse`).
 
     Returns
     -------
@@ -273,6 +385,13 @@ def joint_score(
         ``score``, ``term_ss``, ``term_sod``, ``term_cross`` (rank-normalised)
         and the raw ``d_ss``, ``d_sod``, ``d_cross`` (mean over cross pairs),
         all along ``sample``.
+
+    Raises
+    ------
+    MdcError
+        ``fusion`` is not one of :data:`FUSIONS`.
+    UnknownModelError
+        A model of ``group`` is not in ``discrepancy``.
     """
     if fusion not in FUSIONS:
         raise MdcError(f"Unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}.")

@@ -19,27 +19,41 @@ __all__ = ["Constraints", "Selection", "pool_features", "select_top_k", "thumbna
 class Constraints:
     """Diversity constraints of the selection; ``None`` switches one off.
 
-    Attributes
+    Parameters
     ----------
-    foreground_area : (low, high) bounds on the mean predicted foreground
+    foreground_area : tuple of 2 float or None, optional
+        (low, high) bounds on the mean predicted foreground
         fraction of the group's models; outside them an image is near-empty
         or full-frame, where a disagreement says little about the object.
-    dedup_threshold : cosine similarity of image features above which a
+    dedup_threshold : float or None, optional
+        Cosine similarity of image features above which a
         lower-scored image counts as a near-duplicate of a selected one.
-    max_per_class : at most this many selected images per dominant
+    max_per_class : int or None, optional
+        At most this many selected images per dominant
         predicted class (with the classes of several models, per class
         predicted by any of them: the ICLR 2020 MAD cap, about 3).
-    exclude : sample ids never to select (e.g. picked by another group, for
+    exclude : frozenset of str, optional
+        Sample ids never to select (e.g. picked by another group, for
         disjoint sets).
-    min_content : minimum content fraction of *every* model's map
+    min_content : float or None, optional
+        Minimum content fraction of *every* model's map
         (:func:`mdc_widgets.mining.protocols.content_fraction`: SS
         non-background, SOD saliency >= 0.5); below it a map is nearly empty
         and the "disagreement" is junk.
-    min_confidence : minimum mean confidence of *every* model over the
+    min_confidence : float or None, optional
+        Minimum mean confidence of *every* model over the
         disputed region (the ICLR 2020 MAD filter, "both models confident";
         see :func:`mdc_widgets.mining.protocols.disputed_confidence`).
-    unique_class_pairs : each (class of A, class of B) pair of dominant
+    unique_class_pairs : bool, optional
+        Each (class of A, class of B) pair of dominant
         predicted classes at most once (ICLR 2020 MAD).
+
+    Raises
+    ------
+    MdcError
+        A bound is out of range: ``foreground_area`` not ``0 <= low < high <= 1``,
+        ``dedup_threshold`` outside [-1, 1], ``max_per_class`` < 1, or
+        ``min_content``/``min_confidence`` outside [0, 1].
     """
 
     foreground_area: tuple[float, float] | None = (0.005, 0.95)
@@ -72,6 +86,13 @@ class Constraints:
         return cls(foreground_area=None, dedup_threshold=None, max_per_class=None)
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields by name, JSON-able for the result attrs.
+
+        Returns
+        -------
+        dict of {str: object}
+            Every field, ``exclude`` as a sorted list.
+        """
         d = asdict(self)
         d["exclude"] = sorted(self.exclude)
         return d
@@ -79,7 +100,19 @@ class Constraints:
 
 @dataclass
 class Selection:
-    """The selected samples, best first, and why better-scored ones were skipped."""
+    """The selected samples, best first, and why better-scored ones were skipped.
+
+    Parameters
+    ----------
+    samples : list of str
+        The selected sample ids, best first.
+    indices : numpy.ndarray
+        ``(len(samples),)`` int positions of the selected samples in the pool.
+    scores : numpy.ndarray
+        ``(len(samples),)`` their scores.
+    skipped : dict of {str: list of str}
+        For each constraint, the better-scored sample ids it removed.
+    """
 
     samples: list[str]
     indices: np.ndarray
@@ -96,6 +129,18 @@ class Selection:
 
 def thumbnail_features(images: np.ndarray, size: int = 8) -> np.ndarray:
     """Mean-centred, L2-normalised grey thumbnails ``(n, size*size)`` for near-duplicate tests.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(n, H, W, C)`` colour or ``(n, H, W)`` grey images, any numeric dtype.
+    size : int, optional
+        Thumbnail side in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, size * size)`` float32 rows of unit norm.
 
     Examples
     --------
@@ -189,21 +234,36 @@ def select_top_k(
 
     Parameters
     ----------
-    score : ``(sample,)`` higher is harder; NaN is never selected
-    k : how many to select
-    constraints : see :class:`Constraints`
-    foreground_area : ``(sample,)`` fraction, needed by ``foreground_area``
-    features : ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``; or a
+    score : xarray.DataArray
+        ``(sample,)`` higher is harder; NaN is never selected.
+    k : int
+        How many to select.
+    constraints : Constraints, optional
+        See :class:`Constraints`.
+    foreground_area : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` fraction, needed by ``foreground_area``.
+    features : numpy.ndarray or callable or None, optional
+        ``(sample, d)`` L2-normalised, needed by ``dedup_threshold``; or a
         callable ``features(indices) -> (len(indices), d)``, asked only for the
-        candidates examined (memory O(k) instead of O(pool))
-    dominant_class : ``(sample,)`` int, or ``(sample, m)`` the classes of m
-        models; needed by ``max_per_class`` and ``unique_class_pairs``
-    tiebreak : ``(sample,)`` secondary key for equal scores (higher first), or a
-        list of such keys, most significant first; then pool order
-    content : ``(sample,)`` the smallest content fraction over the models,
-        needed by ``min_content``
-    confidence : ``(sample,)`` the smallest disputed-region confidence over the
-        models, needed by ``min_confidence``
+        candidates examined (memory O(k) instead of O(pool)).
+    dominant_class : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` int, or ``(sample, m)`` the classes of m
+        models; needed by ``max_per_class`` and ``unique_class_pairs``.
+    tiebreak : xarray.DataArray or numpy.ndarray or sequence of object or None, optional
+        ``(sample,)`` secondary key for equal scores (higher first), or a
+        list of such keys, most significant first; then pool order.
+    content : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` the smallest content fraction over the models,
+        needed by ``min_content``.
+    confidence : xarray.DataArray or numpy.ndarray or None, optional
+        ``(sample,)`` the smallest disputed-region confidence over the
+        models, needed by ``min_confidence``.
+
+    Raises
+    ------
+    MdcError
+        ``k`` < 1, a switched-on constraint lacks its values (e.g. ``features``
+        for ``dedup_threshold``), or a value array does not have one entry per sample.
 
     Examples
     --------

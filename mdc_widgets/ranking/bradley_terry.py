@@ -34,6 +34,22 @@ def comparisons_from_scores(
     ``pairs_samples`` restricts each pair to the images mined for it (MAD
     compares two models on the images chosen to separate them); by default
     every pair is compared on every image.
+
+    Parameters
+    ----------
+    per_image_scores : xarray.DataArray
+        ``(sample, model)`` per-image scores (e.g. mIoU against ground truth); NaN images are left out.
+    higher_is_better : bool, optional
+        False for errors such as MAE.
+    pairs_samples : mapping of {tuple of 2 str: sequence of str} or None, optional
+        Each ``(model_a, model_b)`` pair's sample ids; None: every pair on every image.
+    tie_tol : float, optional
+        Score differences up to this are a tie.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample``, ``model_a``, ``model_b``, ``winner`` (``"a"``, ``"b"`` or ``"tie"``).
     """
     scores = per_image_scores.transpose("sample", "model")
     models = [str(m) for m in scores["model"].values]
@@ -86,6 +102,24 @@ def win_matrix(
 ) -> xr.DataArray:
     """``wins[a, b]``: images on which model a scored better than b (ties split half-half or ``"exclude"``).
 
+    Parameters
+    ----------
+    per_image_scores : xarray.DataArray
+        ``(sample, model)`` per-image scores (e.g. mIoU against ground truth); NaN images are left out.
+    higher_is_better : bool, optional
+        False for errors such as MAE.
+    pairs_samples : mapping of {tuple of 2 str: sequence of str} or None, optional
+        Each ``(model_a, model_b)`` pair's sample ids; None: every pair on every image.
+    tie_tol : float, optional
+        Score differences up to this are a tie.
+    ties : {"split", "exclude"}, optional
+        ``"split"``: a tie is half a win each; ``"exclude"``: ties are dropped.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``wins (model_a, model_b)`` float64.
+
     Examples
     --------
     >>> s = xr.DataArray([[0.9, 0.5], [0.2, 0.4], [0.7, 0.7]], dims=("sample", "model"),
@@ -105,6 +139,23 @@ def win_matrix_from_labels(labels: pd.DataFrame, models: Sequence[str] | None = 
 
     ``both_wrong`` and ``both_fine`` say nothing about which model is better
     and count as ties, split half-half.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        One row per verdict, columns ``model_a``, ``model_b``, ``verdict``.
+    models : sequence of str or None, optional
+        Row and column order; by default the sorted models in ``labels``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``wins (model_a, model_b)`` float64.
+
+    Raises
+    ------
+    MdcError
+        A verdict is not one of ``VERDICTS``.
     """
     bad = set(labels["verdict"]) - set(VERDICTS)
     if bad:
@@ -126,6 +177,22 @@ def bradley_terry(
     (or lost) every comparison still gets a finite strength. ``wins`` may be
     ``(M, M)`` or a stack ``(..., M, M)`` (e.g. bootstrap replicates), fitted
     together.
+
+    Parameters
+    ----------
+    wins : numpy.ndarray or xarray.DataArray
+        ``(..., M, M)`` win counts, ``wins[i, j]`` = comparisons ``i`` won against ``j``.
+    max_iter : int, optional
+        Cap on MM iterations.
+    tol : float, optional
+        Stop when no log-strength moves by more than this.
+    prior : float, optional
+        Pseudo-wins added both ways to every pair that met.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., M)`` float64 log-strengths, mean 0 over the last axis.
 
     Examples
     --------
@@ -166,6 +233,33 @@ def bootstrap_ranking(
     ``comparisons`` is a table with ``model_a``, ``model_b`` and ``winner``
     (a/b/tie) or ``verdict`` (human labels), or per-image scores
     ``(sample, model)``. Comparisons are resampled with replacement.
+
+    Parameters
+    ----------
+    comparisons : pandas.DataFrame or xarray.DataArray
+        The comparison table, or ``(sample, model)`` per-image scores.
+    models : sequence of str or None, optional
+        The models in output order; by default the sorted models of the table
+        (with per-image scores: their ``model`` coordinate).
+    n_boot : int, optional
+        Bootstrap replicates.
+    seed : int, optional
+        Seeds the resampling.
+    ci : float, optional
+        Interval coverage in (0, 1).
+    higher_is_better : bool, optional
+        For per-image scores only: False for errors such as MAE.
+
+    Returns
+    -------
+    xarray.Dataset
+        Along ``model``: ``strength``, ``ci_low``/``ci_high``, ``win_rate``
+        (ties half), ``n_comparisons``, ``rank`` (1 = strongest); ``wins (model, opponent)``.
+
+    Raises
+    ------
+    MdcError
+        There are no comparisons.
     """
     if isinstance(comparisons, xr.DataArray):
         models = [str(m) for m in comparisons["model"].values]

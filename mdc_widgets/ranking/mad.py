@@ -4,6 +4,12 @@ Every pair is judged on **its own** mined set (the images chosen to separate
 those two models), and bootstrap intervals resample **images**, not
 comparisons: a replicate draws the mined images with replacement and every
 pair's numbers are recomputed from the images it drew.
+
+References
+----------
+.. [1] Z. Wang and E. P. Simoncelli, "Maximum differentiation (MAD) competition: A methodology for
+       comparing computational models of perceptual quantities," Journal of Vision, 8(12):8, 2008.
+       https://doi.org/10.1167/8.12.8
 """
 
 from __future__ import annotations
@@ -35,6 +41,30 @@ def mad_eigenvector(accuracy: np.ndarray, max_iter: int = 10_000, tol: float = 1
     ``B = 1`` (no evidence either way); a zero accuracy is clipped to 1e-6 so
     the ratio stays finite. ``accuracy`` may be ``(M, M)`` or a stack
     ``(..., M, M)`` (bootstrap replicates).
+
+    Parameters
+    ----------
+    accuracy : numpy.ndarray
+        ``(..., M, M)`` accuracies in [0, 1] (:func:`pair_accuracy`), NaN where not compared.
+    max_iter : int, optional
+        Cap on power iterations.
+    tol : float, optional
+        Stop when no score moves by more than this between iterations.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., M)`` float64 scores summing to 1 over the last axis.
+
+    Raises
+    ------
+    MdcError
+        ``accuracy`` is not square in its last two axes.
+
+    References
+    ----------
+    .. [1] H. Wang, T. Chen, Z. Wang and K. Ma, "I Am Going MAD: Maximum Discrepancy Competition for
+           Comparing Classifiers Adaptively," ICLR 2020. arXiv:2002.10648
 
     Examples
     --------
@@ -74,6 +104,24 @@ def gmad_scores(attack_wins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     held as a defender, ``mean_i (1 - attack_wins[i, j])``. NaN (pairs that did
     not meet, the diagonal) are left out of the means. Stacks ``(..., M, M)``
     work the same.
+
+    Parameters
+    ----------
+    attack_wins : numpy.ndarray
+        ``(..., M, M)`` attacker success fractions in [0, 1] (:func:`attack_success`),
+        NaN where the pair did not meet.
+
+    Returns
+    -------
+    aggressiveness : numpy.ndarray
+        ``(..., M)`` float64 in [0, 1], NaN for a model that attacked nobody.
+    resistance : numpy.ndarray
+        ``(..., M)`` float64 in [0, 1], NaN for a model that defended against nobody.
+
+    References
+    ----------
+    .. [1] K. Ma, Q. Wu, Z. Wang, Z. Duanmu, H. Yong, H. Li and L. Zhang, "Group MAD competition - a new
+           methodology to compare objective image quality models," CVPR 2016, pp. 1664-1673.
 
     Examples
     --------
@@ -125,6 +173,25 @@ def pair_accuracy(
     ``per_image_scores`` is ``(sample, model)`` (e.g. per-image mIoU against
     ground truth); ``pair_sets`` maps a pair (either order) to its mined sample
     ids; ``counts`` ``(..., sample)`` weighs the images (bootstrap draws).
+
+    Parameters
+    ----------
+    per_image_scores : xarray.DataArray
+        ``(sample, model)`` per-image scores, higher is better; NaN images are left out.
+    pair_sets : mapping of {tuple of 2 str: sequence of str}
+        Each pair's mined sample ids.
+    counts : numpy.ndarray or None, optional
+        ``(..., sample)`` image weights; None weighs every image 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., M, M)`` float64 accuracies, NaN off the met pairs and on the diagonal.
+
+    References
+    ----------
+    .. [1] H. Wang, T. Chen, Z. Wang and K. Ma, "I Am Going MAD: Maximum Discrepancy Competition for
+           Comparing Classifiers Adaptively," ICLR 2020. arXiv:2002.10648
     """
     scores = per_image_scores.transpose("sample", "model")
     models = [str(m) for m in scores["model"].values]
@@ -149,6 +216,27 @@ def attack_success(
 
     ``role_sets`` maps ``(attacker, defender)`` to the sample ids mined with
     that role (see :func:`role_sets`); ties count half.
+
+    Parameters
+    ----------
+    per_image_scores : xarray.DataArray
+        ``(sample, model)`` per-image scores, higher is better.
+    role_sets : mapping of {tuple of 2 str: sequence of str}
+        ``(attacker, defender)`` to sample ids.
+    counts : numpy.ndarray or None, optional
+        ``(..., sample)`` image weights; None weighs every image 1.
+    tie_tol : float, optional
+        Score differences up to this count as a tie.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., M, M)`` float64 in [0, 1], rows attackers, columns defenders; NaN where not met.
+
+    References
+    ----------
+    .. [1] H. Wang, T. Chen, Z. Wang and K. Ma, "I Am Going MAD: Maximum Discrepancy Competition for
+           Comparing Classifiers Adaptively," ICLR 2020. arXiv:2002.10648
     """
     scores = per_image_scores.transpose("sample", "model")
     models = [str(m) for m in scores["model"].values]
@@ -164,7 +252,23 @@ def attack_success(
 
 
 def role_sets(result: xr.Dataset) -> dict[tuple[str, str], list[str]]:
-    """``{(attacker, defender): sample ids}`` of an ``ijcv2021`` mining result (its ``pick_defender``)."""
+    """``{(attacker, defender): sample ids}`` of an ``ijcv2021`` mining result (its ``pick_defender``).
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A mining result of two models mined with ``protocol="ijcv2021"``.
+
+    Returns
+    -------
+    dict of {tuple of 2 str: list of str}
+        Selected sample ids per ``(attacker, defender)``.
+
+    Raises
+    ------
+    MdcError
+        ``result`` has no ``pick_defender`` (it was not mined with ``ijcv2021``).
+    """
     if "pick_defender" not in result:
         raise MdcError("This mining result records no defenders; mine it with protocol='ijcv2021'.")
     models = list(result.attrs.get("group_ss") or result.attrs.get("group_sod") or [])
@@ -193,6 +297,21 @@ def bootstrap_mad_ranking(
     multinomial count per image) and recomputes every pair's accuracy, and
     attack outcome, on the images of its own set that were drawn.
 
+    Parameters
+    ----------
+    per_image_scores : xarray.DataArray
+        ``(sample, model)`` per-image scores against ground truth, higher is better.
+    pair_sets : mapping of {tuple of 2 str: sequence of str}
+        Each pair's mined sample ids (:func:`pair_accuracy`).
+    role_sets : mapping of {tuple of 2 str: sequence of str} or None, optional
+        ``(attacker, defender)`` sample ids (:func:`role_sets`); adds the gMAD scores.
+    n_boot : int, optional
+        Bootstrap replicates.
+    seed : int, optional
+        Seeds the resampling.
+    ci : float, optional
+        Interval coverage in (0, 1).
+
     Returns
     -------
     xr.Dataset
@@ -200,6 +319,11 @@ def bootstrap_mad_ranking(
         ``mad_ci_low``/``mad_ci_high``, and with ``role_sets``
         ``aggressiveness``, ``resistance`` and their intervals; ``accuracy``
         ``(model, opponent)`` is ``A``.
+
+    Raises
+    ------
+    MdcError
+        ``pair_sets`` is empty, or a set names a model or image without per-image scores.
     """
     if not pair_sets:
         raise MdcError("No MAD sets to rank from; mine each pair first and pass {(a, b): sample ids}.")

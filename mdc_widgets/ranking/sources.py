@@ -46,6 +46,16 @@ RANKING_COLUMNS = [
 def components(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
     """Connected groups of models: models compared directly or through others (union-find), each sorted.
 
+    Parameters
+    ----------
+    pairs : iterable of tuple of 2 str
+        Compared model pairs.
+
+    Returns
+    -------
+    list of list of str
+        The groups, each sorted, in the order of their first model.
+
     Examples
     --------
     >>> components([("a", "b"), ("c", "d"), ("b", "e")])
@@ -94,6 +104,16 @@ def comparison_samples(
         The predicted models: pairs with another model are left out.
     sample_ids : sequence of str, optional
         The pool's ids in pool order.
+
+    Returns
+    -------
+    dict of {tuple of 2 str: list of str}
+        ``(model_a, model_b)`` to the sample ids the pair is compared on.
+
+    Raises
+    ------
+    MdcError
+        ``on`` is not ``"labeled"``, ``"selected"`` or ``"pool"``.
 
     Examples
     --------

@@ -64,7 +64,19 @@ class AppState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppState:
-        """The state from :meth:`to_dict`'s dict; unknown keys (a newer version's) are ignored."""
+        """The state from :meth:`to_dict`'s dict; unknown keys (a newer version's) are ignored.
+
+        Parameters
+        ----------
+        data : dict of {str: object}
+            A dict from :meth:`to_dict` (read back from JSON); ``version`` and
+            unknown keys are ignored.
+
+        Returns
+        -------
+        AppState
+            The state, ``label_pair`` entries as str.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         state = cls(**{k: v for k, v in data.items() if k in names})
         if state.label_pair is not None:
@@ -78,6 +90,18 @@ def _path(store: str | Path) -> Path:
 
 def save_app_state(store: str | Path, state: AppState) -> Path:
     """Write ``state`` to ``<store>/app_state.json`` atomically (temp file + rename); returns the path.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The prediction store folder.
+    state : AppState
+        What to save.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<store>/app_state.json``.
 
     Examples
     --------
@@ -97,6 +121,16 @@ def load_app_state(store: str | Path) -> AppState | None:
 
     A damaged file must not stop the app from opening: the user just starts
     from a fresh screen.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        The prediction store folder.
+
+    Returns
+    -------
+    AppState or None
+        The saved state; None without a readable ``app_state.json``.
     """
     path = _path(store)
     if not path.exists():
@@ -110,6 +144,19 @@ def load_app_state(store: str | Path) -> AppState | None:
 
 def describe_app_state(state: AppState | None, result_found: bool = True) -> str:
     """One sentence for people saying what was restored.
+
+    Parameters
+    ----------
+    state : AppState or None
+        The restored state; None gives ``""``.
+    result_found : bool, optional
+        Whether the state's ``result_key`` is still in the store; if not, only
+        the competition settings are said to be restored.
+
+    Returns
+    -------
+    str
+        ``"Restored: ..."``, or ``""`` when nothing was restored.
 
     Examples
     --------

@@ -191,7 +191,26 @@ def mad_ss(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_mad_ss` on these predictions."""
+    """:func:`score_mad_ss` on these predictions.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output of the competitors.
+    ss_models : sequence of str or None, optional
+        The two SS models (default the first two).
+    discrepancy : xarray.DataArray or None, optional
+        A precomputed ``compute_discrepancies`` result.
+    downsample : int, optional
+        Score at reduced resolution (an integer factor).
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = more disagreement.
+    """
     return score_mad_ss(StrategyInputs(predictions=predictions, device=device), ss_models, discrepancy, downsample)
 
 
@@ -203,7 +222,28 @@ def mad_sod(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_mad_sod` on these predictions."""
+    """:func:`score_mad_sod` on these predictions.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output of the competitors.
+    sod_models : sequence of str or None, optional
+        The two SOD models (default the first two).
+    discrepancy : xarray.DataArray or None, optional
+        A precomputed ``compute_discrepancies`` result.
+    sod_measure : {"iou", "mae"}, optional
+        The measure of SOD pairs.
+    downsample : int, optional
+        Score at reduced resolution (an integer factor).
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = more disagreement.
+    """
     inputs = StrategyInputs(predictions=predictions, device=device)
     return score_mad_sod(inputs, sod_models, discrepancy, sod_measure, downsample)
 
@@ -216,7 +256,28 @@ def mad_cross(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_mad_cross` on these predictions."""
+    """:func:`score_mad_cross` on these predictions.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output of the competitors.
+    ss_models : sequence of str or None, optional
+        The SS model (default the first).
+    sod_models : sequence of str or None, optional
+        The SOD model (default the first).
+    discrepancy : xarray.DataArray or None, optional
+        A precomputed ``compute_discrepancies`` result.
+    downsample : int, optional
+        Score at reduced resolution (an integer factor).
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = more disagreement.
+    """
     inputs = StrategyInputs(predictions=predictions, device=device)
     return score_mad_cross(inputs, ss_models, sod_models, discrepancy, downsample)
 
@@ -231,6 +292,31 @@ def mad_joint(
     downsample: int = 1,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_mad_joint` on these predictions."""
+    """:func:`score_mad_joint` on these predictions.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output of the competitors.
+    ss_models : sequence of str or None, optional
+        The two SS models (default the first two).
+    sod_models : sequence of str or None, optional
+        The two SOD models (default the first two).
+    weights : Weights or dict or tuple or None, optional
+        ``mining.Weights``, a dict or an ``(ss, sod, cross)`` triple; None: equal.
+    discrepancy : xarray.DataArray or None, optional
+        A precomputed ``compute_discrepancies`` result.
+    sod_measure : {"iou", "mae"}, optional
+        The measure of SOD pairs.
+    downsample : int, optional
+        Score at reduced resolution (an integer factor).
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = more disagreement.
+    """
     inputs = StrategyInputs(predictions=predictions, device=device)
     return score_mad_joint(inputs, ss_models, sod_models, weights, discrepancy, sod_measure, downsample)

@@ -47,7 +47,8 @@ def mutual_information(member_probs: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    member_probs : ``(M, n, C, H, W)`` (or ``(M, n, 1, H, W)`` saliency) of M models
+    member_probs : torch.Tensor
+        ``(M, n, C, H, W)`` (or ``(M, n, 1, H, W)`` saliency) of M models.
 
     Returns
     -------
@@ -83,6 +84,20 @@ def pixel_cross_entropy(probs: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     ``labels`` are class indices ``(n, H, W)`` (SOD: 0 / 1); indices outside
     the classes (e.g. 255, the VOC ignore label) are masked out.
 
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(n, C, H, W)`` class probabilities, or SOD saliency ``(n, 1, H, W)`` / ``(n, H, W)``.
+    labels : torch.Tensor
+        ``(n, H, W)`` integer class indices.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        ``(n, H, W)`` per-pixel loss, >= 0.
+    mask : torch.Tensor
+        ``(n, H, W)`` bool, the pixels whose label is a class.
+
     Examples
     --------
     >>> p = torch.tensor([[[[0.9, 0.2]], [[0.1, 0.8]]]])  # (1, 2, 1, 2)
@@ -102,6 +117,24 @@ def pixel_focal_loss(
     The focal weight shrinks the loss of confidently right pixels, so an image
     scores high only where the model is wrong or unsure (Lin et al., 2017).
 
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(n, C, H, W)`` class probabilities, or SOD saliency ``(n, 1, H, W)`` / ``(n, H, W)``.
+    labels : torch.Tensor
+        ``(n, H, W)`` integer class indices.
+    alpha : float, optional
+        The constant factor.
+    gamma : float, optional
+        The focusing exponent (0: cross-entropy times ``alpha``).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        ``(n, H, W)`` per-pixel loss, >= 0.
+    mask : torch.Tensor
+        ``(n, H, W)`` bool, the pixels whose label is a class.
+
     Examples
     --------
     >>> p = torch.tensor([[[[0.9]], [[0.1]]]])
@@ -115,6 +148,18 @@ def pixel_focal_loss(
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of ``(n, ...)`` values per image over the masked pixels; NaN where none is masked.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        ``(n, ...)`` per-pixel values.
+    mask : torch.Tensor or None, optional
+        ``(n, ...)`` bool, the pixels to include; None: all.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` float64.
 
     Examples
     --------
@@ -135,6 +180,20 @@ def top_fraction_mean(values: torch.Tensor, mask: torch.Tensor | None = None, fr
     ``fraction=1`` is :func:`masked_mean`; the count is rounded up, so at least
     one pixel is kept.
 
+    Parameters
+    ----------
+    values : torch.Tensor
+        ``(n, ...)`` per-pixel values.
+    mask : torch.Tensor or None, optional
+        ``(n, ...)`` bool, the pixels to include; None: all.
+    fraction : float, optional
+        The share of each image's masked values to average, in (0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` float64, NaN where no pixel is masked.
+
     Examples
     --------
     >>> top_fraction_mean(torch.tensor([[1.0, 2.0, 3.0, 10.0]]), fraction=0.5).tolist()
@@ -154,6 +213,29 @@ def top_fraction_mean(values: torch.Tensor, mask: torch.Tensor | None = None, fr
 def u2pl_alpha(alpha_0: float, step: int, total_steps: int) -> float:
     """U2PL's share of unreliable pixels (percent) at ``step`` of ``total_steps``: ``alpha_0 * (1 - t / T)``.
 
+    Parameters
+    ----------
+    alpha_0 : float
+        The initial share in percent (U2PL: 20).
+    step : int
+        The current step, clipped to ``0..total_steps``.
+    total_steps : int
+        The number of steps ``T``, > 0.
+
+    Returns
+    -------
+    float
+        The share in percent, from ``alpha_0`` down to 0.
+
+    References
+    ----------
+    .. [1] Y. Wang, H. Wang, Y. Shen, J. Fei, W. Li, G. Jin, L. Wu, R. Zhao and X. Le, "Semi-supervised
+           semantic segmentation using unreliable pseudo-labels," CVPR 2022, pp. 4248-4257.
+           arXiv:2203.03884
+    .. [2] H. Wang, Y. Wang, Y. Shen, J. Fan, Y. Wang and Z. Zhang, "Using unreliable pseudo-labels for
+           label-efficient semantic segmentation," International Journal of Computer Vision, 2024.
+           https://doi.org/10.1007/s11263-024-02229-x
+
     Examples
     --------
     >>> u2pl_alpha(20.0, 0, 80), u2pl_alpha(20.0, 40, 80), u2pl_alpha(20.0, 80, 80)
@@ -170,6 +252,18 @@ def entropy_histogram(entropy: torch.Tensor, mask: torch.Tensor | None = None) -
     Entropy maps are stored as float16, whose non-negative values sort like
     their bit patterns, so these counts give the exact pool-wide percentile
     from one streaming pass, whatever the pool's size.
+
+    Parameters
+    ----------
+    entropy : torch.Tensor
+        Entropy values in [0, 1], any shape (clipped to [0, 1]).
+    mask : torch.Tensor or None, optional
+        bool, the shape of ``entropy``: the values to count; None: all.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(_FLOAT16_ONE + 1,)`` int64 counts on the CPU, indexed by float16 bit pattern.
     """
     bits = entropy.clamp(0, 1).to(torch.float16).view(torch.int16).long()
     if mask is not None:
@@ -181,6 +275,18 @@ def percentile_from_histogram(histogram: torch.Tensor, percent: float) -> float:
     """The ``percent`` percentile of the values a float16 :func:`entropy_histogram` counted.
 
     Linear interpolation between order statistics, as ``numpy.percentile``.
+
+    Parameters
+    ----------
+    histogram : torch.Tensor
+        Counts from :func:`entropy_histogram` (summed over batches).
+    percent : float
+        In [0, 100] (clipped).
+
+    Returns
+    -------
+    float
+        The percentile, NaN for an empty histogram.
 
     Examples
     --------
@@ -204,6 +310,29 @@ def percentile_from_histogram(histogram: torch.Tensor, percent: float) -> float:
 def unreliable_ratio(entropy: torch.Tensor, threshold: float, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per image, the fraction of pixels with entropy ``>= threshold`` (U2PL's unreliable pixels).
 
+    Parameters
+    ----------
+    entropy : torch.Tensor
+        ``(n, ...)`` normalised entropy in [0, 1].
+    threshold : float
+        The entropy from which a pixel is unreliable (U2PL: the pool's ``100 - alpha`` percentile).
+    mask : torch.Tensor or None, optional
+        ``(n, ...)`` bool, the pixels to include; None: all.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` float64 in [0, 1], NaN where no pixel is masked.
+
+    References
+    ----------
+    .. [1] Y. Wang, H. Wang, Y. Shen, J. Fei, W. Li, G. Jin, L. Wu, R. Zhao and X. Le, "Semi-supervised
+           semantic segmentation using unreliable pseudo-labels," CVPR 2022, pp. 4248-4257.
+           arXiv:2203.03884
+    .. [2] H. Wang, Y. Wang, Y. Shen, J. Fan, Y. Wang and Z. Zhang, "Using unreliable pseudo-labels for
+           label-efficient semantic segmentation," International Journal of Computer Vision, 2024.
+           https://doi.org/10.1007/s11263-024-02229-x
+
     Examples
     --------
     >>> unreliable_ratio(torch.tensor([[0.1, 0.5, 0.9, 0.95]]), 0.85).tolist()
@@ -218,6 +347,18 @@ def dominant_class_index(labels: torch.Tensor, num_classes: int) -> torch.Tensor
 
     The tensor counterpart of ``mining.dominant_class`` (which reads a stored
     model's maps from an ``xr.Dataset``).
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        ``(n, H, W)`` integer labels in ``0..num_classes-1``.
+    num_classes : int
+        ``C``, background (0) included.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` int64 class indices.
 
     Examples
     --------

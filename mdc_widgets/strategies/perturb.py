@@ -55,11 +55,15 @@ def random_occlusion(
 
     Parameters
     ----------
-    images : ``(n, 3, H, W)`` float in [0, 1]
-    size_fraction : the rectangle's side as a fraction of the image's side,
-        or a ``(low, high)`` range drawn per image
-    generator : seeds the positions, sizes and colours
-    return_mask : also return the ``(n, H, W)`` bool mask of painted pixels
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    size_fraction : float or tuple of 2 float, optional
+        The rectangle's side as a fraction of the image's side,
+        or a ``(low, high)`` range drawn per image.
+    generator : torch.Generator or None, optional
+        Seeds the positions, sizes and colours.
+    return_mask : bool, optional
+        Also return the ``(n, H, W)`` bool mask of painted pixels.
 
     Examples
     --------
@@ -103,12 +107,33 @@ def hide_and_seek(
 
     Parameters
     ----------
-    images : ``(n, 3, H, W)`` float in [0, 1]
-    grid_size : patches per side (H and W need not be multiples of it)
-    hide_prob : probability that a patch is hidden
-    fill : grey level or RGB triple in [0, 1]
-    generator : seeds which patches are hidden
-    return_mask : also return the ``(n, H, W)`` bool mask of hidden pixels
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    grid_size : int, optional
+        Patches per side (H and W need not be multiples of it).
+    hide_prob : float, optional
+        Probability that a patch is hidden.
+    fill : float or sequence of float, optional
+        Grey level or RGB triple in [0, 1].
+    generator : torch.Generator or None, optional
+        Seeds which patches are hidden.
+    return_mask : bool, optional
+        Also return the ``(n, H, W)`` bool mask of hidden pixels.
+
+    Returns
+    -------
+    torch.Tensor or tuple of torch.Tensor
+        The hidden images, the shape of ``images``; with ``return_mask`` also the mask.
+
+    Raises
+    ------
+    MdcError
+        ``grid_size`` is below 1 or above the shorter image side.
+
+    References
+    ----------
+    .. [1] K. K. Singh and Y. J. Lee, "Hide-and-Seek: Forcing a network to be meticulous for
+           weakly-supervised object and action localization," ICCV 2017, pp. 3544-3553. arXiv:1704.04232
 
     Examples
     --------
@@ -134,6 +159,18 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     The kernel sums to one, so the blur moves intensity around without adding
     or removing any (the image mean is kept up to the border reflection).
 
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    sigma : float, optional
+        Standard deviation in pixels, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        The blurred images, the shape of ``images``.
+
     Examples
     --------
     >>> x = torch.zeros(1, 3, 9, 9); x[..., 4, 4] = 1.0
@@ -146,6 +183,23 @@ def gaussian_blur(images: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
 
 def pool_mean_pixel(pool: Pool, batch_size: int = 256) -> torch.Tensor:
     """The mean RGB pixel ``(3,)`` in [0, 1] over the valid images of a pool, streamed batch by batch.
+
+    Parameters
+    ----------
+    pool : Pool
+        The pool (``read_images``, ``sample_ids``).
+    batch_size : int, optional
+        Images read at once.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(3,)`` float32.
+
+    Raises
+    ------
+    MdcError
+        No image of the pool could be read.
 
     Examples
     --------
@@ -199,6 +253,28 @@ def perturb(
 ) -> torch.Tensor:
     """Apply a perturbation of :data:`PERTURBATIONS` by name.
 
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    perturbation : {"occlusion", "hide_and_seek", "blur"}
+        A key of :data:`PERTURBATIONS`.
+    generator : torch.Generator or None, optional
+        Seeds the random perturbations.
+    **params : object
+        The perturbation's parameters (``size_fraction``; ``grid_size``,
+        ``hide_prob``, ``fill``; ``sigma``).
+
+    Returns
+    -------
+    torch.Tensor
+        The perturbed images, the shape of ``images``.
+
+    Raises
+    ------
+    MdcError
+        ``perturbation`` is not a key of :data:`PERTURBATIONS`.
+
     Examples
     --------
     >>> perturb(torch.zeros(1, 3, 4, 4), "blur", sigma=1.0).shape
@@ -216,6 +292,22 @@ def preview_perturbation(
 
     Takes what ``Pool.read_images`` returns (``(n, H, W, 3)`` uint8) or
     ``(n, 3, H, W)`` float tensors; the same seed gives the same perturbation.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or torch.Tensor
+        ``(n, H, W, 3)`` uint8 or ``(n, 3, H, W)`` float in [0, 1].
+    perturbation : {"occlusion", "hide_and_seek", "blur"}
+        A key of :data:`PERTURBATIONS`.
+    seed : int, optional
+        Seeds the perturbation.
+    **params : object
+        The perturbation's parameters, as for :func:`perturb`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, H, W, 3)`` uint8.
 
     Examples
     --------

@@ -37,6 +37,16 @@ __all__ = [
 def takes_inputs(func: Callable[..., Any]) -> bool:
     """Whether ``func`` is a strategy of the form ``func(inputs, **params)`` (its first parameter is ``inputs``).
 
+    Parameters
+    ----------
+    func : callable
+        A strategy function.
+
+    Returns
+    -------
+    bool
+        True for ``func(inputs, ...)``, False for the keyword form.
+
     Examples
     --------
     >>> takes_inputs(lambda inputs, model=None: None), takes_inputs(lambda pool=None, **_: None)
@@ -61,16 +71,22 @@ class UnknownStrategyError(MdcError, KeyError):
 class Strategy:
     """A registered strategy.
 
-    Attributes
+    Parameters
     ----------
-    name : registry key
-    func : ``func(inputs: StrategyInputs, **params) -> xr.DataArray (sample,)``, higher = harder
-    needs_labels : it compares predictions with ground truth
-    needs_models : how many models it scores with (an int: at least that
-        many), or a phrase such as ``"2 ss"`` or ``"2+ same task"``
-    description : one line for menus
-    needs_modules : it runs the competitors' networks (on perturbed images, or
-        for Grad-CAM), not only their stored predictions
+    name : str
+        Registry key.
+    func : callable
+        ``func(inputs: StrategyInputs, **params) -> xr.DataArray (sample,)``, higher = harder.
+    needs_labels : bool
+        It compares predictions with ground truth.
+    needs_models : int or str
+        How many models it scores with (an int: at least that
+        many), or a phrase such as ``"2 ss"`` or ``"2+ same task"``.
+    description : str
+        One line for menus.
+    needs_modules : bool, optional
+        It runs the competitors' networks (on perturbed images, or
+        for Grad-CAM), not only their stored predictions.
     """
 
     name: str
@@ -111,6 +127,33 @@ def register_strategy(
 ) -> Strategy:
     """Register a strategy under ``name`` (``overwrite=True`` to replace one).
 
+    Parameters
+    ----------
+    name : str
+        The registry key.
+    func : callable
+        ``func(inputs, **params)`` (or a keyword form) returning ``(sample,)`` scores, higher = harder.
+    needs_labels : bool
+        It compares predictions with ground truth.
+    needs_models : int or str
+        At least this many models, or a phrase for menus (``"2 ss"``).
+    description : str
+        One line for menus.
+    needs_modules : bool, optional
+        It runs the competitors' networks, not only their stored predictions.
+    overwrite : bool, optional
+        Replace a strategy registered under ``name``.
+
+    Returns
+    -------
+    Strategy
+        The registered strategy.
+
+    Raises
+    ------
+    MdcError
+        ``name`` is taken (without ``overwrite``), or ``func`` is not callable.
+
     Examples
     --------
     >>> import numpy as np
@@ -132,12 +175,39 @@ def register_strategy(
 
 
 def list_strategies(needs_labels: bool | None = None) -> list[str]:
-    """Registered strategy names (only those that do or do not need labels, if asked), sorted."""
+    """Registered strategy names (only those that do or do not need labels, if asked), sorted.
+
+    Parameters
+    ----------
+    needs_labels : bool or None, optional
+        True: only strategies that need labels; False: only those that do not; None: all.
+
+    Returns
+    -------
+    list of str
+        Strategy names.
+    """
     return sorted(n for n, s in _REGISTRY.items() if needs_labels is None or s.needs_labels == needs_labels)
 
 
 def get_strategy(name: str) -> Strategy:
-    """The registered strategy ``name``; :class:`UnknownStrategyError` lists the known ones."""
+    """The registered strategy ``name``; :class:`UnknownStrategyError` lists the known ones.
+
+    Parameters
+    ----------
+    name : str
+        A registered name.
+
+    Returns
+    -------
+    Strategy
+        The strategy.
+
+    Raises
+    ------
+    UnknownStrategyError
+        ``name`` is not registered.
+    """
     if name not in _REGISTRY:
         raise UnknownStrategyError(f"Unknown strategy {name!r}; choose one of {list_strategies()}.")
     return _REGISTRY[name]
@@ -160,7 +230,7 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
     strategy : str or Strategy or callable
         A registered name, a :class:`Strategy`, or a plain function
         ``func(inputs, **params)``.
-    **inputs
+    **inputs : object
         The uniform inputs (:data:`UNIFORM_INPUTS`: ``pool``, ``predictions``,
         ``models``, ``ground_truth``, ``seed``, ...), from which one
         :class:`StrategyInputs` is built, and the strategy's own parameters
@@ -172,6 +242,13 @@ def score_pool(strategy: str | Strategy | Callable[..., xr.DataArray], **inputs:
     xr.DataArray
         ``(sample,)`` float scores (NaN for images that could not be scored),
         named after the strategy.
+
+    Raises
+    ------
+    MdcError
+        Labels or models the strategy needs are missing, a parameter is
+        unknown, or the strategy returns no ``(sample,)`` DataArray
+        (:class:`UnknownStrategyError` for an unknown name).
 
     Examples
     --------

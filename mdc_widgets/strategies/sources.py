@@ -39,7 +39,20 @@ def _as_numpy(values: Any) -> np.ndarray:
 
 
 def batch_generator(seed: int, start: int) -> torch.Generator:
-    """A CPU generator for the batch starting at ``start``: a run reproduces for the same seed and batch size."""
+    """A CPU generator for the batch starting at ``start``: a run reproduces for the same seed and batch size.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    start : int
+        The batch's first image.
+
+    Returns
+    -------
+    torch.Generator
+        A CPU generator seeded from ``(seed, start)``.
+    """
     state = np.random.SeedSequence([int(seed), int(start)]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state))
 
@@ -68,6 +81,15 @@ class StrategyInputs:
         (:data:`DEFAULT_BATCH_SIZE`, fewer for Grad-CAM erasing).
     device : str, optional
         Where to compute (``"auto"``: CUDA when present).
+    _stored : dict, optional
+        Internal: stored arrays opened so far, by model; not for callers.
+    _aligned_truth : xarray.Dataset, optional
+        Internal: ``ground_truth`` aligned to the scored samples; not for callers.
+
+    Raises
+    ------
+    MdcError
+        ``batch_size`` < 1, or the pool and the predictions hold different numbers of images.
 
     Examples
     --------
@@ -103,6 +125,15 @@ class StrategyInputs:
     # ---- what is there -------------------------------------------------------------------------
     @property
     def sample_ids(self) -> np.ndarray:
+        """``(sample,)`` ids of the scored images: the predictions', else the pool's, else the given probabilities'.
+
+        Bare probability arrays get ``sample-000000``, ... .
+
+        Raises
+        ------
+        MdcError
+            There is neither a pool, nor predictions, nor probabilities.
+        """
         if self.predictions is not None:
             return np.asarray(self.predictions["sample"].values)
         if self.pool is not None:
@@ -116,18 +147,41 @@ class StrategyInputs:
 
     @property
     def n(self) -> int:
+        """Number of scored images."""
         if self.predictions is not None:
             return int(self.predictions.sizes["sample"])
         return len(self.sample_ids)
 
     def batches(self, default_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[int, int]]:
-        """``(start, stop)`` of each batch: ``batch_size`` images, or ``default_size`` when it is None."""
+        """``(start, stop)`` of each batch: ``batch_size`` images, or ``default_size`` when it is None.
+
+        Parameters
+        ----------
+        default_size : int, optional
+            The batch size when ``batch_size`` is None.
+
+        Yields
+        ------
+        tuple of 2 int
+            ``(start, stop)``.
+        """
         size = self.batch_size or default_size
         for start in range(0, self.n, size):
             yield start, min(start + size, self.n)
 
     def model_names(self, task: str | None = None) -> list[str]:
-        """Every model available (given probabilities, stored predictions, competitors), first seen first."""
+        """Every model available (given probabilities, stored predictions, competitors), first seen first.
+
+        Parameters
+        ----------
+        task : {"ss", "sod"} or None, optional
+            Only models of this task; None: all.
+
+        Returns
+        -------
+        list of str
+            Model names.
+        """
         names: list[str] = []
         for name in [*self.probabilities, *self._stored_names(), *map(_name, self.models)]:
             if name not in names and (task is None or self._task_or_none(name) == task):
@@ -144,13 +198,41 @@ class StrategyInputs:
         return [] if self.predictions is None else [str(m) for m in self.predictions["model"].values]
 
     def competitor(self, name: str) -> Any | None:
-        """The live competitor called ``name`` among ``models``, if one was passed."""
+        """The live competitor called ``name`` among ``models``, if one was passed.
+
+        Parameters
+        ----------
+        name : str
+            A model name.
+
+        Returns
+        -------
+        Competitor or None
+            The competitor, or None when ``name`` was not passed as an object.
+        """
         for model in self.models:
             if not isinstance(model, str) and model.name == name:
                 return model
         return None
 
     def task(self, name: str) -> str:
+        """``"ss"`` or ``"sod"`` of a model: its competitor's, its stored predictions', or its probabilities' shape.
+
+        Parameters
+        ----------
+        name : str
+            A model among the inputs.
+
+        Returns
+        -------
+        str
+            ``"ss"`` or ``"sod"`` (probabilities with one channel, or ``(n, H, W)``, are SOD).
+
+        Raises
+        ------
+        UnknownModelError
+            ``name`` is not among the inputs.
+        """
         comp = self.competitor(name)
         if comp is not None:
             return comp.task
@@ -165,6 +247,19 @@ class StrategyInputs:
         )
 
     def classes(self, name: str) -> tuple[str, ...]:
+        """Class names of a model; SOD models have ``("background", "salient")``.
+
+        Parameters
+        ----------
+        name : str
+            A model among the inputs.
+
+        Returns
+        -------
+        tuple of str
+            The competitor's or the store's names; for bare SS probabilities
+            the channel indices as text.
+        """
         comp = self.competitor(name)
         if comp is not None:
             return tuple(comp.classes)
@@ -177,7 +272,26 @@ class StrategyInputs:
         return tuple(str(c) for c in range(self.probabilities[name].shape[1]))
 
     def choose_model(self, model: Any = None, task: str | None = None) -> str:
-        """The model a one-model strategy scores: ``model`` if given, else the first available (of ``task``)."""
+        """The model a one-model strategy scores: ``model`` if given, else the first available (of ``task``).
+
+        Parameters
+        ----------
+        model : str or Competitor or None, optional
+            The model asked for (a Competitor is added to ``models``); None: the first available.
+        task : {"ss", "sod"} or None, optional
+            Without ``model``: the first model of this task.
+
+        Returns
+        -------
+        str
+            The model's name.
+
+        Raises
+        ------
+        MdcError
+            No model (of ``task``) is available; an unknown ``model`` raises
+            ``UnknownModelError`` (from :meth:`task`).
+        """
         if model is not None:
             name = _name(model)
             if not isinstance(model, str) and self.competitor(name) is None:
@@ -191,6 +305,23 @@ class StrategyInputs:
         return names[0]
 
     def live_competitor(self, name: str) -> Any:
+        """The competitor ``name`` ready to run on the pool's images, moved to the inputs' device.
+
+        Parameters
+        ----------
+        name : str
+            A model passed as a Competitor in ``models``.
+
+        Returns
+        -------
+        Competitor
+            The competitor, with its torch module.
+
+        Raises
+        ------
+        MdcError
+            ``name`` was not passed as a Competitor with a module, or there is no pool.
+        """
         comp = self.competitor(name)
         if comp is None or getattr(comp, "module", None) is None:
             raise MdcError(
@@ -211,7 +342,27 @@ class StrategyInputs:
 
     # ---- batches -------------------------------------------------------------------------------
     def images(self, start: int, stop: int) -> tuple[torch.Tensor, np.ndarray]:
-        """``(b, 3, H, W)`` float images in [0, 1] on the device and which of them decoded."""
+        """``(b, 3, H, W)`` float images in [0, 1] on the device and which of them decoded.
+
+        Parameters
+        ----------
+        start : int
+            First image of the batch (a position in the scored images).
+        stop : int
+            One past the batch's last image.
+
+        Returns
+        -------
+        images : torch.Tensor
+            ``(b, 3, H, W)`` float32 in [0, 1] on the device.
+        valid : numpy.ndarray
+            ``(b,)`` bool, the images that decoded.
+
+        Raises
+        ------
+        MdcError
+            There is no pool.
+        """
         if self.pool is None:
             raise MdcError("This strategy needs the images; pass pool=.")
         images, valid = self.pool.read_images(start, stop)
@@ -219,7 +370,30 @@ class StrategyInputs:
         return x, np.asarray(valid, bool)
 
     def probabilities_of(self, name: str, start: int, stop: int) -> tuple[torch.Tensor, np.ndarray]:
-        """``(b, C, H, W)`` probabilities of a model (SOD ``(b, 1, H, W)``) and the valid images of the batch."""
+        """``(b, C, H, W)`` probabilities of a model (SOD ``(b, 1, H, W)``) and the valid images of the batch.
+
+        Parameters
+        ----------
+        name : str
+            A model among the inputs.
+        start : int
+            First image of the batch (a position in the scored images).
+        stop : int
+            One past the batch's last image.
+
+        Returns
+        -------
+        probabilities : torch.Tensor
+            ``(b, C, H, W)`` (SOD ``(b, 1, H, W)``) float32 in [0, 1] on the device,
+            from the given probabilities, the store, or the live competitor.
+        valid : numpy.ndarray
+            ``(b,)`` bool, the images that could be scored.
+
+        Raises
+        ------
+        MdcError
+            The model has neither given nor stored probabilities, and cannot be run live.
+        """
         valid = self.valid[start:stop]
         if name in self.probabilities:
             values = torch.as_tensor(np.ascontiguousarray(_as_numpy(self.probabilities[name])[start:stop])).float()
@@ -265,7 +439,24 @@ class StrategyInputs:
             return None
 
     def entropy_of(self, name: str, start: int, stop: int) -> tuple[torch.Tensor, np.ndarray]:
-        """``(b, H, W)`` normalised entropy of a model: the stored map, else computed from its probabilities."""
+        """``(b, H, W)`` normalised entropy of a model: the stored map, else computed from its probabilities.
+
+        Parameters
+        ----------
+        name : str
+            A model among the inputs.
+        start : int
+            First image of the batch (a position in the scored images).
+        stop : int
+            One past the batch's last image.
+
+        Returns
+        -------
+        entropy : torch.Tensor
+            ``(b, H, W)`` float32 in [0, 1] on the device.
+        valid : numpy.ndarray
+            ``(b,)`` bool, the images that could be scored.
+        """
         if (
             self.predictions is not None
             and "entropy" in self.predictions
@@ -280,7 +471,27 @@ class StrategyInputs:
         return normalized_entropy(probs), valid
 
     def labels(self, task: str, start: int, stop: int) -> torch.Tensor:
-        """Ground-truth class indices ``(b, H, W)``: SS classes (255 = ignore), SOD 0 / 1."""
+        """Ground-truth class indices ``(b, H, W)``: SS classes (255 = ignore), SOD 0 / 1.
+
+        Parameters
+        ----------
+        task : {"ss", "sod"}
+            Which ground truth: ``semantic`` (SS) or ``saliency`` (SOD, thresholded at 128).
+        start : int
+            First image of the batch (a position in the scored images).
+        stop : int
+            One past the batch's last image.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(b, H, W)`` int64 on the device.
+
+        Raises
+        ------
+        MdcError
+            There is no ground truth, it lacks the task's maps, or it lacks scored samples.
+        """
         if self.ground_truth is None:
             raise MdcError("This strategy compares predictions with labels; pass ground_truth= (or a labelled pool).")
         if self._aligned_truth is None:
@@ -313,7 +524,31 @@ class StrategyInputs:
 def scores_array(
     values: np.ndarray, inputs: StrategyInputs, valid: np.ndarray | None, name: str, **attrs: Any
 ) -> xr.DataArray:
-    """A strategy's result: ``(sample,)`` float64, NaN where the image could not be scored."""
+    """A strategy's result: ``(sample,)`` float64, NaN where the image could not be scored.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(n,)`` scores, one per scored image.
+    inputs : StrategyInputs
+        The inputs (for the sample ids).
+    valid : numpy.ndarray or None
+        ``(n,)`` bool; False scores NaN. None: every image valid.
+    name : str
+        The strategy's name (the array's name and ``strategy`` attr).
+    **attrs : object
+        Parameters to record as attrs (non-scalars as text, None dropped).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64.
+
+    Raises
+    ------
+    ShapeError
+        ``values`` is not ``(n,)``.
+    """
     values = np.asarray(values, np.float64)
     if values.shape != (inputs.n,):
         raise ShapeError(f"Strategy {name!r} produced {values.shape} scores for {inputs.n} images.")

@@ -53,6 +53,18 @@ def prediction_change(clean: torch.Tensor, perturbed: torch.Tensor) -> torch.Ten
     ``clean`` and ``perturbed`` are ``predict`` outputs: ``(n, C, H, W)``
     class probabilities or ``(n, 1, H, W)`` saliency.
 
+    Parameters
+    ----------
+    clean : torch.Tensor
+        ``(n, C, H, W)`` probabilities (or ``(n, 1, H, W)`` saliency) on the clean images.
+    perturbed : torch.Tensor
+        The same on the perturbed images.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` float64 in [0, 1].
+
     Examples
     --------
     >>> p = torch.zeros(1, 2, 2, 2); p[:, 1] = 1.0
@@ -81,7 +93,7 @@ def score_perturbation_stress(
         A name of :data:`mdc_widgets.strategies.perturb.PERTURBATIONS`.
     model : str or Competitor, optional
         The competitor (default the first in ``models``).
-    **params
+    **params : object
         The perturbation's parameters.
     """
     name = inputs.choose_model(model)
@@ -129,8 +141,13 @@ def score_hide_and_seek_stress(
         Patches per side.
     hide_prob : float, optional
         Probability that a patch is hidden.
-    fill : float or RGB triple, optional
+    fill : float or sequence of float or None, optional
         The fill colour in [0, 1]; default the pool's mean pixel (one extra pass).
+
+    References
+    ----------
+    .. [1] K. K. Singh and Y. J. Lee, "Hide-and-Seek: Forcing a network to be meticulous for
+           weakly-supervised object and action localization," ICCV 2017, pp. 3544-3553. arXiv:1704.04232
     """
     fill = pool_mean_pixel(inputs.pool) if fill is None and inputs.pool is not None else fill
     fill = fill if fill is not None else 0.5
@@ -190,13 +207,20 @@ def erase_until_flip(
 
     Parameters
     ----------
-    competitor : an SS Competitor with a torch module
-    images : ``(n, 3, H, W)`` float in [0, 1]
-    fraction : share of the original region erased per step
-    max_steps : the cap on erasures
-    fill : grey level or RGB triple in [0, 1]
-    layer : the Grad-CAM layer (default the competitor's ``cam_layer``)
-    return_steps : also return the images and erased masks after every step
+    competitor : Competitor
+        An SS Competitor with a torch module.
+    images : torch.Tensor
+        ``(n, 3, H, W)`` float in [0, 1].
+    fraction : float, optional
+        Share of the original region erased per step.
+    max_steps : int, optional
+        The cap on erasures.
+    fill : float or sequence of float, optional
+        Grey level or RGB triple in [0, 1].
+    layer : str or None, optional
+        The Grad-CAM layer (default the competitor's ``cam_layer``).
+    return_steps : bool, optional
+        Also return the images and erased masks after every step.
 
     Returns
     -------
@@ -207,6 +231,17 @@ def erase_until_flip(
         class; with ``return_steps``, ``images`` ``(max_steps + 1, n, H, W, 3)``
         uint8 (step 0 = clean) and ``masks`` ``(max_steps + 1, n, H, W)``
         bool (the pixels erased so far).
+
+    Raises
+    ------
+    MdcError
+        ``competitor`` is not an SS model, or ``max_steps`` < 1 or ``fraction`` outside (0, 1].
+
+    References
+    ----------
+    .. [1] Y. Wei, J. Feng, X. Liang, M.-M. Cheng, Y. Zhao and S. Yan, "Object region mining with
+           adversarial erasing: A simple classification to semantic segmentation approach," CVPR 2017,
+           pp. 6488-6496. https://doi.org/10.1109/CVPR.2017.687
     """
     from mdc_widgets.explain import grad_cam
 
@@ -293,10 +328,16 @@ def score_adversarial_erasing_depth(
         Share of the predicted region erased per step.
     max_steps : int, optional
         The cap on erasures.
-    fill : float or RGB triple, optional
+    fill : float or sequence of float or None, optional
         Fill colour in [0, 1]; default the pool's mean pixel (one extra pass).
     layer : str, optional
         Grad-CAM layer (default the competitor's ``cam_layer``, else its last conv).
+
+    References
+    ----------
+    .. [1] Y. Wei, J. Feng, X. Liang, M.-M. Cheng, Y. Zhao and S. Yan, "Object region mining with
+           adversarial erasing: A simple classification to semantic segmentation approach," CVPR 2017,
+           pp. 6488-6496. https://doi.org/10.1109/CVPR.2017.687
     """
     name = inputs.choose_model(model, task=None if model is not None else "ss")
     comp = inputs.live_competitor(name)
@@ -326,7 +367,32 @@ def perturbation_stress(
     device: str | None = "auto",
     **params: Any,
 ) -> xr.DataArray:
-    """:func:`score_perturbation_stress` on these inputs."""
+    """:func:`score_perturbation_stress` on these inputs.
+
+    Parameters
+    ----------
+    perturbation : {"occlusion", "hide_and_seek", "blur"}
+        A key of :data:`mdc_widgets.strategies.perturb.PERTURBATIONS`.
+    pool : Pool or None, optional
+        The images the competitor runs on.
+    models : sequence of Competitor, optional
+        Live competitors (with their torch modules).
+    model : str or Competitor or None, optional
+        The competitor to stress (default the first in ``models``).
+    seed : int, optional
+        Seeds the random perturbations (per batch, so a run reproduces).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to run (``"auto"``: CUDA when present).
+    **params : object
+        The perturbation's parameters.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = the prediction moved more; NaN for unreadable images.
+    """
     inputs = StrategyInputs(pool=pool, models=models, seed=seed, batch_size=batch_size, device=device)
     return score_perturbation_stress(inputs, perturbation, model, **params)
 
@@ -340,7 +406,30 @@ def occlusion_stress(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_occlusion_stress` on these inputs."""
+    """:func:`score_occlusion_stress` on these inputs.
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images the competitor runs on.
+    models : sequence of Competitor, optional
+        Live competitors (with their torch modules).
+    model : str or Competitor or None, optional
+        The competitor to stress (default the first in ``models``).
+    size_fraction : float, optional
+        The rectangle's side as a fraction of the image's side.
+    seed : int, optional
+        Seeds the random perturbations (per batch, so a run reproduces).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to run (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = the prediction moved more; NaN for unreadable images.
+    """
     inputs = StrategyInputs(pool=pool, models=models, seed=seed, batch_size=batch_size, device=device)
     return score_occlusion_stress(inputs, model, size_fraction)
 
@@ -356,7 +445,39 @@ def hide_and_seek_stress(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_hide_and_seek_stress` on these inputs."""
+    """:func:`score_hide_and_seek_stress` on these inputs.
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images the competitor runs on.
+    models : sequence of Competitor, optional
+        Live competitors (with their torch modules).
+    model : str or Competitor or None, optional
+        The competitor to stress (default the first in ``models``).
+    grid_size : int, optional
+        Patches per side.
+    hide_prob : float, optional
+        Probability that a patch is hidden.
+    fill : float or sequence of float or None, optional
+        Fill colour in [0, 1]; None: the pool's mean pixel (one extra pass).
+    seed : int, optional
+        Seeds the random perturbations (per batch, so a run reproduces).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to run (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = the prediction moved more; NaN for unreadable images.
+
+    References
+    ----------
+    .. [1] K. K. Singh and Y. J. Lee, "Hide-and-Seek: Forcing a network to be meticulous for
+           weakly-supervised object and action localization," ICCV 2017, pp. 3544-3553. arXiv:1704.04232
+    """
     inputs = StrategyInputs(pool=pool, models=models, seed=seed, batch_size=batch_size, device=device)
     return score_hide_and_seek_stress(inputs, model, grid_size, hide_prob, fill)
 
@@ -369,7 +490,28 @@ def blur_stress(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_blur_stress` on these inputs."""
+    """:func:`score_blur_stress` on these inputs.
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images the competitor runs on.
+    models : sequence of Competitor, optional
+        Live competitors (with their torch modules).
+    model : str or Competitor or None, optional
+        The competitor to stress (default the first in ``models``).
+    sigma : float, optional
+        Gaussian standard deviation in pixels.
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to run (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = the prediction moved more; NaN for unreadable images.
+    """
     inputs = StrategyInputs(pool=pool, models=models, batch_size=batch_size, device=device)
     return score_blur_stress(inputs, model, sigma)
 
@@ -385,6 +527,39 @@ def adversarial_erasing_depth(
     batch_size: int = ERASING_BATCH_SIZE,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_adversarial_erasing_depth` on these inputs."""
+    """:func:`score_adversarial_erasing_depth` on these inputs.
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images the competitor runs on.
+    models : sequence of Competitor, optional
+        Live competitors (with their torch modules).
+    model : str or Competitor or None, optional
+        The competitor to stress (default the first SS one in ``models``).
+    fraction : float, optional
+        Share of the predicted region erased per step.
+    max_steps : int, optional
+        The cap on erasures.
+    fill : float or sequence of float or None, optional
+        Fill colour in [0, 1]; None: the pool's mean pixel (one extra pass).
+    layer : str or None, optional
+        Grad-CAM layer (default the competitor's ``cam_layer``).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to run (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = fewer erasures flip the prediction.
+
+    References
+    ----------
+    .. [1] Y. Wei, J. Feng, X. Liang, M.-M. Cheng, Y. Zhao and S. Yan, "Object region mining with
+           adversarial erasing: A simple classification to semantic segmentation approach," CVPR 2017,
+           pp. 6488-6496. https://doi.org/10.1109/CVPR.2017.687
+    """
     inputs = StrategyInputs(pool=pool, models=models, batch_size=batch_size, device=device)
     return score_adversarial_erasing_depth(inputs, model, fraction, max_steps, fill, layer)

@@ -52,6 +52,16 @@ __all__ = [
 def score_random(inputs: StrategyInputs) -> xr.DataArray:
     """Uniform random scores, reproducible for ``inputs.seed``: the baseline every strategy must beat.
 
+    Parameters
+    ----------
+    inputs : StrategyInputs
+        Only ``seed`` and the number of images are used.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 uniform in [0, 1).
+
     Examples
     --------
     >>> inputs = StrategyInputs(probabilities={"m": np.zeros((3, 4, 4))}, seed=1, device="cpu")
@@ -165,6 +175,15 @@ def score_u2pl_unreliable(
         Initial share of unreliable pixels, in percent (U2PL: 20).
     step, total_steps : int, optional
         Where in the schedule the score is taken.
+
+    References
+    ----------
+    .. [1] Y. Wang, H. Wang, Y. Shen, J. Fei, W. Li, G. Jin, L. Wu, R. Zhao and X. Le, "Semi-supervised
+           semantic segmentation using unreliable pseudo-labels," CVPR 2022, pp. 4248-4257.
+           arXiv:2203.03884
+    .. [2] H. Wang, Y. Wang, Y. Shen, J. Fan, Y. Wang and Z. Zhang, "Using unreliable pseudo-labels for
+           label-efficient semantic segmentation," International Journal of Computer Vision, 2024.
+           https://doi.org/10.1007/s11263-024-02229-x
     """
     name = inputs.choose_model(model)
     alpha = u2pl_alpha(alpha_0, step, total_steps)
@@ -202,6 +221,11 @@ def score_ensemble_mutual_information(
     task : str, optional
         ``"ss"`` or ``"sod"``; default the task of the first member, or SS
         when two SS models are available.
+
+    Raises
+    ------
+    MdcError
+        Fewer than two models, models of two tasks, or SS models with different class lists.
     """
     if members is not None:
         names = [inputs.choose_model(m) for m in members]
@@ -237,6 +261,22 @@ def random_scores(
 ) -> xr.DataArray:
     """:func:`score_random` on these inputs.
 
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images (needed to run live competitors).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output (stored maps, entropy, probabilities).
+    probabilities : mapping of {str: array_like} or None, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    seed : int, optional
+        Seeds the scores.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 uniform in [0, 1).
+
     Examples
     --------
     >>> from types import SimpleNamespace
@@ -259,7 +299,34 @@ def loss_scores(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_loss` on these inputs (OHEM-style per-image loss against the labels)."""
+    """:func:`score_loss` on these inputs (OHEM-style per-image loss against the labels).
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images (needed to run live competitors).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output (stored maps, entropy, probabilities).
+    models : sequence of str or Competitor, optional
+        The models taking part (live Competitors or names).
+    ground_truth : xarray.Dataset or None, optional
+        ``semantic`` / ``saliency (sample, y, x)``; None: the pool's own.
+    probabilities : mapping of {str: array_like} or None, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    model : str or Competitor or None, optional
+        The model scored (default the first available).
+    top_fraction : float, optional
+        Average the hardest share of each image's pixels, in (0, 1] (1: all).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = harder; NaN for images that could not be scored.
+    """
     inputs = StrategyInputs(
         pool=pool,
         predictions=predictions,
@@ -284,7 +351,36 @@ def focal_scores(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_focal` on these inputs (mean focal loss per image)."""
+    """:func:`score_focal` on these inputs (mean focal loss per image).
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images (needed to run live competitors).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output (stored maps, entropy, probabilities).
+    models : sequence of str or Competitor, optional
+        The models taking part (live Competitors or names).
+    ground_truth : xarray.Dataset or None, optional
+        ``semantic`` / ``saliency (sample, y, x)``; None: the pool's own.
+    probabilities : mapping of {str: array_like} or None, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    model : str or Competitor or None, optional
+        The model scored (default the first available).
+    alpha : float, optional
+        The focal loss's constant factor.
+    gamma : float, optional
+        The focusing exponent.
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = harder; NaN for images that could not be scored.
+    """
     inputs = StrategyInputs(
         pool=pool,
         predictions=predictions,
@@ -306,7 +402,30 @@ def entropy_scores(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_entropy` on these inputs (mean normalised pixel entropy of one model)."""
+    """:func:`score_entropy` on these inputs (mean normalised pixel entropy of one model).
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images (needed to run live competitors).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output (stored maps, entropy, probabilities).
+    models : sequence of str or Competitor, optional
+        The models taking part (live Competitors or names).
+    probabilities : mapping of {str: array_like} or None, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    model : str or Competitor or None, optional
+        The model scored (default the first available).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = harder; NaN for images that could not be scored.
+    """
     inputs = StrategyInputs(
         pool=pool,
         predictions=predictions,
@@ -330,7 +449,45 @@ def u2pl_unreliable_scores(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_u2pl_unreliable` on these inputs (U2PL's unreliable-pixel ratio)."""
+    """:func:`score_u2pl_unreliable` on these inputs (U2PL's unreliable-pixel ratio).
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images (needed to run live competitors).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output (stored maps, entropy, probabilities).
+    models : sequence of str or Competitor, optional
+        The models taking part (live Competitors or names).
+    probabilities : mapping of {str: array_like} or None, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    model : str or Competitor or None, optional
+        The model scored (default the first available).
+    alpha_0 : float, optional
+        Initial share of unreliable pixels, percent.
+    step : int, optional
+        The current step ``t`` of the schedule.
+    total_steps : int, optional
+        The schedule's length ``T`` (> 0).
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = harder; NaN for images that could not be scored.
+
+    References
+    ----------
+    .. [1] Y. Wang, H. Wang, Y. Shen, J. Fei, W. Li, G. Jin, L. Wu, R. Zhao and X. Le, "Semi-supervised
+           semantic segmentation using unreliable pseudo-labels," CVPR 2022, pp. 4248-4257.
+           arXiv:2203.03884
+    .. [2] H. Wang, Y. Wang, Y. Shen, J. Fan, Y. Wang and Z. Zhang, "Using unreliable pseudo-labels for
+           label-efficient semantic segmentation," International Journal of Computer Vision, 2024.
+           https://doi.org/10.1007/s11263-024-02229-x
+    """
     inputs = StrategyInputs(
         pool=pool,
         predictions=predictions,
@@ -352,7 +509,32 @@ def ensemble_mutual_information_scores(
     batch_size: int = 64,
     device: str | None = "auto",
 ) -> xr.DataArray:
-    """:func:`score_ensemble_mutual_information` on these inputs (BALD mutual information of an ensemble)."""
+    """:func:`score_ensemble_mutual_information` on these inputs (BALD mutual information of an ensemble).
+
+    Parameters
+    ----------
+    pool : Pool or None, optional
+        The images (needed to run live competitors).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` output (stored maps, entropy, probabilities).
+    models : sequence of str or Competitor, optional
+        The models taking part (live Competitors or names).
+    probabilities : mapping of {str: array_like} or None, optional
+        ``{model: (sample, C, H, W) or (sample, H, W) saliency}`` given directly.
+    members : sequence of str or Competitor or None, optional
+        The ensemble; default every model of ``task``.
+    task : {"ss", "sod"} or None, optional
+        The members' task; default SS when two SS models are available.
+    batch_size : int, optional
+        Images per pass.
+    device : str or None, optional
+        Where to compute (``"auto"``: CUDA when present).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(sample,)`` float64 scores, higher = harder; NaN for images that could not be scored.
+    """
     inputs = StrategyInputs(
         pool=pool,
         predictions=predictions,

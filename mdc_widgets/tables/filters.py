@@ -87,6 +87,24 @@ def filter_table(frame: pd.DataFrame, filters: Filter | Sequence[Filter] | None)
     tuple, or a ``{column: value}`` mapping (equality; a list means "in").
     Values are read as YAML scalars (``0.5``, ``true``, ``[1, 2]``, ``cat``).
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table, e.g. :func:`ranked_table`'s.
+    filters : str or tuple or mapping or sequence of these or None
+        One filter or several (all must pass); None or blank text keeps every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The passing rows, index and order kept.
+
+    Raises
+    ------
+    MdcError
+        A filter cannot be read (a malformed clause or tuple, an unknown column
+        or operator, a value of another type); the message shows the form to use.
+
     Examples
     --------
     >>> t = pd.DataFrame({"score": [0.9, 0.2, 0.7], "name": ["cat", "dog", "cow"], "selected": [True, False, True]})

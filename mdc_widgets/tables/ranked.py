@@ -84,6 +84,16 @@ def verdict_column(labels: Iterable[Label], samples: Sequence[str], group: Compe
 def score_ranks(score: np.ndarray) -> np.ndarray:
     """Rank 1 for the highest score, ties in pool order, NaN last.
 
+    Parameters
+    ----------
+    score : numpy.ndarray
+        ``(sample,)`` scores, higher is harder; NaN allowed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(sample,)`` int64 ranks 1..n.
+
     Examples
     --------
     >>> score_ranks(np.array([0.2, np.nan, 0.9, 0.2])).tolist()
@@ -132,6 +142,11 @@ def ranked_table(
         ``rank`` is 1 for the highest score of the pool (before filtering);
         ``pred_class`` is the dominant class the group's first SS model
         predicts, ``dominant_class`` (when the pool has it) the true one.
+
+    Raises
+    ------
+    MdcError
+        ``sort_by`` is not a column of the table.
     """
     variables = [v for v in result.data_vars if result[v].dims == ("sample",)]
     frame = result[variables].to_dataframe()
