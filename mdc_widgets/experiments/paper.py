@@ -324,12 +324,13 @@ def run_paper_experiment(
 
     Returns
     -------
-    dict with ``per_seed`` (one row per seed, set and model), ``table`` (mean
-    and 95% CI over seeds of each model's score on each set), ``drops`` (the
-    joint set's relative drop against each other set, in %, with CI),
-    ``sets`` (the mined sample ids per seed, best first), ``fusion_overlap``
-    (the joint set under each pair of fusions, first seed, mining only),
-    ``stores`` (the prediction store per seed), ``timings`` (seconds).
+    dict of {str: object}
+        Dict with ``per_seed`` (one row per seed, set and model), ``table`` (mean
+        and 95% CI over seeds of each model's score on each set), ``drops`` (the
+        joint set's relative drop against each other set, in %, with CI),
+        ``sets`` (the mined sample ids per seed, best first), ``fusion_overlap``
+        (the joint set under each pair of fusions, first seed, mining only),
+        ``stores`` (the prediction store per seed), ``timings`` (seconds).
     """
     import torch
 

@@ -324,9 +324,11 @@ def labels_to_recover(
 
     Returns
     -------
-    table : one row per ``n``: ``labels`` (n x pairs), ``mad_recovers`` (bool),
-        ``mad_order``, ``random_recovers`` (fraction of draws)
-    summary : the reference order and the fewest labels each way needs
+    table : pandas.DataFrame
+        One row per ``n``: ``labels`` (n x pairs), ``mad_recovers`` (bool),
+        ``mad_order``, ``random_recovers`` (fraction of draws).
+    summary : dict
+        The reference order and the fewest labels each way needs.
     """
     higher = HIGHER_IS_BETTER[metric]
     scores = evaluation[metric].sel(model=list(models))

@@ -68,11 +68,16 @@ def grad_cam(
 
     Parameters
     ----------
-    competitor : a Competitor with an ``nn.Module``
-    images : ``(n, 3, H, W)`` float in [0, 1] or ``(n, H, W, 3)`` uint8
-    target_class : one class for all images, one per image, or None
-    layer : a module name (see :func:`list_cam_layers`); default the competitor's ``cam_layer``
-    region : ``(n, H, W)`` bool mask of the pixels whose score is explained
+    competitor : object
+        A Competitor with an ``nn.Module``.
+    images : torch.Tensor or numpy.ndarray
+        ``(n, 3, H, W)`` float in [0, 1] or ``(n, H, W, 3)`` uint8.
+    target_class : int or sequence of int or None, optional
+        One class for all images, one per image, or None.
+    layer : str or None, optional
+        A module name (see :func:`list_cam_layers`); default the competitor's ``cam_layer``.
+    region : numpy.ndarray or None, optional
+        ``(n, H, W)`` bool mask of the pixels whose score is explained.
     """
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget

@@ -91,13 +91,18 @@ def export_fiftyone(
 
     Parameters
     ----------
-    source : a Session, a mining result (with ``pool`` and ``predictions``)
-        or a :func:`~mdc_widgets.export.mined_set` Dataset
-    name : the FiftyOne dataset name (replaced when ``overwrite``)
-    selected_only : only the selected images, else the whole pool
-    image_dir : where the images are written as PNG, which FiftyOne links to
-        (default ``<cache>/fiftyone/<name>``)
-    persistent : keep the dataset when the database shuts down
+    source : object
+        A Session, a mining result (with ``pool`` and ``predictions``)
+        or a :func:`~mdc_widgets.export.mined_set` Dataset.
+    name : str
+        The FiftyOne dataset name (replaced when ``overwrite``).
+    selected_only : bool, optional
+        Only the selected images, else the whole pool.
+    image_dir : str or pathlib.Path or None, optional
+        Where the images are written as PNG, which FiftyOne links to
+        (default ``<cache>/fiftyone/<name>``).
+    persistent : bool, optional
+        Keep the dataset when the database shuts down.
     size : str, optional
         ``"native"`` (default): a file pool's photos, maps and masks at each
         photo's own size; ``"working"``: the pool's working canvas

@@ -125,11 +125,15 @@ def export_folder(
 
     Parameters
     ----------
-    source : a Session, a mining result (with ``pool`` and ``predictions``)
-        or a :func:`~mdc_widgets.export.mined_set` Dataset
-    out : the folder (created; files of an earlier export are replaced)
-    selected_only : only the selected images, else the whole pool
-    result : which result of a Session (default: its latest)
+    source : object
+        A Session, a mining result (with ``pool`` and ``predictions``)
+        or a :func:`~mdc_widgets.export.mined_set` Dataset.
+    out : str or pathlib.Path
+        The folder (created; files of an earlier export are replaced).
+    selected_only : bool, optional
+        Only the selected images, else the whole pool.
+    result : str or xarray.Dataset or None, optional
+        Which result of a Session (default: its latest).
     size : str, optional
         ``"native"`` (default): each photo and its maps at the photo's own
         size; ``"working"``: the pool's working canvas (see

@@ -168,9 +168,10 @@ def export_label_studio(
 
     Parameters
     ----------
-    image_root : URL prefix of ``OUT/images`` as Label Studio serves it; the
+    image_root : str, optional
+        URL prefix of ``OUT/images`` as Label Studio serves it; the
         default fits local-file serving with
-        ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server)
+        ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server).
     size : str, optional
         ``"native"`` (default): a file pool's photos and brush masks at each
         photo's own size; ``"working"``: the pool's working canvas

@@ -96,12 +96,15 @@ def mined_set(
 
     Parameters
     ----------
-    source : a :class:`~mdc_widgets.session.Session`, or a mining result
+    source : object
+        A :class:`~mdc_widgets.session.Session`, or a mining result
         (then ``pool`` and ``predictions`` are needed); a Dataset that already
-        is a mined set is returned as it is
-    result : which result of the session (key or Dataset; default: the latest)
-    selected_only : only the selected images (in selection order), else the
-        whole pool (selected first, then by score)
+        is a mined set is returned as it is.
+    result : str or xarray.Dataset or None, optional
+        Which result of the session (key or Dataset; default: the latest).
+    selected_only : bool, optional
+        Only the selected images (in selection order), else the
+        whole pool (selected first, then by score).
     size : str, optional
         ``"native"`` (default): each image at its own size, as an annotator or
         a benchmark sees it: a file pool's photos are read from disk, released

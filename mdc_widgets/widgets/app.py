@@ -20,14 +20,20 @@ class MadApp:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
+    session : object
+        The :class:`~mdc_widgets.session.Session`.
     task, k : the picker's starting competition
-    page_size : thumbnails per page of the browser
-    predict_options : passed to ``predict_pool`` by the Run button
-    n_boot : bootstrap resamples of the live rankings
-    start_tab : the tab in front when the app is first shown
-    remember : save what is on screen (competition, result, page, open sample, label pair) beside the
-        session's verdicts, and reopen it when the app is created again, e.g. after a kernel restart
+    page_size : int, optional
+        Thumbnails per page of the browser.
+    predict_options : dict of {str: object} or None, optional
+        Passed to ``predict_pool`` by the Run button.
+    n_boot : int, optional
+        Bootstrap resamples of the live rankings.
+    start_tab : str, optional
+        The tab in front when the app is first shown.
+    remember : bool, optional
+        Save what is on screen (competition, result, page, open sample, label pair) beside the
+        session's verdicts, and reopen it when the app is created again, e.g. after a kernel restart.
 
     Examples
     --------

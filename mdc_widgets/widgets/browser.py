@@ -140,10 +140,14 @@ class SampleBrowser:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    page_size : thumbnails per page
-    columns : thumbnails per row
-    thumb_width : thumbnail width in pixels
+    session : object
+        The :class:`~mdc_widgets.session.Session`.
+    page_size : int, optional
+        Thumbnails per page.
+    columns : int, optional
+        Thumbnails per row.
+    thumb_width : int, optional
+        Thumbnail width in pixels.
     """
 
     def __init__(self, session: Any, page_size: int = 12, columns: int = 4, thumb_width: int = 112):

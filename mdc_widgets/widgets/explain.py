@@ -16,8 +16,10 @@ class ExplainPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    browser : a :class:`~mdc_widgets.widgets.SampleBrowser`; opening a sample there selects it here
+    session : object
+        The :class:`~mdc_widgets.session.Session`.
+    browser : object or None, optional
+        A :class:`~mdc_widgets.widgets.SampleBrowser`; opening a sample there selects it here.
     """
 
     def __init__(self, session: Any, browser: Any = None, scale: int = 3):

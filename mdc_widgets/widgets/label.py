@@ -20,10 +20,13 @@ class LabelPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    browser : a :class:`~mdc_widgets.widgets.SampleBrowser` (its current sample is labelled;
-        with ``advance`` the next one opens after a verdict)
-    n_boot : bootstrap resamples of the live ranking
+    session : object
+        The :class:`~mdc_widgets.session.Session`.
+    browser : object or None, optional
+        A :class:`~mdc_widgets.widgets.SampleBrowser` (its current sample is labelled;
+        with ``advance`` the next one opens after a verdict).
+    n_boot : int, optional
+        Bootstrap resamples of the live ranking.
     """
 
     def __init__(self, session: Any, browser: Any = None, n_boot: int = 100, advance: bool = True):

@@ -43,9 +43,12 @@ class CompetitionPicker:
 
     Parameters
     ----------
-    session : a :class:`mdc_widgets.session.Session` (for the model lists)
-    task : ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``
-    k : how many samples to select
+    session : object
+        A :class:`mdc_widgets.session.Session` (for the model lists).
+    task : str, optional
+        ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``.
+    k : int, optional
+        How many samples to select.
     """
 
     def __init__(self, session: Any, task: str = "joint", k: int = 20):

@@ -32,9 +32,12 @@ class PlotsPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    browser : a :class:`~mdc_widgets.widgets.SampleBrowser`; a click on a scatter point opens it there
-    n_boot : bootstrap resamples of the ranking plot
+    session : object
+        The :class:`~mdc_widgets.session.Session`.
+    browser : object or None, optional
+        A :class:`~mdc_widgets.widgets.SampleBrowser`; a click on a scatter point opens it there.
+    n_boot : int, optional
+        Bootstrap resamples of the ranking plot.
     """
 
     def __init__(self, session: Any, browser: Any = None, n_boot: int = 100):

@@ -79,9 +79,12 @@ class RunPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session` to drive
-    picker : the :class:`~mdc_widgets.widgets.CompetitionPicker` that says what to run
-    predict_options : extra ``predict_pool`` arguments (``chunk_size``, ``batch_size``, ...)
+    session : object
+        The :class:`~mdc_widgets.session.Session` to drive.
+    picker : object
+        The :class:`~mdc_widgets.widgets.CompetitionPicker` that says what to run.
+    predict_options : dict of {str: object} or None, optional
+        Extra ``predict_pool`` arguments (``chunk_size``, ``batch_size``, ...).
     """
 
     def __init__(self, session: Any, picker: Any, predict_options: dict[str, Any] | None = None):
