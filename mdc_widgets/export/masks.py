@@ -137,7 +137,7 @@ def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str
 
     Parameters
     ----------
-    masks : dict of {str: dict of {str: numpy.ndarray}}
+    masks : dict of {str: dict}
         ``"semantic"`` / ``"saliency"`` to sample id to its ``(H, W)`` uint8 mask.
     classes : sequence of str, optional
         Semantic class names, kept in ``attrs["classes"]``.

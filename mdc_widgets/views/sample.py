@@ -255,7 +255,7 @@ def sample_metrics(
 
     Returns
     -------
-    dict of {str: dict of {str: float}}
+    dict of {str: dict}
         ``{model: {metric: value}}``, non-finite values left out.
     """
     from mdc_widgets.metrics import evaluate  # torch: imported when a detail with ground truth is first drawn
