@@ -128,6 +128,23 @@ def load_parameters(path: str | Path | None, overrides: Sequence[tuple[str, str]
 
     A YAML file may hold one mapping for every notebook, or a mapping per
     notebook stem under ``notebooks:`` plus shared values at the top level.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path or None
+        The YAML file; None for overrides only.
+    overrides : sequence of tuple of 2 str, optional
+        ``(key, value)`` pairs (e.g. from ``--param``) set after the file, values parsed with ``yaml.safe_load``.
+
+    Returns
+    -------
+    dict of {str: object}
+        The parameters, ``notebooks`` holding the per-notebook mappings if the file has them.
+
+    Raises
+    ------
+    MdcError
+        When the file cannot be read or parsed, or does not hold a mapping.
     """
     params: dict[str, Any] = {}
     if path is not None:
@@ -178,6 +195,22 @@ def check_parameter(name: str, value: Any, default: Any, where: str = "the noteb
     (whole-number defaults) must be at least 1, seeds at least 0, numbers at
     least 0.
 
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for the message.
+    value : object
+        The value given.
+    default : object
+        The notebook's default, which fixes the kind.
+    where : str, optional
+        What declares the parameter, for the message.
+
+    Raises
+    ------
+    MdcError
+        When the value's kind differs from the default's or it is below its least value.
+
     Examples
     --------
     >>> check_parameter("pool_size", 400, 3000)
@@ -206,8 +239,18 @@ def check_parameter(name: str, value: Any, default: Any, where: str = "the noteb
 def validate_parameters(notebooks: Sequence[Path], parameters: Mapping[str, Any]) -> None:
     """Check every parameter against the defaults the notebooks declare, before anything runs.
 
-    Raises ``MdcError`` naming the parameter: one no notebook declares (a
-    typo), or a value of the wrong kind or out of range (see :func:`check_parameter`).
+    Parameters
+    ----------
+    notebooks : sequence of pathlib.Path
+        The notebooks that will run.
+    parameters : mapping of {str: object}
+        :func:`load_parameters`' dict (shared values and a ``notebooks:`` mapping per stem).
+
+    Raises
+    ------
+    MdcError
+        Naming the parameter: one no notebook declares (a typo), or a value of
+        the wrong kind or out of range (see :func:`check_parameter`).
     """
     import papermill as pm
 
@@ -249,6 +292,29 @@ def run_notebook(
 
     Only the parameters the notebook declares in its ``parameters`` cell are
     passed, so one YAML file can serve every notebook.
+
+    Parameters
+    ----------
+    notebook : str or pathlib.Path
+        A path, or a notebook's stem (or its start) among :func:`list_notebooks`.
+    output_dir : str or pathlib.Path
+        Where the executed copy is written (created); also passed as ``output_dir`` if declared.
+    parameters : mapping of {str: object} or None, optional
+        Values for the notebook's parameters; undeclared ones are dropped.
+    kernel_name : str or None, optional
+        Jupyter kernel; None for the notebook's own.
+    timeout : int, optional
+        Seconds a cell may run.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_dir / <notebook file name>``.
+
+    Raises
+    ------
+    MdcError
+        When no notebook matches ``notebook``.
     """
     import papermill as pm
 
@@ -286,9 +352,30 @@ def render_notebooks(
     Every page shows its notebook's figures without a kernel (plotly.js is
     written once into ``output_dir``); the entry page lists the notebooks in
     the learning order with each one's goal and first figure
-    (:func:`mdc_widgets.site.build_site`). Returns the path of ``index.html``.
-    A failing notebook is reported in the index (with its error) and the
+    (:func:`mdc_widgets.site.build_site`). A failing notebook is reported in the index (with its error) and the
     others still run; the call raises at the end so scripts and CI notice.
+
+    Parameters
+    ----------
+    notebooks : sequence of str or pathlib.Path or None, optional
+        Paths or stems; None for every notebook in learning order.
+    output_dir : str or pathlib.Path, optional
+        The site's folder (created).
+    parameters : mapping of {str: object} or None, optional
+        :func:`load_parameters`' dict, validated before anything runs.
+    kernel_name : str or None, optional
+        Jupyter kernel; None for each notebook's own.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_dir / "index.html"``.
+
+    Raises
+    ------
+    MdcError
+        When a parameter is refused (:func:`validate_parameters`), a notebook is not found, or,
+        after every notebook ran and the site is written, when any notebook failed.
     """
     from mdc_widgets.site import NotebookPage, build_site, write_page
 

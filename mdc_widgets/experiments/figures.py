@@ -22,7 +22,18 @@ __all__ = [
 def paper_table_figure(table: pd.DataFrame, protocol: str = "ijcv2021") -> Any:
     """Grouped bars: each model's score on each set, with 95% CI over seeds as error bars.
 
-    ``protocol`` names the rule that mined the single-task sets (their legend).
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`~mdc_widgets.experiments.paper_tables.summarize_paper_experiment`'s table
+        (``model``, ``set``, ``mean``, ``ci_low``, ``ci_high``).
+    protocol : str, optional
+        ``"ijcv2021"`` or ``"mdc"``: the rule that mined the single-task sets (their legend).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar group per model, one bar per set.
     """
     import plotly.graph_objects as go
 
@@ -63,6 +74,20 @@ def sample_panel(
 ) -> np.ndarray:
     """One row of tiles (the image, then each named RGB/grey map), upscaled, with captions.
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB uint8, the first tile.
+    columns : sequence of (str, numpy.ndarray)
+        ``(caption, map)``: ``(H, W, 3)`` RGB or ``(H, W)`` grey uint8, the size of ``image``.
+    scale : int, optional
+        Nearest-neighbour enlargement of every tile.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8.
+
     Examples
     --------
     >>> img = np.zeros((8, 8, 3), np.uint8)
@@ -95,6 +120,24 @@ def save_mined_samples_png(
 
     The sets list their ids best first (interleaved over their groups), so
     these are the set's top images.
+
+    Parameters
+    ----------
+    result : dict of {str: object}
+        :func:`~mdc_widgets.experiments.paper.run_paper_experiment`'s dict (``sets``, ``stores``).
+    config : PaperConfig
+        The run's configuration (pool name, size, store folder).
+    path : str or pathlib.Path
+        The PNG file.
+    n : int, optional
+        Rows (images) drawn.
+    set_name : str, optional
+        ``"joint"``, ``"ss_only"``, ``"sod_only"`` or ``"random"``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written as PNG (its folder created).
     """
     from PIL import Image
 
@@ -131,7 +174,21 @@ def save_mined_samples_png(
 
 
 def real_sets_figure(set_table: pd.DataFrame, metric: str = "fbeta_max") -> Any:
-    """Each published method's ``metric`` on each set: bars with 95 % intervals (bootstrap; random: range of draws)."""
+    """Each published method's ``metric`` on each set: bars with 95 % intervals (bootstrap; random: range of draws).
+
+    Parameters
+    ----------
+    set_table : pandas.DataFrame
+        :func:`~mdc_widgets.experiments.real_photos.set_table`'s table (``metric``, ``set``,
+        ``model``, ``value``, ``ci_low``, ``ci_high``).
+    metric : str, optional
+        The metric shown (``"mae"`` reads lower is better).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Grouped bars, one group per model.
+    """
     import plotly.graph_objects as go
 
     from mdc_widgets.experiments.real_photos import SET_LABELS, SET_ORDER
@@ -164,7 +221,19 @@ def real_sets_figure(set_table: pd.DataFrame, metric: str = "fbeta_max") -> Any:
 
 
 def recovery_figure(recovery: pd.DataFrame) -> Any:
-    """Whether MAD's labels recover the full-pool order (0/1), and how often random labels do, against labels spent."""
+    """Whether MAD's labels recover the full-pool order (0/1), and how often random labels do, against labels spent.
+
+    Parameters
+    ----------
+    recovery : pandas.DataFrame
+        :func:`~mdc_widgets.experiments.real_photos.labels_to_recover`'s table (``labels``,
+        ``mad_recovers``, ``random_recovers``), averaged per ``labels``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two lines, MAD and random.
+    """
     import plotly.graph_objects as go
 
     mean = recovery.groupby("labels", as_index=False).agg(
@@ -190,6 +259,25 @@ def save_real_samples_png(
 
     Released maps are shown as published (full resolution), network maps as
     stored, cropped from the letterbox and resized back.
+
+    Parameters
+    ----------
+    result : dict of {str: object}
+        :func:`~mdc_widgets.experiments.real_photos.run_real_photos`'s dict (``pool``,
+        ``predictions``, ``sets``).
+    path : str or pathlib.Path
+        The PNG file.
+    n : int, optional
+        Rows (images) drawn.
+    set_name : str, optional
+        The mined set (a key of ``result["sets"]``).
+    height : int, optional
+        Height of every tile in pixels; widths follow each photo's aspect ratio.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written as PNG (its folder created).
     """
     from PIL import Image
 

@@ -90,6 +90,44 @@ class PaperConfig:
     ``max_per_class`` are still accepted as keywords (they replace that field
     of ``constraints``) and read back as attributes.
 
+    Parameters
+    ----------
+    pool : str, optional
+        The pool name passed to ``open_pool`` (one pool of ``pool_size`` images per seed).
+    pool_size : int, optional
+        Images per pool.
+    ss_models : sequence of str, optional
+        The SS competitors (registry names); every pair of them competes.
+    sod_models : sequence of str, optional
+        The SOD competitors (registry names); every pair of them competes.
+    set_size : int, optional
+        Images per mined set (split evenly over the set's groups).
+    weights : tuple of 3 float, optional
+        ``(ss, sod, cross)`` term weights of the joint set.
+    seeds : sequence of int, optional
+        One pool, one random set and one row of results per seed.
+    constraints : Constraints, optional
+        The diversity constraints of the ``mdc`` rule.
+    protocol : str, optional
+        Rule of the single-task sets: ``"ijcv2021"`` (published) or ``"mdc"`` (ours).
+    fusion : str, optional
+        Score fusion of the joint set: ``"rank"``, ``"raw"`` or ``"minmax"``.
+    device : str, optional
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...; resolved by ``resolve_device``.
+    store : str or None, optional
+        Folder of the prediction stores; None for ``<cache>/stores``.
+    foreground_area : tuple of 2 float or None, optional
+        Replaces ``constraints.foreground_area`` when given.
+    dedup_threshold : float or None, optional
+        Replaces ``constraints.dedup_threshold`` when given.
+    max_per_class : int or None, optional
+        Replaces ``constraints.max_per_class`` when given.
+
+    Raises
+    ------
+    MdcError
+        When ``protocol`` or ``fusion`` is not one of the values above.
+
     Examples
     --------
     >>> PaperConfig(dedup_threshold=None).constraints.dedup_threshold is None
@@ -131,6 +169,13 @@ class PaperConfig:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "constraints": self.constraints.as_dict()}
 
     def groups(self) -> dict[str, list[CompetitionGroup]]:
+        """The competition groups of each mined set: every SS pair, every SOD pair, and each (SS pair, SOD pair).
+
+        Returns
+        -------
+        dict of {str: list of CompetitionGroup}
+            ``joint``, ``ss_only`` and ``sod_only``.
+        """
         ss_pairs = list(combinations(self.ss_models, 2))
         sod_pairs = list(combinations(self.sod_models, 2))
         return {
@@ -171,6 +216,26 @@ def mine_paper_sets(
     drive near-duplicate suppression; with neither, dedup is switched off
     rather than run on thumbnails of the prediction maps. Each set lists its
     ids best first (interleaved over its groups); ``random`` is sorted.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``open_predictions`` of the pool (every model of ``config``).
+    config : PaperConfig
+        Models, set size, weights, constraints, protocol and fusion.
+    seed : int
+        Seed of the random set.
+    discrepancy : xarray.DataArray or None, optional
+        ``compute_discrepancies(predictions)``, computed when None.
+    pool : Pool or None, optional
+        The pool, for near-duplicate features when ``features`` is None.
+    features : numpy.ndarray or None, optional
+        ``(sample, d)`` image features for near-duplicate suppression.
+
+    Returns
+    -------
+    dict of {str: list of str}
+        ``joint``, ``ss_only``, ``sod_only`` and ``random``, all of the size of the shortest.
     """
     from mdc_widgets.discrepancy import compute_discrepancies
 
@@ -227,6 +292,25 @@ def fusion_overlap(
     Mining only (no evaluation): the joint set of ``config`` is mined once per
     fusion on the same predictions. The single-task sets have one term, so
     the fusion cannot change them.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``open_predictions`` of the pool.
+    config : PaperConfig
+        Models, set size, weights and constraints of the joint set.
+    discrepancy : xarray.DataArray or None, optional
+        ``compute_discrepancies(predictions)``, computed when None.
+    features : numpy.ndarray or None, optional
+        ``(sample, d)`` image features; without them dedup is off.
+    fusions : sequence of str, optional
+        The fusions compared, every pair of them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair of fusions: ``set``, ``fusion_a``, ``fusion_b``, ``n_a``, ``n_b``,
+        ``overlap`` (common ids) and ``jaccard``.
     """
     from mdc_widgets.discrepancy import compute_discrepancies
 
@@ -322,14 +406,24 @@ def run_paper_experiment(
     number of CPU threads (``torch.set_num_threads(1)``, restored after), so
     floating-point sums do not depend on the machine's core count.
 
+    Parameters
+    ----------
+    config : PaperConfig or None, optional
+        The experiment; None for ``PaperConfig()``.
+    output : str or pathlib.Path or None, optional
+        Folder for the tables (:func:`write_paper_outputs`); None writes nothing.
+    progress : bool, optional
+        Show prediction progress bars.
+
     Returns
     -------
-    dict with ``per_seed`` (one row per seed, set and model), ``table`` (mean
-    and 95% CI over seeds of each model's score on each set), ``drops`` (the
-    joint set's relative drop against each other set, in %, with CI),
-    ``sets`` (the mined sample ids per seed, best first), ``fusion_overlap``
-    (the joint set under each pair of fusions, first seed, mining only),
-    ``stores`` (the prediction store per seed), ``timings`` (seconds).
+    dict of {str: object}
+        Dict with ``per_seed`` (one row per seed, set and model), ``table`` (mean
+        and 95% CI over seeds of each model's score on each set), ``drops`` (the
+        joint set's relative drop against each other set, in %, with CI),
+        ``sets`` (the mined sample ids per seed, best first), ``fusion_overlap``
+        (the joint set under each pair of fusions, first seed, mining only),
+        ``stores`` (the prediction store per seed), ``timings`` (seconds).
     """
     import torch
 

@@ -30,6 +30,16 @@ SET_NAMES = ("joint", "ss_only", "sod_only", "random")
 def set_labels(protocol: str = "ijcv2021") -> dict[str, str]:
     """Column names of the sets: the single-task sets say which rule mined them.
 
+    Parameters
+    ----------
+    protocol : str, optional
+        ``"ijcv2021"`` or ``"mdc"``: the rule that mined the single-task sets.
+
+    Returns
+    -------
+    dict of {str: str}
+        Set name (``joint``, ``ss_only``, ``sod_only``, ``random``) to its column title.
+
     Examples
     --------
     >>> set_labels("ijcv2021")["ss_only"], set_labels("mdc")["sod_only"]
@@ -59,7 +69,22 @@ def _ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
 
 
 def summarize_paper_experiment(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean and CI over seeds per (model, set); joint-set relative drops per (model, other set)."""
+    """Mean and CI over seeds per (model, set); joint-set relative drops per (model, other set).
+
+    Parameters
+    ----------
+    per_seed : pandas.DataFrame
+        :func:`~mdc_widgets.experiments.paper.run_paper_experiment`'s ``per_seed``: one row per
+        seed, set and model with ``value``, ``failure_rate``, ``task``, ``metric``, ``n_images``.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per (model, set): ``mean``, ``ci_low``, ``ci_high`` (95 %), ``failure_rate``, ...
+    drops : pandas.DataFrame
+        One row per (model, other set ``versus``): ``drop_pct`` (relative change of the joint set's score,
+        in %; negative is harder) with ``ci_low``, ``ci_high``.
+    """
     rows = []
     for (model, set_name), grp in per_seed.groupby(["model", "set"], sort=False):
         mean, low, high = _ci(grp["value"].values)
@@ -93,6 +118,20 @@ def paper_table_markdown(table: pd.DataFrame, drops: pd.DataFrame, protocol: str
 
     ``protocol`` names the rule of the single-task columns. A drop whose
     interval crosses zero is marked: the claim does not hold at 95 %.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`summarize_paper_experiment`'s table.
+    drops : pandas.DataFrame
+        :func:`summarize_paper_experiment`'s drops.
+    protocol : str, optional
+        ``"ijcv2021"`` or ``"mdc"``: the rule that mined the single-task sets.
+
+    Returns
+    -------
+    str
+        Two Markdown tables.
     """
     labels = set_labels(protocol)
     lines = [
@@ -132,6 +171,13 @@ def write_paper_outputs(result: dict[str, Any], output: str | Path) -> None:
     ``paper_timings_<protocol>.json`` and ``paper_fusion_overlap.csv`` (the
     joint set does not depend on the protocol). Floats are written with
     ``%.6f``.
+
+    Parameters
+    ----------
+    result : dict of {str: object}
+        :func:`~mdc_widgets.experiments.paper.run_paper_experiment`'s dict.
+    output : str or pathlib.Path
+        The folder (created).
     """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

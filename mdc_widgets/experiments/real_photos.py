@@ -63,7 +63,49 @@ _COMPETITIONS = {
 
 @dataclass
 class RealPhotosConfig:
-    """Parameters of the real-photo experiment (the papermill parameters of notebook 08)."""
+    """Parameters of the real-photo experiment (the papermill parameters of notebook 08).
+
+    Parameters
+    ----------
+    pool : str, optional
+        Folder of the photos.
+    saliency_gt : str, optional
+        Folder of the saliency masks (same file stems).
+    maps : dict of {str: str}, optional
+        Published method to the folder of its released saliency maps.
+    sod_models : sequence of str, optional
+        Registered SOD models run on the photos (classic, weight-free ones by default).
+    ss_models : sequence of str, optional
+        Registered SS models (VOC segmenters).
+    sod_competitors : sequence of str or None, optional
+        The SOD competitors of the SOD term; None for every released map and SOD model.
+    k : int, optional
+        Images per mined and random set.
+    image_size : int, optional
+        Working canvas side in pixels.
+    fit : str, optional
+        How photos are fitted to the canvas: ``"letterbox"`` or ``"stretch"``.
+    limit : int or None, optional
+        Use only the first ``limit`` photos; None for all.
+    random_sets : int, optional
+        Number of random sets drawn.
+    n_boot : int, optional
+        Bootstrap replicates of the intervals.
+    seeds : sequence of int, optional
+        Seeds of the random sets (the first) and of the label-budget simulation (each).
+    rank_metric : str, optional
+        Metric the simulated verdicts follow.
+    labels_per_pair : sequence of int, optional
+        Label budgets ``n`` per pair tried by :func:`labels_to_recover`.
+    random_weights : bool, optional
+        Add a random-weight twin of each SS model (:func:`random_weight_twin`).
+    store : str, optional
+        Folder of the prediction store.
+    device : str, optional
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    batch_size : int, optional
+        Images per forward pass.
+    """
 
     pool: str = "../shared/data/sod300/images"
     saliency_gt: str = "../shared/data/sod300/gt"
@@ -96,6 +138,21 @@ def standin_folders(out: str | Path, n: int = 40, seed: int = 5) -> dict[str, An
     ``out/maps/<model>`` (the mini-world SOD models' maps saved as PNG files,
     as a benchmark would release them). Returns the notebook parameters that
     point at them (SS side: two mini-world SS models).
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        Folder written (subfolders created).
+    n : int, optional
+        Number of mini-world images.
+    seed : int, optional
+        Seed of the mini-world pool.
+
+    Returns
+    -------
+    dict of {str: object}
+        ``pool``, ``saliency_gt``, ``maps``, ``ss_models``, ``sod_models``: keyword arguments of
+        :class:`RealPhotosConfig`.
     """
     from PIL import Image
 
@@ -129,6 +186,20 @@ def random_weight_twin(name: str, seed: int = 0, device: str = "cpu") -> Any:
     """The registered network ``name`` with random weights (seeded), named ``<name>-random``.
 
     Shows how much of a real network's output its weights explain.
+
+    Parameters
+    ----------
+    name : str
+        A registered model name.
+    seed : int, optional
+        ``torch.manual_seed`` before the network is built.
+    device : str, optional
+        Where the network runs.
+
+    Returns
+    -------
+    Competitor
+        The new competitor.
     """
     import torch
 
@@ -157,6 +228,26 @@ def bootstrap_set_metrics(
 
     ``fbeta_max`` is the maximum of the resampled set's mean F-beta curve (as
     :func:`mdc_widgets.metrics.summarize`); the others are means over images.
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        Per-image metrics ``(model, sample)`` (:func:`mdc_widgets.metrics.evaluate_native`).
+    samples : sequence of str
+        The set's sample ids.
+    models : sequence of str
+        The models scored.
+    metrics : sequence of str, optional
+        Metric variables of ``evaluation``.
+    n_boot : int, optional
+        Bootstrap replicates.
+    seed : int, optional
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict of {(str, str): numpy.ndarray}
+        ``(n_boot,)`` float replicates per (model, metric).
     """
     ev = evaluation.sel(sample=list(samples))
     index = _bootstrap_index(len(samples), n_boot, seed)
@@ -198,6 +289,29 @@ def set_table(
     the mean over the random draws with the 2.5-97.5 % range of the draws.
     ``p_random_as_hard`` is the fraction of random sets at least as hard as
     the mined set (small = the mined set is harder than chance).
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        Per-image metrics ``(model, sample)`` (:func:`mdc_widgets.metrics.evaluate_native`).
+    sets : dict of {str: list of str}
+        Mined set name to its sample ids.
+    random_sets : sequence of sequence of str
+        The random draws, each the size of the mined sets.
+    models : sequence of str
+        The models scored.
+    metrics : sequence of str, optional
+        Metric variables of ``evaluation``.
+    n_boot : int, optional
+        Bootstrap replicates.
+    seed : int, optional
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``set``, ``model``, ``metric``, ``value``, ``ci_low``, ``ci_high`` and, for mined sets,
+        ``p_random_as_hard``.
     """
     rows = []
     # one summary per random set, not one per (set, model, metric)
@@ -259,6 +373,28 @@ def set_comparison(
 
     The two sets are resampled independently (they hold different images).
     Negative for F-beta and S-measure, positive for MAE, means ``harder`` is harder.
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        Per-image metrics ``(model, sample)`` (:func:`mdc_widgets.metrics.evaluate_native`).
+    harder : sequence of str
+        Sample ids of the set expected to be harder.
+    easier : sequence of str
+        Sample ids of the set compared against.
+    models : sequence of str
+        The models scored.
+    metrics : sequence of str, optional
+        Metric variables of ``evaluation``.
+    n_boot : int, optional
+        Bootstrap replicates.
+    seed : int, optional
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (model, metric): ``change_pct``, ``ci_low``, ``ci_high``.
     """
     a = bootstrap_set_metrics(evaluation, harder, models, metrics, n_boot, seed)
     b = bootstrap_set_metrics(evaluation, easier, models, metrics, n_boot, seed + 1)
@@ -322,11 +458,32 @@ def labels_to_recover(
     the ``n`` images of highest discrepancy of each pair; random labels ``n``
     random images per pair (``random_draws`` times).
 
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        Per-image metrics ``(model, sample)`` (:func:`mdc_widgets.metrics.evaluate_native`).
+    discrepancy : xarray.DataArray
+        ``(sample, model_a, model_b)`` discrepancies that MAD ranks by.
+    models : sequence of str
+        The models ranked; every pair of them is labelled.
+    metric : str, optional
+        The metric the simulated verdicts follow (its direction from ``HIGHER_IS_BETTER``).
+    labels_per_pair : sequence of int, optional
+        The budgets ``n`` tried, increasing; budgets above the pool size are skipped.
+    random_draws : int, optional
+        Random label sets per budget.
+    tie_tol : float, optional
+        Metric difference below which a simulated verdict is a tie.
+    seed : int, optional
+        Seed of the random picks.
+
     Returns
     -------
-    table : one row per ``n``: ``labels`` (n x pairs), ``mad_recovers`` (bool),
-        ``mad_order``, ``random_recovers`` (fraction of draws)
-    summary : the reference order and the fewest labels each way needs
+    table : pandas.DataFrame
+        One row per ``n``: ``labels`` (n x pairs), ``mad_recovers`` (bool),
+        ``mad_order``, ``random_recovers`` (fraction of draws).
+    summary : dict
+        The reference order and the fewest labels each way needs.
     """
     higher = HIGHER_IS_BETTER[metric]
     scores = evaluation[metric].sel(model=list(models))
@@ -378,7 +535,27 @@ def labels_to_recover(
 
 
 def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str, Any]:
-    """Run the whole experiment; returns its tables, sets and timings (see the module docstring)."""
+    """Run the whole experiment; returns its tables, sets and timings (see the module docstring).
+
+    Parameters
+    ----------
+    config : RealPhotosConfig
+        The experiment.
+    progress : bool, optional
+        Show prediction progress bars.
+
+    Returns
+    -------
+    dict of {str: object}
+        ``config``, ``pool``, ``predictions``, ``evaluation``, ``discrepancy``, ``sets``,
+        ``random_sets``, ``set_table``, ``comparisons``, ``recovery``, ``recovery_summary``,
+        ``pool_scores``, ``published``, ``timings`` and ``peak_rss_mib``.
+
+    Raises
+    ------
+    MdcError
+        When the photo, ground-truth or a map folder does not exist.
+    """
     from mdc_widgets.data import open_pool
     from mdc_widgets.discrepancy import compute_discrepancies
     from mdc_widgets.metrics import evaluate_native, summarize
@@ -493,7 +670,20 @@ def run_real_photos(config: RealPhotosConfig, progress: bool = True) -> dict[str
 
 
 def findings(result: dict[str, Any], metric: str = "fbeta_max") -> dict[str, Any]:
-    """The experiment's answers, read off its numbers: harder than random? joint harder than SOD-only?"""
+    """The experiment's answers, read off its numbers: harder than random? joint harder than SOD-only?
+
+    Parameters
+    ----------
+    result : dict of {str: object}
+        :func:`run_real_photos`' dict.
+    metric : str, optional
+        The metric the answers are read from.
+
+    Returns
+    -------
+    dict of {str: object}
+        Counts of methods per answer, mean changes, ``n_methods`` and ``recovery``.
+    """
     table = result["set_table"]
     published = result["published"]
     rows = table[(table["metric"] == metric) & table["model"].isin(published)]
@@ -519,7 +709,18 @@ def _fmt(value: float, low: float, high: float) -> str:
 
 
 def real_photos_markdown(result: dict[str, Any]) -> str:
-    """The README's tables: each method on each set, the set comparisons, and the label budget to rank."""
+    """The README's tables: each method on each set, the set comparisons, and the label budget to rank.
+
+    Parameters
+    ----------
+    result : dict of {str: object}
+        :func:`run_real_photos`' dict.
+
+    Returns
+    -------
+    str
+        Markdown tables.
+    """
     table = result["set_table"]
     published = result["published"]
     lines = [
@@ -560,7 +761,20 @@ def real_photos_markdown(result: dict[str, Any]) -> str:
 
 
 def write_real_outputs(result: dict[str, Any], output: str | Path) -> dict[str, Path]:
-    """Write the tables (CSV, Markdown), the mined sets and the findings into ``output``, atomically."""
+    """Write the tables (CSV, Markdown), the mined sets and the findings into ``output``, atomically.
+
+    Parameters
+    ----------
+    result : dict of {str: object}
+        :func:`run_real_photos`' dict.
+    output : str or pathlib.Path
+        The folder (created).
+
+    Returns
+    -------
+    dict of {str: pathlib.Path}
+        What each written file is (``sets_csv``, ``markdown``, ``json``, ...) to its path.
+    """
     import json
 
     from mdc_widgets._atomic import atomic_write_text

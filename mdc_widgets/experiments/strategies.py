@@ -67,7 +67,35 @@ HARD_FACTORS = {
 
 @dataclass
 class StrategyStudyConfig:
-    """Parameters of the strategy comparison (the papermill parameters of notebook 07)."""
+    """Parameters of the strategy comparison (the papermill parameters of notebook 07).
+
+    Parameters
+    ----------
+    pool_size : int, optional
+        Mini-world images per pool (one pool per seed).
+    k : int, optional
+        Images each strategy picks.
+    seeds : sequence of int, optional
+        One pool and one random pick per seed.
+    strategies : sequence of str, optional
+        Registered strategy names compared (``random`` among them by default).
+    ss_models : sequence of str, optional
+        SS models predicted (the first two form the MAD SS pair).
+    sod_models : sequence of str, optional
+        SOD models predicted (the first two form the MAD SOD pair).
+    target_model : str, optional
+        The SS model scored by single-model strategies and fine-tuned.
+    finetune_steps : int, optional
+        Optimizer steps of :func:`finetune_gain`.
+    finetune_lr : float, optional
+        Learning rate of :func:`finetune_gain`.
+    test_size : int, optional
+        Images of the ``test_hard`` split the fine-tuned model is scored on.
+    device : str, optional
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    store : str or None, optional
+        Folder of the prediction stores; None for ``<cache>/stores``.
+    """
 
     pool_size: int = 1000
     k: int = 60
@@ -115,8 +143,35 @@ def finetune_gain(
     lr: float,
     seed: int,
 ) -> tuple[float, float]:
-    """Fine-tune a copy of an SS competitor on the picked images (each batch half picks, half replay of its
-    training data, so it does not forget) and return its test mIoU before and after."""
+    """Fine-tune a copy of an SS competitor on the picked images and return its test mIoU before and after.
+
+    Each batch is half picks, half replay of its training data, so it does not
+    forget; the competitor itself is not changed.
+
+    Parameters
+    ----------
+    competitor : Competitor
+        An SS competitor with an ``nn.Module``.
+    picked : tuple of 2 torch.Tensor
+        The picked images ``(n, 3, H, W)`` float in [0, 1] and their labels ``(n, H, W)`` int64.
+    replay : tuple of 2 torch.Tensor
+        Training images and labels, in the same layout.
+    test : tuple of 2 torch.Tensor
+        Test images and labels, in the same layout.
+    steps : int
+        Optimizer steps (batches of 16 picks and 16 replays).
+    lr : float
+        AdamW learning rate.
+    seed : int
+        Seed of the batch draws and of torch.
+
+    Returns
+    -------
+    before : float
+        Test mIoU of the unchanged network.
+    after : float
+        Test mIoU after fine-tuning.
+    """
     from mdc_widgets.metrics import miou
 
     n_cls = len(competitor.classes)
@@ -165,7 +220,24 @@ def _diversity(metadata: Any, ids: Sequence[str]) -> dict[str, float]:
 def run_strategy_study(
     config: StrategyStudyConfig | None = None, output: str | Path | None = None, progress: bool = False
 ) -> dict[str, Any]:
-    """Run the comparison; returns ``per_seed`` rows, the summary ``table`` and ``timings``."""
+    """Run the comparison; returns ``per_seed`` rows, the summary ``table`` and the ``config``.
+
+    Parameters
+    ----------
+    config : StrategyStudyConfig or None, optional
+        The study; None for ``StrategyStudyConfig()``.
+    output : str or pathlib.Path or None, optional
+        Folder (created) for ``strategies_per_seed.csv``, ``strategies_table.csv`` and ``.md``;
+        None writes nothing.
+    progress : bool, optional
+        Show prediction progress bars.
+
+    Returns
+    -------
+    dict of {str: object}
+        ``per_seed`` (pandas.DataFrame, one row per seed and strategy), ``table``
+        (:func:`summarize_strategy_study`) and ``config`` (the configuration as a dict).
+    """
     from mdc_widgets.config import cache_dir, resolve_device
     from mdc_widgets.data import generate_miniworld, open_pool
     from mdc_widgets.discrepancy import compute_discrepancies
@@ -258,7 +330,18 @@ def run_strategy_study(
 
 
 def summarize_strategy_study(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% CI over seeds of hardness and fine-tuning gain; means of diversity, labels and cost."""
+    """Mean and 95% CI over seeds of hardness and fine-tuning gain; means of diversity, labels and cost.
+
+    Parameters
+    ----------
+    per_seed : pandas.DataFrame
+        :func:`run_strategy_study`'s ``per_seed``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per strategy.
+    """
     from mdc_widgets.experiments.paper import _ci
 
     rows = []
@@ -285,7 +368,18 @@ def summarize_strategy_study(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 
 def strategy_table_markdown(table: pd.DataFrame) -> str:
-    """The strategy table as Markdown, hardest picks first."""
+    """The strategy table as Markdown, hardest picks first.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`summarize_strategy_study`'s table.
+
+    Returns
+    -------
+    str
+        One Markdown table.
+    """
 
     def ci(lo: float, hi: float, fmt: str) -> str:
         return "" if np.isnan(lo) else f" [{lo:{fmt}}, {hi:{fmt}}]"

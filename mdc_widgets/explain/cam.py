@@ -27,7 +27,18 @@ class _LogitsModule(nn.Module):
 
 
 def list_cam_layers(competitor: Any) -> list[str]:
-    """Names of the convolution-bearing layers of a competitor's network, deepest last."""
+    """Names of the convolution-bearing layers of a competitor's network, deepest last.
+
+    Parameters
+    ----------
+    competitor : Competitor
+        Any competitor; one without an ``nn.Module`` has no layers.
+
+    Returns
+    -------
+    list of str
+        Dotted module names (``named_modules`` order) of the modules that hold an ``nn.Conv2d``.
+    """
     module = competitor.module
     if not isinstance(module, nn.Module):
         return []
@@ -68,11 +79,26 @@ def grad_cam(
 
     Parameters
     ----------
-    competitor : a Competitor with an ``nn.Module``
-    images : ``(n, 3, H, W)`` float in [0, 1] or ``(n, H, W, 3)`` uint8
-    target_class : one class for all images, one per image, or None
-    layer : a module name (see :func:`list_cam_layers`); default the competitor's ``cam_layer``
-    region : ``(n, H, W)`` bool mask of the pixels whose score is explained
+    competitor : Competitor
+        A competitor with an ``nn.Module``.
+    images : torch.Tensor or numpy.ndarray
+        ``(n, 3, H, W)`` float in [0, 1] or ``(n, H, W, 3)`` uint8.
+    target_class : int or sequence of int or None, optional
+        One class for all images, one per image, or None.
+    layer : str or None, optional
+        A module name (see :func:`list_cam_layers`); default the competitor's ``cam_layer``.
+    region : numpy.ndarray or None, optional
+        ``(n, H, W)`` bool mask of the pixels whose score is explained.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, H, W)`` float32 in [0, 1].
+
+    Raises
+    ------
+    MdcError
+        When ``layer`` is not a module of the network, or the network has no convolution.
     """
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
@@ -115,7 +141,27 @@ def grad_cam(
 def saliency_explanation(
     competitor: Any, images: torch.Tensor | np.ndarray, layer: str | None = None
 ) -> dict[str, np.ndarray]:
-    """For a SOD model: its saliency map and a Grad-CAM of the saliency score over the salient region."""
+    """For a SOD model: its saliency map and a Grad-CAM of the saliency score over the salient region.
+
+    Parameters
+    ----------
+    competitor : Competitor
+        An SOD competitor with an ``nn.Module``.
+    images : torch.Tensor or numpy.ndarray
+        ``(n, 3, H, W)`` float in [0, 1] or ``(n, H, W, 3)`` uint8.
+    layer : str or None, optional
+        A module name (see :func:`list_cam_layers`); default the competitor's ``cam_layer``.
+
+    Returns
+    -------
+    dict of {str: numpy.ndarray}
+        ``saliency`` ``(n, H, W)`` float in [0, 1] and ``cam`` (:func:`grad_cam`).
+
+    Raises
+    ------
+    MdcError
+        When ``competitor`` is not an SOD model (or :func:`grad_cam` refuses ``layer``).
+    """
     if competitor.task != "sod":
         raise MdcError(f"Model {competitor.name!r} is a {competitor.task.upper()} model; use grad_cam for it.")
     x = torch.as_tensor(images)

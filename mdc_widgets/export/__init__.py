@@ -54,6 +54,28 @@ def export_as(format: str, source, target, **options):
     ``target`` is a folder, or the dataset name for ``"fiftyone"``; ``options``
     go to the exporter (``result=``, ``selected_only=``, ``size=``, ...).
 
+    Parameters
+    ----------
+    format : str
+        ``"folder"``, ``"coco"``, ``"label-studio"`` or ``"fiftyone"``.
+    source : object
+        A Session, a mining result (with ``pool=`` and ``predictions=`` in ``options``)
+        or a :func:`mined_set` Dataset.
+    target : str or pathlib.Path
+        The folder, or the FiftyOne dataset name.
+    **options : object
+        Keyword arguments of the exporter.
+
+    Returns
+    -------
+    object
+        What the exporter returns (a path, ``{model: path}``, or a FiftyOne dataset).
+
+    Raises
+    ------
+    MdcError
+        When ``format`` is unknown (or the exporter refuses its input).
+
     Examples
     --------
     >>> export_as("pdf", None, "out")

@@ -38,6 +38,23 @@ def _mask_api() -> Any:
 def mask_annotations(labels: np.ndarray, image_id: int, first_id: int = 1, score: float | None = None) -> list[dict]:
     """One COCO annotation with an RLE mask per class present in ``labels`` (0 background, 255 ignored).
 
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` integer class indices.
+    image_id : int
+        The COCO image id the annotations belong to.
+    first_id : int, optional
+        Annotation id of the first class; the others count up from it.
+    score : float or None, optional
+        A confidence stored in every annotation (COCO results format); None for none.
+
+    Returns
+    -------
+    list of dict
+        One annotation per class present (not 0 or 255), with a compressed RLE ``segmentation``,
+        ``area`` and ``bbox``.
+
     Examples
     --------
     >>> anns = mask_annotations(np.array([[0, 2], [2, 2]], np.uint8), image_id=7)
@@ -68,6 +85,22 @@ def rasterize_annotations(
     annotations: Sequence[dict], height: int, width: int, value_of: Any = lambda category_id: category_id
 ) -> np.ndarray:
     """A class map ``(H, W)`` uint8 of COCO annotations (RLE, compressed or not, or polygons); later ones on top.
+
+    Parameters
+    ----------
+    annotations : sequence of dict
+        COCO annotations of one image.
+    height : int
+        The image's height in pixels.
+    width : int
+        The image's width in pixels.
+    value_of : callable, optional
+        Maps a ``category_id`` to the pixel value painted; default the id itself.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width)`` uint8, 0 where nothing is painted.
 
     Examples
     --------
@@ -112,6 +145,34 @@ def export_coco(
     With ``size="native"`` (the default) a file pool's photos and masks keep
     the photos' own sizes (no letterbox pad); ``size="working"`` writes the
     pool's working canvas (see :func:`~mdc_widgets.export.mined_set`).
+
+    Parameters
+    ----------
+    source : object
+        A Session, a mining result (with ``pool`` and ``predictions``)
+        or a :func:`~mdc_widgets.export.mined_set` Dataset.
+    out : str or pathlib.Path
+        The folder (created; files of an earlier export are replaced).
+    selected_only : bool, optional
+        Only the selected images, else the whole pool.
+    result : str or xarray.Dataset or None, optional
+        Which result of a Session (default: its latest).
+    pool : Pool or None, optional
+        The pool a mining result ``source`` was mined from (a Session brings its own).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` of that pool, needed with a mining result ``source``.
+    size : str, optional
+        ``"native"`` or ``"working"``, as above.
+
+    Returns
+    -------
+    dict of {str: pathlib.Path}
+        Model name to its ``OUT/annotations/<model>.json``.
+
+    Raises
+    ------
+    MdcError
+        When :func:`~mdc_widgets.export.mined_set` refuses ``source`` or ``size``.
     """
     mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     out = Path(out)
@@ -161,6 +222,28 @@ def import_coco(
     exported from; its sample ids are used when ``sample_ids`` is not given),
     masks at each photo's own size (a ``size="native"`` export) are brought to
     the pool's working canvas, as the pool fits its own masks.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The COCO JSON file.
+    classes : sequence of str or None, optional
+        Semantic class names by index, matched to the category names; None uses the category ids.
+    sample_ids : sequence of str or None, optional
+        The pool's sample ids, to map renamed file stems back; default ``pool``'s.
+    pool : Pool or Session or None, optional
+        What the set was exported from; brings native-size masks to its working canvas.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`~mdc_widgets.export.masks.masks_dataset`'s layout.
+
+    Raises
+    ------
+    MdcError
+        When the file is not COCO JSON with ``images`` and ``categories``, a category is not in
+        ``classes``, or no image is listed.
     """
     path = Path(path)
     try:

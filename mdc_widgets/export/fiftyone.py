@@ -58,6 +58,18 @@ def _fiftyone() -> Any:
 def field_name(model: str, prefix: str = "pred_") -> str:
     """A FiftyOne field name for a model: letters, digits and underscores after ``prefix``.
 
+    Parameters
+    ----------
+    model : str
+        The model's name.
+    prefix : str, optional
+        Put in front (FiftyOne fields cannot start with a digit).
+
+    Returns
+    -------
+    str
+        Every other character replaced by ``_``.
+
     Examples
     --------
     >>> field_name("espnetv2_s2.0_voc512")
@@ -91,16 +103,40 @@ def export_fiftyone(
 
     Parameters
     ----------
-    source : a Session, a mining result (with ``pool`` and ``predictions``)
-        or a :func:`~mdc_widgets.export.mined_set` Dataset
-    name : the FiftyOne dataset name (replaced when ``overwrite``)
-    selected_only : only the selected images, else the whole pool
-    image_dir : where the images are written as PNG, which FiftyOne links to
-        (default ``<cache>/fiftyone/<name>``)
-    persistent : keep the dataset when the database shuts down
+    source : object
+        A Session, a mining result (with ``pool`` and ``predictions``)
+        or a :func:`~mdc_widgets.export.mined_set` Dataset.
+    name : str
+        The FiftyOne dataset name (replaced when ``overwrite``).
+    selected_only : bool, optional
+        Only the selected images, else the whole pool.
+    result : str or xarray.Dataset or None, optional
+        Which result of a Session (default: its latest).
+    pool : Pool or None, optional
+        The pool a mining result ``source`` was mined from (a Session brings its own).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` of that pool, needed with a mining result ``source``.
+    image_dir : str or pathlib.Path or None, optional
+        Where the images are written as PNG, which FiftyOne links to
+        (default ``<cache>/fiftyone/<name>``).
+    overwrite : bool, optional
+        Delete an existing dataset of that name first; else an existing name is an error.
+    persistent : bool, optional
+        Keep the dataset when the database shuts down.
     size : str, optional
         ``"native"`` (default): a file pool's photos, maps and masks at each
-        photo's own size; ``"working"``: the pool's working canvas
+        photo's own size; ``"working"``: the pool's working canvas.
+
+    Returns
+    -------
+    fiftyone.core.dataset.Dataset
+        The new dataset: one sample per image, a ``pred_<model>`` field per model.
+
+    Raises
+    ------
+    MdcError
+        When a dataset named ``name`` exists and ``overwrite`` is False, or
+        :func:`~mdc_widgets.export.mined_set` refuses ``source``.
     """
     fo = _fiftyone()
     from mdc_widgets.config import cache_dir

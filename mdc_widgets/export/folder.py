@@ -47,6 +47,18 @@ def contact_sheet_html(mined: xr.Dataset, title: str = "Mined images") -> str:
     each model's overlay) and a legend of the class colours present and of
     the saliency colour scale.
 
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`~mdc_widgets.export.mined_set`; the files it links to are written by :func:`export_folder`.
+    title : str, optional
+        The page's title and heading (HTML-escaped).
+
+    Returns
+    -------
+    str
+        A complete HTML page.
+
     Examples
     --------
     >>> ds = xr.Dataset({"rank": ("sample", [1]), "score": ("sample", [0.5])},
@@ -125,20 +137,34 @@ def export_folder(
 
     Parameters
     ----------
-    source : a Session, a mining result (with ``pool`` and ``predictions``)
-        or a :func:`~mdc_widgets.export.mined_set` Dataset
-    out : the folder (created; files of an earlier export are replaced)
-    selected_only : only the selected images, else the whole pool
-    result : which result of a Session (default: its latest)
+    source : object
+        A Session, a mining result (with ``pool`` and ``predictions``)
+        or a :func:`~mdc_widgets.export.mined_set` Dataset.
+    out : str or pathlib.Path
+        The folder (created; files of an earlier export are replaced).
+    selected_only : bool, optional
+        Only the selected images, else the whole pool.
+    result : str or xarray.Dataset or None, optional
+        Which result of a Session (default: its latest).
+    pool : Pool or None, optional
+        The pool a mining result ``source`` was mined from (a Session brings its own).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` of that pool, needed with a mining result ``source``.
     size : str, optional
         ``"native"`` (default): each photo and its maps at the photo's own
         size; ``"working"``: the pool's working canvas (see
-        :func:`~mdc_widgets.export.mined_set`)
+        :func:`~mdc_widgets.export.mined_set`).
 
     Returns
     -------
     pathlib.Path
         ``out/index.html``.
+
+    Raises
+    ------
+    MdcError
+        When a model is named ``images``, ``ground_truth`` or ``overlays`` (the export's own folders),
+        or :func:`~mdc_widgets.export.mined_set` refuses ``source``.
     """
     from mdc_widgets.export.mined import sample_array
 

@@ -40,6 +40,16 @@ def brush_encode(mask: np.ndarray) -> list[int]:
     The mask is spread over the 4 RGBA channels (value 255 where painted), like
     Label Studio's own ``mask2rle``; runs longer than 2**16 are split.
 
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(H, W)``; non-zero pixels are painted.
+
+    Returns
+    -------
+    list of int
+        The RLE bytes (0-255), as in a Label Studio ``brushlabels`` result's ``rle``.
+
     Examples
     --------
     >>> mask = np.array([[0, 1], [1, 1]], np.uint8)
@@ -69,6 +79,25 @@ def brush_decode(rle: Sequence[int], height: int, width: int) -> np.ndarray:
 
     Reads both kinds of blocks Label Studio writes: runs of one value and
     literal sequences.
+
+    Parameters
+    ----------
+    rle : sequence of int
+        The RLE bytes of a ``brushlabels`` result.
+    height : int
+        The result's ``original_height``.
+    width : int
+        The result's ``original_width``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width)`` uint8.
+
+    Raises
+    ------
+    MdcError
+        When the RLE does not hold ``height * width * 4`` values.
 
     Examples
     --------
@@ -108,6 +137,16 @@ def brush_decode(rle: Sequence[int], height: int, width: int) -> np.ndarray:
 
 def label_config(kinds: dict[str, Sequence[str]]) -> str:
     """The Label Studio labeling config: an image and one ``BrushLabels`` tag per kind.
+
+    Parameters
+    ----------
+    kinds : dict of {str: sequence of str}
+        ``"semantic"`` and/or ``"saliency"`` to class names; class 0 (background) gets no label.
+
+    Returns
+    -------
+    str
+        The ``<View>`` XML.
 
     Examples
     --------
@@ -168,12 +207,36 @@ def export_label_studio(
 
     Parameters
     ----------
-    image_root : URL prefix of ``OUT/images`` as Label Studio serves it; the
+    source : object
+        A Session, a mining result (with ``pool`` and ``predictions``)
+        or a :func:`~mdc_widgets.export.mined_set` Dataset.
+    out : str or pathlib.Path
+        The folder (created; files of an earlier export are replaced).
+    image_root : str, optional
+        URL prefix of ``OUT/images`` as Label Studio serves it; the
         default fits local-file serving with
-        ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server)
+        ``LOCAL_FILES_DOCUMENT_ROOT=OUT`` (or use an ``http://`` URL of a web server).
+    selected_only : bool, optional
+        Only the selected images, else the whole pool.
+    result : str or xarray.Dataset or None, optional
+        Which result of a Session (default: its latest).
+    pool : Pool or None, optional
+        The pool a mining result ``source`` was mined from (a Session brings its own).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` of that pool, needed with a mining result ``source``.
     size : str, optional
         ``"native"`` (default): a file pool's photos and brush masks at each
-        photo's own size; ``"working"``: the pool's working canvas
+        photo's own size; ``"working"``: the pool's working canvas.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out/tasks.json``.
+
+    Raises
+    ------
+    MdcError
+        When :func:`~mdc_widgets.export.mined_set` refuses ``source`` or ``size``.
     """
     mined = mined_set(source, result=result, selected_only=selected_only, pool=pool, predictions=predictions, size=size)
     out = Path(out)
@@ -235,6 +298,28 @@ def import_label_studio(
     an annotated task that has none of it. With ``pool`` (the pool or Session
     the tasks were exported from), masks at each photo's own size (a
     ``size="native"`` export) are brought to the pool's working canvas.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The JSON export (a list of tasks).
+    classes : sequence of str or None, optional
+        Semantic class names by index; default those of ``label_config.xml`` beside ``path``.
+    annotated_only : bool, optional
+        Only tasks with an annotation; False falls back to a task's first prediction.
+    pool : Pool or Session or None, optional
+        What the tasks were exported from; brings native-size masks to its working canvas.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`~mdc_widgets.export.masks.masks_dataset`'s layout.
+
+    Raises
+    ------
+    MdcError
+        When the file is not a Label Studio JSON export, holds results of tags other than
+        ``semantic`` and ``saliency``, uses a label not in ``classes``, or holds no annotated task.
     """
     path = Path(path)
     try:

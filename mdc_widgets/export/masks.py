@@ -37,6 +37,21 @@ __all__ = [
 def label_png(labels: np.ndarray) -> bytes:
     """Palette PNG bytes of a class-index map (VOC colours; the pixel values stay the indices).
 
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` class indices 0-255.
+
+    Returns
+    -------
+    bytes
+        The encoded palette (mode ``P``) PNG.
+
+    Raises
+    ------
+    ShapeError
+        When ``labels`` is not 2-D.
+
     Examples
     --------
     >>> from mdc_widgets.data.io import decode_mask
@@ -63,6 +78,21 @@ def label_png(labels: np.ndarray) -> bytes:
 def grey_png(values: np.ndarray) -> bytes:
     """Grey PNG bytes of a uint8 ``(H, W)`` map (saliency 0..255, binary masks 0/255).
 
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(H, W)`` uint8.
+
+    Returns
+    -------
+    bytes
+        The encoded grey (mode ``L``) PNG.
+
+    Raises
+    ------
+    ShapeError
+        When ``values`` is not 2-D.
+
     Examples
     --------
     >>> grey_png(np.zeros((2, 2), np.uint8))[:4]
@@ -79,7 +109,18 @@ def grey_png(values: np.ndarray) -> bytes:
 
 
 def rgb_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an RGB uint8 image (no enlargement)."""
+    """PNG bytes of an RGB uint8 image (no enlargement).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` uint8.
+
+    Returns
+    -------
+    bytes
+        The encoded PNG.
+    """
     from mdc_widgets.viz import to_png
 
     return to_png(np.asarray(image))
@@ -93,6 +134,28 @@ def masks_dataset(masks: dict[str, dict[str, np.ndarray]], classes: Sequence[str
     or Session the masks' images were exported from), masks at an image's own
     size are first brought to the pool's working canvas
     (:func:`to_working_canvas`), so masks of photos of different sizes fit.
+
+    Parameters
+    ----------
+    masks : dict of {str: dict}
+        ``"semantic"`` / ``"saliency"`` to sample id to its ``(H, W)`` uint8 mask.
+    classes : sequence of str, optional
+        Semantic class names, kept in ``attrs["classes"]``.
+    pool : Pool or Session or None, optional
+        What the images were exported from; masks are fitted to its working canvas.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``<kind> (sample, y, x)`` uint8 (missing semantic masks 255, saliency 0) and
+        ``<kind>_labeled (sample)`` bool where some sample lacks the kind.
+
+    Raises
+    ------
+    MdcError
+        When ``masks`` holds no mask.
+    ShapeError
+        When the masks differ in size and no ``pool`` brings them to one canvas.
 
     Examples
     --------
@@ -171,6 +234,18 @@ def to_working_canvas(masks: xr.Dataset, pool: Any) -> xr.Dataset:
     as the pool fits its own masks, so a native-size export's corrected
     masks evaluate like the pool's ground truth.
 
+    Parameters
+    ----------
+    masks : xarray.Dataset
+        :func:`masks_dataset`'s layout.
+    pool : Pool or Session
+        The pool whose working canvas and fit are used.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``masks`` itself when already at the canvas size, else a new Dataset.
+
     Examples
     --------
     >>> from mdc_widgets.data import open_pool
@@ -200,6 +275,27 @@ def pool_ground_truth(imported: xr.Dataset, sample_ids: Sequence[str], base: xr.
     truth) where it has one; the rest are unlabeled (semantic 255 is ignored by
     the metrics; saliency is left out through ``saliency_labeled``), which is
     how :func:`mdc_widgets.metrics.evaluate` reads a partly labeled pool.
+
+    Parameters
+    ----------
+    imported : xarray.Dataset
+        :func:`masks_dataset`'s layout, at the pool's working size.
+    sample_ids : sequence of str
+        Every sample of the pool, in pool order.
+    base : xarray.Dataset or None, optional
+        The pool's own ground truth, kept where nothing was imported.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``<kind> (sample, y, x)`` uint8 and ``<kind>_labeled (sample)`` bool over ``sample_ids``.
+
+    Raises
+    ------
+    MdcError
+        When ``imported`` names samples that are not in ``sample_ids``.
+    ShapeError
+        When ``imported`` and ``base`` differ in mask size.
 
     Examples
     --------
@@ -262,6 +358,20 @@ def write_mask_folder(imported: xr.Dataset, out: str | Path, pool: Any = None) -
     at each image's own size (cropped out of the letterbox, nearest), which
     is how a pool's mask folder holds them.
 
+    Parameters
+    ----------
+    imported : xarray.Dataset
+        :func:`masks_dataset`'s layout; unlabeled samples are not written.
+    out : str or pathlib.Path
+        The folder; ``<kind>`` subfolders are created.
+    pool : Pool or Session or None, optional
+        A file pool (or its Session) whose native sizes the masks are written at.
+
+    Returns
+    -------
+    dict of {str: pathlib.Path}
+        Kind to its folder.
+
     Examples
     --------
     >>> import tempfile
@@ -300,14 +410,40 @@ def _mask_at_native_size(mask: np.ndarray, pool: Any, sample: str) -> np.ndarray
 
 
 def labeled_flags(masks: xr.Dataset, kind: str) -> np.ndarray:
-    """``(sample,)`` bool: which samples have a ``kind`` mask (all, unless ``<kind>_labeled`` says otherwise)."""
+    """``(sample,)`` bool: which samples have a ``kind`` mask (all, unless ``<kind>_labeled`` says otherwise).
+
+    Parameters
+    ----------
+    masks : xarray.Dataset
+        :func:`masks_dataset`'s layout (or a pool's ground truth).
+    kind : str
+        ``"semantic"`` or ``"saliency"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(sample,)`` bool.
+    """
     if f"{kind}_labeled" in masks:
         return np.asarray(masks[f"{kind}_labeled"].values, bool)
     return np.ones(masks.sizes["sample"], bool)
 
 
 def write_images(mined: xr.Dataset, folder: str | Path) -> list[Path]:
-    """Write a mined set's images as ``folder/<stem>.png`` (in the set's order, each at its extent); return the paths."""
+    """Write a mined set's images as ``folder/<stem>.png`` (in the set's order, each at its extent); return the paths.
+
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`~mdc_widgets.export.mined_set`.
+    folder : str or pathlib.Path
+        Where the PNGs go (created).
+
+    Returns
+    -------
+    list of pathlib.Path
+        One path per image, in the set's order.
+    """
     from mdc_widgets.export.mined import file_stem, sample_array
 
     folder = Path(folder)

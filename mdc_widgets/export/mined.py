@@ -41,6 +41,16 @@ def file_stem(sample_id: str) -> str:
     File pools use file stems as ids, so their exported files keep the
     original names (and ``open_pool(..., ground_truth=...)`` matches them).
 
+    Parameters
+    ----------
+    sample_id : str
+        A pool's sample id.
+
+    Returns
+    -------
+    str
+        The stem, without extension; distinct ids give distinct stems.
+
     Examples
     --------
     >>> file_stem("beach_001")
@@ -57,6 +67,16 @@ def file_stem(sample_id: str) -> str:
 
 def stems_to_samples(sample_ids: Any) -> dict[str, str]:
     """``{file_stem(id): id}`` for a pool's sample ids (to map exported file names back).
+
+    Parameters
+    ----------
+    sample_ids : sequence of str
+        The pool's sample ids.
+
+    Returns
+    -------
+    dict of {str: str}
+        File stem to sample id.
 
     Examples
     --------
@@ -127,12 +147,19 @@ def mined_set(
 
     Parameters
     ----------
-    source : a :class:`~mdc_widgets.session.Session`, or a mining result
+    source : object
+        A :class:`~mdc_widgets.session.Session`, or a mining result
         (then ``pool`` and ``predictions`` are needed); a Dataset that already
-        is a mined set is returned as it is
-    result : which result of the session (key or Dataset; default: the latest)
-    selected_only : only the selected images (in selection order), else the
-        whole pool (selected first, then by score)
+        is a mined set is returned as it is.
+    result : str or xarray.Dataset or None, optional
+        Which result of the session (key or Dataset; default: the latest).
+    selected_only : bool, optional
+        Only the selected images (in selection order), else the
+        whole pool (selected first, then by score).
+    pool : Pool or None, optional
+        The pool a mining result ``source`` was mined from (a Session brings its own).
+    predictions : xarray.Dataset or None, optional
+        ``open_predictions`` of that pool, needed with a mining result ``source``.
     size : str, optional
         ``"native"`` (default): each image at its own size, as an annotator or
         a benchmark sees it: a file pool's photos are read from disk, released
@@ -155,6 +182,13 @@ def mined_set(
         ``size``. At the native size of a file pool, ``y``/``x`` span the
         largest image and ``image_height``/``image_width (sample)`` give each
         image's own extent (:func:`sample_array` crops to it).
+
+    Raises
+    ------
+    MdcError
+        When ``source`` is neither a Session, a mining result (with ``pool`` and ``predictions``)
+        nor a mined set, when ``size`` is unknown, or when the result selected no image and
+        ``selected_only`` is set.
     """
     if isinstance(source, xr.Dataset) and "image" in source and "prediction" in source:
         return source
@@ -302,6 +336,18 @@ def _at_native_size(mined: xr.Dataset, session: Any, imported: list[str]) -> xr.
 def sample_extent(mined: xr.Dataset, index: int) -> tuple[int, int]:
     """``(H, W)`` of image ``index`` of a mined set: its own size at the native size, else the canvas.
 
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`mined_set`.
+    index : int
+        The image's position in the set.
+
+    Returns
+    -------
+    tuple of 2 int
+        Height and width in pixels.
+
     Examples
     --------
     >>> ds = xr.Dataset({"image_height": ("sample", [3]), "image_width": ("sample", [5])})
@@ -316,6 +362,22 @@ def sample_extent(mined: xr.Dataset, index: int) -> tuple[int, int]:
 def sample_array(mined: xr.Dataset, name: str, index: int, model: int | None = None) -> np.ndarray:
     """Variable ``name`` (``image``, ``prediction`` with ``model`` its position, ``semantic``, ``saliency``)
     of image ``index``, cropped to the image's extent (:func:`sample_extent`).
+
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`mined_set`.
+    name : str
+        The variable: ``"image"``, ``"prediction"``, ``"semantic"`` or ``"saliency"``.
+    index : int
+        The image's position in the set.
+    model : int or None, optional
+        Position along ``model``, for ``"prediction"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` or ``(H, W, 3)`` at the image's own extent.
 
     Examples
     --------
@@ -333,6 +395,16 @@ def sample_array(mined: xr.Dataset, name: str, index: int, model: int | None = N
 
 def ranked_frame(mined: xr.Dataset) -> pd.DataFrame:
     """The mined set's rows with the columns of ``mining.job.ranked_table`` (``sample_id`` first).
+
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`mined_set`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image in the set's order; columns the set lacks are left out.
 
     Examples
     --------

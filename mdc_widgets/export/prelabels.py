@@ -23,6 +23,16 @@ SALIENT = ("background", "salient")
 def semantic_classes(mined: xr.Dataset) -> list[str]:
     """The class list of a mined set's semantic masks: the first SS model's, else the ground truth's.
 
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`~mdc_widgets.export.mined_set`.
+
+    Returns
+    -------
+    list of str
+        Class names by index; ``[]`` when neither is known.
+
     Examples
     --------
     >>> ds = xr.Dataset(coords={"model": ["m"], "task": ("model", ["ss"])}, attrs={"classes": {"m": ["bg", "cat"]}})
@@ -40,6 +50,17 @@ def prelabels(mined: xr.Dataset) -> dict[str, tuple[str, np.ndarray, list[str]]]
 
     The maps have the mined set's layout: crop image ``i`` to
     :func:`~mdc_widgets.export.mined.sample_extent` ``(mined, i)``.
+
+    Parameters
+    ----------
+    mined : xarray.Dataset
+        A :func:`~mdc_widgets.export.mined_set`.
+
+    Returns
+    -------
+    dict of {str: tuple}
+        SS models give their label maps and class names; SOD models the adaptively
+        binarised saliency (1 = salient) with ``["background", "salient"]``.
 
     Examples
     --------
@@ -73,6 +94,25 @@ def prelabels(mined: xr.Dataset) -> dict[str, tuple[str, np.ndarray, list[str]]]
 
 def class_index(name: str, classes: Sequence[str], where: str) -> int:
     """The index of label ``name`` in ``classes`` (``MdcError`` naming the file and the known names).
+
+    Parameters
+    ----------
+    name : str
+        A label name from an annotation file.
+    classes : sequence of str
+        The class names by index.
+    where : str
+        The file, for the error message.
+
+    Returns
+    -------
+    int
+        The position of ``name`` in ``classes``.
+
+    Raises
+    ------
+    MdcError
+        When ``name`` is not in ``classes``.
 
     Examples
     --------

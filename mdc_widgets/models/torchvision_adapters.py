@@ -72,12 +72,41 @@ TORCHVISION_SEGMENTATION: dict[str, tuple[Callable[..., torch.nn.Module], Any, s
 
 
 def hub_checkpoint_path(weights: Any) -> Path:
-    """Where torch hub keeps the checkpoint of a weight enum member."""
+    """Where torch hub keeps the checkpoint of a weight enum member.
+
+    Parameters
+    ----------
+    weights : torchvision.models.WeightsEnum
+        A member such as ``DeepLabV3_ResNet50_Weights.DEFAULT``; its ``url`` names the file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<torch hub dir>/checkpoints/<file name of the url>`` (it may not exist).
+    """
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
 def load_hub_weights(weights: Any, model_name: str) -> dict:
-    """The enum's state_dict from the hub cache (auxiliary heads dropped), or a clear error. Never downloads."""
+    """The enum's state_dict from the hub cache (auxiliary heads dropped), or a clear error. Never downloads.
+
+    Parameters
+    ----------
+    weights : torchvision.models.WeightsEnum
+        The weight enum member whose checkpoint is read.
+    model_name : str
+        The competitor's name, for the error message.
+
+    Returns
+    -------
+    dict
+        Parameter name to tensor (on the CPU), without ``aux_classifier.*`` entries.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        When the checkpoint is not in the hub cache; the message names the file, its URL and the folder.
+    """
     path = hub_checkpoint_path(weights)
     if not path.exists():
         raise WeightsNotFoundError(
@@ -89,7 +118,18 @@ def load_hub_weights(weights: Any, model_name: str) -> dict:
 
 
 def drop_auxiliary(state: dict) -> dict:
-    """The auxiliary classifier only helps training; the competitor is built without it."""
+    """The auxiliary classifier only helps training; the competitor is built without it.
+
+    Parameters
+    ----------
+    state : dict
+        A torchvision segmentation state_dict.
+
+    Returns
+    -------
+    dict
+        ``state`` without the keys starting with ``aux_classifier.``.
+    """
     return {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
 
 
@@ -111,6 +151,18 @@ def _preprocess(resize_size: int | None) -> Callable[[torch.Tensor], torch.Tenso
 def internal_resolution(competitor: Any) -> int | None:
     """The shorter side a competitor resizes every input to before its network (``None``: the pool's size).
 
+    Parameters
+    ----------
+    competitor : Competitor
+        Any competitor; only torchvision ones built by this module resize.
+
+    Returns
+    -------
+    int or None
+        The shorter side in pixels, or None when the input is used at the pool's size.
+
+    Notes
+    -----
     torchvision's weight recipes resize to 520 px, so a 320 px pool costs
     (520 / 320)^2 = 2.6x the pixels and a resize back.
 
@@ -130,7 +182,17 @@ def at_working_resolution(competitor: Any) -> Any:
     The networks are fully convolutional; their weights were trained with
     inputs resized to 520 px, so maps at another size can differ from the
     recipe's (keep the default for published numbers, use this for speed or
-    with random weights). Returns the competitor.
+    with random weights).
+
+    Parameters
+    ----------
+    competitor : Competitor
+        A torchvision competitor; its ``preprocess`` is replaced by ImageNet normalisation.
+
+    Returns
+    -------
+    Competitor
+        The same object, changed in place.
     """
     competitor.preprocess = normalize_imagenet
     return competitor

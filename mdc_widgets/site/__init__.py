@@ -40,7 +40,27 @@ _GOAL_MARKERS = ("**What this notebook teaches.**", "**Goal.**")
 
 @dataclass
 class NotebookPage:
-    """One executed notebook as the site shows it."""
+    """One executed notebook as the site shows it.
+
+    Parameters
+    ----------
+    stem : str
+        The notebook's file name without ``.ipynb`` (e.g. ``"01_quickstart"``).
+    title : str
+        Its first ``#`` heading.
+    goal : str
+        The goal paragraph (see :func:`notebook_goal`).
+    page : str or None, optional
+        File name of the rendered page; None where the notebook failed.
+    figures : int, optional
+        How many figures its outputs hold.
+    thumbnail : dict of {str: object} or None, optional
+        Its first figure, ``{"png": base64}`` or ``{"plotly": spec}``; None without figures.
+    error : str or None, optional
+        The error message where the notebook failed to execute.
+    seconds : float or None, optional
+        Execution time in seconds, where measured.
+    """
 
     stem: str
     title: str
@@ -58,6 +78,18 @@ def notebook_goal(nb: Any) -> tuple[str, str]:
     The goal is the paragraph that starts with ``**What this notebook
     teaches.**`` (or ``**Goal.**``) in the first markdown cell, else that
     cell's first paragraph after the title.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The notebook (read with ``nbformat.read``).
+
+    Returns
+    -------
+    title : str
+        The heading text, ``""`` if there is none.
+    goal : str
+        The goal paragraph on one line, ``""`` if the first markdown cell has none.
 
     Examples
     --------
@@ -79,7 +111,18 @@ def notebook_goal(nb: Any) -> tuple[str, str]:
 
 
 def page_figures(nb: Any) -> list[dict[str, Any]]:
-    """Every figure a notebook's outputs hold, in order: ``{"plotly": spec}`` or ``{"png": base64}``."""
+    """Every figure a notebook's outputs hold, in order: ``{"plotly": spec}`` or ``{"png": base64}``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        An executed notebook.
+
+    Returns
+    -------
+    list of dict
+        One entry per plotly or PNG output (plotly preferred where a cell has both).
+    """
     found = []
     for cell in nb.cells:
         for output in cell.get("outputs", []):

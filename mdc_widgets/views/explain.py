@@ -17,6 +17,25 @@ __all__ = ["explanation", "resolve_target_class", "target_class_of"]
 def resolve_target_class(target_class: int | str | None, classes: Sequence[str], model: str) -> int | None:
     """A class index from an index or a class name (``MdcError`` naming the model's classes when unknown).
 
+    Parameters
+    ----------
+    target_class : int or str or None
+        A class index (returned as it is), a class name, or None (returned as None).
+    classes : sequence of str
+        The model's class names.
+    model : str
+        The model's name, for the error message.
+
+    Returns
+    -------
+    int or None
+        The class index, or None.
+
+    Raises
+    ------
+    MdcError
+        When ``target_class`` is a name that is not among ``classes``.
+
     Examples
     --------
     >>> resolve_target_class("cat", ["background", "cat"], "m"), resolve_target_class(None, [], "m")
@@ -31,6 +50,18 @@ def resolve_target_class(target_class: int | str | None, classes: Sequence[str],
 
 def target_class_of(prediction: np.ndarray, num_classes: int) -> int:
     """The class a label map shows most, background aside (0 when it shows only background).
+
+    Parameters
+    ----------
+    prediction : numpy.ndarray
+        Integer label map of any shape, values in ``0..num_classes-1``.
+    num_classes : int
+        The model's number of classes (class 0 is background).
+
+    Returns
+    -------
+    int
+        The most frequent non-background class, or 0.
 
     Examples
     --------

@@ -23,6 +23,22 @@ def scatter_pairs(
     a single-task group is compared with every model of the other task among
     ``ss_models`` / ``sod_models`` (the predicted ones).
 
+    Parameters
+    ----------
+    group : CompetitionGroup
+        The competition whose pairs are compared.
+    ss_models : sequence of str, optional
+        The predicted SS models, paired with an SOD-only group.
+    sod_models : sequence of str, optional
+        The predicted SOD models, paired with an SS-only group.
+
+    Returns
+    -------
+    intra : tuple of 2 str or None
+        The intra-task pair (the first cross pair when the group has none), or None.
+    cross : list of tuple of 2 str
+        The ``(ss_model, sod_model)`` pairs.
+
     Examples
     --------
     >>> scatter_pairs(CompetitionGroup(ss=("a", "b")), sod_models=["p"])

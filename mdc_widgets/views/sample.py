@@ -42,6 +42,22 @@ def prediction_view(image: np.ndarray, prediction: np.ndarray, task: str, classe
     The legend lists ``(class name, '#rrggbb')`` of the classes present (SS)
     or the two ends of the saliency scale (SOD).
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+    prediction : numpy.ndarray
+        ``(H, W)`` uint8: class indices (SS) or saliency 0-255 (SOD).
+    task : str
+        ``"ss"`` or ``"sod"``.
+    classes : sequence of str
+        The model's class names (SS; unused for SOD).
+
+    Returns
+    -------
+    dict of {str: object}
+        ``task``, ``map`` (the prediction), ``overlay`` (``(H, W, 3)`` uint8) and ``legend``.
+
     Examples
     --------
     >>> view = prediction_view(np.zeros((2, 2, 3), np.uint8), np.array([[0, 1], [1, 1]], np.uint8), "ss", ["bg", "cat"])
@@ -54,6 +70,18 @@ def prediction_view(image: np.ndarray, prediction: np.ndarray, task: str, classe
 
 def accepted_mask(prediction: np.ndarray, task: str) -> np.ndarray:
     """The mask a verdict keeps of a prediction: SS the label map, SOD the adaptively binarised saliency (0/255).
+
+    Parameters
+    ----------
+    prediction : numpy.ndarray
+        ``(H, W)`` uint8 label map or saliency map.
+    task : str
+        ``"ss"`` or ``"sod"``; anything but ``"sod"`` returns ``prediction`` unchanged.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)``: the label map, or uint8 0/255 for SOD.
 
     Examples
     --------
@@ -68,7 +96,20 @@ def accepted_mask(prediction: np.ndarray, task: str) -> np.ndarray:
 
 
 def detail_models(predictions: xr.Dataset, result: xr.Dataset | None) -> list[str]:
-    """The models a detail shows by default: the result's group, else every predicted model."""
+    """The models a detail shows by default: the result's group, else every predicted model.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``open_predictions`` of the pool (``model`` dim).
+    result : xarray.Dataset or None
+        A mining result, whose competition group is used; None for every model.
+
+    Returns
+    -------
+    list of str
+        Model names in group or predictions order.
+    """
     if result is not None:
         return list(group_of(result).models)
     return [str(m) for m in predictions["model"].values]
@@ -81,6 +122,20 @@ def compared_pairs(
 
     The group's pairs when every model of the group is shown, else every pair
     of the shown models (a cross pair always (SS, SOD)).
+
+    Parameters
+    ----------
+    models : sequence of str
+        The shown models.
+    tasks : mapping of {str: str}
+        Each model's task, ``"ss"`` or ``"sod"``.
+    group : CompetitionGroup or None, optional
+        A result's competition group; its pairs win when all its models are shown.
+
+    Returns
+    -------
+    list of (str, str, str)
+        ``kind`` is ``"ss"``, ``"sod"`` or ``"cross"``.
 
     Examples
     --------
@@ -108,6 +163,22 @@ def disagreement_views(
     saliency (:func:`mdc_widgets.viz.disagreement_map`). ``fraction`` is the
     share of pixels that differ; ``d`` the pair's discrepancy used for
     ranking (``discrepancies[(a, b)]``, :func:`pair_discrepancies`), or None.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB under the overlays.
+    maps : mapping of {str: numpy.ndarray}
+        Each model's ``(H, W)`` prediction.
+    pairs : sequence of (str, str, str)
+        ``(model_a, model_b, kind)`` (:func:`compared_pairs`).
+    discrepancies : mapping of {(str, str): float} or None, optional
+        Each pair's ranking discrepancy, looked up in either order; missing pairs get ``d=None``.
+
+    Returns
+    -------
+    dict of {str: dict}
+        One view per pair, keyed ``"a|b"``.
     """
     discrepancies = discrepancies or {}
     views = {}
@@ -147,6 +218,11 @@ def pair_discrepancies(
         ``(model_a, model_b, kind)`` (:func:`compared_pairs`).
     sod_measure : str, optional
         ``"iou"`` or ``"mae"`` for SOD pairs (a result's ``attrs["sod_measure"]``).
+
+    Returns
+    -------
+    dict of {(str, str): float}
+        ``{(model_a, model_b): d}``; ``{}`` without pairs.
     """
     if not pairs:
         return {}
@@ -165,6 +241,22 @@ def sample_metrics(
     """Each model's ground-truth metrics on one sample (finite ones only); ``{}`` without saliency truth.
 
     SS models report ``miou, fbeta_max, mae``; SOD models ``fbeta_max, mae, s_measure``.
+
+    Parameters
+    ----------
+    predictions : xarray.Dataset
+        ``open_predictions`` of the pool.
+    ground_truth : xarray.Dataset
+        ``semantic`` / ``saliency`` of the pool (``sample`` dim aligned with ``predictions``).
+    index : int
+        The sample's position in the pool.
+    models : sequence of str
+        The models to score.
+
+    Returns
+    -------
+    dict of {str: dict}
+        ``{model: {metric: value}}``, non-finite values left out.
     """
     from mdc_widgets.metrics import evaluate  # torch: imported when a detail with ground truth is first drawn
 
@@ -183,7 +275,24 @@ def sample_metrics(
 def ground_truth_view(
     image: np.ndarray, ground_truth: xr.Dataset, index: int, classes: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """The sample's ground truth over its image: ``semantic`` and/or ``saliency`` ``{map, overlay, legend}``."""
+    """The sample's ground truth over its image: ``semantic`` and/or ``saliency`` ``{map, overlay, legend}``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+    ground_truth : xarray.Dataset
+        ``semantic`` and/or ``saliency`` with a ``sample`` dim.
+    index : int
+        The sample's position in the pool.
+    classes : sequence of str, optional
+        Class names of ``semantic``; default ``ground_truth.attrs["classes"]``, else the indices.
+
+    Returns
+    -------
+    dict of {str: dict}
+        Only the keys present in ``ground_truth``.
+    """
     view: dict[str, Any] = {}
     classes = list(classes or ground_truth.attrs.get("classes") or [])
     if "semantic" in ground_truth:
@@ -205,6 +314,18 @@ def sample_scores(result: xr.Dataset, index: int) -> dict[str, Any]:
 
     ``rank`` is the one of :func:`mdc_widgets.tables.ranked_table`: ties in
     pool order, so samples tied at the maximum do not all read rank 1.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A mining result with a ``score`` per sample.
+    index : int
+        The sample's position in the pool.
+
+    Returns
+    -------
+    dict of {str: object}
+        Every per-sample variable of the result, plus ``rank`` (None for a non-finite score).
 
     Examples
     --------
@@ -325,6 +446,20 @@ def at_native_aspect(detail: dict[str, Any], pool: Pool, index: int) -> dict[str
     Images and overlays are resized bilinearly, maps (labels, saliency,
     disagreement) with nearest neighbour, so no value is invented. A detail
     already at the pool's canvas and aspect is returned as it is.
+
+    Parameters
+    ----------
+    detail : dict of {str: object}
+        A :func:`sample_detail` dict at the pool's working canvas.
+    pool : Pool
+        Gives the canvas, the fit and the sample's native size.
+    index : int
+        The sample's position in the pool.
+
+    Returns
+    -------
+    dict of {str: object}
+        A new dict (or ``detail`` itself when nothing changes); ``detail`` is not modified.
     """
     from mdc_widgets.data.io import content_box, resize_image, resize_mask
 

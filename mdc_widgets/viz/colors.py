@@ -56,6 +56,16 @@ def label_palette(n: int = 256) -> np.ndarray:
 def heatmap_colors(n: int = 256) -> np.ndarray:
     """A perceptually ordered dark-blue -> yellow colour table ``(n, 3)`` uint8 (viridis-like).
 
+    Parameters
+    ----------
+    n : int, optional
+        Number of colours (entries of the table).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 3)`` uint8, from dark blue (low) to yellow (high).
+
     Examples
     --------
     >>> heatmap_colors()[[0, -1]].tolist()
@@ -110,6 +120,18 @@ def blend(
 def colorize_labels(labels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
     """RGB uint8 image of a label map (``(..., H, W)`` ints) with the class palette.
 
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(..., H, W)`` integer class indices (taken modulo the palette length).
+    palette : numpy.ndarray or None, optional
+        ``(C, 3)`` uint8 colours; default the VOC palette (:func:`label_palette`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., H, W, 3)`` uint8.
+
     Examples
     --------
     >>> colorize_labels(np.array([[0, 1]])).tolist()
@@ -124,6 +146,22 @@ def overlay_labels(
 ) -> np.ndarray:
     """Blend coloured labels over an RGB image; background (0) stays the image.
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(..., H, W, 3)`` RGB uint8.
+    labels : numpy.ndarray
+        ``(..., H, W)`` integer class indices.
+    alpha : float, optional
+        Opacity of the class colours in [0, 1].
+    palette : numpy.ndarray or None, optional
+        ``(C, 3)`` uint8 colours; default the VOC palette.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., H, W, 3)`` uint8.
+
     Examples
     --------
     >>> overlay_labels(np.zeros((1, 2, 3), np.uint8), np.array([[0, 1]]), alpha=1.0)[0, 1].tolist()
@@ -134,6 +172,20 @@ def overlay_labels(
 
 def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a heatmap in [0, 1] (CAM, disagreement, saliency) over an RGB image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(..., H, W, 3)`` RGB uint8.
+    heatmap : numpy.ndarray
+        ``(..., H, W)`` float, clipped to [0, 1].
+    alpha : float, optional
+        Opacity of the heat colours, the same for every pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., H, W, 3)`` uint8.
 
     Examples
     --------
@@ -152,6 +204,20 @@ def overlay_saliency(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.8
     so where the map is 0 (background, agreement) the image shows through
     unchanged and the eye goes to the salient or disagreeing pixels.
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(..., H, W, 3)`` RGB uint8.
+    saliency : numpy.ndarray
+        ``(..., H, W)`` uint8 0-255 or float (clipped to [0, 1]).
+    alpha : float, optional
+        Opacity where the map is 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., H, W, 3)`` uint8.
+
     Examples
     --------
     >>> image = np.full((1, 2, 3), 100, np.uint8)
@@ -165,6 +231,20 @@ def overlay_saliency(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.8
 
 def overlay_map(image: np.ndarray, values: np.ndarray, task: str) -> np.ndarray:
     """A prediction or ground-truth map over its image: SS labels in class colours, SOD saliency in heat colours.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB uint8.
+    values : numpy.ndarray
+        ``(H, W)``: class indices (SS) or saliency (SOD, uint8 or float in [0, 1]).
+    task : str
+        ``"ss"`` for labels, anything else for saliency.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8.
 
     Examples
     --------
@@ -205,6 +285,20 @@ def map_on_neutral(image: np.ndarray, values: np.ndarray, task: str) -> np.ndarr
     grey scene); SOD saliency in heat colours, opaque where it is 1 and
     fading into the grey where it is 0.
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB uint8 (only its luminance is kept).
+    values : numpy.ndarray
+        ``(H, W)``: class indices (SS) or saliency (SOD, uint8 or float in [0, 1]).
+    task : str
+        ``"ss"`` for labels, anything else for saliency.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8.
+
     Examples
     --------
     >>> image = np.full((1, 2, 3), 200, np.uint8)
@@ -221,6 +315,18 @@ def map_on_neutral(image: np.ndarray, values: np.ndarray, task: str) -> np.ndarr
 
 def label_legend(classes: Sequence[str], present: np.ndarray | None = None) -> list[tuple[str, str]]:
     """``(class name, '#rrggbb')`` for every class (or only those in ``present``).
+
+    Parameters
+    ----------
+    classes : sequence of str
+        Class names by index; an index beyond them is named by its number.
+    present : numpy.ndarray or None, optional
+        Class indices present in a map (duplicates allowed); None for every class.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(name, '#rrggbb')`` in class-index order.
 
     Examples
     --------

@@ -35,7 +35,20 @@ def _go() -> Any:
 
 
 def empty_figure(message: str, height: int = 300) -> Any:
-    """A blank figure that says why there is nothing to plot."""
+    """A blank figure that says why there is nothing to plot.
+
+    Parameters
+    ----------
+    message : str
+        The text shown in the middle of the figure.
+    height : int, optional
+        Figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        No axes, one centred annotation.
+    """
     go = _go()
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
@@ -52,6 +65,20 @@ def discrepancy_heatmap(
 
     The cell text gives the value and the kind of pair (ss, sod, cross); the
     diagonal (a model against itself) is blank.
+
+    Parameters
+    ----------
+    discrepancy : xarray.DataArray
+        ``(sample, model_a, model_b)`` discrepancies in [0, 1], with an optional ``kind`` coordinate.
+    samples : sequence of str or None, optional
+        Sample ids to average over; None for every sample.
+    title : str or None, optional
+        Figure title; default names the number of images.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A model x model heatmap, or :func:`empty_figure` when there are no samples.
 
     Examples
     --------
@@ -121,6 +148,33 @@ def sample_scatter(
     the same point (ties, e.g. at ``d = 1``) would hide each other: each such
     point gets an annotation with its count ("7 picks"), and its hover lists
     every id (coordinates are not jittered: the values stay exact).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per sample, with the sample id in a ``sample`` column or the index.
+    x : str
+        Column on the horizontal axis.
+    y : str
+        Column on the vertical axis.
+    color : str or None, optional
+        Column that colours the pool's points (Viridis); None for one colour.
+    selected : str or None, optional
+        Boolean column of the samples drawn on top as the mined set; None or missing for none.
+    title : str or None, optional
+        Figure title; default ``"y against x"``.
+    hover : sequence of str, optional
+        Further columns listed in each point's hover text.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``pool`` trace and, if any sample is selected, one ``selected`` trace.
+
+    Raises
+    ------
+    MdcError
+        When ``x``, ``y``, ``color`` or a ``hover`` column is not in ``table``.
 
     Examples
     --------
@@ -232,6 +286,24 @@ def intra_cross_scatter(
     Images high on both axes are where the joint MAD score looks first: the
     two models of a task disagree, and the other task disagrees with them.
     ``highlight`` (e.g. the selected samples) is drawn on top.
+
+    Parameters
+    ----------
+    discrepancy : xarray.DataArray
+        ``(sample, model_a, model_b)`` discrepancies, with an optional ``kind`` coordinate.
+    intra_pair : tuple of 2 str
+        The two models of one task on the horizontal axis.
+    cross_pairs : sequence of tuple of 2 str
+        ``(ss_model, sod_model)`` pairs averaged on the vertical axis.
+    highlight : sequence of str, optional
+        Sample ids drawn as the selected trace.
+    color : pandas.Series or numpy.ndarray or None, optional
+        One value per sample (e.g. the score) that colours the pool's points.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A :func:`sample_scatter`, or :func:`empty_figure` without cross pairs.
     """
     if not cross_pairs:
         return empty_figure("no cross-task pair: predict at least one SS and one SOD model")
@@ -268,6 +340,20 @@ def score_histograms(
     """One histogram per score column over the pool, the selected samples overlaid in red.
 
     Columns a competition does not have (all NaN or all zero) are left out.
+
+    Parameters
+    ----------
+    result : xarray.Dataset or pandas.DataFrame
+        A mining result (per-sample columns, optionally ``selected``).
+    columns : sequence of str, optional
+        The score columns to show, in order.
+    bins : int, optional
+        Number of bins per histogram.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One subplot per shown column, or :func:`empty_figure` when none has a value.
 
     Examples
     --------
@@ -345,6 +431,16 @@ def ranking_figure(ranking: pd.DataFrame) -> Any:
     has one colour, the same for its points and its win-rate bars, and one
     legend entry. SS and SOD models are never compared with each other, so
     each task gets its own row of panels.
+
+    Parameters
+    ----------
+    ranking : pandas.DataFrame
+        The ranking table described above; None or empty gives an empty figure.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two columns of panels, one row per task present.
 
     Examples
     --------

@@ -37,6 +37,27 @@ def disagreement_map(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
     - ``"cross"``: SS foreground (``a > 0``) xor the adaptively binarised
       saliency ``b``, i.e. the pixels behind ``1 - IoU`` of the cross-task term.
 
+    Parameters
+    ----------
+    a : numpy.ndarray
+        ``(..., H, W)`` uint8: labels (``"ss"``, ``"cross"``) or saliency 0-255 (``"sod"``).
+    b : numpy.ndarray
+        The other map, the same shape: labels (``"ss"``) or saliency 0-255 (``"sod"``, ``"cross"``).
+    kind : str
+        ``"ss"``, ``"sod"`` or ``"cross"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 of the shape of ``a``, values in [0, 1].
+
+    Raises
+    ------
+    ShapeError
+        When ``a`` and ``b`` differ in shape.
+    MdcError
+        When ``kind`` is none of the three.
+
     Examples
     --------
     >>> labels_a = np.array([[0, 1], [2, 2]], np.uint8)
@@ -66,6 +87,18 @@ def disagreement_map(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement by an integer factor (keeps pixels crisp in small thumbnails).
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W)`` or ``(H, W, C)``.
+    factor : int
+        Enlargement; values below 2 return the image unchanged.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H * factor, W * factor[, C])``, the dtype of ``image``.
+
     Examples
     --------
     >>> upscale(np.array([[1, 2]], np.uint8), 2).tolist()
@@ -89,6 +122,23 @@ def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
 
 def to_png(image: np.ndarray, scale: int = 1) -> bytes:
     """PNG bytes of an RGB (or grey, or float [0, 1]) image, enlarged ``scale`` times.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8, or float clipped to [0, 1].
+    scale : int, optional
+        Nearest-neighbour enlargement factor.
+
+    Returns
+    -------
+    bytes
+        The encoded PNG.
+
+    Raises
+    ------
+    ShapeError
+        When the image is not one of the shapes above.
 
     Examples
     --------
@@ -199,6 +249,18 @@ def tile_panel(
     gap : int, optional
         White pixels between tiles and rows.
 
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8 on a white background.
+
+    Raises
+    ------
+    MdcError
+        When there is no tile, or only legends.
+    ShapeError
+        When an image tile's size differs from the first image's.
+
     Examples
     --------
     >>> tile = np.zeros((8, 8, 3), np.uint8)
@@ -245,6 +307,16 @@ def tile_panel(
 def legend_html(entries: Sequence[tuple[str, str]]) -> str:
     """Colour swatches with names, as an HTML snippet (for widgets and static reports).
 
+    Parameters
+    ----------
+    entries : sequence of (str, str)
+        ``(name, '#rrggbb')``, e.g. :func:`mdc_widgets.viz.colors.label_legend`.
+
+    Returns
+    -------
+    str
+        A ``<div>`` with one swatch per entry; names and colours are HTML-escaped.
+
     Examples
     --------
     >>> "background" in legend_html([("background", "#000000")])
@@ -267,6 +339,17 @@ def _percent(fraction: float) -> str:
 def disagreement_caption(view: dict) -> str:
     """The caption of a disagreement tile: the pair, then the ``d`` used for ranking beside the pixel fraction.
 
+    Parameters
+    ----------
+    view : dict
+        One entry of :func:`mdc_widgets.views.sample.disagreement_views` (``kind``, ``fraction``;
+        ``model_a``, ``model_b`` and ``d`` where known).
+
+    Returns
+    -------
+    str
+        Two lines; the ``d`` part is left out when ``d`` is None or not finite.
+
     Examples
     --------
     >>> disagreement_caption({"kind": "cross", "model_a": "unet_ss", "model_b": "vst_sod", "d": 0.75, "fraction": 0.012})
@@ -284,6 +367,16 @@ def row_legend(detail: dict) -> Legend:
 
     Class 0 (background) is never painted, so it is not listed; the heat bar
     is there when a saliency map or a disagreement map is shown.
+
+    Parameters
+    ----------
+    detail : dict
+        :meth:`mdc_widgets.session.Session.sample_detail`'s dict.
+
+    Returns
+    -------
+    Legend
+        The classes in first-seen order, and a ``"saliency, disagreement"`` bar where needed.
     """
     entries: dict[str, str] = {}
     views = list((detail.get("ground_truth") or {}).values()) + list(detail["predictions"].values())

@@ -36,7 +36,22 @@ def static_mode() -> bool:
 
 
 def image_widget(image: np.ndarray, scale: int = 1, width: int | None = None) -> Any:
-    """An ``ipywidgets.Image`` holding the PNG of an RGB/grey array (enlarged ``scale`` times)."""
+    """An ``ipywidgets.Image`` holding the PNG of an RGB/grey array (enlarged ``scale`` times).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W)`` or ``(H, W, 3|4)``; uint8, or float in [0, 1].
+    scale : int, optional
+        Nearest-neighbour enlargement of the PNG.
+    width : int or None, optional
+        Displayed width in pixels (height follows); None for the PNG's own size.
+
+    Returns
+    -------
+    ipywidgets.Image
+        The PNG widget.
+    """
     import ipywidgets as W
 
     from mdc_widgets.viz import to_png
@@ -48,7 +63,26 @@ def image_widget(image: np.ndarray, scale: int = 1, width: int | None = None) ->
 def captioned(
     caption: str, image: np.ndarray, *, legend: Sequence[tuple[str, str]] = (), scale: int = 3, width: int | None = None
 ) -> Any:
-    """An image with a caption above and an optional colour legend below."""
+    """An image with a caption above and an optional colour legend below.
+
+    Parameters
+    ----------
+    caption : str
+        Bold text above the image (HTML-escaped).
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB uint8 (or grey, or float in [0, 1]).
+    legend : sequence of (str, str), optional
+        ``(name, '#rrggbb')`` swatches under the image; none when empty.
+    scale : int, optional
+        Nearest-neighbour enlargement of the image.
+    width : int or None, optional
+        Displayed width in pixels; None for ``W * scale``.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Caption, image and, if any, the legend.
+    """
     import ipywidgets as W
 
     from mdc_widgets.viz import legend_html
@@ -62,7 +96,18 @@ def captioned(
 
 
 def format_value(value: Any) -> str:
-    """A short human form of a table cell."""
+    """A short human form of a table cell.
+
+    Parameters
+    ----------
+    value : object
+        A cell value.
+
+    Returns
+    -------
+    str
+        ``"yes"``/``"no"`` for booleans, 4 significant digits for floats (``"-"`` if not finite), else ``str``.
+    """
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
@@ -71,7 +116,22 @@ def format_value(value: Any) -> str:
 
 
 def html_table(rows: Mapping[str, Any] | Any, title: str | None = None, max_rows: int = 60) -> str:
-    """A compact HTML table of a mapping (two columns) or a DataFrame."""
+    """A compact HTML table of a mapping (two columns) or a DataFrame.
+
+    Parameters
+    ----------
+    rows : mapping or pandas.DataFrame
+        A mapping gives a key and a value column; a DataFrame its own columns (no index).
+    title : str or None, optional
+        Bold heading above the table.
+    max_rows : int, optional
+        Rows shown at most (the first ones).
+
+    Returns
+    -------
+    str
+        The HTML snippet; every cell is HTML-escaped.
+    """
     import pandas as pd
 
     head = f"<div style='font-weight:bold;margin-top:6px'>{html.escape(title)}</div>" if title else ""
@@ -93,6 +153,19 @@ def html_table(rows: Mapping[str, Any] | Any, title: str | None = None, max_rows
 
 
 def status_html(message: str, kind: str = "info") -> str:
-    """A one-line status message coloured by kind: info, ok, warning, error."""
+    """A one-line status message coloured by kind: info, ok, warning, error.
+
+    Parameters
+    ----------
+    message : str
+        The text (HTML-escaped).
+    kind : str, optional
+        ``"info"``, ``"ok"``, ``"warning"`` or ``"error"``; an unknown kind is shown as info.
+
+    Returns
+    -------
+    str
+        A coloured ``<span>``.
+    """
     colour = {"info": "#333", "ok": "#2a7d2a", "warning": "#a66b00", "error": "#b00020"}.get(kind, "#333")
     return f"<span style='color:{colour};font-size:12px'>{html.escape(message)}</span>"

@@ -20,14 +20,28 @@ class MadApp:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    task, k : the picker's starting competition
-    page_size : thumbnails per page of the browser
-    predict_options : passed to ``predict_pool`` by the Run button
-    n_boot : bootstrap resamples of the live rankings
-    start_tab : the tab in front when the app is first shown
-    remember : save what is on screen (competition, result, page, open sample, label pair) beside the
-        session's verdicts, and reopen it when the app is created again, e.g. after a kernel restart
+    session : Session
+        The :class:`~mdc_widgets.session.Session`.
+    task : str, optional
+        The picker's starting task: ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``.
+    k : int, optional
+        The picker's starting number of samples to select.
+    page_size : int, optional
+        Thumbnails per page of the browser.
+    predict_options : dict of {str: object} or None, optional
+        Passed to ``predict_pool`` by the Run button.
+    n_boot : int, optional
+        Bootstrap resamples of the live rankings.
+    start_tab : str, optional
+        The tab in front when the app is first shown.
+    remember : bool, optional
+        Save what is on screen (competition, result, page, open sample, label pair) beside the
+        session's verdicts, and reopen it when the app is created again, e.g. after a kernel restart.
+
+    Raises
+    ------
+    MdcError
+        When ``start_tab`` is not one of ``TAB_TITLES``.
 
     Examples
     --------
@@ -180,7 +194,13 @@ class MadApp:
             self.plots.refresh()
 
     def select_tab(self, title: str) -> None:
-        """Bring a tab to the front by its title."""
+        """Bring a tab to the front by its title.
+
+        Parameters
+        ----------
+        title : str
+            One of ``TAB_TITLES`` (``"Compete"``, ``"Browse"``, ``"Explain"``, ``"Plots"``, ``"Label"``).
+        """
         self.tabs.selected_index = TAB_TITLES.index(title)
 
     def _after_run(self, result: Any) -> None:
@@ -199,7 +219,13 @@ class MadApp:
             self.save_state()
 
     def show(self, static: bool | None = None) -> None:
-        """Display the tabs, or static figures and PNG panels where no widget front end exists."""
+        """Display the tabs, or static figures and PNG panels where no widget front end exists.
+
+        Parameters
+        ----------
+        static : bool or None, optional
+            True for the static view, False for the widgets; None decides by :func:`static_mode`.
+        """
         from IPython.display import display
 
         if static_mode() if static is None else static:
@@ -218,7 +244,27 @@ def static_report(
     subset: str = "pool",
     n_boot: int = 100,
 ) -> dict[str, Any]:
-    """What the static view shows, without displaying it: ``summary`` (HTML), ``figures``, ``panel`` (PNG bytes)."""
+    """What the static view shows, without displaying it: ``summary`` (HTML), ``figures``, ``panel`` (PNG bytes).
+
+    Parameters
+    ----------
+    session : Session
+        The session whose competition is shown.
+    result : str or xarray.Dataset or None, optional
+        Which result (key or Dataset); None for the session's latest.
+    n : int, optional
+        How many selected samples the panel and the table show (best first).
+    subset : str, optional
+        ``"pool"`` or ``"selected"``: the samples the discrepancy heatmap averages over.
+    n_boot : int, optional
+        Bootstrap resamples of the ranking figure.
+
+    Returns
+    -------
+    dict of {str: object}
+        ``figures`` (name to plotly figure), ``panel`` (PNG bytes, None without a result or a
+        selected sample) and ``summary`` (HTML).
+    """
     from mdc_widgets.mining import selected_samples
     from mdc_widgets.viz import detail_row, tile_panel, to_png
 
@@ -273,7 +319,26 @@ def display_static(
     For headless runs (papermill, nbconvert, plain scripts). With
     ``output_dir`` the panel is saved as ``mad_samples.png`` and each figure as
     ``<name>.html`` (plotly.js written once beside them, so they open offline).
-    Returns :func:`static_report`'s dict.
+
+    Parameters
+    ----------
+    session : Session
+        The session whose competition is shown.
+    result : str or xarray.Dataset or None, optional
+        Which result (key or Dataset); None for the session's latest.
+    n : int, optional
+        How many selected samples the panel and the table show (best first).
+    output_dir : str or pathlib.Path or None, optional
+        Folder (created) for ``mad_samples.png`` and the figures' HTML; None writes nothing.
+    subset : str, optional
+        ``"pool"`` or ``"selected"``: the samples the discrepancy heatmap averages over.
+    n_boot : int, optional
+        Bootstrap resamples of the ranking figure.
+
+    Returns
+    -------
+    dict of {str: object}
+        :func:`static_report`'s dict.
     """
     from IPython.display import HTML, Image, display
 

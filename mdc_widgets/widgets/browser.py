@@ -64,7 +64,13 @@ class DetailView:
         return captioned(caption, image, legend=legend, scale=factor, width=width)
 
     def show(self, detail: dict[str, Any]) -> None:
-        """Fill the view from :meth:`Session.sample_detail`'s dict."""
+        """Fill the view from :meth:`Session.sample_detail`'s dict.
+
+        Parameters
+        ----------
+        detail : dict of {str: object}
+            The detail of one sample (image, predictions, disagreement, ground truth, scores).
+        """
         self.detail = detail
         self._draw()
 
@@ -140,10 +146,14 @@ class SampleBrowser:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    page_size : thumbnails per page
-    columns : thumbnails per row
-    thumb_width : thumbnail width in pixels
+    session : Session
+        The :class:`~mdc_widgets.session.Session`.
+    page_size : int, optional
+        Thumbnails per page.
+    columns : int, optional
+        Thumbnails per row.
+    thumb_width : int, optional
+        Thumbnail width in pixels.
     """
 
     def __init__(self, session: Any, page_size: int = 12, columns: int = 4, thumb_width: int = 112):
@@ -255,11 +265,23 @@ class SampleBrowser:
 
     # -- state -----------------------------------------------------------------------------
     def on_open(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(sample_id)`` whenever a sample is opened."""
+        """Call ``callback(sample_id)`` whenever a sample is opened.
+
+        Parameters
+        ----------
+        callback : callable
+            Called with the opened sample's id (str).
+        """
         self._open_callbacks.append(callback)
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after the view changed (result, page, order, filter, open sample)."""
+        """Call ``callback()`` after the view changed (result, page, order, filter, open sample).
+
+        Parameters
+        ----------
+        callback : callable
+            Called without arguments.
+        """
         self._change_callbacks.append(callback)
 
     def _changed(self) -> None:
@@ -268,6 +290,7 @@ class SampleBrowser:
 
     @property
     def n_pages(self) -> int:
+        """Number of pages of the current table (at least 1)."""
         return max(1, -(-len(self.table) // int(self.page_size.value)))
 
     def page_samples(self) -> list[str]:
@@ -290,7 +313,13 @@ class SampleBrowser:
         self.refresh()
 
     def refresh(self, result: Any = None) -> None:
-        """Re-query the ranked table (sort, filter) from the session and show page 1."""
+        """Re-query the ranked table (sort, filter) from the session and show page 1.
+
+        Parameters
+        ----------
+        result : str or xarray.Dataset or None, optional
+            A result (key or Dataset) to show from now on; None keeps the current one.
+        """
         if result is not None:
             self.result_key = result if isinstance(result, str) else result.attrs.get("key")
         try:
@@ -334,7 +363,18 @@ class SampleBrowser:
         self._changed()
 
     def thumbnails(self, sample_ids: list[str]) -> list[bytes]:
-        """PNG bytes of the thumbnails of some samples, drawn once per sample and kept (only this page's are read)."""
+        """PNG bytes of the thumbnails of some samples, drawn once per sample and kept (only this page's are read).
+
+        Parameters
+        ----------
+        sample_ids : list of str
+            The samples, in the order wanted.
+
+        Returns
+        -------
+        list of bytes
+            One PNG per sample, enlarged to about ``thumb_width`` pixels wide.
+        """
         from mdc_widgets.viz import to_png
 
         todo = [s for s in sample_ids if s not in self._thumbs]
@@ -387,7 +427,18 @@ class SampleBrowser:
 
     # -- detail ----------------------------------------------------------------------------
     def open(self, sample_id: str) -> dict[str, Any] | None:
-        """Show one sample in the detail view and tell the listeners (explain, label panels)."""
+        """Show one sample in the detail view and tell the listeners (explain, label panels).
+
+        Parameters
+        ----------
+        sample_id : str
+            The sample to show.
+
+        Returns
+        -------
+        dict of {str: object} or None
+            The sample's detail, or None when the session refused it (the status shows why).
+        """
         try:
             detail = self.session.sample_detail(str(sample_id), result=self.result_key)
         except MdcError as exc:
@@ -402,7 +453,18 @@ class SampleBrowser:
         return detail
 
     def open_next(self, step: int = 1) -> str | None:
-        """Open the sample after (or before) the current one in the table's order; paging follows."""
+        """Open the sample after (or before) the current one in the table's order; paging follows.
+
+        Parameters
+        ----------
+        step : int, optional
+            Rows to move in the table, negative for earlier ones.
+
+        Returns
+        -------
+        str or None
+            The opened sample id; None when the table is empty or the move leaves it.
+        """
         if not len(self.table):
             return None
         ids = [str(s) for s in self.table["sample"]]
@@ -466,7 +528,13 @@ class SampleBrowser:
         }
 
     def restore(self, state: Any) -> None:
-        """Show a saved view: result, order, filter, page and open sample (each ignored if no longer valid)."""
+        """Show a saved view: result, order, filter, page and open sample (each ignored if no longer valid).
+
+        Parameters
+        ----------
+        state : AppState
+            The saved state (``page_size``, ``ascending``, ``filters``, ``sort_by``, ``result_key``, ``page``, ``sample``).
+        """
         self._updating = True
         try:
             if state.page_size and state.page_size in self.page_size.options:

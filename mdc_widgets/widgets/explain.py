@@ -16,8 +16,12 @@ class ExplainPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    browser : a :class:`~mdc_widgets.widgets.SampleBrowser`; opening a sample there selects it here
+    session : Session
+        The :class:`~mdc_widgets.session.Session`.
+    browser : SampleBrowser or None, optional
+        A :class:`~mdc_widgets.widgets.SampleBrowser`; opening a sample there selects it here.
+    scale : int, optional
+        Largest nearest-neighbour enlargement of the image and map tiles.
     """
 
     def __init__(self, session: Any, browser: Any = None, scale: int = 3):
@@ -84,7 +88,13 @@ class ExplainPanel:
         self.status.value = ""
 
     def set_sample(self, sample_id: str) -> None:
-        """Explain ``sample_id`` next (called by the browser when a sample is opened)."""
+        """Explain ``sample_id`` next (called by the browser when a sample is opened).
+
+        Parameters
+        ----------
+        sample_id : str
+            The sample; the previous explanation is cleared.
+        """
         self.sample_id = str(sample_id)
         self.header.value = f"<b>Sample {html.escape(self.sample_id)}</b>"
         self.output.children = []

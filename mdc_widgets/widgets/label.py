@@ -20,10 +20,15 @@ class LabelPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    browser : a :class:`~mdc_widgets.widgets.SampleBrowser` (its current sample is labelled;
-        with ``advance`` the next one opens after a verdict)
-    n_boot : bootstrap resamples of the live ranking
+    session : Session
+        The :class:`~mdc_widgets.session.Session`.
+    browser : SampleBrowser or None, optional
+        A :class:`~mdc_widgets.widgets.SampleBrowser` (its current sample is labelled;
+        with ``advance`` the next one opens after a verdict).
+    n_boot : int, optional
+        Bootstrap resamples of the live ranking.
+    advance : bool, optional
+        Start with "open the next sample after a verdict" ticked (needs ``browser``).
     """
 
     def __init__(self, session: Any, browser: Any = None, n_boot: int = 100, advance: bool = True):
@@ -114,7 +119,13 @@ class LabelPanel:
             self._show_sample()
 
     def set_sample(self, sample_id: str) -> None:
-        """Label ``sample_id`` next (called by the browser when a sample is opened)."""
+        """Label ``sample_id`` next (called by the browser when a sample is opened).
+
+        Parameters
+        ----------
+        sample_id : str
+            The sample whose pair is shown and labelled.
+        """
         self.sample_id = str(sample_id)
         self._show_sample()
 
@@ -148,7 +159,18 @@ class LabelPanel:
         return True
 
     def label(self, verdict: str) -> Any:
-        """Save ``verdict`` for the current sample and pair; then refresh the ranking (and advance)."""
+        """Save ``verdict`` for the current sample and pair; then refresh the ranking (and advance).
+
+        Parameters
+        ----------
+        verdict : str
+            One of the label store's verdicts (``Session.label`` checks it).
+
+        Returns
+        -------
+        object
+            The saved label, or None when nothing was saved (the status says why).
+        """
         if not self._ready():
             return None
         a, b = self.pair.value

@@ -25,6 +25,22 @@ def panel_scale(shape: tuple[int, ...], scale: int, panel_px: int) -> tuple[int,
     Small pictures are enlarged up to ``scale`` times (pixels stay crisp);
     large photos are not enlarged and are shown ``panel_px`` wide at most.
 
+    Parameters
+    ----------
+    shape : tuple of int
+        The picture's ``(H, W, ...)``.
+    scale : int
+        Largest enlargement factor.
+    panel_px : int
+        Largest display width and height in pixels.
+
+    Returns
+    -------
+    factor : int
+        Enlargement, at least 1.
+    width : int
+        Display width in pixels.
+
     Examples
     --------
     >>> panel_scale((32, 32, 3), 3, 300)
@@ -39,6 +55,16 @@ def panel_scale(shape: tuple[int, ...], scale: int, panel_px: int) -> tuple[int,
 
 def outline(mask: np.ndarray) -> np.ndarray:
     """The pixels of ``mask`` that touch a pixel outside it (4-neighbourhood; the border counts as outside).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(H, W)``, read as bool.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` bool, a subset of ``mask``.
 
     Examples
     --------
@@ -56,6 +82,22 @@ def prediction_overlay(image: np.ndarray, prediction: np.ndarray, task: str, opa
     """A model's (or the ground truth's) map over the photo at ``opacity`` in [0, 1] (0: the photo alone).
 
     SS label maps use the class palette, saliency the heat colours.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB uint8.
+    prediction : numpy.ndarray
+        ``(H, W)`` uint8: class indices (SS) or saliency 0-255 (SOD).
+    task : str
+        ``"ss"`` for labels, anything else for saliency.
+    opacity : float
+        Clipped to [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8.
 
     Examples
     --------
@@ -78,6 +120,20 @@ def disagreement_overlay(image: np.ndarray, disagreement: np.ndarray, opacity: f
 
     Every pixel with any disagreement above 2 % gets at least a third of the colour, so a map that covers
     "8 % of the pixels" always shows 8 % of coloured pixels.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB.
+    disagreement : numpy.ndarray
+        ``(H, W)`` float, clipped to [0, 1] (:func:`mdc_widgets.viz.disagreement_map`).
+    opacity : float, optional
+        Strength of the magenta, clipped to [0, 1]; at 0 the disputed pixels are shown undimmed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8.
 
     Examples
     --------

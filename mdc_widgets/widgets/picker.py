@@ -43,9 +43,12 @@ class CompetitionPicker:
 
     Parameters
     ----------
-    session : a :class:`mdc_widgets.session.Session` (for the model lists)
-    task : ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``
-    k : how many samples to select
+    session : Session
+        A :class:`mdc_widgets.session.Session` (for the model lists).
+    task : str, optional
+        ``"ss"``, ``"sod"``, ``"cross"`` or ``"joint"``.
+    k : int, optional
+        How many samples to select.
     """
 
     def __init__(self, session: Any, task: str = "joint", k: int = 20):
@@ -243,6 +246,16 @@ class CompetitionPicker:
         """Load the first chosen model that lacks weights from ``checkpoint`` (None: random weights).
 
         ``Session.use_checkpoint`` does the work; the note says what happened.
+
+        Parameters
+        ----------
+        checkpoint : str or None
+            Path of a state_dict file; None for random weights; ``""`` only asks for a path.
+
+        Returns
+        -------
+        bool
+            True when the model's weights were set, False otherwise (the note says why).
         """
         missing = self.missing()
         if not missing:
@@ -344,7 +357,18 @@ class CompetitionPicker:
 
     # -- what the widgets describe ---------------------------------------------------------
     def group(self) -> CompetitionGroup:
-        """The competition group of the chosen task and models."""
+        """The competition group of the chosen task and models.
+
+        Returns
+        -------
+        CompetitionGroup
+            The chosen SS and/or SOD models.
+
+        Raises
+        ------
+        MdcError
+            When a model slot of the task is empty, or a chosen model has no weights.
+        """
         chosen = {name: getattr(self, name).value for name in _USES[self.task.value]["models"]}
         missing = [name for name, value in chosen.items() if not value]
         if missing:
@@ -361,7 +385,18 @@ class CompetitionPicker:
         return CompetitionGroup(ss=ss, sod=sod)
 
     def weights(self) -> Weights:
-        """The term weights (terms the task has not are 0)."""
+        """The term weights (terms the task has not are 0).
+
+        Returns
+        -------
+        Weights
+            ``ss``, ``sod`` and ``cross`` weights from the sliders.
+
+        Raises
+        ------
+        MdcError
+            When every weight of the task is 0.
+        """
         uses = _USES[self.task.value]["weights"]
         values = {t: float(getattr(self, f"w_{t}").value) if t in uses else 0.0 for t in ("ss", "sod", "cross")}
         if sum(values.values()) <= 0:
@@ -378,7 +413,19 @@ class CompetitionPicker:
         )
 
     def spec(self) -> dict[str, Any]:
-        """Everything a run needs: ``group, weights, k, constraints, device, disjoint, protocol, fusion`` (validated)."""
+        """Everything a run needs: ``group, weights, k, constraints, device, disjoint, protocol, fusion`` (validated).
+
+        Returns
+        -------
+        dict of {str: object}
+            The keyword arguments of a run, keyed as above.
+
+        Raises
+        ------
+        MdcError
+            When the ijcv2021 protocol is chosen for a cross or joint task, or :meth:`group` or
+            :meth:`weights` refuses the settings.
+        """
         if self.protocol.value == "ijcv2021" and self.task.value not in ("ss", "sod"):
             raise MdcError(
                 f"The ijcv2021 protocol mines one SS or one SOD pair; choose the SS or SOD pair task "
@@ -408,7 +455,13 @@ class CompetitionPicker:
         }
 
     def apply_state(self, state: dict[str, Any]) -> None:
-        """Set the widgets from :meth:`state`'s dict; models no longer offered keep the current choice."""
+        """Set the widgets from :meth:`state`'s dict; models no longer offered keep the current choice.
+
+        Parameters
+        ----------
+        state : dict of {str: object}
+            ``task``, ``models``, ``weights``, ``k``, ``protocol``, ``fusion``; each may be missing.
+        """
         if state.get("task") in dict((v, v) for _, v in TASKS):
             self.task.value = state["task"]
         for name, value in (state.get("models") or {}).items():

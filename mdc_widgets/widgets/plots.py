@@ -12,7 +12,18 @@ __all__ = ["PlotsPanel", "figure_widget"]
 
 
 def figure_widget(figure: Any) -> Any:
-    """A ``go.FigureWidget`` of ``figure`` (interactive), or an Output showing it where anywidget is missing."""
+    """A ``go.FigureWidget`` of ``figure`` (interactive), or an Output showing it where anywidget is missing.
+
+    Parameters
+    ----------
+    figure : plotly.graph_objects.Figure
+        The figure to show.
+
+    Returns
+    -------
+    plotly.graph_objects.FigureWidget or ipywidgets.Output
+        The interactive widget, or an Output holding the static figure.
+    """
     import plotly.graph_objects as go
 
     try:
@@ -32,9 +43,12 @@ class PlotsPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session`
-    browser : a :class:`~mdc_widgets.widgets.SampleBrowser`; a click on a scatter point opens it there
-    n_boot : bootstrap resamples of the ranking plot
+    session : Session
+        The :class:`~mdc_widgets.session.Session`.
+    browser : SampleBrowser or None, optional
+        A :class:`~mdc_widgets.widgets.SampleBrowser`; a click on a scatter point opens it there.
+    n_boot : int, optional
+        Bootstrap resamples of the ranking plot.
     """
 
     def __init__(self, session: Any, browser: Any = None, n_boot: int = 100):
@@ -73,7 +87,13 @@ class PlotsPanel:
         self.status.value = status_html("The plots are redrawn when this tab is opened.")
 
     def on_pick(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(sample_id)`` after a click on a point opened a sample."""
+        """Call ``callback(sample_id)`` after a click on a point opened a sample.
+
+        Parameters
+        ----------
+        callback : callable
+            Called with the sample id (str) of the clicked point.
+        """
         self._pick_callbacks.append(callback)
 
     def refresh(self) -> None:

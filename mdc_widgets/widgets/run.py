@@ -39,6 +39,16 @@ _CONSTRAINT_WORDS = {
 def describe_skipped(report: dict[str, int]) -> str:
     """The constraints' report in words, e.g. ``'3 near-duplicates, 1 foreground area out of bounds'``.
 
+    Parameters
+    ----------
+    report : dict of {str: int}
+        Constraint name to the number of candidates it skipped (a result's constraint report).
+
+    Returns
+    -------
+    str
+        Comma-separated counts, zeros left out; ``""`` when nothing was skipped.
+
     Examples
     --------
     >>> describe_skipped({"near_duplicate": 3, "foreground_area": 1, "class_quota": 0})
@@ -54,12 +64,21 @@ def describe_skipped(report: dict[str, int]) -> str:
 def in_ui_words(exc: BaseException) -> str:
     """An error's message for the app: advice about code arguments becomes advice about the picker.
 
+    Parameters
+    ----------
+    exc : BaseException
+        The error a run raised.
+
+    Returns
+    -------
+    str
+        Its message; for a ``WeightsNotFoundError`` the ``pass weights=...`` advice is replaced.
+
     Examples
     --------
     >>> message = "No file x.pth in /w, or pass weights='/path/x.pth', or weights=None for random weights."
     >>> in_ui_words(WeightsNotFoundError(message))[:60]
     'No file x.pth in /w. In the Compete tab, give this model a c'
-
     """
     text = str(exc)
     if isinstance(exc, WeightsNotFoundError):
@@ -79,9 +98,12 @@ class RunPanel:
 
     Parameters
     ----------
-    session : the :class:`~mdc_widgets.session.Session` to drive
-    picker : the :class:`~mdc_widgets.widgets.CompetitionPicker` that says what to run
-    predict_options : extra ``predict_pool`` arguments (``chunk_size``, ``batch_size``, ...)
+    session : Session
+        The :class:`~mdc_widgets.session.Session` to drive.
+    picker : CompetitionPicker
+        The :class:`~mdc_widgets.widgets.CompetitionPicker` that says what to run.
+    predict_options : dict of {str: object} or None, optional
+        Extra ``predict_pool`` arguments (``chunk_size``, ``batch_size``, ...).
     """
 
     def __init__(self, session: Any, picker: Any, predict_options: dict[str, Any] | None = None):
@@ -120,15 +142,34 @@ class RunPanel:
         self._show_steps()
 
     def on_done(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback(result)`` after every successful run (in the run's thread), before it says done."""
+        """Call ``callback(result)`` after every successful run (in the run's thread), before it says done.
+
+        Parameters
+        ----------
+        callback : callable
+            Called with the run's result (a mining result Dataset).
+        """
         self._done.append(callback)
 
     @property
     def running(self) -> bool:
+        """True while a background run's thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def run(self, background: bool = True) -> threading.Thread | None:
-        """Start a run with the picker's current settings (ignored while one is running)."""
+        """Start a run with the picker's current settings (ignored while one is running).
+
+        Parameters
+        ----------
+        background : bool, optional
+            Run in a daemon thread; False runs in the caller's thread and blocks.
+
+        Returns
+        -------
+        threading.Thread or None
+            The run's thread (the running one if a run was already going); None when run in the
+            foreground or when the picker's settings were refused (the status says why).
+        """
         if self.running:
             return self._thread
         try:
@@ -155,7 +196,18 @@ class RunPanel:
             self.status.value = status_html("Cancelling after the current chunk...", "warning")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends; True if it did within ``timeout``."""
+        """Block until the run ends; True if it did within ``timeout``.
+
+        Parameters
+        ----------
+        timeout : float or None, optional
+            Seconds to wait at most; None waits until the run ends.
+
+        Returns
+        -------
+        bool
+            True when no run is going any more.
+        """
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.running
