@@ -88,6 +88,17 @@ MadApp(Session("miniworld", n=300))"""
     nbformat.write(nb, root / "reopen.ipynb")
 
 
+def _own_home(tmp_path: Path) -> Path:
+    """A cache of the test's own (the trained zoo linked in): other tests running at the same time
+    mine the same pools, and their sessions' stores and saved app states must not meet this one's."""
+    from mdc_widgets.config import cache_dir
+
+    home = tmp_path / "mdc_home"
+    home.mkdir()
+    (home / "weights").symlink_to(cache_dir() / "weights", target_is_directory=True)
+    return home
+
+
 @pytest.fixture
 def jupyterlab(tmp_path, trained_zoo):
     """A JupyterLab server on loopback, serving a copy of the quickstart (the original keeps no outputs)."""
@@ -118,7 +129,7 @@ def jupyterlab(tmp_path, trained_zoo):
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "MDC_WIDGETS_STATIC": "0"},
+        env={**os.environ, "MDC_WIDGETS_STATIC": "0", "MDC_WIDGETS_HOME": str(_own_home(tmp_path))},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
