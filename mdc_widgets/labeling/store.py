@@ -9,6 +9,9 @@ tear the last line: reading drops such a torn tail, warns, and reports it in
 Removing a verdict rewrites the file atomically under the same lock. An
 accepted mask is written (atomically) as a PNG beside the file *before* the
 line that names it, so a line never points to a missing mask.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (one concept).
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ zarr (temporary file + rename), so a ``kill -9`` leaves each chunk either
 old or new, and writers on different machines (Dask workers) never touch the
 same file. The store itself is created in a temporary folder and renamed
 into place, so a run killed while creating it leaves nothing half-made.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (one concept).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ The strategies are ``score_<name>(inputs, **own_params)`` over one
 :class:`~mdc_widgets.strategies.sources.StrategyInputs`; the functions named
 after the registry entries (``occlusion_stress(pool, models, ...)``) are their
 keyword forms.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (one concept).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ batch by batch (vectorised within a batch) from one
 ``xr.DataArray (sample,)``, higher = harder. The ``*_scores`` functions are
 the keyword forms (``entropy_scores(predictions=..., model=...)``): each
 builds the inputs and calls its strategy.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (one concept).
 """
 
 from __future__ import annotations
