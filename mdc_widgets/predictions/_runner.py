@@ -9,6 +9,7 @@ writes into is :mod:`mdc_widgets.predictions._layout`.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,15 @@ from mdc_widgets.data.pool import Pool
 from mdc_widgets.errors import MdcError, ShapeError
 from mdc_widgets.predictions._layout import chunk_sizes, prediction_store_path
 
-__all__ = ["RunCancelled", "RunOptions", "is_cancelled", "memory_format", "predict_maps", "run_chunks"]
+__all__ = [
+    "RunCancelled",
+    "RunOptions",
+    "is_cancelled",
+    "memory_format",
+    "predict_maps",
+    "run_chunks",
+    "store_logits",
+]
 
 
 class RunCancelled(MdcError):
@@ -159,13 +168,75 @@ def _store_output(maps: dict[str, np.ndarray], lo: int, hi: int, out: torch.Tens
     out = out.float()
     if comp.task == "ss":
         # max().indices is argmax (first maximum) without argmax's slow strided CPU kernel (7x here)
-        maps["prediction"][lo:hi] = out.max(dim=1).indices.to(torch.uint8).cpu().numpy()
+        torch.from_numpy(maps["prediction"][lo:hi]).copy_(out.max(dim=1).indices)
     else:
-        maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    # copy_ converts straight into the chunk's numpy maps: no float16 temporary per batch
     if "entropy" in maps:
-        maps["entropy"][lo:hi] = normalized_entropy(out).half().cpu().numpy()
+        torch.from_numpy(maps["entropy"][lo:hi]).copy_(normalized_entropy(out))
     if "probability" in maps:
-        maps["probability"][lo:hi] = out.half().cpu().numpy()
+        torch.from_numpy(maps["probability"][lo:hi]).copy_(out)
+
+
+def _logits_fast_path(comp: Any) -> bool:
+    """Whether the runner may take ``comp``'s SS logits and do its softmax itself, fused with label and entropy."""
+    return _checks_itself(comp) and comp.task == "ss" and getattr(comp, "output", "") == "logits"
+
+
+def store_logits(
+    maps: dict[str, np.ndarray], lo: int, hi: int, logits: torch.Tensor, scratch: dict[str, torch.Tensor]
+) -> None:
+    """Write one batch of SS logits ``(n, C, H, W)`` into the chunk's maps: label, entropy, probabilities.
+
+    One pass over the logits instead of softmax, then ``entr`` (a ``log`` per
+    class and pixel), then the label: with ``m = max z``, ``e = exp(z - m)``
+    and ``s = sum e``, the label is where ``z`` is largest and the entropy
+    is ``H = log s + m - sum(e z) / s``, no logarithm per class. ``e`` lives
+    in ``scratch``, reused by every batch of a chunk, and the results are
+    written straight into the chunk's numpy maps. Equal to
+    ``normalized_entropy(softmax(z))`` within float16 rounding.
+
+    Parameters
+    ----------
+    maps : dict
+        The chunk's ``prediction``, optional ``entropy`` and ``probability`` arrays.
+    lo, hi : int
+        The batch's rows in them.
+    logits : torch.Tensor
+        ``(hi - lo, C, H, W)`` on the CPU, any memory layout.
+    scratch : dict
+        Buffers kept between batches (start with ``{}``).
+
+    Examples
+    --------
+    >>> z = torch.tensor([[[[0.0]], [[0.0]]], [[[2.0]], [[-2.0]]]])  # uniform, then fairly sure
+    >>> maps = {"prediction": np.zeros((2, 1, 1), np.uint8), "entropy": np.zeros((2, 1, 1), np.float16)}
+    >>> store_logits(maps, 0, 2, z, {})
+    >>> maps["prediction"].ravel().tolist(), maps["entropy"].ravel().astype(float).round(2).tolist()
+    ([0, 0], [1.0, 0.13])
+    """
+    z = logits.float()
+    top, label = z.max(dim=1, keepdim=True)
+    torch.from_numpy(maps["prediction"][lo:hi]).copy_(label[:, 0])
+    if "entropy" not in maps and "probability" not in maps:
+        return
+    buffer = scratch.get("exp")
+    # one buffer per chunk in the logits' own layout (channels-last stays channels-last: no transposing copy)
+    if buffer is None or buffer.shape[0] < z.shape[0] or buffer.shape[1:] != z.shape[1:] or not _same_layout(buffer, z):
+        buffer = scratch["exp"] = torch.empty_like(z)
+    e = buffer[: z.shape[0]]
+    torch.sub(z, top, out=e).exp_()
+    total = e.sum(dim=1)
+    if "probability" in maps:
+        torch.from_numpy(maps["probability"][lo:hi]).copy_(e / total[:, None])
+    if "entropy" in maps:
+        mean_logit = e.mul_(z).sum(dim=1).div_(total)
+        entropy = total.log_().add_(top[:, 0]).sub_(mean_logit).div_(math.log(max(z.shape[1], 2))).clamp_(0, 1)
+        torch.from_numpy(maps["entropy"][lo:hi]).copy_(entropy)
+
+
+def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.is_contiguous(memory_format=torch.channels_last) == b.is_contiguous(memory_format=torch.channels_last)
 
 
 def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: str) -> dict[str, np.ndarray]:
@@ -175,15 +246,29 @@ def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: s
     on_cuda = device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (options.amp and on_cuda) else nullcontext()
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
+    # a Competitor's SS logits: their softmax is fused with the label and the entropy (store_logits)
+    fused = _logits_fast_path(comp)
+    scratch: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for lo in range(0, n, options.batch_size):
             hi = min(lo + options.batch_size, n)
             x = images[lo:hi].to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=layout)
             with autocast:
-                out = comp.predict(x)
-            _check_output(out.float(), comp, hi - lo, h, w)
-            _store_output(maps, lo, hi, out, comp)
+                out = comp.forward_logits(x) if fused else comp.predict(x)
+            if fused:
+                _check_logits(out, comp, hi - lo, h, w)
+                store_logits(maps, lo, hi, out.cpu(), scratch)
+            else:
+                _check_output(out.float(), comp, hi - lo, h, w)
+                _store_output(maps, lo, hi, out.cpu(), comp)
     return maps
+
+
+def _check_logits(logits: torch.Tensor, competitor: Any, n: int, h: int, w: int) -> None:
+    """What ``Competitor.predict`` checks of the logits it would softmax (shape, finite), for the fused path."""
+    _check_output(logits, competitor, n, h, w)
+    if not torch.isfinite(logits).all():  # before labels are taken: NaN cast to an integer is a silent 0
+        raise MdcError(f"Model {competitor.name!r} returned NaN or infinite values; check its weights and input.")
 
 
 def _read_released_maps(

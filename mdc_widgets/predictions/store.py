@@ -33,10 +33,12 @@ into place, so a run killed while creating it leaves nothing half-made.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,7 @@ __all__ = [
 ]
 
 STORE_FORMAT = 1
+_log = logging.getLogger("mdc_widgets.predictions")
 # attrs that stores written before an option existed lack; they were made with its default
 _ATTR_DEFAULTS = {"entropy": True, "source": ""}
 
@@ -293,7 +296,13 @@ def predict_pool(
         ``client``, a folder every worker can write to)
     options : :class:`RunOptions`, optional
         Batch and chunk size, what to store (entropy, probabilities) and how
-        to run (amp, channels-last); default ``RunOptions()``. The same
+        to run (amp, channels-last). Default: the stored options of
+        ``RunOptions()`` and the batch size, layout, precision and torch
+        threads that :func:`~mdc_widgets.predictions.autotune.choose_run_settings`
+        picks for these models, image size and device; its one-line summary
+        goes to the ``mdc_widgets.predictions`` logger (INFO) and to the
+        result's ``attrs["run_settings"]`` (with a ``client``: ``RunOptions()``
+        as it is, each worker keeps its threads). The same
         names as keywords (``batch_size=64, chunk_size=256, ...``) still work
         for one release and warn (``DeprecationWarning``).
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``; with a
@@ -330,6 +339,8 @@ def predict_pool(
     """
     if errors not in ("raise", "skip"):
         raise MdcError(f"errors must be 'raise' or 'skip'; got {errors!r}.")
+    autotuned = options is None and not deprecated_options and client is None
+    settings = None
     options = _with_deprecated_options(options, deprecated_options)
     chunk_size, probabilities, entropy = options.chunk_size, options.probabilities, options.entropy
     pool = _as_pool(pool)
@@ -347,6 +358,13 @@ def predict_pool(
         described = [(c.name, c.task, tuple(c.classes)) for c in competitors]
         sources = {c.name: getattr(c, "source", "") for c in competitors}
         identities = {c.name: model_identity(getattr(c, "weights_file", None)) for c in competitors}
+        if autotuned:
+            settings = _autotuned_settings(competitors, (h, w), run_device)
+            # only how it runs is chosen; what is stored (chunk_size, entropy, probabilities) stays the default,
+            # so a store made with the defaults resumes under autotune and the reverse
+            options = replace(
+                options, batch_size=settings.batch_size, channels_last=settings.channels_last, amp=settings.amp
+            )
     else:
         model_refs = distributed.model_sources(models)
         described = [(s.name, s.task, s.classes) for s in model_refs]
@@ -396,6 +414,8 @@ def predict_pool(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, desc="predict", unit="chunk")
+            if settings is not None:
+                bar.write(settings.summary())
         report = progress if callable(progress) else None
         counter = {"done": 0}
 
@@ -409,7 +429,8 @@ def predict_pool(
         try:
             if client is None:
                 arrays = {name: open_arrays(prediction_store_path(store, name)) for name, _, _ in described}
-                with memory_format(competitors, options.channels_last):
+                threads = settings.threads if settings is not None and run_device == "cpu" and total else None
+                with memory_format(competitors, options.channels_last), _torch_threads(threads):
                     failures = run_chunks(
                         pool,
                         competitors,
@@ -450,7 +471,34 @@ def predict_pool(
         warnings.warn(f"{len(failures)} model(s) failed and were skipped: {details}", stacklevel=2)
     result = open_predictions(store, succeeded) if succeeded else xr.Dataset()
     result.attrs["failures"] = dict(failures)  # errors="skip": which model failed where, and why
+    if client is None and settings is not None:
+        result.attrs["run_settings"] = settings.summary()
     return result
+
+
+def _autotuned_settings(competitors: Sequence[Any], image_size: tuple[int, int], device: str) -> Any:
+    """``choose_run_settings`` for a run given no options, reported on the ``mdc_widgets.predictions`` log."""
+    from mdc_widgets.predictions.autotune import choose_run_settings
+
+    settings = choose_run_settings(competitors, image_size, device=device)
+    _log.info("%s (pass options=RunOptions(...) to choose yourself)", settings.summary())
+    return settings
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for the run, the caller's count restored afterwards (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _with_deprecated_options(options: RunOptions | None, deprecated: dict[str, Any]) -> RunOptions:
