@@ -97,7 +97,8 @@ def test_predict_pool_without_options_autotunes_reports_it_and_restores_the_thre
         explicit = predict_pool(pool, [model], tmp_path / "explicit", RunOptions(batch_size=2), progress=False)
     assert "run_settings" not in explicit.attrs and not caplog.records  # explicit options are used as given
     np.testing.assert_array_equal(auto["prediction"].values, explicit["prediction"].values)
-    np.testing.assert_allclose(auto["entropy"].values, explicit["entropy"].values, atol=1e-3)
+    # one uint8 level (1/255) apart at most: the layouts' float32 sums may round to neighbouring levels
+    np.testing.assert_allclose(auto["entropy"].values, explicit["entropy"].values, atol=1 / 255 + 1e-3)
 
 
 def test_a_store_made_with_the_defaults_resumes_under_autotune_and_the_reverse(tmp_path):

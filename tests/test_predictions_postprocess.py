@@ -70,7 +70,8 @@ def test_predict_pool_stores_the_same_maps_through_the_fused_and_the_softmax_rou
     a = predict_pool(pool, [fused], tmp_path / "fused", options, progress=False)
     b = predict_pool(pool, [softmaxed], tmp_path / "softmax", options, progress=False)
     np.testing.assert_array_equal(a["prediction"].values, b["prediction"].values)
-    np.testing.assert_allclose(a["entropy"].values, b["entropy"].values, atol=FLOAT16_STEP)
+    # the store keeps round(255 H): float32 results a rounding apart may fall on either side of a level
+    np.testing.assert_allclose(a["entropy"].values, b["entropy"].values, atol=1 / 255 + FLOAT16_STEP)
     pa = open_probabilities(tmp_path / "fused", "net").values.astype(np.float32)
     pb = open_probabilities(tmp_path / "softmax", "net").values.astype(np.float32)
     np.testing.assert_allclose(pa, pb, atol=FLOAT16_STEP)

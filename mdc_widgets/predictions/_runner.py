@@ -35,6 +35,7 @@ __all__ = [
     "is_cancelled",
     "memory_format",
     "predict_maps",
+    "put_entropy",
     "run_chunks",
     "store_logits",
 ]
@@ -153,10 +154,12 @@ def memory_format(competitors: Sequence[Any], channels_last: bool) -> Iterator[N
             module.to(memory_format=torch.contiguous_format)
 
 
-def _empty_maps(comp: Any, n: int, h: int, w: int, options: RunOptions) -> dict[str, np.ndarray]:
+def _empty_maps(
+    comp: Any, n: int, h: int, w: int, options: RunOptions, entropy_dtype: Any = np.uint8
+) -> dict[str, np.ndarray]:
     maps = {"prediction": np.zeros((n, h, w), dtype=np.uint8)}
     if options.entropy:
-        maps["entropy"] = np.zeros((n, h, w), dtype=np.float16)
+        maps["entropy"] = np.zeros((n, h, w), dtype=entropy_dtype)
     if options.probabilities and comp.task == "ss":
         maps["probability"] = np.zeros((n, len(comp.classes), h, w), dtype=np.float16)
     return maps
@@ -173,9 +176,24 @@ def _store_output(maps: dict[str, np.ndarray], lo: int, hi: int, out: torch.Tens
         maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     # copy_ converts straight into the chunk's numpy maps: no float16 temporary per batch
     if "entropy" in maps:
-        torch.from_numpy(maps["entropy"][lo:hi]).copy_(normalized_entropy(out))
+        put_entropy(maps["entropy"][lo:hi], normalized_entropy(out))
     if "probability" in maps:
         torch.from_numpy(maps["probability"][lo:hi]).copy_(out)
+
+
+def put_entropy(target: np.ndarray, entropy: torch.Tensor) -> None:
+    """Write entropy in [0, 1] into the stored array: ``round(255 H)`` for uint8, else as it is (float16).
+
+    Examples
+    --------
+    >>> target = np.zeros(3, np.uint8)
+    >>> put_entropy(target, torch.tensor([0.0, 0.5, 1.0]))
+    >>> target.tolist()
+    [0, 128, 255]
+    """
+    if target.dtype == np.uint8:
+        entropy = entropy.mul(255.0).round_()
+    torch.from_numpy(target).copy_(entropy)
 
 
 def _logits_fast_path(comp: Any) -> bool:
@@ -232,17 +250,22 @@ def store_logits(
     if "entropy" in maps:
         mean_logit = e.mul_(z).sum(dim=1).div_(total)
         entropy = total.log_().add_(top[:, 0]).sub_(mean_logit).div_(math.log(max(z.shape[1], 2))).clamp_(0, 1)
-        torch.from_numpy(maps["entropy"][lo:hi]).copy_(entropy)
+        put_entropy(maps["entropy"][lo:hi], entropy)
 
 
 def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.is_contiguous(memory_format=torch.channels_last) == b.is_contiguous(memory_format=torch.channels_last)
 
 
-def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: str) -> dict[str, np.ndarray]:
-    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``."""
+def predict_maps(
+    comp: Any, images: torch.Tensor, options: RunOptions, device: str, entropy_dtype: Any = np.uint8
+) -> dict[str, np.ndarray]:
+    """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``.
+
+    ``entropy_dtype``: the store's (uint8 ``round(255 H)``, or float16 in stores made before).
+    """
     n, _, h, w = images.shape
-    maps = _empty_maps(comp, n, h, w, options)
+    maps = _empty_maps(comp, n, h, w, options, entropy_dtype)
     on_cuda = device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (options.amp and on_cuda) else nullcontext()
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
@@ -272,13 +295,13 @@ def _check_logits(logits: torch.Tensor, competitor: Any, n: int, h: int, w: int)
 
 
 def _read_released_maps(
-    comp: Any, pool: Pool, start: int, stop: int, options: RunOptions
+    comp: Any, pool: Pool, start: int, stop: int, options: RunOptions, entropy_dtype: Any = np.uint8
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The stored maps of one chunk of a released-maps competitor: read from its files, no inference."""
     out, ok = comp.predict_samples(pool, start, stop)
     h, w = (int(s) for s in pool.image_size)
     _check_output(out, comp, stop - start, h, w)
-    maps = _empty_maps(comp, stop - start, h, w, options)
+    maps = _empty_maps(comp, stop - start, h, w, options, entropy_dtype)
     _store_output(maps, 0, stop - start, out, comp)
     return maps, np.asarray(ok, bool)
 
@@ -375,12 +398,14 @@ def run_chunks(
                     if comp.name in failures or chunk not in wanted.get(comp.name, ()):
                         continue
                     chunk_valid = valid
+                    # the dtype the store was made with (float16 in stores made before uint8 entropy)
+                    entropy_dtype = arrays[comp.name]["entropy"].dtype if "entropy" in arrays[comp.name] else np.uint8
                     try:
                         if hasattr(comp, "predict_samples"):
-                            maps, ok = _read_released_maps(comp, pool, start, stop, options)
+                            maps, ok = _read_released_maps(comp, pool, start, stop, options, entropy_dtype)
                             chunk_valid = valid & ok
                         else:
-                            maps = predict_maps(comp, images, options, device)
+                            maps = predict_maps(comp, images, options, device, entropy_dtype)
                     except Exception as exc:  # any model's failure is its own; the others go on
                         failures[comp.name] = _failure(comp.name, chunk, start, stop, exc)
                         continue

@@ -4,8 +4,14 @@ Layout: ``<store>/<model>.zarr`` per competitor, so a new pairing of models
 never recomputes anything. Each store holds
 
 - ``prediction (sample, y, x)`` uint8: SS class index or SOD saliency 0..255,
-- ``entropy (sample, y, x)`` float16: per-pixel predictive entropy in [0, 1]
-  (normalised by ``log C``; SOD as a Bernoulli), unless run with ``entropy=False``,
+- ``entropy (sample, y, x)`` uint8: per-pixel predictive entropy in [0, 1]
+  (normalised by ``log C``; SOD as a Bernoulli) quantised to ``round(255 H)``,
+  unless run with ``entropy=False``. ``attrs["entropy_dtype"]`` says so; stores
+  made before hold float16 (no attr) and keep it when resumed. Readers get
+  float16 ``H`` either way (:func:`open_predictions` divides by 255). uint8 is
+  6x smaller after compression for trained networks (ESPNetv2 at 320 px: 172
+  vs 27 KiB an image; ``benchmarks/RESULTS.md`` (e)) for an error of at most
+  1/510, which moves no image's mean-entropy rank there,
 - ``probability (sample, class, y, x)`` float16 (SS, only when asked),
 - ``valid (sample)`` bool: False where the pool could not decode the image,
 - ``chunk_done (chunk)`` bool: written *after* a chunk's maps, so a run killed
@@ -80,6 +86,10 @@ __all__ = [
 ]
 
 STORE_FORMAT = 1
+# the stored entropy: round(255 H) in uint8 (see the module docstring for the measurement)
+ENTROPY_DTYPE = "uint8"
+# attrs that describe how a store is written, not what it holds: a store resumes whatever they say
+_NOT_IDENTITY = {"entropy_dtype"}
 _log = logging.getLogger("mdc_widgets.predictions")
 # attrs that stores written before an option existed lack; they were made with its default
 _ATTR_DEFAULTS = {"entropy": True, "source": ""}
@@ -112,6 +122,8 @@ class _StoreSpec:
     source: str = ""
     # the SHA-256 of the checkpoint file ("" when the weights are not a file: random, a state_dict, maps)
     model_identity: str = ""
+    # how entropy is stored; not part of the identity: a resumed store keeps the dtype it was made with
+    entropy_dtype: str = ENTROPY_DTYPE
 
     def attrs(self) -> dict[str, Any]:
         return {
@@ -125,6 +137,7 @@ class _StoreSpec:
             "entropy": self.entropy,
             "source": self.source,
             "model_identity": self.model_identity,
+            "entropy_dtype": self.entropy_dtype,
         }
 
 
@@ -172,7 +185,10 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
         ),
     }
     if spec.entropy:
-        data_vars["entropy"] = (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.float16, chunks=(c, h, w)))
+        data_vars["entropy"] = (
+            ("sample", "y", "x"),
+            da.zeros((n, h, w), dtype=np.dtype(spec.entropy_dtype), chunks=(c, h, w)),
+        )
     # object strings are stored as variable-length UTF-8, which zarr v3 specifies
     coords = {"sample": np.asarray(sample_ids).astype(str).astype(object)}
     if spec.probabilities and spec.task == "ss":
@@ -242,7 +258,9 @@ def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwr
                 f"The prediction store {path} is unreadable ({type(exc).__name__}: {exc}); delete it, "
                 "or pass overwrite=True."
             ) from exc
-        mismatched = [key for key, value in spec.attrs().items() if attrs.get(key) != value]
+        mismatched = [
+            key for key, value in spec.attrs().items() if key not in _NOT_IDENTITY and attrs.get(key) != value
+        ]
         if mismatched or shape != (spec.n_samples, spec.height, spec.width):
             raise MdcError(
                 f"The prediction store {path} was made for another pool or setting "
@@ -405,6 +423,7 @@ def predict_pool(
                 bool(entropy),
                 sources.get(name, ""),
                 identities.get(name, ""),
+                entropy_dtype=ENTROPY_DTYPE,
             )
             todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
         total = sum(len(v) for v in todo.values())
