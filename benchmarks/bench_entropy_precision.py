@@ -68,7 +68,7 @@ def main() -> None:
         n = len(images)
         print(f"{n} photos at {size} px, load {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
         for model in models:
-            maps = predict_maps(model, images, RunOptions(batch_size=4, chunk_size=n), "cpu")
+            maps = predict_maps(model, images, RunOptions(batch_size=4, chunk_size=n), "cpu", np.float16)
             exact = entropy_float32(model, images)
             half = maps["entropy"]
             quant = np.round(exact * 255).astype(np.uint8)
