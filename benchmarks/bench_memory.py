@@ -196,6 +196,17 @@ def main() -> None:
                     f" ({r['traced_peak'] * 2**20 / n:6.0f} B/sample)  (stored maps {maps_mib:7.1f} MiB)",
                     flush=True,
                 )
+    # what grows with n: the slope between sizes (a block-bound peak divided by n says nothing)
+    steps = dict.fromkeys(step for _, step, *_ in rows)
+    for step in steps:
+        points = [(n, rss, traced) for n, name, _, rss, traced, _ in rows if name == step]
+        for (n0, rss0, tr0), (n1, rss1, tr1) in zip(points, points[1:]):
+            scale = 2**20 / (n1 - n0)
+            print(
+                f"{step:28s} {n0:>7} -> {n1:>7}: RSS {(rss1 - rss0) * scale:+7.0f} B/sample, "
+                f"traced {(tr1 - tr0) * scale:+7.0f} B/sample",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
