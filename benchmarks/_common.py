@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mdc_widgets.data.pool import BasePool
+
 REPO = Path(__file__).resolve().parents[1]
 # the repository's cache holds the trained mini-world zoo when the tests trained it
 if "MDC_WIDGETS_HOME" not in os.environ and (REPO / ".mdc_cache" / "weights").exists():
@@ -105,7 +107,7 @@ def miniworld_subset(n: int) -> Any:
     )
 
 
-class SyntheticPool:
+class SyntheticPool(BasePool):
     """Blob images made on the fly chunk by chunk (deterministic): a pool of any size in no memory."""
 
     def __init__(self, n: int, size: int = 32, seed: int = 0):
@@ -115,6 +117,7 @@ class SyntheticPool:
         self.image_size = (self.size, self.size)
         self.classes = None
         self.errors: dict[str, str] = {}
+        self.warnings: dict[str, str] = {}
         self._ids = None
 
     @property

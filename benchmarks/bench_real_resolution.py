@@ -252,7 +252,7 @@ def main() -> None:
         if "store" in args.parts:
             sizes = store_bytes(store, models)
             per = ", ".join(f"{k} {v / len(pool) / 1024:.1f} KiB" for k, v in sizes.items())
-            raw = size * size * 3  # uint8 map + float16 entropy, uncompressed
+            raw = size * size * 2  # uint8 map + uint8 entropy (float16 before issue 11b: 3 bytes), uncompressed
             print(f"  store {size}px, bytes per image and model (maps + entropy; raw {raw / 1024:.0f} KiB): {per}")
         if "scoring" in args.parts:
             run_scoring(args, preds, size, device)

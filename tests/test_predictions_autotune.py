@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 
 from mdc_widgets.data import open_pool
 from mdc_widgets.models import Competitor, get_model
 from mdc_widgets.models.torchvision_adapters import at_working_resolution, internal_resolution
-from mdc_widgets.predictions import RunOptions, predict_pool
+from mdc_widgets.predictions import RunCancelled, RunOptions, predict_pool
 from mdc_widgets.predictions.autotune import choose_run_settings
 
 
@@ -75,3 +76,45 @@ def test_cpu_batches_keep_their_output_under_the_page_fault_cap_but_gpu_batches_
     gpu = choose_run_settings([model], (320, 320), device="cuda", memory_budget=2**34)
     assert cpu.batch_size * 21 * 320 * 320 * 4 <= 64 * 2**20
     assert gpu.batch_size >= 64
+
+
+def test_predict_pool_without_options_autotunes_reports_it_and_restores_the_threads(tmp_path, caplog):
+    images = np.random.default_rng(1).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    pool = open_pool(xr.Dataset({"image": (("sample", "y", "x", "channel"), images)}), image_size=(16, 16))
+    torch.manual_seed(0)
+    model = conv_model(3)
+    threads_before = torch.get_num_threads()
+    with caplog.at_level("INFO", logger="mdc_widgets.predictions"):
+        auto = predict_pool(pool, [model], tmp_path / "auto", progress=False)
+    expected = choose_run_settings([model], pool.image_size).summary()
+    # the load average may move between the two calls, so the thread count is the one part not compared
+    assert auto.attrs["run_settings"].split(", ")[0] == expected.split(", ")[0]
+    assert "channels-last" in auto.attrs["run_settings"]
+    assert any("predict on cpu: batch" in r.getMessage() for r in caplog.records)
+    assert torch.get_num_threads() == threads_before
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mdc_widgets.predictions"):
+        explicit = predict_pool(pool, [model], tmp_path / "explicit", RunOptions(batch_size=2), progress=False)
+    assert "run_settings" not in explicit.attrs and not caplog.records  # explicit options are used as given
+    np.testing.assert_array_equal(auto["prediction"].values, explicit["prediction"].values)
+    # one uint8 level (1/255) apart at most: the layouts' float32 sums may round to neighbouring levels
+    np.testing.assert_allclose(auto["entropy"].values, explicit["entropy"].values, atol=1 / 255 + 1e-3)
+
+
+def test_a_store_made_with_the_defaults_resumes_under_autotune_and_the_reverse(tmp_path):
+    images = np.random.default_rng(2).integers(0, 255, (600, 8, 8, 3), dtype=np.uint8)
+    pool = open_pool(xr.Dataset({"image": (("sample", "y", "x", "channel"), images)}), image_size=(8, 8))
+    torch.manual_seed(0)
+    model = conv_model(3)
+    defaults = RunOptions()  # chunk_size 256: 3 chunks
+    for made_with, resumed_with in ((defaults, None), (None, defaults)):
+        store = tmp_path / f"made-{made_with is None}"
+        checks = iter([False])  # the first chunk runs, the check before the second one cancels
+        with pytest.raises(RunCancelled):
+            predict_pool(pool, [model], store, made_with, progress=False, cancel=lambda c=checks: next(c, True))
+        done: list[tuple[int, int]] = []
+        resumed = predict_pool(pool, [model], store, resumed_with, progress=lambda d, t, seen=done: seen.append((d, t)))
+        assert done[-1] == (2, 2)  # only the two unfinished chunks ran: same store identity, nothing recomputed
+        assert resumed["prediction"].chunks[0] == (256, 256, 88)
+        fresh = predict_pool(pool, [model], tmp_path / f"fresh-{made_with is None}", defaults, progress=False)
+        np.testing.assert_array_equal(resumed["prediction"].values, fresh["prediction"].values)

@@ -5,17 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import xarray as xr
+import zarr
 from _helpers import ArrayPool, ThresholdCompetitor, random_blob_images
 
+from mdc_widgets.data import open_pool
 from mdc_widgets.errors import MdcError
+from mdc_widgets.models import Competitor
 from mdc_widgets.predictions import (
     PredictionRunError,
     RunCancelled,
+    RunOptions,
     completed_fraction,
     open_predictions,
     open_probabilities,
     predict_pool,
+    prediction_store_path,
 )
+from mdc_widgets.predictions import store as store_module
 
 
 def test_predictions_have_named_dims_and_match_the_model(tmp_path, blob_pool, threshold_models):
@@ -157,3 +164,33 @@ def test_a_registered_name_with_a_weights_file_is_built_with_those_weights(tmp_p
     same = Competitor.from_module(net, "ss", ["background", "a", "b"], name="test_store_pointwise")
     direct = predict_pool(blob_pool, [same], tmp_path / "direct", progress=False, device="cpu")
     np.testing.assert_array_equal(ds["prediction"].values, direct["prediction"].values)
+
+
+def test_entropy_is_stored_as_uint8_and_stores_made_with_float16_still_read_and_resume(tmp_path, monkeypatch):
+    images = np.random.default_rng(4).integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
+    pool = open_pool(xr.Dataset({"image": (("sample", "y", "x", "channel"), images)}), image_size=(8, 8))
+    torch.manual_seed(0)
+    model = Competitor.from_module(torch.nn.Conv2d(3, 4, 1), "ss", ["bg", "a", "b", "c"], name="conv")
+    options = RunOptions(chunk_size=4)
+    new = predict_pool(pool, [model], tmp_path / "new", options, progress=False)
+    group = zarr.open_group(str(prediction_store_path(tmp_path / "new", "conv")), mode="r")
+    assert group["entropy"].dtype == np.uint8 and group.attrs["entropy_dtype"] == "uint8"
+    assert new["entropy"].dtype == np.float16  # readers get H, not round(255 H)
+    # a store as made before uint8 entropy: float16 and no entropy_dtype attr; killed after one chunk
+    monkeypatch.setattr(store_module, "ENTROPY_DTYPE", "float16")
+    full_float16 = predict_pool(pool, [model], tmp_path / "f16-full", options, progress=False)
+    checks = iter([False])
+    with pytest.raises(RunCancelled):
+        predict_pool(pool, [model], tmp_path / "old", options, progress=False, cancel=lambda: next(checks, True))
+    monkeypatch.undo()
+    old_path = prediction_store_path(tmp_path / "old", "conv")
+    old_group = zarr.open_group(str(old_path), mode="r+")
+    del old_group.attrs["entropy_dtype"]
+    resumed = predict_pool(pool, [model], tmp_path / "old", options, progress=False)
+    assert zarr.open_group(str(old_path), mode="r")["entropy"].dtype == np.float16  # kept its dtype
+    np.testing.assert_array_equal(resumed["entropy"].values, full_float16["entropy"].values)
+    # the quantised store is within 1/510 of the float16 one (plus float16's own rounding)
+    assert np.abs(new["entropy"].values.astype(np.float32) - resumed["entropy"].values.astype(np.float32)).max() <= (
+        1 / 510 + 2**-11
+    )
+    np.testing.assert_array_equal(new["prediction"].values, resumed["prediction"].values)

@@ -5,10 +5,14 @@ Shared by :func:`mdc_widgets.predictions.predict_pool` (in this process) and
 neither of them. It holds the run options, the cancellation check, the
 channels-last switch and the read-predict-write loop; the on-disk layout it
 writes into is :mod:`mdc_widgets.predictions._layout`.
+
+Why this module is long: its numpydoc docstrings and doctests; without them the code is
+under 500 lines (one concept).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +32,16 @@ from mdc_widgets.data.pool import Pool
 from mdc_widgets.errors import MdcError, ShapeError
 from mdc_widgets.predictions._layout import chunk_sizes, prediction_store_path
 
-__all__ = ["RunCancelled", "RunOptions", "is_cancelled", "memory_format", "predict_maps", "run_chunks"]
+__all__ = [
+    "RunCancelled",
+    "RunOptions",
+    "is_cancelled",
+    "memory_format",
+    "predict_maps",
+    "put_entropy",
+    "run_chunks",
+    "store_logits",
+]
 
 
 class RunCancelled(MdcError):
@@ -173,10 +186,12 @@ def memory_format(competitors: Sequence[Any], channels_last: bool) -> Iterator[N
             module.to(memory_format=torch.contiguous_format)
 
 
-def _empty_maps(comp: Any, n: int, h: int, w: int, options: RunOptions) -> dict[str, np.ndarray]:
+def _empty_maps(
+    comp: Any, n: int, h: int, w: int, options: RunOptions, entropy_dtype: Any = np.uint8
+) -> dict[str, np.ndarray]:
     maps = {"prediction": np.zeros((n, h, w), dtype=np.uint8)}
     if options.entropy:
-        maps["entropy"] = np.zeros((n, h, w), dtype=np.float16)
+        maps["entropy"] = np.zeros((n, h, w), dtype=entropy_dtype)
     if options.probabilities and comp.task == "ss":
         maps["probability"] = np.zeros((n, len(comp.classes), h, w), dtype=np.float16)
     return maps
@@ -188,16 +203,102 @@ def _store_output(maps: dict[str, np.ndarray], lo: int, hi: int, out: torch.Tens
     out = out.float()
     if comp.task == "ss":
         # max().indices is argmax (first maximum) without argmax's slow strided CPU kernel (7x here)
-        maps["prediction"][lo:hi] = out.max(dim=1).indices.to(torch.uint8).cpu().numpy()
+        torch.from_numpy(maps["prediction"][lo:hi]).copy_(out.max(dim=1).indices)
     else:
-        maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        maps["prediction"][lo:hi] = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    # copy_ converts straight into the chunk's numpy maps: no float16 temporary per batch
     if "entropy" in maps:
-        maps["entropy"][lo:hi] = normalized_entropy(out).half().cpu().numpy()
+        put_entropy(maps["entropy"][lo:hi], normalized_entropy(out))
     if "probability" in maps:
-        maps["probability"][lo:hi] = out.half().cpu().numpy()
+        torch.from_numpy(maps["probability"][lo:hi]).copy_(out)
 
 
-def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: str) -> dict[str, np.ndarray]:
+def put_entropy(target: np.ndarray, entropy: torch.Tensor) -> None:
+    """Write entropy in [0, 1] into the stored array: ``round(255 H)`` for uint8, else as it is (float16).
+
+    Parameters
+    ----------
+    target : numpy.ndarray
+        The store's entropy rows (uint8 or float16), written in place.
+    entropy : torch.Tensor
+        Normalised entropy in [0, 1], of ``target``'s shape, on the CPU.
+
+    Examples
+    --------
+    >>> target = np.zeros(3, np.uint8)
+    >>> put_entropy(target, torch.tensor([0.0, 0.5, 1.0]))
+    >>> target.tolist()
+    [0, 128, 255]
+    """
+    if target.dtype == np.uint8:
+        entropy = entropy.mul(255.0).round_()
+    torch.from_numpy(target).copy_(entropy)
+
+
+def _logits_fast_path(comp: Any) -> bool:
+    """Whether the runner may take ``comp``'s SS logits and do its softmax itself, fused with label and entropy."""
+    return _checks_itself(comp) and comp.task == "ss" and getattr(comp, "output", "") == "logits"
+
+
+def store_logits(
+    maps: dict[str, np.ndarray], lo: int, hi: int, logits: torch.Tensor, scratch: dict[str, torch.Tensor]
+) -> None:
+    """Write one batch of SS logits ``(n, C, H, W)`` into the chunk's maps: label, entropy, probabilities.
+
+    One pass over the logits instead of softmax, then ``entr`` (a ``log`` per
+    class and pixel), then the label: with ``m = max z``, ``e = exp(z - m)``
+    and ``s = sum e``, the label is where ``z`` is largest and the entropy
+    is ``H = log s + m - sum(e z) / s``, no logarithm per class. ``e`` lives
+    in ``scratch``, reused by every batch of a chunk, and the results are
+    written straight into the chunk's numpy maps. Equal to
+    ``normalized_entropy(softmax(z))`` within float16 rounding.
+
+    Parameters
+    ----------
+    maps : dict
+        The chunk's ``prediction``, optional ``entropy`` and ``probability`` arrays.
+    lo, hi : int
+        The batch's rows in them.
+    logits : torch.Tensor
+        ``(hi - lo, C, H, W)`` on the CPU, any memory layout.
+    scratch : dict
+        Buffers kept between batches (start with ``{}``).
+
+    Examples
+    --------
+    >>> z = torch.tensor([[[[0.0]], [[0.0]]], [[[2.0]], [[-2.0]]]])  # uniform, then fairly sure
+    >>> maps = {"prediction": np.zeros((2, 1, 1), np.uint8), "entropy": np.zeros((2, 1, 1), np.float16)}
+    >>> store_logits(maps, 0, 2, z, {})
+    >>> maps["prediction"].ravel().tolist(), maps["entropy"].ravel().astype(float).round(2).tolist()
+    ([0, 0], [1.0, 0.13])
+    """
+    z = logits.float()
+    top, label = z.max(dim=1, keepdim=True)
+    torch.from_numpy(maps["prediction"][lo:hi]).copy_(label[:, 0])
+    if "entropy" not in maps and "probability" not in maps:
+        return
+    buffer = scratch.get("exp")
+    # one buffer per chunk in the logits' own layout (channels-last stays channels-last: no transposing copy)
+    if buffer is None or buffer.shape[0] < z.shape[0] or buffer.shape[1:] != z.shape[1:] or not _same_layout(buffer, z):
+        buffer = scratch["exp"] = torch.empty_like(z)
+    e = buffer[: z.shape[0]]
+    torch.sub(z, top, out=e).exp_()
+    total = e.sum(dim=1)
+    if "probability" in maps:
+        torch.from_numpy(maps["probability"][lo:hi]).copy_(e / total[:, None])
+    if "entropy" in maps:
+        mean_logit = e.mul_(z).sum(dim=1).div_(total)
+        entropy = total.log_().add_(top[:, 0]).sub_(mean_logit).div_(math.log(max(z.shape[1], 2))).clamp_(0, 1)
+        put_entropy(maps["entropy"][lo:hi], entropy)
+
+
+def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.is_contiguous(memory_format=torch.channels_last) == b.is_contiguous(memory_format=torch.channels_last)
+
+
+def predict_maps(
+    comp: Any, images: torch.Tensor, options: RunOptions, device: str, entropy_dtype: Any = np.uint8
+) -> dict[str, np.ndarray]:
     """The stored maps of one chunk ``images (n, 3, H, W)`` uint8, batch by batch on ``device``.
 
     Parameters
@@ -210,12 +311,15 @@ def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: s
         Batch size, what to store, amp and channels-last.
     device : str
         The torch device the competitor is on.
+    entropy_dtype : numpy.dtype, optional
+        The store's entropy type: uint8 ``round(255 H)`` (new stores) or
+        float16 (stores made before).
 
     Returns
     -------
     dict of {str: numpy.ndarray}
         ``prediction (n, H, W)`` uint8 (SS argmax, SOD saliency 0..255), and
-        per ``options`` ``entropy (n, H, W)`` float16 in [0, 1] and SS
+        per ``options`` ``entropy (n, H, W)`` (``entropy_dtype``; H in [0, 1]) and SS
         ``probability (n, C, H, W)`` float16.
 
     Raises
@@ -226,29 +330,43 @@ def predict_maps(comp: Any, images: torch.Tensor, options: RunOptions, device: s
         When it returns NaN or infinite values.
     """
     n, _, h, w = images.shape
-    maps = _empty_maps(comp, n, h, w, options)
+    maps = _empty_maps(comp, n, h, w, options, entropy_dtype)
     on_cuda = device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (options.amp and on_cuda) else nullcontext()
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
+    # a Competitor's SS logits: their softmax is fused with the label and the entropy (store_logits)
+    fused = _logits_fast_path(comp)
+    scratch: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for lo in range(0, n, options.batch_size):
             hi = min(lo + options.batch_size, n)
             x = images[lo:hi].to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=layout)
             with autocast:
-                out = comp.predict(x)
-            _check_output(out.float(), comp, hi - lo, h, w)
-            _store_output(maps, lo, hi, out, comp)
+                out = comp.forward_logits(x) if fused else comp.predict(x)
+            if fused:
+                _check_logits(out, comp, hi - lo, h, w)
+                store_logits(maps, lo, hi, out.cpu(), scratch)
+            else:
+                _check_output(out.float(), comp, hi - lo, h, w)
+                _store_output(maps, lo, hi, out.cpu(), comp)
     return maps
 
 
+def _check_logits(logits: torch.Tensor, competitor: Any, n: int, h: int, w: int) -> None:
+    """What ``Competitor.predict`` checks of the logits it would softmax (shape, finite), for the fused path."""
+    _check_output(logits, competitor, n, h, w)
+    if not torch.isfinite(logits).all():  # before labels are taken: NaN cast to an integer is a silent 0
+        raise MdcError(f"Model {competitor.name!r} returned NaN or infinite values; check its weights and input.")
+
+
 def _read_released_maps(
-    comp: Any, pool: Pool, start: int, stop: int, options: RunOptions
+    comp: Any, pool: Pool, start: int, stop: int, options: RunOptions, entropy_dtype: Any = np.uint8
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The stored maps of one chunk of a released-maps competitor: read from its files, no inference."""
     out, ok = comp.predict_samples(pool, start, stop)
     h, w = (int(s) for s in pool.image_size)
     _check_output(out, comp, stop - start, h, w)
-    maps = _empty_maps(comp, stop - start, h, w, options)
+    maps = _empty_maps(comp, stop - start, h, w, options, entropy_dtype)
     _store_output(maps, 0, stop - start, out, comp)
     return maps, np.asarray(ok, bool)
 
@@ -377,12 +495,14 @@ def run_chunks(
                     if comp.name in failures or chunk not in wanted.get(comp.name, ()):
                         continue
                     chunk_valid = valid
+                    # the dtype the store was made with (float16 in stores made before uint8 entropy)
+                    entropy_dtype = arrays[comp.name]["entropy"].dtype if "entropy" in arrays[comp.name] else np.uint8
                     try:
                         if hasattr(comp, "predict_samples"):
-                            maps, ok = _read_released_maps(comp, pool, start, stop, options)
+                            maps, ok = _read_released_maps(comp, pool, start, stop, options, entropy_dtype)
                             chunk_valid = valid & ok
                         else:
-                            maps = predict_maps(comp, images, options, device)
+                            maps = predict_maps(comp, images, options, device, entropy_dtype)
                     except Exception as exc:  # any model's failure is its own; the others go on
                         failures[comp.name] = _failure(comp.name, chunk, start, stop, exc)
                         continue

@@ -39,7 +39,7 @@ _CPU_OUTPUT_CAP = 64 * 2**20
 class RunSettings:
     """What a prediction run will use, and why.
 
-    Attributes
+    Parameters
     ----------
     batch_size : int
         Images per forward pass.
@@ -51,8 +51,12 @@ class RunSettings:
         bf16 autocast (CUDA only).
     bytes_per_image : int
         Estimated peak bytes one image costs in the heaviest model.
-    resolutions : dict
+    resolutions : dict of {str: int}
         ``{model: px}`` for models that resize inputs to their own size.
+    device : str, optional
+        The device the settings are for (``"cpu"``, ``"cuda"``, ...).
+    budget : int, optional
+        The memory budget in bytes the batch size was chosen within.
     """
 
     batch_size: int
@@ -67,12 +71,23 @@ class RunSettings:
     def run_options(self, **stored: Any) -> Any:
         """These choices as ``predict_pool``'s :class:`~mdc_widgets.predictions.RunOptions` (``stored``: the rest).
 
+        Parameters
+        ----------
+        **stored : object
+            The options that are part of a store's identity (``chunk_size``,
+            ``entropy``, ``probabilities``); never chosen here.
+
+        Returns
+        -------
+        RunOptions
+            Batch size, layout and precision from these settings, plus ``stored``.
+
         Examples
         --------
         >>> RunSettings(8, True, 1, False, 1, {}).run_options(chunk_size=64).batch_size
         8
         """
-        from mdc_widgets.predictions import RunOptions
+        from mdc_widgets.predictions._runner import RunOptions
 
         return RunOptions(batch_size=self.batch_size, channels_last=self.channels_last, amp=self.amp, **stored)
 
@@ -100,15 +115,24 @@ class RunSettings:
 
 
 def default_memory_budget(device: str = "cpu") -> int:
-    """Bytes a run may use for activations: a quarter of free RAM (CPU) or half of free GPU memory."""
+    """Bytes a run may use for activations: a quarter of free RAM (CPU) or half of free GPU memory.
+
+    Parameters
+    ----------
+    device : str, optional
+        ``"cpu"`` or a CUDA device.
+
+    Returns
+    -------
+    int
+        The budget in bytes (2 GiB where free memory cannot be read).
+    """
     if device.startswith("cuda") and torch.cuda.is_available():
         free, _ = torch.cuda.mem_get_info()
         return int(free // 2)
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available // 4)
-    except ImportError:  # pragma: no cover - psutil is a dependency of distributed
+    try:  # POSIX: available physical pages, no extra package needed
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4)
+    except (ValueError, OSError, AttributeError):
         return 2 * 2**30
 
 
@@ -162,6 +186,8 @@ def choose_run_settings(
     Returns
     -------
     RunSettings
+        The batch size, layout, threads and precision chosen, with the budget
+        and per-image estimate behind them; ``summary()`` says it in one line.
 
     Examples
     --------

@@ -117,6 +117,9 @@ def open_predictions(store: str | Path, models: Sequence[Any] | None = None) -> 
         part = ds.drop_vars(
             ["chunk_done", "chunk_bytes"] + (["probability", "class"] if "probability" in ds else []), errors="ignore"
         )
+        if "entropy" in part and part["entropy"].dtype == np.uint8:
+            # stored as round(255 H); every reader gets float16 H, as from stores made before
+            part["entropy"] = (part["entropy"].astype(np.float32) / 255).astype(np.float16)
         part = part.expand_dims(model=[name]).assign_coords(task=("model", [ds.attrs["task"]]))
         part.attrs = {}
         parts.append(part)

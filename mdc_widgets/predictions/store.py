@@ -4,8 +4,14 @@ Layout: ``<store>/<model>.zarr`` per competitor, so a new pairing of models
 never recomputes anything. Each store holds
 
 - ``prediction (sample, y, x)`` uint8: SS class index or SOD saliency 0..255,
-- ``entropy (sample, y, x)`` float16: per-pixel predictive entropy in [0, 1]
-  (normalised by ``log C``; SOD as a Bernoulli), unless run with ``entropy=False``,
+- ``entropy (sample, y, x)`` uint8: per-pixel predictive entropy in [0, 1]
+  (normalised by ``log C``; SOD as a Bernoulli) quantised to ``round(255 H)``,
+  unless run with ``entropy=False``. ``attrs["entropy_dtype"]`` says so; stores
+  made before hold float16 (no attr) and keep it when resumed. Readers get
+  float16 ``H`` either way (:func:`open_predictions` divides by 255). uint8 is
+  6x smaller after compression for trained networks (ESPNetv2 at 320 px: 172
+  vs 27 KiB an image; ``benchmarks/RESULTS.md`` (e)) for an error of at most
+  1/510, which moves no image's mean-entropy rank there,
 - ``probability (sample, class, y, x)`` float16 (SS, only when asked),
 - ``valid (sample)`` bool: False where the pool could not decode the image,
 - ``chunk_done (chunk)`` bool: written *after* a chunk's maps, so a run killed
@@ -36,10 +42,12 @@ under 500 lines (one concept).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -81,6 +89,11 @@ __all__ = [
 ]
 
 STORE_FORMAT = 1
+# the stored entropy: round(255 H) in uint8 (see the module docstring for the measurement)
+ENTROPY_DTYPE = "uint8"
+# attrs that describe how a store is written, not what it holds: a store resumes whatever they say
+_NOT_IDENTITY = {"entropy_dtype"}
+_log = logging.getLogger("mdc_widgets.predictions")
 # attrs that stores written before an option existed lack; they were made with its default
 _ATTR_DEFAULTS = {"entropy": True, "source": ""}
 
@@ -119,6 +132,8 @@ class _StoreSpec:
     source: str = ""
     # the SHA-256 of the checkpoint file ("" when the weights are not a file: random, a state_dict, maps)
     model_identity: str = ""
+    # how entropy is stored; not part of the identity: a resumed store keeps the dtype it was made with
+    entropy_dtype: str = ENTROPY_DTYPE
 
     def attrs(self) -> dict[str, Any]:
         return {
@@ -132,6 +147,7 @@ class _StoreSpec:
             "entropy": self.entropy,
             "source": self.source,
             "model_identity": self.model_identity,
+            "entropy_dtype": self.entropy_dtype,
         }
 
 
@@ -179,7 +195,10 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
         ),
     }
     if spec.entropy:
-        data_vars["entropy"] = (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.float16, chunks=(c, h, w)))
+        data_vars["entropy"] = (
+            ("sample", "y", "x"),
+            da.zeros((n, h, w), dtype=np.dtype(spec.entropy_dtype), chunks=(c, h, w)),
+        )
     # object strings are stored as variable-length UTF-8, which zarr v3 specifies
     coords = {"sample": np.asarray(sample_ids).astype(str).astype(object)}
     if spec.probabilities and spec.task == "ss":
@@ -260,7 +279,9 @@ def _open_or_create(path: Path, spec: _StoreSpec, sample_ids: np.ndarray, overwr
                 f"The prediction store {path} is unreadable ({type(exc).__name__}: {exc}); delete it, "
                 "or pass overwrite=True."
             ) from exc
-        mismatched = [key for key, value in spec.attrs().items() if attrs.get(key) != value]
+        mismatched = [
+            key for key, value in spec.attrs().items() if key not in _NOT_IDENTITY and attrs.get(key) != value
+        ]
         if mismatched or shape != (spec.n_samples, spec.height, spec.width):
             raise MdcError(
                 f"The prediction store {path} was made for another pool or setting "
@@ -317,7 +338,13 @@ def predict_pool(
         ``client``, a folder every worker can write to).
     options : RunOptions or None, optional
         Batch and chunk size, what to store (entropy, probabilities) and how
-        to run (amp, channels-last); default ``RunOptions()``. The same
+        to run (amp, channels-last). Default: the stored options of
+        ``RunOptions()`` and the batch size, layout, precision and torch
+        threads that :func:`~mdc_widgets.predictions.autotune.choose_run_settings`
+        picks for these models, image size and device; its one-line summary
+        goes to the ``mdc_widgets.predictions`` logger (INFO) and to the
+        result's ``attrs["run_settings"]`` (with a ``client``: ``RunOptions()``
+        as it is, each worker keeps its threads). The same
         names as keywords (``batch_size=64, chunk_size=256, ...``) still work
         for one release and warn (``DeprecationWarning``).
     device : str or None, optional
@@ -380,6 +407,8 @@ def predict_pool(
     """
     if errors not in ("raise", "skip"):
         raise MdcError(f"errors must be 'raise' or 'skip'; got {errors!r}.")
+    autotuned = options is None and not deprecated_options and client is None
+    settings = None
     options = _with_deprecated_options(options, deprecated_options)
     chunk_size, probabilities, entropy = options.chunk_size, options.probabilities, options.entropy
     pool = _as_pool(pool)
@@ -397,6 +426,13 @@ def predict_pool(
         described = [(c.name, c.task, tuple(c.classes)) for c in competitors]
         sources = {c.name: getattr(c, "source", "") for c in competitors}
         identities = {c.name: model_identity(getattr(c, "weights_file", None)) for c in competitors}
+        if autotuned:
+            settings = _autotuned_settings(competitors, (h, w), run_device)
+            # only how it runs is chosen; what is stored (chunk_size, entropy, probabilities) stays the default,
+            # so a store made with the defaults resumes under autotune and the reverse
+            options = replace(
+                options, batch_size=settings.batch_size, channels_last=settings.channels_last, amp=settings.amp
+            )
     else:
         model_refs = distributed.model_sources(models)
         described = [(s.name, s.task, s.classes) for s in model_refs]
@@ -437,6 +473,7 @@ def predict_pool(
                 bool(entropy),
                 sources.get(name, ""),
                 identities.get(name, ""),
+                entropy_dtype=ENTROPY_DTYPE,
             )
             todo[name] = _open_or_create(prediction_store_path(store, name), spec, pool.sample_ids, overwrite)
         total = sum(len(v) for v in todo.values())
@@ -446,6 +483,8 @@ def predict_pool(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, desc="predict", unit="chunk")
+            if settings is not None:
+                bar.write(settings.summary())
         report = progress if callable(progress) else None
         counter = {"done": 0}
 
@@ -459,7 +498,8 @@ def predict_pool(
         try:
             if client is None:
                 arrays = {name: open_arrays(prediction_store_path(store, name)) for name, _, _ in described}
-                with memory_format(competitors, options.channels_last):
+                threads = settings.threads if settings is not None and run_device == "cpu" and total else None
+                with memory_format(competitors, options.channels_last), _torch_threads(threads):
                     failures = run_chunks(
                         pool,
                         competitors,
@@ -500,7 +540,34 @@ def predict_pool(
         warnings.warn(f"{len(failures)} model(s) failed and were skipped: {details}", stacklevel=2)
     result = open_predictions(store, succeeded) if succeeded else xr.Dataset()
     result.attrs["failures"] = dict(failures)  # errors="skip": which model failed where, and why
+    if client is None and settings is not None:
+        result.attrs["run_settings"] = settings.summary()
     return result
+
+
+def _autotuned_settings(competitors: Sequence[Any], image_size: tuple[int, int], device: str) -> Any:
+    """``choose_run_settings`` for a run given no options, reported on the ``mdc_widgets.predictions`` log."""
+    from mdc_widgets.predictions.autotune import choose_run_settings
+
+    settings = choose_run_settings(competitors, image_size, device=device)
+    _log.info("%s (pass options=RunOptions(...) to choose yourself)", settings.summary())
+    return settings
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for the run, the caller's count restored afterwards (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _with_deprecated_options(options: RunOptions | None, deprecated: dict[str, Any]) -> RunOptions:
