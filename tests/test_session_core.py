@@ -232,4 +232,6 @@ def test_figures_and_scatter_pairs(mined_blob_session):
     assert intra == ("ss_a", "ss_b") and cross == list(JOINT.cross_pairs)
     session.mine(CompetitionGroup(sod=MODELS["sod"]), Weights(0, 1, 0), k=4, constraints=Constraints.none())
     intra, cross = session.scatter_pairs()
-    assert intra == ("sod_p", "sod_q") and cross == [(a, p) for a in MODELS["ss"] for p in MODELS["sod"]]
+    # issue 15, point 9: no models outside the competition; a single-task group gets no scatter
+    assert intra == ("sod_p", "sod_q") and cross == []
+    assert "scatter" not in session.figures(n_boot=10)

@@ -291,3 +291,14 @@ def test_the_export_button_writes_the_mined_set_and_says_where(mined_blob_sessio
     assert len(list((target / "images").iterdir())) == 6
     assert str((target / "index.html").resolve()) in browser.export_status.value
     assert "Exported the selected images" in browser.export_status.value
+
+
+def test_a_single_task_competition_draws_no_models_outside_it(mined_blob_session):
+    from mdc_widgets.widgets import PlotsPanel
+
+    mined_blob_session.mine(CompetitionGroup(sod=MODELS["sod"]), Weights(0, 1, 0), k=4, constraints=Constraints.none())
+    plots = PlotsPanel(mined_blob_session, SampleBrowser(mined_blob_session), n_boot=10)
+    assert "scatter" not in plots.figures and "histograms" in plots.figures
+    assert "models of one task only" in plots.status.value
+    drawn = {name for figure in plots.figures.values() for trace in figure.data for name in [trace.name or ""]}
+    assert not any(ss in name for ss in MODELS["ss"] for name in drawn if "vs" in name)

@@ -19,40 +19,38 @@ def scatter_pairs(
 ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
     """The intra-task pair and the cross-task pairs the intra-vs-cross scatter compares.
 
-    The group's SS pair (else its SOD pair) against the group's cross pairs;
-    a single-task group is compared with every model of the other task among
-    ``ss_models`` / ``sod_models`` (the predicted ones).
+    The group's first intra-task pair (SS, else SOD) against the group's cross
+    pairs. A single-task group has no cross pair: the scatter is left out
+    rather than filled with models outside the competition (issue 15, point 9),
+    and ``cross`` is empty.
 
     Parameters
     ----------
     group : CompetitionGroup
         The competition whose pairs are compared.
     ss_models : sequence of str, optional
-        The predicted SS models, paired with an SOD-only group.
+        Unused; kept so callers that pass the predicted models keep working.
     sod_models : sequence of str, optional
-        The predicted SOD models, paired with an SS-only group.
+        Unused, as ``ss_models``.
 
     Returns
     -------
     intra : tuple of 2 str or None
         The intra-task pair (the first cross pair when the group has none), or None.
     cross : list of tuple of 2 str
-        The ``(ss_model, sod_model)`` pairs.
+        The group's ``(ss_model, sod_model)`` pairs.
 
     Examples
     --------
-    >>> scatter_pairs(CompetitionGroup(ss=("a", "b")), sod_models=["p"])
+    >>> scatter_pairs(CompetitionGroup(ss=("a", "b"), sod=("p",)))
     (('a', 'b'), [('a', 'p'), ('b', 'p')])
+    >>> scatter_pairs(CompetitionGroup(ss=("a", "b")), sod_models=["p"])
+    (('a', 'b'), [])
     """
     # the first intra-task pair stands for the task when a group has more than two models of it
     intra_pairs = group.intra_pairs("ss") or group.intra_pairs("sod")
     intra = intra_pairs[0] if intra_pairs else None
     cross = list(group.cross_pairs)
-    if not cross and intra is not None:
-        if intra[0] in group.ss:
-            cross = [(a, p) for a in group.ss for p in sod_models]
-        else:
-            cross = [(a, p) for a in ss_models for p in group.sod]
     if intra is None and cross:
         intra = cross[0]
     return (tuple(intra) if intra else None), cross
@@ -79,7 +77,12 @@ def investigation_figures(
     subset : str, optional
         ``"pool"`` or ``"selected"``: the heatmap's samples.
     ss_models, sod_models : sequence of str, optional
-        The predicted models, for the scatter of a single-task group.
+        The predicted models; passed on to :func:`scatter_pairs`.
+
+    Returns
+    -------
+    dict of {str: plotly.graph_objects.Figure}
+        The figures by name; ``scatter`` only for a group with cross-task pairs.
     """
     figures: dict[str, Any] = {}
     chosen = selected_samples(result) if result is not None else None
@@ -91,7 +94,7 @@ def investigation_figures(
     )
     if result is not None:
         intra, cross = scatter_pairs(group_of(result), ss_models, sod_models)
-        if intra is not None:
+        if intra is not None and cross:  # a single-task group has no cross-task axis of its own
             figures["scatter"] = intra_cross_scatter(
                 discrepancy, intra, cross, highlight=chosen or (), color=result["score"].values
             )

@@ -115,11 +115,16 @@ class PlotsPanel:
             for trace in scatter.data:
                 trace.on_click(self._on_scatter_click)
         self.container.children = list(self._figures.values())
-        self.status.value = status_html(
-            "Click a point of the scatter to open that sample."
-            if scatter is not None
-            else "Run a competition to see its scores."
-        )
+        if scatter is not None:
+            message = "Click a point of the scatter to open that sample."
+        elif "histograms" in self._figures:
+            message = (
+                "No intra-vs-cross scatter: this competition has models of one task only, and models outside it "
+                "are not drawn. Pick a joint or cross-task competition to see one."
+            )
+        else:
+            message = "Run a competition to see its scores."
+        self.status.value = status_html(message)
 
     def _on_scatter_click(self, trace: Any, points: Any, state: Any = None) -> str | None:
         indices = list(getattr(points, "point_inds", []) or [])
