@@ -251,8 +251,7 @@ class Session(PoolWorkspace):
             :func:`mdc_widgets.tables.ranked_table`'s table.
         """
         result = self.result(result)
-        group = group_of(result)
-        classes = self._model_classes().get(group.ss[0], []) if group.ss else []
+        classes = self.first_ss_classes(group_of(result))
         return tables.ranked_table(result, self.metadata(), self.labels, classes, sort_by, filters, ascending)
 
     # -- one sample ------------------------------------------------------------------------
@@ -526,7 +525,7 @@ class Session(PoolWorkspace):
             The cross-task pairs.
         """
         group = group_of(self.result(result))
-        return views.scatter_pairs(group, self.predicted_models("ss"), self.predicted_models("sod"))
+        return views.scatter_pairs(group)
 
     def figures(
         self, result: str | xr.Dataset | None = None, subset: str = "pool", n_boot: int = 100
@@ -552,9 +551,7 @@ class Session(PoolWorkspace):
         """
         discrepancy = self.discrepancy()
         result = self._result_or_none(result)
-        ss, sod = self.predicted_models("ss"), self.predicted_models("sod")
-        ranking = self.ranking(n_boot=n_boot)
-        return views.investigation_figures(discrepancy, result, ranking, subset, ss, sod)
+        return views.investigation_figures(discrepancy, result, self.ranking(n_boot=n_boot), subset)
 
     # -- the app's state across kernel restarts: mdc_widgets.state.restore_app_state(session) ----
     @property

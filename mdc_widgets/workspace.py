@@ -477,6 +477,21 @@ class PoolWorkspace:
     def _model_classes(self) -> dict[str, list[str]]:
         return _predictions().model_classes(self.predictions)
 
+    def first_ss_classes(self, group: Any) -> list[str]:
+        """Class names of ``group``'s first SS model, the names of a ranked table's dominant classes.
+
+        Parameters
+        ----------
+        group : CompetitionGroup
+            The competition of a mining result.
+
+        Returns
+        -------
+        list of str
+            The model's class names; empty for a group without an SS model.
+        """
+        return self._model_classes().get(group.ss[0], []) if group.ss else []
+
     def metadata(self) -> pd.DataFrame:
         """The pool's per-sample metadata as a frame indexed by sample (:func:`mdc_widgets.tables.metadata_frame`)."""
         if self._metadata is None:

@@ -198,7 +198,7 @@ def test_compared_and_scatter_pairs_follow_the_group():
         ("b", "p", "cross"),
         ("a", "b", "ss"),
     ]
-    assert scatter_pairs(CompetitionGroup(sod=("p", "q")), ss_models=["a"]) == (("p", "q"), [])
+    assert scatter_pairs(CompetitionGroup(sod=("p", "q"))) == (("p", "q"), [])
     assert scatter_pairs(GROUP) == (("a", "b"), [("a", "p"), ("b", "p")])
 
 

@@ -112,8 +112,7 @@ class _OneResult:
         from mdc_widgets.mining import group_of
         from mdc_widgets.tables import ranked_table
 
-        group = group_of(result)
-        classes = self._workspace._model_classes().get(group.ss[0], []) if group.ss else []
+        classes = self._workspace.first_ss_classes(group_of(result))
         return ranked_table(result, self._workspace.metadata(), self.labels, classes)
 
 

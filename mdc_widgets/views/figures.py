@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,9 +13,7 @@ from mdc_widgets.viz import discrepancy_heatmap, intra_cross_scatter, ranking_fi
 __all__ = ["investigation_figures", "scatter_pairs"]
 
 
-def scatter_pairs(
-    group: CompetitionGroup, ss_models: Sequence[str] = (), sod_models: Sequence[str] = ()
-) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+def scatter_pairs(group: CompetitionGroup) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
     """The intra-task pair and the cross-task pairs the intra-vs-cross scatter compares.
 
     The group's first intra-task pair (SS, else SOD) against the group's cross
@@ -28,10 +25,6 @@ def scatter_pairs(
     ----------
     group : CompetitionGroup
         The competition whose pairs are compared.
-    ss_models : sequence of str, optional
-        Unused; kept so callers that pass the predicted models keep working.
-    sod_models : sequence of str, optional
-        Unused, as ``ss_models``.
 
     Returns
     -------
@@ -44,7 +37,7 @@ def scatter_pairs(
     --------
     >>> scatter_pairs(CompetitionGroup(ss=("a", "b"), sod=("p",)))
     (('a', 'b'), [('a', 'p'), ('b', 'p')])
-    >>> scatter_pairs(CompetitionGroup(ss=("a", "b")), sod_models=["p"])
+    >>> scatter_pairs(CompetitionGroup(ss=("a", "b")))
     (('a', 'b'), [])
     """
     # the first intra-task pair stands for the task when a group has more than two models of it
@@ -61,8 +54,6 @@ def investigation_figures(
     result: xr.Dataset | None,
     ranking: pd.DataFrame,
     subset: str = "pool",
-    ss_models: Sequence[str] = (),
-    sod_models: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The plotly figures of an investigation: ``heatmap``, ``scatter``, ``histograms``, ``ranking``.
 
@@ -76,8 +67,6 @@ def investigation_figures(
         ``Session.ranking()``'s table.
     subset : str, optional
         ``"pool"`` or ``"selected"``: the heatmap's samples.
-    ss_models, sod_models : sequence of str, optional
-        The predicted models; passed on to :func:`scatter_pairs`.
 
     Returns
     -------
@@ -93,7 +82,7 @@ def investigation_figures(
         title=f"Mean pairwise discrepancy on the {len(chosen)} selected images" if on_selected else None,
     )
     if result is not None:
-        intra, cross = scatter_pairs(group_of(result), ss_models, sod_models)
+        intra, cross = scatter_pairs(group_of(result))
         if intra is not None and cross:  # a single-task group has no cross-task axis of its own
             figures["scatter"] = intra_cross_scatter(
                 discrepancy, intra, cross, highlight=chosen or (), color=result["score"].values
