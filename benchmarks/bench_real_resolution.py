@@ -157,24 +157,25 @@ def run_scoring(args, preds, size: int, device: str) -> None:
             torch.cuda.synchronize()
         return torch.cat(out).numpy()
 
-    fast_t, ref_t, loads = [], [], []
-    fast = ref = None
-    for _ in range(args.repeats):
-        loads.append(os.getloadavg()[0])
-        t = time.perf_counter()
-        fast = compute_discrepancies(mem, device=device, chunk_size=64).values
-        fast_t.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        ref = reference()
-        ref_t.append(time.perf_counter() - t)
-    diff = float(np.abs(fast - ref).max())
-    mf, mr = statistics.median(fast_t), statistics.median(ref_t)
-    print(
-        f"  scoring {size}px, {n} images x {pairs} pairs on {device}: compute_discrepancies {pixel_pairs / mf:.3g} "
-        f"pixel-pairs/s median ({pixel_pairs / min(fast_t):.3g} best, {n / mf:.0f} images/s) | torch reference path "
-        f"{pixel_pairs / mr:.3g} (best {pixel_pairs / min(ref_t):.3g}) | speed-up {mr / mf:.1f}x | max |diff| "
-        f"{diff:.1e} | load {min(loads):.1f}-{max(loads):.1f}"
-    )
+    for threads in args.score_threads:
+        fast_t, ref_t, loads = [], [], []
+        fast = ref = None
+        for _ in range(args.repeats):
+            loads.append(os.getloadavg()[0])
+            t = time.perf_counter()
+            fast = compute_discrepancies(mem, device=device, chunk_size=64, threads=threads).values
+            fast_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ref = reference()
+            ref_t.append(time.perf_counter() - t)
+        diff = float(np.abs(fast - ref).max())
+        mf, mr = statistics.median(fast_t), statistics.median(ref_t)
+        print(
+            f"  scoring {size}px, {n} images x {pairs} pairs on {device}: compute_discrepancies (threads {threads}) "
+            f"{pixel_pairs / mf:.3g} pixel-pairs/s median ({pixel_pairs / min(fast_t):.3g} best, {n / mf:.0f} "
+            f"images/s) | torch reference path {pixel_pairs / mr:.3g} (best {pixel_pairs / min(ref_t):.3g}) | "
+            f"speed-up {mr / mf:.1f}x | max |diff| {diff:.1e} | load {min(loads):.1f}-{max(loads):.1f}"
+        )
 
 
 def copy_bandwidth() -> float:
@@ -204,6 +205,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    parser.add_argument(
+        "--score-threads", type=int, nargs="+", default=[1, 2], help="compute_discrepancies threads, one line each"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -11,7 +11,13 @@ import torch
 import xarray as xr
 
 from mdc_widgets.discrepancy import binarize_saliency, compute_discrepancies, pairwise_statistics
-from mdc_widgets.discrepancy.kernels import map_statistics, pack_binary, packed_counts, per_image_bincount
+from mdc_widgets.discrepancy.kernels import (
+    joint_bincount,
+    map_statistics,
+    pack_binary,
+    packed_counts,
+    per_image_bincount,
+)
 from mdc_widgets.discrepancy.pairwise import _chunk_matrix
 from mdc_widgets.errors import ShapeError
 
@@ -180,3 +186,44 @@ def test_candidate_features_equal_the_pool_wide_features_and_select_the_same_ima
     np.testing.assert_array_equal(result["selection_rank"].values, explicit["selection_rank"].values)
     assert eager.skipped["near_duplicate"] == on_demand.skipped["near_duplicate"] != []
     assert len(set(asked)) == len(asked) <= 40  # each candidate once
+
+
+def test_joint_bincount_is_the_confusion_matrix():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (3, 50)).astype(np.uint8)
+    b = rng.integers(0, 256, (3, 50)).astype(np.uint8)
+    conf = joint_bincount(a, b, 256)  # the largest class count: a * 256 + b fills uint16 exactly
+    for i in range(3):
+        expected = np.zeros((256, 256), np.int64)
+        np.add.at(expected, (a[i], b[i]), 1)
+        np.testing.assert_array_equal(conf[i], expected)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("chunk_size", [5, 64])
+def test_threaded_scoring_equals_one_thread(threads, chunk_size):
+    rng = np.random.default_rng(11)
+    tasks = ["ss", "sod", "ss", "sod"]
+    maps = random_maps(rng, 37, tasks, 21, 12, 10)
+    models = [f"m{j}" for j in range(len(tasks))]
+    ds = xr.Dataset(
+        {"prediction": (("sample", "model", "y", "x"), maps)},
+        coords={"model": models, "task": ("model", tasks)},
+        attrs={"classes": {m: [str(k) for k in range(21)] for m, t in zip(models, tasks) if t == "ss"}},
+    )
+    one = pairwise_statistics(ds, device="cpu", chunk_size=chunk_size, threads=1)
+    many = pairwise_statistics(ds, device="cpu", chunk_size=chunk_size, threads=threads)
+    for name in ("discrepancy", "foreground", "dominant_class"):
+        np.testing.assert_array_equal(many[name].values, one[name].values)
+
+
+def test_threaded_scoring_still_refuses_a_label_past_the_class_count():
+    maps = np.zeros((16, 2, 4, 4), np.uint8)
+    maps[13, 1, 0, 0] = 4  # in the last thread's slice
+    ds = xr.Dataset(
+        {"prediction": (("sample", "model", "y", "x"), maps)},
+        coords={"model": ["a", "b"], "task": ("model", ["ss", "ss"])},
+        attrs={"classes": {"a": list("wxyz"), "b": list("wxyz")}},
+    )
+    with pytest.raises(ShapeError, match="'b' predicted label 4"):
+        compute_discrepancies(ds, device="cpu", threads=4)

@@ -350,3 +350,18 @@ def test_cli_rejects_ijcv2021_for_a_joint_competition(tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "one pair of one task" in capsys.readouterr().err
+
+
+def test_foreground_mask_of_uint8_saliency_is_the_float_binarisation():
+    from mdc_widgets.discrepancy import binarize_saliency
+    from mdc_widgets.mining.protocols import foreground_mask
+
+    rng = np.random.default_rng(2)
+    maps = rng.integers(0, 256, (6, 9, 11)).astype(np.uint8)
+    maps[0] = 0  # an empty map is all background
+    maps[1] = 37  # a flat map: every pixel at the threshold is salient
+    maps[2] *= rng.random((9, 11)) < 0.1  # sparse
+    np.testing.assert_array_equal(foreground_mask(maps, "sod"), binarize_saliency(maps))
+    np.testing.assert_array_equal(
+        foreground_mask(maps.astype(np.float32) / 255, "sod"), binarize_saliency(maps.astype(np.float32) / 255)
+    )

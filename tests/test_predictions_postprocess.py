@@ -7,12 +7,12 @@ import pytest
 import torch
 import xarray as xr
 
-from mdc_widgets._kernels import normalized_entropy
+from mdc_widgets._kernels import all_finite, normalized_entropy
 from mdc_widgets.data import open_pool
 from mdc_widgets.errors import MdcError
 from mdc_widgets.models import Competitor
 from mdc_widgets.predictions import RunOptions, open_probabilities, predict_pool
-from mdc_widgets.predictions._runner import store_logits
+from mdc_widgets.predictions._runner import first_max_index, store_logits
 
 # float16 has an 11-bit significand: values in [0.5, 1] are rounded to 2**-11, so two float16 results of
 # float32 computations that differ in the last float32 bits may land one float16 step apart
@@ -77,11 +77,54 @@ def test_predict_pool_stores_the_same_maps_through_the_fused_and_the_softmax_rou
     np.testing.assert_allclose(pa, pb, atol=FLOAT16_STEP)
 
 
-def test_the_fused_route_still_refuses_non_finite_logits(tmp_path):
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_the_fused_route_still_refuses_non_finite_logits(tmp_path, bad):
     images = np.zeros((2, 4, 4, 3), np.uint8)
     pool = open_pool(xr.Dataset({"image": (("sample", "y", "x", "channel"), images)}), image_size=(4, 4))
-    nan_net = Competitor.from_module(
-        lambda x: torch.full((x.shape[0], 3, 4, 4), float("nan")), "ss", ["a", "b", "c"], name="nan"
-    )
+
+    def one_bad_logit(x: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros((x.shape[0], 3, 4, 4))
+        z[-1, 2, 3, 1] = bad  # one value of one class at one pixel of the last image
+        return z
+
+    nan_net = Competitor.from_module(one_bad_logit, "ss", ["a", "b", "c"], name="nan")
     with pytest.raises(MdcError, match="NaN or infinite"):
         predict_pool(pool, [nan_net], tmp_path, RunOptions(chunk_size=2), progress=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_all_finite_agrees_with_the_elementwise_test(dtype, layout):
+    big = torch.finfo(dtype).max
+    z = torch.full((2, 3, 5, 4), big / 2, dtype=dtype).contiguous(memory_format=layout)
+    assert all_finite(z)  # the sum overflows, no value does
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        w = z.clone()
+        w[1, 2, 4, 3] = bad
+        assert not all_finite(w)
+    w = z.clone()
+    w[0, 0, 0, 0], w[1, 1, 1, 1] = float("inf"), -float("inf")  # their sum is NaN, still caught
+    assert not all_finite(w)
+    assert all_finite(torch.zeros(0, dtype=dtype))
+    assert all_finite(torch.tensor([3, 2**62]))  # integers are always finite
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 21, 256])
+def test_first_max_index_is_the_first_maximum_ties_included(n_classes):
+    # small integers: most pixels have several classes tied at their maximum
+    generator = torch.Generator().manual_seed(n_classes)
+    z = torch.randint(0, 3, (3, n_classes, 5, 6), generator=generator).float()
+    out = torch.full((3, 5, 6), 255, dtype=torch.uint8)
+    first_max_index(z, z.amax(dim=1), out=out)
+    np.testing.assert_array_equal(out.numpy(), np.argmax(z.numpy(), axis=1))  # numpy: the first maximum
+
+
+def test_nchw_and_channels_last_logits_give_the_same_labels_when_classes_tie():
+    z = torch.randint(0, 2, (2, 21, 8, 8), generator=torch.Generator().manual_seed(0)).float()
+    labels = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        maps = {"prediction": np.zeros((2, 8, 8), np.uint8)}
+        store_logits(maps, 0, 2, z.contiguous(memory_format=layout), {})
+        labels.append(maps["prediction"])
+    np.testing.assert_array_equal(labels[0], labels[1])
+    np.testing.assert_array_equal(labels[0], np.argmax(z.numpy(), axis=1))

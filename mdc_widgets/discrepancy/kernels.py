@@ -15,6 +15,8 @@ float: at 320-512 px the reference spends most of its time building
 - SS pairs: one uint16 joint index ``a * C + b`` and a per-image
   ``bincount`` of it give the whole confusion matrix, hence each model's
   class histogram (foreground area, dominant class) in the same pass.
+- Each image's intermediates are built in a buffer reused for the next
+  image, so they stay in the cache instead of going out to memory and back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "binarize_uint8",
+    "joint_bincount",
     "map_statistics",
     "pack_binary",
     "packed_counts",
@@ -158,6 +161,43 @@ def per_image_bincount(values: np.ndarray, bins: int) -> np.ndarray:
     return out
 
 
+def joint_bincount(a: np.ndarray, b: np.ndarray, num_classes: int) -> np.ndarray:
+    """Confusion counts ``(n, C, C)`` int64 of label maps ``a, b (n, P)`` uint8, all labels below ``C``.
+
+    Row ``i`` holds how many pixels have label ``a`` in the first map and
+    ``b`` in the second. Each image's joint index ``a * C + b`` is built in
+    one uint16 buffer reused for every image (200 KB at 320 px: it stays in
+    the cache between its writes and the ``bincount`` that reads it), instead
+    of a chunk-wide index that goes out to memory and back.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        ``(n, P)`` uint8 label maps, every value below ``num_classes``.
+    num_classes : int
+        ``C``, at most 256.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, C, C)`` int64 counts; row sums are ``a``'s class histogram,
+        column sums ``b``'s.
+
+    Examples
+    --------
+    >>> joint_bincount(np.array([[0, 1, 1]], np.uint8), np.array([[0, 1, 0]], np.uint8), 2)[0].tolist()
+    [[1, 0], [1, 1]]
+    """
+    c = int(num_classes)
+    out = np.empty((len(a), c * c), np.int64)
+    joint = np.empty(a.shape[1:], np.uint16)
+    for i in range(len(a)):
+        np.multiply(a[i], c, out=joint, dtype=np.uint16)
+        joint += b[i]
+        out[i] = np.bincount(joint, minlength=c * c)
+    return out.reshape(len(a), c, c)
+
+
 def _miou_discrepancy(conf: np.ndarray) -> np.ndarray:
     """``1 - mIoU`` over the classes present in either map, from ``(n, C, C)`` counts (1 - 1 when none)."""
     inter = np.diagonal(conf, axis1=1, axis2=2).astype(np.float64)
@@ -235,10 +275,7 @@ def map_statistics(
         return {"discrepancy": out, "foreground": foreground, "dominant": dominant, "max_label": max_label}
     hist: dict[int, np.ndarray] = {}
     for i, j in combinations(ss, 2):
-        joint = flat[:, i].astype(np.uint16)
-        joint *= c
-        joint += flat[:, j]
-        conf = per_image_bincount(joint, c * c).reshape(n, c, c)
+        conf = joint_bincount(flat[:, i], flat[:, j], c)
         out[:, i, j] = out[:, j, i] = _miou_discrepancy(conf)
         hist.setdefault(i, conf.sum(axis=2))
         hist.setdefault(j, conf.sum(axis=1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 
 import numpy as np
@@ -62,17 +64,53 @@ def _refuse_label(model: str | int, label: int, num_classes: int) -> None:
     )
 
 
+def _default_threads() -> int:
+    """The cores this process may run on (its CPU affinity), at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
+# below this many images a chunk is scored in one thread: the split would cost more than it saves
+_MIN_IMAGES_PER_THREAD = 4
+
+
+def _threaded_map_statistics(
+    maps: np.ndarray, tasks: list[str], num_classes: int, sod_measure: str, threads: int
+) -> dict[str, np.ndarray]:
+    """:func:`map_statistics` over ``threads`` slices of the images at once (numpy releases the GIL)."""
+    parts = min(threads, len(maps) // _MIN_IMAGES_PER_THREAD)
+    if parts < 2:
+        return map_statistics(maps, tasks, num_classes, sod_measure=sod_measure)
+    bounds = np.linspace(0, len(maps), parts + 1).astype(int)
+    with ThreadPoolExecutor(parts, thread_name_prefix="mdc-score") as pool:
+        results = list(
+            pool.map(
+                lambda lo_hi: map_statistics(maps[lo_hi[0] : lo_hi[1]], tasks, num_classes, sod_measure=sod_measure),
+                zip(bounds[:-1], bounds[1:]),
+            )
+        )
+    merged = {key: np.concatenate([r[key] for r in results]) for key in ("discrepancy", "foreground", "dominant")}
+    merged["max_label"] = np.max([r["max_label"] for r in results], axis=0)
+    return merged
+
+
 def _chunk_statistics(
-    maps: torch.Tensor, tasks: list[str], num_classes: int, sod_measure: str, models: Sequence[str] | None = None
+    maps: torch.Tensor,
+    tasks: list[str],
+    num_classes: int,
+    sod_measure: str,
+    models: Sequence[str] | None = None,
+    threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Discrepancies ``(n, M, M)`` and per-model ``foreground``/``dominant`` ``(n, M)`` of one chunk.
 
     uint8 maps on the CPU go through the integer, bit-packed kernels
-    (:func:`~mdc_widgets.discrepancy.kernels.map_statistics`); other devices
-    and dtypes through the torch reference path (:func:`_chunk_matrix`).
+    (:func:`~mdc_widgets.discrepancy.kernels.map_statistics`, on ``threads``
+    slices of the images at once); other devices and dtypes through the
+    torch reference path (:func:`_chunk_matrix`).
     """
     if maps.device.type == "cpu" and maps.dtype == torch.uint8 and num_classes <= 256:
-        stats = map_statistics(maps.numpy(), tasks, num_classes, sod_measure=sod_measure)
+        stats = _threaded_map_statistics(maps.numpy(), tasks, num_classes, sod_measure, threads)
         for i, task in enumerate(tasks):
             if task == "ss" and stats["max_label"][i] >= num_classes:
                 _refuse_label(models[i] if models else i, int(stats["max_label"][i]), num_classes)
@@ -150,6 +188,7 @@ def pairwise_statistics(
     downsample: int = 1,
     device: str | None = "auto",
     chunk_size: int = 512,
+    threads: int | None = None,
 ) -> xr.Dataset:
     """Every pair's discrepancy and each model's foreground fraction and dominant class, in one pass.
 
@@ -171,6 +210,9 @@ def pairwise_statistics(
         Where to compute (``"auto"``: CUDA when present).
     chunk_size : int, optional
         Images per vectorised pass.
+    threads : int or None, optional
+        CPU threads for the uint8 kernels, each scoring a slice of a chunk's
+        images (default: the cores this process may use, at most 8).
 
     Returns
     -------
@@ -198,6 +240,7 @@ def pairwise_statistics(
     if sod_measure not in ("iou", "mae"):
         raise OptionError(f"Unknown SOD discrepancy measure {sod_measure!r}; use 'iou' or 'mae'.")
     device = resolve_device(device)
+    threads = _default_threads() if threads is None else max(1, int(threads))
     models = [str(m) for m in predictions["model"].values]
     tasks = [str(t) for t in predictions["task"].values]
     num_classes = _num_classes(predictions, [m for m, t in zip(models, tasks) if t == "ss"])
@@ -215,7 +258,7 @@ def pairwise_statistics(
                 for i, t in enumerate(tasks)
             ]
             maps = torch.stack(parts, 1)
-        stats = _chunk_statistics(maps, tasks, num_classes, sod_measure, models)
+        stats = _chunk_statistics(maps, tasks, num_classes, sod_measure, models, threads)
         result[lo:hi] = stats["discrepancy"]
         foreground[lo:hi] = stats["foreground"]
         dominant[lo:hi] = stats["dominant"]
@@ -247,6 +290,7 @@ def compute_discrepancies(
     downsample: int = 1,
     device: str | None = "auto",
     chunk_size: int = 512,
+    threads: int | None = None,
 ) -> xr.DataArray:
     """Discrepancy of every pair of models on every image of the pool.
 
@@ -268,6 +312,9 @@ def compute_discrepancies(
         Where to compute (``"auto"``: CUDA when present).
     chunk_size : int, optional
         Images per vectorised pass.
+    threads : int or None, optional
+        CPU threads for the uint8 kernels, each scoring a slice of a chunk's
+        images (default: the cores this process may use, at most 8).
 
     Returns
     -------
@@ -276,6 +323,11 @@ def compute_discrepancies(
         with coord ``kind (model_a, model_b)`` in ``{"ss", "sod", "cross", "self"}``.
     """
     stats = pairwise_statistics(
-        predictions, sod_measure=sod_measure, downsample=downsample, device=device, chunk_size=chunk_size
+        predictions,
+        sod_measure=sod_measure,
+        downsample=downsample,
+        device=device,
+        chunk_size=chunk_size,
+        threads=threads,
     )
     return stats["discrepancy"]

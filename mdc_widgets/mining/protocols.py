@@ -108,11 +108,17 @@ def foreground_mask(maps: np.ndarray, task: str) -> np.ndarray:
     numpy.ndarray
         ``(n, H, W)`` bool.
     """
+    maps = np.asarray(maps)
     if task == "ss":
-        return np.asarray(maps) > 0
+        return maps > 0
+    if maps.dtype == np.uint8:
+        # exact integer binarisation: the float path (binarize_saliency) was 60 % of mine() at 320 px
+        from mdc_widgets.discrepancy.kernels import binarize_uint8
+
+        return binarize_uint8(maps)
     from mdc_widgets.discrepancy import binarize_saliency
 
-    return np.asarray(binarize_saliency(np.asarray(maps)))
+    return np.asarray(binarize_saliency(maps))
 
 
 def content_fraction(maps: np.ndarray, task: str) -> np.ndarray:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdc_widgets._kernels import all_finite
 from mdc_widgets.errors import MdcError, ShapeError
 
 __all__ = ["Competitor", "normalize_half", "normalize_imagenet"]
@@ -251,7 +252,7 @@ class Competitor:
             raise ShapeError(f"Model {self.name!r} takes (n, 3, H, W) images; got {tuple(images.shape)}.")
         out = self.forward_logits(images)
         n_cls = len(self.classes) if self.task == "ss" else 1
-        if not torch.isfinite(out).all():  # before labels are taken: NaN cast to an integer is a silent 0
+        if not all_finite(out):  # before labels are taken: NaN cast to an integer is a silent 0
             raise MdcError(f"Model {self.name!r} returned NaN or infinite values; check its weights and input.")
         if self.output == "labels":
             labels = out.long().reshape(out.shape[0], *out.shape[-2:])

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import zarr
 
-from mdc_widgets._kernels import normalized_entropy
+from mdc_widgets._kernels import all_finite, normalized_entropy
 from mdc_widgets._locking import storage_errors
 from mdc_widgets.data.pool import Pool
 from mdc_widgets.errors import MdcError, ShapeError
@@ -35,6 +35,7 @@ from mdc_widgets.predictions._layout import chunk_sizes, prediction_store_path
 __all__ = [
     "RunCancelled",
     "RunOptions",
+    "first_max_index",
     "is_cancelled",
     "memory_format",
     "predict_maps",
@@ -115,7 +116,7 @@ def _check_output(output: torch.Tensor, competitor: Any, n: int, h: int, w: int)
             "height, width). Fix its wrapper (Competitor.from_module) so predict() returns that shape."
         )
     # a Competitor has checked its own output; the check reads every value once more
-    if not _checks_itself(competitor) and not torch.isfinite(output).all():
+    if not _checks_itself(competitor) and not all_finite(output):
         raise MdcError(
             f"Model {competitor.name!r} returned NaN or infinite values; check its weights "
             "and input normalisation before mining with it."
@@ -273,8 +274,15 @@ def store_logits(
     ([0, 0], [1.0, 0.13])
     """
     z = logits.float()
-    top, label = z.max(dim=1, keepdim=True)
-    torch.from_numpy(maps["prediction"][lo:hi]).copy_(label[:, 0])
+    labels = torch.from_numpy(maps["prediction"][lo:hi])
+    if z.is_contiguous() and z.shape[1] <= 256:
+        # NCHW: max-with-indices over the strided class axis is a slow scalar loop (40 ms for 4 x 21 x 320^2
+        # here); amax is vectorised (4 ms) and the label is then where z equals it, in 24 ms for the two
+        top = z.amax(dim=1, keepdim=True)
+        first_max_index(z, top[:, 0], out=labels)
+    else:
+        top, label = z.max(dim=1, keepdim=True)
+        labels.copy_(label[:, 0])
     if "entropy" not in maps and "probability" not in maps:
         return
     buffer = scratch.get("exp")
@@ -290,6 +298,40 @@ def store_logits(
         mean_logit = e.mul_(z).sum(dim=1).div_(total)
         entropy = total.log_().add_(top[:, 0]).sub_(mean_logit).div_(math.log(max(z.shape[1], 2))).clamp_(0, 1)
         put_entropy(maps["entropy"][lo:hi], entropy)
+
+
+def first_max_index(z: torch.Tensor, top: torch.Tensor, *, out: torch.Tensor) -> torch.Tensor:
+    """The first class index where ``z (n, C, H, W)`` equals its maximum ``top (n, H, W)``, into uint8 ``out``.
+
+    What ``z.max(dim=1).indices`` gives (ties: the smallest index), with one
+    vectorised comparison per class plane instead of a strided reduction.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        ``(n, C, H, W)`` finite scores, ``C`` at most 256.
+    top : torch.Tensor
+        ``(n, H, W)``, ``z.amax(dim=1)``.
+    out : torch.Tensor
+        ``(n, H, W)`` uint8, overwritten.
+
+    Returns
+    -------
+    torch.Tensor
+        ``out``.
+
+    Examples
+    --------
+    >>> z = torch.tensor([[[[1.0, 5.0]], [[3.0, 5.0]], [[2.0, 0.0]]]])  # (1, 3, 1, 2); pixel 2 is a tie
+    >>> first_max_index(z, z.amax(dim=1), out=torch.empty(1, 1, 2, dtype=torch.uint8)).tolist()
+    [[[1, 0]]]
+    """
+    equal = torch.empty(top.shape, dtype=torch.bool)
+    # from the last class down to 0, so the smallest index of a tie is written last
+    for c in range(z.shape[1] - 1, -1, -1):
+        torch.eq(z[:, c], top, out=equal)
+        out.masked_fill_(equal, c)
+    return out
 
 
 def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -355,7 +397,7 @@ def predict_maps(
 def _check_logits(logits: torch.Tensor, competitor: Any, n: int, h: int, w: int) -> None:
     """What ``Competitor.predict`` checks of the logits it would softmax (shape, finite), for the fused path."""
     _check_output(logits, competitor, n, h, w)
-    if not torch.isfinite(logits).all():  # before labels are taken: NaN cast to an integer is a silent 0
+    if not all_finite(logits):  # before labels are taken: NaN cast to an integer is a silent 0
         raise MdcError(f"Model {competitor.name!r} returned NaN or infinite values; check its weights and input.")
 
 

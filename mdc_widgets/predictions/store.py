@@ -179,25 +179,31 @@ def _check_unique(names: Sequence[str]) -> None:
         raise MdcError(f"Model names must be unique within one store; got {list(names)}.")
 
 
-def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
+def _lazy_zeros(variable: str, shape: tuple[int, ...], dtype: Any, chunks: tuple[int, ...]) -> Any:
+    """Unwritten zeros for the template; named, because dask would otherwise hash (pickle) the call each time."""
     import dask.array as da
 
+    name = f"mdc-template-{variable}-{'x'.join(map(str, shape))}-{'x'.join(map(str, chunks))}-{np.dtype(dtype).str}"
+    return da.zeros(shape, dtype=dtype, chunks=chunks, name=name)
+
+
+def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
     n, h, w, c = spec.n_samples, spec.height, spec.width, spec.chunk_size
     n_chunks = -(-n // c)
     data_vars: dict[str, Any] = {
-        "prediction": (("sample", "y", "x"), da.zeros((n, h, w), dtype=np.uint8, chunks=(c, h, w))),
-        "valid": (("sample",), da.zeros((n,), dtype=bool, chunks=(c,))),
+        "prediction": (("sample", "y", "x"), _lazy_zeros("prediction", (n, h, w), np.uint8, (c, h, w))),
+        "valid": (("sample",), _lazy_zeros("valid", (n,), bool, (c,))),
         # one zarr chunk per flag, so setting one flag never rewrites another
-        "chunk_done": (("chunk",), da.zeros((n_chunks,), dtype=bool, chunks=(1,))),
+        "chunk_done": (("chunk",), _lazy_zeros("chunk_done", (n_chunks,), bool, (1,))),
         "chunk_bytes": (
             ("chunk", "part"),
-            da.zeros((n_chunks, len(MAP_VARIABLES)), dtype=np.int64, chunks=(1, len(MAP_VARIABLES))),
+            _lazy_zeros("chunk_bytes", (n_chunks, len(MAP_VARIABLES)), np.int64, (1, len(MAP_VARIABLES))),
         ),
     }
     if spec.entropy:
         data_vars["entropy"] = (
             ("sample", "y", "x"),
-            da.zeros((n, h, w), dtype=np.dtype(spec.entropy_dtype), chunks=(c, h, w)),
+            _lazy_zeros("entropy", (n, h, w), np.dtype(spec.entropy_dtype), (c, h, w)),
         )
     # object strings are stored as variable-length UTF-8, which zarr v3 specifies
     coords = {"sample": np.asarray(sample_ids).astype(str).astype(object)}
@@ -205,7 +211,7 @@ def _template(spec: _StoreSpec, sample_ids: np.ndarray) -> xr.Dataset:
         n_cls = len(spec.classes)
         data_vars["probability"] = (
             ("sample", "class", "y", "x"),
-            da.zeros((n, n_cls, h, w), dtype=np.float16, chunks=(c, n_cls, h, w)),
+            _lazy_zeros("probability", (n, n_cls, h, w), np.float16, (c, n_cls, h, w)),
         )
         coords["class"] = np.asarray(spec.classes).astype(str).astype(object)
     return xr.Dataset(data_vars, coords=coords, attrs=spec.attrs())
