@@ -64,6 +64,26 @@ def test_a_restart_reopens_the_result_page_sample_and_label_pair(mined_blob_sess
     assert again.notice.value and "Restored: the result" in again.restored and f"sample {sid} open" in again.restored
 
 
+def test_an_opened_sample_is_saved_before_it_is_drawn(mined_blob_session, monkeypatch):
+    # a user who stops the kernel as soon as the sample shows must get it back: the browser test once
+    # shut the kernel down while the label panel was still rendering, before the state was written
+    app = MadApp(mined_blob_session, n_boot=10)
+    sid = app.browser.tiles[1][0]
+    saved_when = {}
+    draw = app.browser.detail.show
+
+    def drawing(detail):
+        saved_when["drawn"] = load_app_state(mined_blob_session.state_folder).sample
+        return draw(detail)
+
+    monkeypatch.setattr(app.browser.detail, "show", drawing)
+    app.browser.on_open(
+        lambda _: saved_when.setdefault("listeners", load_app_state(mined_blob_session.state_folder).sample)
+    )
+    app.browser.tiles[1][1].click()
+    assert saved_when == {"drawn": sid, "listeners": sid}
+
+
 def test_a_damaged_or_stale_state_opens_a_fresh_screen(blob_session, tmp_path):
     (blob_session.state_folder / "app_state.json").write_text("{not json")
     assert load_app_state(blob_session.state_folder) is None

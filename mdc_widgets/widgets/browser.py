@@ -279,7 +279,10 @@ class SampleBrowser:
         self._open_callbacks.append(callback)
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after the view changed (result, page, order, filter, open sample).
+        """Call ``callback()`` when the view changes (result, page, order, filter, open sample).
+
+        An opened sample is announced before its detail is drawn, so a state
+        saved by the callback is on disk by the time the user sees the sample.
 
         Parameters
         ----------
@@ -449,11 +452,14 @@ class SampleBrowser:
             self.status.value = status_html(str(exc), "error")
             return None
         self.current_sample = str(sample_id)
+        # the change listeners (the app saves its state) before anything is drawn: a kernel stopped as soon as
+        # the detail shows must reopen this sample, and the listeners of on_open (the label panel renders the
+        # pair's overlays) can take a second
+        self._changed()
         self.detail.show(detail)
         self._highlight()
         for callback in self._open_callbacks:
             callback(self.current_sample)
-        self._changed()
         return detail
 
     def open_next(self, step: int = 1) -> str | None:
