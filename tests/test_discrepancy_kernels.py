@@ -97,16 +97,21 @@ def test_ties_at_the_adaptive_threshold_are_salient_in_every_path():
     assert stats["foreground"][:, 0].tolist() == [0.5, 0.5]
 
 
+def maps_dataset(maps: np.ndarray, tasks: list[str], num_classes: int = 21) -> xr.Dataset:
+    """A prediction store in memory: ``maps (n, M, H, W)`` with models m0..m{M-1} of ``tasks``."""
+    models = [f"m{j}" for j in range(len(tasks))]
+    return xr.Dataset(
+        {"prediction": (("sample", "model", "y", "x"), maps)},
+        coords={"model": models, "task": ("model", tasks)},
+        attrs={"classes": {m: [str(k) for k in range(num_classes)] for m, t in zip(models, tasks) if t == "ss"}},
+    )
+
+
 def test_fast_cpu_path_equals_the_torch_reference_path_on_a_store():
     rng = np.random.default_rng(5)
     tasks = ["ss", "ss", "sod", "ss", "sod"]
     maps = random_maps(rng, 40, tasks, 21, 16, 24)
-    models = [f"m{j}" for j in range(len(tasks))]
-    ds = xr.Dataset(
-        {"prediction": (("sample", "model", "y", "x"), maps)},
-        coords={"model": models, "task": ("model", tasks)},
-        attrs={"classes": {m: [str(k) for k in range(21)] for m, t in zip(models, tasks) if t == "ss"}},
-    )
+    ds = maps_dataset(maps, tasks)
     fast = compute_discrepancies(ds, device="cpu", chunk_size=16).values
     reference = _chunk_matrix(torch.from_numpy(maps), tasks, 21, "iou").numpy()
     np.testing.assert_allclose(fast, reference, atol=1e-6)
@@ -205,12 +210,7 @@ def test_threaded_scoring_equals_one_thread(threads, chunk_size):
     rng = np.random.default_rng(11)
     tasks = ["ss", "sod", "ss", "sod"]
     maps = random_maps(rng, 37, tasks, 21, 12, 10)
-    models = [f"m{j}" for j in range(len(tasks))]
-    ds = xr.Dataset(
-        {"prediction": (("sample", "model", "y", "x"), maps)},
-        coords={"model": models, "task": ("model", tasks)},
-        attrs={"classes": {m: [str(k) for k in range(21)] for m, t in zip(models, tasks) if t == "ss"}},
-    )
+    ds = maps_dataset(maps, tasks)
     one = pairwise_statistics(ds, device="cpu", chunk_size=chunk_size, threads=1)
     many = pairwise_statistics(ds, device="cpu", chunk_size=chunk_size, threads=threads)
     for name in ("discrepancy", "foreground", "dominant_class"):
