@@ -122,12 +122,8 @@ def test_fast_cpu_path_equals_the_torch_reference_path_on_a_store():
 def test_labels_at_or_past_the_class_count_are_refused_by_the_fast_path():
     maps = np.zeros((3, 2, 4, 4), np.uint8)
     maps[2, 1, 0, 0] = 4
-    ds = xr.Dataset(
-        {"prediction": (("sample", "model", "y", "x"), maps)},
-        coords={"model": ["a", "b"], "task": ("model", ["ss", "ss"])},
-        attrs={"classes": {"a": list("wxyz"), "b": list("wxyz")}},
-    )
-    with pytest.raises(ShapeError, match="'b' predicted label 4"):
+    ds = maps_dataset(maps, ["ss", "ss"], num_classes=4)
+    with pytest.raises(ShapeError, match="'m1' predicted label 4"):
         compute_discrepancies(ds, device="cpu")
 
 
@@ -220,10 +216,6 @@ def test_threaded_scoring_equals_one_thread(threads, chunk_size):
 def test_threaded_scoring_still_refuses_a_label_past_the_class_count():
     maps = np.zeros((16, 2, 4, 4), np.uint8)
     maps[13, 1, 0, 0] = 4  # in the last thread's slice
-    ds = xr.Dataset(
-        {"prediction": (("sample", "model", "y", "x"), maps)},
-        coords={"model": ["a", "b"], "task": ("model", ["ss", "ss"])},
-        attrs={"classes": {"a": list("wxyz"), "b": list("wxyz")}},
-    )
-    with pytest.raises(ShapeError, match="'b' predicted label 4"):
+    ds = maps_dataset(maps, ["ss", "ss"], num_classes=4)
+    with pytest.raises(ShapeError, match="'m1' predicted label 4"):
         compute_discrepancies(ds, device="cpu", threads=4)
